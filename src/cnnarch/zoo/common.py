@@ -1,0 +1,93 @@
+"""Pieces shared by the zoo's families: the input check every model does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnarch.errors import CnnarchError
+
+
+class ZooModel(nn.Module):
+    """Base of every top-level zoo model: turns a bad input into one clear `CnnarchError`.
+
+    The channel count is checked before the forward pass (cheap). The spatial size is only
+    examined when the forward pass fails, so a good input costs nothing extra: the smallest
+    accepted side is then found by shape inference on a meta copy built from `build_meta`.
+    """
+
+    in_channels: int
+    model_name: str = "model"
+    # (name, create_model keyword arguments), set by `create_model` so a meta twin can be built.
+    build_spec: tuple[str, dict[str, Any]] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        x = args[0] if args else None
+        if isinstance(x, torch.Tensor):
+            self._check_channels(x)
+        try:
+            return super().__call__(*args, **kwargs)
+        except RuntimeError as err:
+            if isinstance(x, torch.Tensor) and x.dim() == 4:
+                smallest = self.min_input_side()
+                side = min(x.shape[-2:])
+                if smallest is not None and side < smallest:
+                    raise CnnarchError(
+                        f"{self.model_name}: input {tuple(x.shape[-2:])} is too small; "
+                        f"the smallest input this model accepts is {smallest}x{smallest}"
+                    ) from None
+            raise err
+
+    def _check_channels(self, x: torch.Tensor) -> None:
+        if x.dim() != 4:
+            raise CnnarchError(
+                f"{self.model_name}: expected a batch of images (N, C, H, W), "
+                f"got a tensor of shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != self.in_channels:
+            raise CnnarchError(
+                f"{self.model_name}: expected {self.in_channels} input channels, "
+                f"got {x.shape[1]} (input shape {tuple(x.shape)})"
+            )
+
+    def min_input_side(self) -> int | None:
+        """Smallest accepted square side, or None for a model not made by `create_model`."""
+        if self.build_spec is None:
+            return None
+        from cnnarch.zoo.registry import create_model
+
+        name, kwargs = self.build_spec
+        return smallest_input_side(lambda: create_model(name, **kwargs), self.in_channels)
+
+
+def _accepts(model: nn.Module, in_channels: int, side: int) -> bool:
+    x = torch.empty(1, in_channels, side, side, device="meta")
+    try:
+        # `forward`, not `__call__`: the top-level check must not recurse into this search.
+        model.forward(x)
+    except (RuntimeError, ValueError, CnnarchError):
+        return False
+    return True
+
+
+def smallest_input_side(build: Callable[[], nn.Module], in_channels: int, limit: int = 4096) -> int:
+    """Smallest square side accepted by the model `build()` returns, by bisection on meta."""
+    with torch.device("meta"):
+        model = build()
+    model.eval()
+    hi = 8
+    while not _accepts(model, in_channels, hi):
+        hi *= 2
+        if hi > limit:
+            raise CnnarchError(f"no input side up to {limit} is accepted")
+    lo = 0  # largest side known (or assumed) to fail
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _accepts(model, in_channels, mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
