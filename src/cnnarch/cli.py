@@ -14,10 +14,21 @@ from cnnarch.errors import CnnarchError
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from cnnarch.zoo import list_models, model_card
+    from cnnarch.zoo.registry import parameter_count
 
-    for name in list_models(args.pattern):
+    names = list_models(args.pattern)
+    if not names:
+        raise CnnarchError(f"no model matches {args.pattern!r} (try `cnnarch models`)")
+    print(f"{'name':13s} {'family':13s} {'variants':18s} {'params':16s} {'input':12s} paper")
+    for name in names:
         card = model_card(name)
-        print(f"{name:14s} {card.family:14s} {','.join(card.variants):18s} {card.paper}")
+        # One count per variant, built on the meta device: nothing is allocated.
+        params = "/".join(f"{parameter_count(name, v) / 1e6:.2f}M" for v in card.variants)
+        size = "x".join(map(str, card.input_size))
+        print(
+            f"{name:13s} {card.family:13s} {'/'.join(card.variants):18s} {params:16s} "
+            f"{size:12s} {card.paper}"
+        )
     return 0
 
 

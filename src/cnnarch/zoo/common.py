@@ -60,11 +60,14 @@ class ZooModel(nn.Module):
         from cnnarch.zoo.registry import create_model
 
         name, kwargs = self.build_spec
-        return smallest_input_side(lambda: create_model(name, **kwargs), self.in_channels)
+        return smallest_input_side(
+            lambda: create_model(name, **kwargs), self.in_channels, training=self.training
+        )
 
 
 def _accepts(model: nn.Module, in_channels: int, side: int) -> bool:
-    x = torch.empty(1, in_channels, side, side, device="meta")
+    # Two samples: batch norm in training mode needs more than one value per channel.
+    x = torch.empty(2, in_channels, side, side, device="meta")
     try:
         # `forward`, not `__call__`: the top-level check must not recurse into this search.
         model.forward(x)
@@ -73,11 +76,16 @@ def _accepts(model: nn.Module, in_channels: int, side: int) -> bool:
     return True
 
 
-def smallest_input_side(build: Callable[[], nn.Module], in_channels: int, limit: int = 4096) -> int:
-    """Smallest square side accepted by the model `build()` returns, by bisection on meta."""
+def smallest_input_side(
+    build: Callable[[], nn.Module], in_channels: int, limit: int = 4096, training: bool = False
+) -> int:
+    """Smallest square side accepted by the model `build()` returns, by bisection on meta.
+
+    `training=True` checks the training-mode forward, which may need more (auxiliary heads).
+    """
     with torch.device("meta"):
         model = build()
-    model.eval()
+    model.train(training)
     hi = 8
     while not _accepts(model, in_channels, hi):
         hi *= 2

@@ -1,1 +1,304 @@
-"""(to be written)"""
+"""GoogLeNet / Inception v1 (Szegedy et al. 2015, "Going deeper with convolutions").
+
+The paper variant follows Table 1 and Section 5: a 7x7/2 conv, 3x3/2 max pool, LRN, a 1x1 and a
+3x3 conv, LRN, 3x3/2 max pool, nine Inception modules (real 5x5 convs in the 5x5 branch, a 3x3/1
+max pool then 1x1 projection in the pool branch, ReLU everywhere, no batch norm), 7x7/1 average
+pool, 40% dropout and a linear layer. Max pools round up (ceil), which is what gives the table's
+56/28/14/7 grids. Two auxiliary classifiers sit on (4a) and (4d): 5x5/3 average pool, 1x1 conv
+128 + ReLU, FC 1024 + ReLU, 70% dropout, FC over the classes. In training mode the model
+returns `GoogLeNetOutput(logits, aux1, aux2)`; in eval mode (or with `aux_logits=False`, which
+leaves the heads out) only the logits. Inputs larger than 224 are evaluated densely: the linear
+layers apply at every position of the pooled maps and the logits are averaged.
+
+Readings of the paper: it gives no LRN constants, so those of AlexNet are used (size 5,
+alpha 1e-4, beta 0.75, k 2); it gives no initialisation, so Glorot uniform with zero biases.
+
+Table 1 disagrees with itself: its params column (weights only, K = 1024) follows from its own
+filter counts for conv2, (3a), (3b), (4a), (4b), (4e) and the linear layer (within 1%), but not
+for conv1 (2.7K printed, 7x7x3x64 = 9.2K), (4c) (463K vs 497.5K), (4d) (580K vs 590.5K),
+(5a) (1072K vs 1018K) and (5b) (1388K vs 1409K). The tests derive every row from the filter
+counts. The network without auxiliary heads has 6,998,552 parameters, 8.7x fewer than the
+paper's AlexNet (60,965,224), not the "12x" of Section 1.
+
+The torchvision variant reproduces torchvision's GoogLeNet: conv without bias + BatchNorm
+(eps 0.001) everywhere, a 3x3 conv in the "5x5" branch (a long-standing quirk kept for its
+checkpoints), a 2x2/2 max pool before (5a), no LRN, 20% dropout, adaptive pools (4x4 in the aux
+heads, 1x1 at the end), and torchvision's output tuple `GoogLeNetOutputs(logits, aux_logits2,
+aux_logits1)`; `transform_input` defaults to False as in torchvision without weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from cnnarch.errors import CnnarchError
+from cnnarch.zoo.common import ZooModel
+from cnnarch.zoo.layers import BasicConv2d, ConvReLU, classify_densely, local_response_norm
+from cnnarch.zoo.registry import Paper, published, register_model, torchvision_facts
+
+GOOGLENET_PAPER = Paper(
+    "Szegedy, Liu, Jia, Sermanet, Reed, Anguelov, Erhan, Vanhoucke, Rabinovich",
+    2014,
+    "Going Deeper with Convolutions",
+    "CVPR 2015",
+)
+
+ConvUnit = Callable[..., nn.Module]
+
+# Table 1: name -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
+INCEPTION_WIDTHS: dict[str, tuple[int, int, int, int, int, int]] = {
+    "3a": (64, 96, 128, 16, 32, 32),
+    "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64),
+    "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128),
+    "5b": (384, 192, 384, 48, 128, 128),
+}
+
+
+class GoogLeNetOutput(NamedTuple):
+    """Training-mode output of the paper variant: main logits, then the heads on (4a), (4d)."""
+
+    logits: torch.Tensor
+    aux1: torch.Tensor
+    aux2: torch.Tensor
+
+
+class GoogLeNetOutputs(NamedTuple):
+    """Training-mode output of the torchvision variant, in torchvision's order and names."""
+
+    logits: torch.Tensor
+    aux_logits2: torch.Tensor | None
+    aux_logits1: torch.Tensor | None
+
+
+def out_channels(widths: tuple[int, int, int, int, int, int]) -> int:
+    c1x1, _, c3x3, _, c5x5, pool_proj = widths
+    return c1x1 + c3x3 + c5x5 + pool_proj
+
+
+class Inception(nn.Module):
+    """Four parallel branches concatenated: 1x1; 1x1 -> 3x3; 1x1 -> kxk; 3x3 max pool -> 1x1."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        widths: tuple[int, int, int, int, int, int],
+        conv: ConvUnit,
+        wide_kernel: int,
+    ) -> None:
+        super().__init__()
+        c1x1, c3x3_reduce, c3x3, c5x5_reduce, c5x5, pool_proj = widths
+        self.branch1 = conv(in_channels, c1x1, kernel_size=1)
+        self.branch2 = nn.Sequential(
+            conv(in_channels, c3x3_reduce, kernel_size=1),
+            conv(c3x3_reduce, c3x3, kernel_size=3, padding=1),
+        )
+        self.branch3 = nn.Sequential(
+            conv(in_channels, c5x5_reduce, kernel_size=1),
+            conv(c5x5_reduce, c5x5, kernel_size=wide_kernel, padding=wide_kernel // 2),
+        )
+        self.branch4 = nn.Sequential(
+            nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),
+            conv(in_channels, pool_proj, kernel_size=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branches = (self.branch1, self.branch2, self.branch3, self.branch4)
+        return torch.cat([branch(x) for branch in branches], 1)
+
+
+class InceptionAux(nn.Module):
+    """Auxiliary classifier: pool to 4x4 (at 224 input), 1x1 conv 128, FC 1024, dropout, FC."""
+
+    def __init__(
+        self, in_channels: int, num_classes: int, conv: ConvUnit, dropout: float, paper: bool
+    ) -> None:
+        super().__init__()
+        self.paper = paper
+        # Paper: 5x5/3 average pool (14x14 -> 4x4); torchvision: adaptive pool to 4x4.
+        self.pool = nn.AvgPool2d(5, stride=3) if paper else nn.AdaptiveAvgPool2d((4, 4))
+        self.conv = conv(in_channels, 128, kernel_size=1)
+        self.fc1 = nn.Linear(128 * 4 * 4, 1024)
+        self.relu = nn.ReLU(inplace=True)
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(1024, num_classes)
+
+    def _classifier(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.dropout(self.relu(self.fc1(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(self.pool(x))
+        if self.paper:
+            return classify_densely(self._classifier, x, (4, 4))
+        return self._classifier(torch.flatten(x, 1))
+
+
+class GoogLeNet(ZooModel):
+    """GoogLeNet, the paper's or (`torchvision=True`) torchvision's; see the module doc."""
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        *,
+        torchvision: bool = False,
+        aux_logits: bool = True,
+        transform_input: bool = False,
+        dropout: float | None = None,
+        dropout_aux: float = 0.7,
+    ) -> None:
+        super().__init__()
+        if transform_input and (not torchvision or in_channels != 3):
+            raise CnnarchError("transform_input needs the torchvision variant and 3 channels")
+        self.in_channels = in_channels
+        self.torchvision = torchvision
+        self.aux_logits = aux_logits
+        self.transform_input = transform_input
+        conv: ConvUnit = BasicConv2d if torchvision else ConvReLU
+        wide_kernel = 3 if torchvision else 5
+        if dropout is None:
+            dropout = 0.2 if torchvision else 0.4
+
+        self.conv1 = conv(in_channels, 64, kernel_size=7, stride=2, padding=3)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.norm1 = None if torchvision else local_response_norm()
+        self.conv2 = conv(64, 64, kernel_size=1)
+        self.conv3 = conv(64, 192, kernel_size=3, padding=1)
+        self.norm2 = None if torchvision else local_response_norm()
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+
+        def inception(name: str, in_ch: int) -> Inception:
+            return Inception(in_ch, INCEPTION_WIDTHS[name], conv, wide_kernel)
+
+        self.inception3a = inception("3a", 192)
+        self.inception3b = inception("3b", 256)
+        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.inception4a = inception("4a", 480)
+        self.inception4b = inception("4b", 512)
+        self.inception4c = inception("4c", 512)
+        self.inception4d = inception("4d", 512)
+        self.inception4e = inception("4e", 528)
+        self.maxpool4 = (
+            nn.MaxPool2d(2, stride=2, ceil_mode=True)
+            if torchvision
+            else nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        )
+        self.inception5a = inception("5a", 832)
+        self.inception5b = inception("5b", 832)
+
+        self.aux1: InceptionAux | None = None
+        self.aux2: InceptionAux | None = None
+        if aux_logits:
+            self.aux1 = InceptionAux(512, num_classes, conv, dropout_aux, paper=not torchvision)
+            self.aux2 = InceptionAux(528, num_classes, conv, dropout_aux, paper=not torchvision)
+
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1)) if torchvision else nn.AvgPool2d(7, stride=1)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(1024, num_classes)
+        if torchvision:
+            self._init_torchvision()
+        else:
+            self._init_glorot()
+
+    def _init_torchvision(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _init_glorot(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _transform(self, x: torch.Tensor) -> torch.Tensor:
+        # torchvision: maps inputs normalised with ImageNet mean/std to the (x - 0.5) / 0.5
+        # normalisation its ported weights expect.
+        x_ch0 = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
+        x_ch1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
+        x_ch2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
+        return torch.cat((x_ch0, x_ch1, x_ch2), 1)
+
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.avgpool(x)
+        if self.torchvision:
+            return self.fc(self.dropout(torch.flatten(x, 1)))
+        return classify_densely(lambda v: self.fc(self.dropout(v)), x, (1, 1))
+
+    def forward(self, x: torch.Tensor) -> Any:
+        if self.transform_input:
+            x = self._transform(x)
+        x = self.maxpool1(self.conv1(x))
+        if self.norm1 is not None:
+            x = self.norm1(x)
+        x = self.conv3(self.conv2(x))
+        if self.norm2 is not None:
+            x = self.norm2(x)
+        x = self.maxpool2(x)
+        x = self.maxpool3(self.inception3b(self.inception3a(x)))
+        x = self.inception4a(x)
+        aux1 = self.aux1(x) if self.aux1 is not None and self.training else None
+        x = self.inception4d(self.inception4c(self.inception4b(x)))
+        aux2 = self.aux2(x) if self.aux2 is not None and self.training else None
+        x = self.maxpool4(self.inception4e(x))
+        x = self.inception5b(self.inception5a(x))
+        logits = self._head(x)
+        if not (self.training and self.aux_logits):
+            return logits
+        if self.torchvision:
+            return GoogLeNetOutputs(logits, aux2, aux1)
+        assert aux1 is not None and aux2 is not None
+        return GoogLeNetOutput(logits, aux1, aux2)
+
+
+def _facts() -> dict[str, Any]:
+    paper = published()["googlenet_paper"]
+    return {
+        "table1_rows": paper["rows"],
+        "table1_columns": paper["columns"],
+        "text": paper["text"],
+        "ilsvrc2014_top5_error": paper["ilsvrc2014_top5_error"],
+        "source": paper["source"],
+        "torchvision": torchvision_facts("googlenet"),
+    }
+
+
+@register_model(
+    "googlenet",
+    family="googlenet",
+    paper=GOOGLENET_PAPER,
+    input_size=(3, 224, 224),
+    variants=("paper", "torchvision"),
+    published=_facts(),
+)
+def googlenet(
+    *,
+    variant: str,
+    num_classes: int,
+    in_channels: int,
+    aux_logits: bool = True,
+    transform_input: bool = False,
+    dropout: float | None = None,
+    dropout_aux: float = 0.7,
+) -> GoogLeNet:
+    """GoogLeNet (Inception v1) with both auxiliary classifiers."""
+    return GoogLeNet(
+        num_classes,
+        in_channels,
+        torchvision=variant == "torchvision",
+        aux_logits=aux_logits,
+        transform_input=transform_input,
+        dropout=dropout,
+        dropout_aux=dropout_aux,
+    )

@@ -11,12 +11,14 @@ import difflib
 import fnmatch
 import functools
 import importlib
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+import torch
 from torch import nn
 
 from cnnarch.errors import CnnarchError
@@ -124,9 +126,15 @@ def _entry(name: str) -> _Entry:
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching the fnmatch `pattern`, in registration order."""
+    """Model names matching the fnmatch `pattern`, family by family in `_FAMILY_MODULES` order
+    (not import order: one family module may import another), then in registration order."""
     _load_families()
-    return [name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern)]
+    names = [name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern)]
+    return sorted(names, key=lambda name: _family_rank(_REGISTRY[name].builder.__module__))
+
+
+def _family_rank(module: str) -> int:
+    return _FAMILY_MODULES.index(module) if module in _FAMILY_MODULES else len(_FAMILY_MODULES)
 
 
 def model_card(name: str) -> ModelCard:
@@ -158,6 +166,7 @@ def create_model(
         raise CnnarchError(
             f"num_classes and in_channels must be positive (got {num_classes}, {in_channels})"
         )
+    _check_options(name, entry.builder, kwargs)
     model = entry.builder(
         variant=variant, num_classes=num_classes, in_channels=in_channels, **kwargs
     )
@@ -169,11 +178,39 @@ def create_model(
     return model
 
 
+def _check_options(name: str, builder: Callable[..., nn.Module], kwargs: dict[str, Any]) -> None:
+    """Turn an option the builder does not take into one clear error (not a TypeError)."""
+    params = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    options = [p for p in params if p not in ("variant", "num_classes", "in_channels")]
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise CnnarchError(
+            f"model {name!r} has no option {', '.join(map(repr, unknown))}; "
+            f"its options: {', '.join(options) or 'none'}"
+        )
+
+
 @functools.cache
 def published() -> dict[str, Any]:
     """The published figures shipped with the package, each with its source."""
     text = resources.files("cnnarch.zoo").joinpath("published.json").read_text("utf-8")
     return json.loads(text)
+
+
+@functools.cache
+def parameter_count(name: str, variant: str = "paper") -> int:
+    """Parameters of `name` built with its defaults, counted on the meta device (no memory)."""
+    with torch.device("meta"):
+        model = create_model(name, variant=variant)
+    return sum(p.numel() for p in model.parameters())
+
+
+def torchvision_facts(name: str) -> dict[str, Any]:
+    """torchvision's published metrics for `name` (accuracy, params, GFLOPS), with the source."""
+    table = published()["torchvision_0_29_metadata"]
+    return dict(zip(table["columns"], table[name], strict=True), source=table["source"])
 
 
 @functools.cache

@@ -1,1 +1,193 @@
-"""(to be written)"""
+"""VGG (Simonyan & Zisserman 2015): configurations A, A-LRN, B, C, D and E of Table 1.
+
+Every conv has stride 1 and "same" padding (3x3 pad 1; config C's 1x1 convs pad 0), followed by
+a ReLU (and, in the `_bn` models, a BatchNorm between conv and ReLU, as torchvision does; the
+paper has no BN). Five 2x2/2 max pools bring 224x224 to 7x7x512, then FC-4096, FC-4096 and
+FC-classes, with dropout 0.5 after the first two (Section 3.1).
+
+The paper variant has no adaptive pooling: at 224x224 the classifier sees exactly the 7x7 maps
+it was built for; larger inputs are evaluated as the paper tests (Section 3.2): the FC layers
+slide over the maps as 7x7 and 1x1 convolutions and the class scores are averaged. Its
+state_dict keys and shapes equal torchvision's for A, B, D and E (with or without BN), so
+torchvision weights load into it; at 224x224 both give the same output.
+The paper variant is initialised with Glorot's uniform rule (the paper's footnote on training
+without pre-training), torchvision's with He normal convs and N(0, 0.01) FC layers.
+
+Table 2's parameter counts (133, 133, 133, 134, 138, 144 million) agree with the counts derived
+from Table 1 in the tests (132.9, 132.9, 133.0, 133.6, 138.4, 143.7 million, biases included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnarch.zoo.common import ZooModel
+from cnnarch.zoo.layers import classify_densely, local_response_norm
+from cnnarch.zoo.registry import Paper, published, register_model, torchvision_facts
+
+VGG_PAPER = Paper(
+    "Simonyan, Zisserman",
+    2014,
+    "Very Deep Convolutional Networks for Large-Scale Image Recognition",
+    "ICLR 2015",
+)
+
+# Table 1, one column per configuration: an int is a 3x3 conv of that width, ("1x1", width) a
+# 1x1 conv, "M" a 2x2/2 max pool, "LRN" local response normalisation.
+Layer = int | str | tuple[str, int]
+CONFIGS: dict[str, list[Layer]] = {
+    "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "A-LRN": [64, "LRN", "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "C": [
+        *(64, 64, "M", 128, 128, "M"),
+        *(256, 256, ("1x1", 256), "M"),
+        *(512, 512, ("1x1", 512), "M"),
+        *(512, 512, ("1x1", 512), "M"),
+    ],
+    "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "E": [
+        *(64, 64, "M", 128, 128, "M"),
+        *(256, 256, 256, 256, "M"),
+        *(512, 512, 512, 512, "M"),
+        *(512, 512, 512, 512, "M"),
+    ],
+}
+FC_WINDOW = (7, 7)  # 224 / 2**5: the maps the first FC layer was trained on
+
+
+def make_features(config: Sequence[Layer], in_channels: int, batch_norm: bool) -> nn.Sequential:
+    """The conv part of a configuration, in torchvision's layer order (so its indices match)."""
+    layers: list[nn.Module] = []
+    width_in = in_channels
+    for layer in config:
+        if layer == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        elif layer == "LRN":
+            layers.append(local_response_norm())
+        else:
+            kernel, width = (1, layer[1]) if isinstance(layer, tuple) else (3, layer)
+            assert isinstance(width, int)
+            layers.append(nn.Conv2d(width_in, width, kernel_size=kernel, padding=kernel // 2))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.ReLU(inplace=True))
+            width_in = width
+    return nn.Sequential(*layers)
+
+
+def make_classifier(num_classes: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(512 * 7 * 7, 4096),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(4096, 4096),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(4096, num_classes),
+    )
+
+
+class VGG(ZooModel):
+    """A VGG configuration; `torchvision=True` adds torchvision's 7x7 adaptive average pool
+    (any input of at least 32x32) instead of the paper's dense evaluation (at least 224x224)."""
+
+    def __init__(
+        self,
+        config: str,
+        *,
+        batch_norm: bool = False,
+        torchvision: bool = False,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.config = config
+        self.features = make_features(CONFIGS[config], in_channels, batch_norm)
+        self.avgpool = nn.AdaptiveAvgPool2d(FC_WINDOW) if torchvision else None
+        self.classifier = make_classifier(num_classes, dropout)
+        if torchvision:
+            self._init_torchvision()
+        else:
+            self._init_glorot()
+
+    def _init_torchvision(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def _init_glorot(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        if self.avgpool is None:
+            return classify_densely(self.classifier, x, FC_WINDOW)
+        return self.classifier(torch.flatten(self.avgpool(x), 1))
+
+
+def _table2_facts(config: str, torchvision_name: str | None) -> dict[str, Any]:
+    paper = published()["vgg_paper"]
+    facts: dict[str, Any] = {
+        "config": config,
+        "table2_params_millions": paper["table2_params_millions"][config],
+        "source": paper["source"],
+    }
+    if torchvision_name is not None:
+        facts["torchvision"] = torchvision_facts(torchvision_name)
+    return facts
+
+
+def _register(name: str, config: str, batch_norm: bool) -> None:
+    has_torchvision = config in ("A", "B", "D", "E")
+    description = f"VGG config {config}" + (" with BatchNorm" if batch_norm else "")
+
+    def build(*, variant: str, num_classes: int, in_channels: int, dropout: float = 0.5) -> VGG:
+        return VGG(
+            config,
+            batch_norm=batch_norm,
+            torchvision=variant == "torchvision",
+            num_classes=num_classes,
+            in_channels=in_channels,
+            dropout=dropout,
+        )
+
+    build.__doc__ = f"{description} (Simonyan & Zisserman, Table 1)."
+    register_model(
+        name,
+        family="vgg",
+        paper=VGG_PAPER,
+        input_size=(3, 224, 224),
+        variants=("paper", "torchvision") if has_torchvision else ("paper",),
+        published=_table2_facts(config, name if has_torchvision else None),
+        description=description,
+    )(build)
+
+
+for _name, _config in [
+    ("vgg11", "A"),
+    ("vgg11_lrn", "A-LRN"),
+    ("vgg13", "B"),
+    ("vgg16_c", "C"),
+    ("vgg16", "D"),
+    ("vgg19", "E"),
+]:
+    _register(_name, _config, batch_norm=False)
+for _name, _config in [("vgg11_bn", "A"), ("vgg13_bn", "B"), ("vgg16_bn", "D"), ("vgg19_bn", "E")]:
+    _register(_name, _config, batch_norm=True)

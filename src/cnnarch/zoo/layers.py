@@ -1,0 +1,79 @@
+"""Layers several families share: LRN as the AlexNet paper writes it, the conv-BN-ReLU unit of
+torchvision's GoogLeNet and Inception-v3, and fully connected heads that slide over feature maps
+larger than the one they were trained on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def local_response_norm(
+    size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0
+) -> nn.LocalResponseNorm:
+    """LRN with the constants of Krizhevsky et al. 2012, Section 3.3, as that paper defines it.
+
+    The paper divides a_i by (k + alpha * sum_j a_j^2)^beta over `size` adjacent maps;
+    `nn.LocalResponseNorm` divides alpha by `size` first (the Caffe convention), so the paper's
+    alpha is scaled by `size` here to compute the paper's formula.
+    """
+    return nn.LocalResponseNorm(size, alpha=alpha * size, beta=beta, k=k)
+
+
+class BasicConv2d(nn.Module):
+    """Conv (no bias) -> BatchNorm (eps 0.001) -> ReLU, the unit of torchvision's Inception nets."""
+
+    def __init__(self, in_channels: int, out_channels: int, **conv_kwargs: Any) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **conv_kwargs)
+        self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x)), inplace=True)
+
+
+class ConvReLU(nn.Module):
+    """Conv (with bias) -> ReLU: the unit of the pre-batch-norm papers (GoogLeNet)."""
+
+    def __init__(self, in_channels: int, out_channels: int, **conv_kwargs: Any) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, **conv_kwargs)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv(x))
+
+
+def sliding_windows(x: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
+    """Every `window`-sized patch of the maps `x` (N, C, H, W), flattened: (N, patches, C*kh*kw).
+
+    Each patch is flattened in `torch.flatten` order, so a fully connected layer trained on
+    kh x kw maps applies unchanged to every patch: the fully connected layers become the
+    convolutions of the "dense evaluation" of Simonyan & Zisserman 2015, Section 3.2 (and of
+    OverFeat). A map of exactly the window's size gives one patch, i.e. the plain classifier.
+    """
+    kh, kw = window
+    h, w = x.shape[-2:]
+    if h < kh or w < kw:
+        # A RuntimeError, like torch's own shape errors, so `ZooModel` reports the minimum input.
+        raise RuntimeError(
+            f"feature map {h}x{w} is smaller than the {kh}x{kw} window "
+            "of the first fully connected layer"
+        )
+    if (h, w) == (kh, kw):
+        return torch.flatten(x, 1).unsqueeze(1)
+    return F.unfold(x, window).transpose(1, 2)
+
+
+def classify_densely(
+    classifier: nn.Module, x: torch.Tensor, window: tuple[int, int]
+) -> torch.Tensor:
+    """Apply a fully connected `classifier` at every `window` of `x` and average the logits.
+
+    At the training input size there is exactly one window and this is the ordinary classifier.
+    """
+    return classifier(sliding_windows(x, window)).mean(dim=1)
