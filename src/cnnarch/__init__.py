@@ -1,7 +1,39 @@
 """cnnarch: the CNN architectures of CS231n Lecture 9 as measured software."""
 
+from cnnarch.analysis import Summary, analyze
 from cnnarch.errors import CnnarchError
+from cnnarch.experiments.inception import inception_cost
 from cnnarch.zoo import create_model, list_models, model_card
 
-__all__ = ["CnnarchError", "create_model", "list_models", "model_card"]
+__all__ = [
+    "CnnarchError",
+    "Summary",
+    "TrainConfig",
+    "analyze",
+    "create_model",
+    "fit",
+    "inception_cost",
+    "list_models",
+    "load_dataset",
+    "model_card",
+    "run_degradation",
+]
+
+# Imported on first use: the trainer and the data loaders are not needed to analyze a model.
+_LAZY = {
+    "TrainConfig": "cnnarch.train",
+    "fit": "cnnarch.train",
+    "load_dataset": "cnnarch.data",
+    "run_degradation": "cnnarch.experiments.degradation",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cnnarch' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"

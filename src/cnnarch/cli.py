@@ -6,6 +6,7 @@ Mistakes a user can make end in one line on stderr and exit status 2 (see `Cnnar
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -32,6 +33,255 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from cnnarch.train import TrainingInterrupted, build_config, fit, summary_line
+
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "run", "preset")}
+    config = build_config(options, preset=args.preset)
+    try:
+        history = fit(config)
+    except TrainingInterrupted as stop:
+        print(f"cnnarch: {stop}", file=sys.stderr)
+        return 128 + stop.signum
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(summary_line(config, history))
+    return 0
+
+
+def _add_train_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "train",
+        help="train a model (use `torchrun --nproc_per_node=N -m cnnarch train ...` for DDP)",
+        description="Train a zoo model; SGD with momentum, cross-entropy, checkpoints each "
+        "epoch. Flags left out come from --preset, then (with --resume) from the run's saved "
+        "config, then the defaults shown.",
+    )
+    p.add_argument("model", nargs="?", help="model name (see `cnnarch models`)")
+    p.add_argument("--dataset", help="fashion-mnist (default), cifar10 or folder")
+    p.add_argument(
+        "--data-dir",
+        help="dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)",
+    )
+    p.add_argument("--epochs", type=int, help="default 10")
+    p.add_argument("--batch-size", type=int, help="global batch size, default 128")
+    p.add_argument("--lr", type=float, help="base learning rate, default 0.1")
+    p.add_argument("--momentum", type=float, help="default 0.9")
+    p.add_argument("--weight-decay", type=float, help="default 1e-4")
+    p.add_argument(
+        "--schedule",
+        choices=("step", "cosine", "constant"),
+        help="step: lr/10 at 50%% and 75%% of the steps (default); cosine; constant",
+    )
+    p.add_argument("--warmup-steps", type=int, help="steps at lr/10 first, default 0")
+    p.add_argument("--subset", type=int, help="train on N images (fixed draw)")
+    p.add_argument("--test-subset", type=int, help="test on N images (fixed draw)")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--out", help="run folder for config, metrics and checkpoints")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        default=None,
+        help="continue the run in --out from its last checkpoint",
+    )
+    p.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast")
+    p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        default=None,
+        help="no random crops and flips",
+    )
+    p.add_argument(
+        "--preset",
+        choices=("paper",),
+        help="paper: He et al. 2015's CIFAR-10 recipe (164 epochs, batch 128, ...)",
+    )
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
+    p.add_argument("--threads", type=int, help="CPU threads per process")
+    p.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    p.set_defaults(run=_cmd_train)
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from cnnarch.analysis import analyze
+    from cnnarch.analysis.cs231n import cs231n_table
+    from cnnarch.analysis.loading import load_model, parse_dtype, parse_size
+
+    model = load_model(args.model, args.variant)
+    size = parse_size(args.input) if args.input else None
+    if args.style == "cs231n":
+        print(cs231n_table(model, size, variant=args.variant))
+        return 0
+    if args.optimizer and not args.train:
+        raise CnnarchError("--optimizer needs --train")
+    if args.batch < 1:
+        raise CnnarchError(f"--batch must be at least 1, got {args.batch}")
+    summary = analyze(
+        model,
+        size,
+        batch_size=args.batch,
+        dtype=parse_dtype(args.dtype),
+        train=args.train,
+        optimizer=args.optimizer,
+        variant=args.variant,
+    )
+    if args.depth is not None:
+        summary = summary.collapse(args.depth)
+    formats = {
+        "table": summary.to_table,
+        "md": summary.to_markdown,
+        "csv": summary.to_csv,
+        "json": summary.to_json,
+    }
+    print(formats[args.format]().rstrip("\n"))
+    return 0
+
+
+def _add_summary_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "summary",
+        help="per-layer shapes, params, MACs and memory of a model (traced on meta, no compute)",
+    )
+    p.add_argument("model", help="zoo name (see `cnnarch models`) or module.path:factory")
+    p.add_argument("--variant", default="paper", help="zoo variant (default paper)")
+    p.add_argument("--input", help="CxHxW of one example (default: the model's card, 3x224x224)")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--dtype", default="float32", help="float32, float16, bfloat16 or float64")
+    p.add_argument("--depth", type=int, help="show rows to this depth (0 = the model alone)")
+    p.add_argument("--train", action="store_true", help="add the memory of one training step")
+    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), help="default sgd")
+    p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table")
+    p.add_argument(
+        "--style", choices=("cs231n",), help="cs231n: the lecture's VGG16 table for any model"
+    )
+    p.set_defaults(run=_cmd_summary)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from cnnarch.report import TERMINAL_COLUMNS, build_report
+
+    with tqdm(desc="report", unit=" steps", file=sys.stderr, leave=False, disable=None) as bar:
+
+        def step(label: str) -> None:
+            bar.set_postfix_str(label, refresh=False)
+            bar.update()
+
+        files = build_report(
+            args.out, args.models, args.batch, degradation_results=args.degradation, step=step
+        )
+    print(files.comparison.select(TERMINAL_COLUMNS).to_text())
+    print(
+        f"\nWrote {files.html} and {files.markdown}, {len(files.figures)} figures (PNG + SVG) "
+        f"in {files.out / 'figures'}, {len(files.tables)} tables (CSV + JSON) in "
+        f"{files.out / 'tables'} ({files.seconds:.1f} s)."
+    )
+    return 0
+
+
+def _add_report_parser(commands: argparse._SubParsersAction) -> None:
+    from cnnarch.report.defaults import (
+        DEFAULT_BATCH,
+        DEFAULT_DEGRADATION_RESULTS,
+        DEFAULT_MODELS,
+        DEFAULT_OUT,
+    )
+
+    p = commands.add_parser(
+        "report", help="the lecture as a report: HTML, Markdown, figures and tables"
+    )
+    p.add_argument(
+        "--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT}/)"
+    )
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=list(DEFAULT_MODELS),
+        metavar="NAME",
+        help=f"models to include (default: {' '.join(DEFAULT_MODELS)})",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=DEFAULT_BATCH,
+        help=f"batch size for training memory (default {DEFAULT_BATCH})",
+    )
+    p.add_argument(
+        "--degradation",
+        default=str(DEFAULT_DEGRADATION_RESULTS),
+        help=f"degradation results to include (default {DEFAULT_DEGRADATION_RESULTS})",
+    )
+    p.set_defaults(run=_cmd_report)
+
+
+def _cmd_experiment_degradation(args: argparse.Namespace) -> int:
+    from cnnarch.experiments.degradation import parse_depths, preset_settings, run_degradation
+
+    depths = parse_depths(args.depths) if args.depths is not None else None
+    settings = preset_settings(
+        args.preset,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        depths=depths,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        subset=args.subset,
+    )
+    results = run_degradation(settings, args.out, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) == 0:
+        effect = results["effect"]
+        verdict = f"effect {effect['verdict']}; " if effect else ""
+        print(f"degradation: {verdict}{results['wall_seconds']:.0f} s; files in {args.out}")
+    return 0
+
+
+def _add_experiment_parser(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """`cnnarch experiment NAME`: the lecture's experiments, one sub-command each."""
+    p = commands.add_parser("experiment", help="run one of the lecture's experiments")
+    experiments = p.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+
+    d = experiments.add_parser(
+        "degradation",
+        help="deeper plain nets train worse, ResNets do not (He et al. 2015, Fig. 6)",
+        description="Train plain and residual 6n+2 nets at each depth and seed with identical "
+        "settings; write results.json, the figure (PNG, SVG) and the table (Markdown, CSV). "
+        "Also runs under `torchrun --nproc_per_node=N -m cnnarch experiment degradation`.",
+    )
+    budget = d.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--quick",
+        dest="preset",
+        action="store_const",
+        const="quick",
+        help="a proxy that fits 2 CPU cores in 15 minutes (default)",
+    )
+    budget.add_argument(
+        "--full",
+        dest="preset",
+        action="store_const",
+        const="full",
+        help="the paper's recipe: 164 epochs, depths 20,32,44,56,110 (for a GPU)",
+    )
+    d.set_defaults(preset="quick")
+    d.add_argument("--dataset", default="fashion-mnist", help="dataset (default fashion-mnist)")
+    d.add_argument("--data-dir", help="folder holding the dataset's files")
+    d.add_argument(
+        "--depths", help="comma-separated 6n+2 depths (default: 20,56 quick, 20,...,110 full)"
+    )
+    d.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per model (default 3)")
+    d.add_argument("--epochs", type=int, help="override the preset's number of epochs")
+    d.add_argument("--subset", type=int, help="override the preset's training images")
+    d.add_argument(
+        "--out", default="runs/degradation", help="output folder (default runs/degradation)"
+    )
+    d.add_argument("--resume", action="store_true", help="continue an interrupted experiment")
+    d.set_defaults(run=_cmd_experiment_degradation)
+    return experiments
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnnarch", description="The CNN architectures of CS231n Lecture 9, measured."
@@ -41,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("models", help="list the model zoo")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
     p.set_defaults(run=_cmd_models)
+
+    _add_train_parser(commands)
+    _add_summary_parser(commands)
+    _add_report_parser(commands)
+    _add_experiment_parser(commands)
 
     return parser
 

@@ -1,0 +1,509 @@
+"""One forward (and, for training, backward) pass on meta tensors, recorded op by op.
+
+Three hooks see the pass at three levels:
+
+- module hooks open a frame per module call, so every op is attributed to the call it ran in;
+- a ``__torch_function__`` mode opens a frame per functional call (``torch.cat``, ``+``,
+  ``F.relu``) made directly in a module that has children, so those calls get rows of their own;
+- a ``__torch_dispatch__`` mode sees every aten op: it counts MACs and FLOPs by the rules of
+  `cnnarch.analysis.rules` and records which tensor storages each op reads and creates, which
+  is all the memory model needs.
+
+Meta kernels cost nothing in memory but some are slow Python code (BatchNorm's decomposition,
+``addmm``): `FastMeta` answers those from shape rules and from a per-pass cache of output
+metadata keyed by the input metadata, so a ResNet's repeated blocks are computed once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from cnnarch.analysis.rules import op_cost
+
+aten = torch.ops.aten
+
+FORWARD, BACKWARD = "forward", "backward"
+NEVER_FREED = 1 << 62  # last-use time of storages that live until the end of the step
+
+
+def iter_tensors(value: Any) -> list[torch.Tensor]:
+    """Tensors in nested tuples, lists, dicts and namedtuples (a cheap pytree walk)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    found: list[torch.Tensor] = []
+    _collect(value, found)
+    return found
+
+
+def _collect(value: Any, found: list[torch.Tensor]) -> None:
+    if isinstance(value, torch.Tensor):
+        found.append(value)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            if isinstance(item, torch.Tensor):
+                found.append(item)
+            elif isinstance(item, (tuple, list, dict)):
+                _collect(item, found)
+    elif isinstance(value, dict):
+        _collect(tuple(value.values()), found)
+
+
+def storage_key(tensor: torch.Tensor) -> int:
+    """Identity of the storage behind a tensor (views and in-place results share it)."""
+    return tensor.untyped_storage()._cdata
+
+
+def _reduced_precision_stats_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _batch_norm_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    # Output like the input; the saved mean and inverse std have one entry per channel, in
+    # float32 for half inputs. Checked against the meta kernel in the tests.
+    x = args[0]
+    stats_dtype = _reduced_precision_stats_dtype(x.dtype)
+    channels = x.shape[1] if x.dim() > 1 else 0
+    for name, t in zip(("weight", "bias", "running_mean", "running_var"), args[1:5], strict=False):
+        if isinstance(t, torch.Tensor) and t.numel() != channels:
+            raise RuntimeError(
+                f"batch norm {name} should contain {channels} elements (the input's channels), "
+                f"not {t.numel()}"
+            )
+    mean = torch.empty(channels, dtype=stats_dtype, device="meta")
+    invstd = torch.empty(channels, dtype=stats_dtype, device="meta")
+    return _like(x), mean, invstd
+
+
+def _like(x: torch.Tensor) -> torch.Tensor:
+    """`torch.empty_like(x)` (same strides for a dense x), without its slow meta path."""
+    if x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last):
+        return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
+    return torch.empty_like(x)
+
+
+# Ops whose output metadata follows from a rule, skipping a slow meta kernel entirely.
+SHAPE_RULES = {
+    aten.native_batch_norm.default: _batch_norm_shape_rule,
+    aten._native_batch_norm_legit.default: _batch_norm_shape_rule,
+    aten._native_batch_norm_legit.no_stats: _batch_norm_shape_rule,
+}
+
+
+FRESH, IN_PLACE, OTHER = "fresh", "in-place", "other"
+
+
+@functools.cache
+def _op_kind(op: torch._ops.OpOverload) -> str:
+    """FRESH: mutates nothing and returns only new tensors (outputs can be rebuilt from
+    metadata); IN_PLACE: mutates and returns its first argument only (``add_``, ``relu_``)."""
+    schema = op._schema
+    args, returns = schema.arguments, schema.returns
+    if not returns or any(str(ret.type) != "Tensor" for ret in returns):
+        return OTHER
+    if all(a.alias_info is None for a in args) and all(r.alias_info is None for r in returns):
+        return FRESH
+    first = args[0].alias_info if args else None
+    if (
+        len(returns) == 1
+        and first is not None
+        and first.is_write
+        and returns[0].alias_info is not None
+        and returns[0].alias_info.before_set == first.before_set
+        and all(a.alias_info is None for a in args[1:])
+    ):
+        return IN_PLACE
+    return OTHER
+
+
+def _meta_key(value: Any) -> Any:
+    """A hashable stand-in for an op argument: tensors by their metadata, the rest as is."""
+    if isinstance(value, torch.Tensor):
+        return (value.shape, value.stride(), value.dtype, value.storage_offset())
+    if isinstance(value, (list, tuple)):
+        return tuple([_meta_key(item) for item in value])
+    if isinstance(value, dict):
+        return tuple([(k, _meta_key(v)) for k, v in value.items()])
+    return value
+
+
+class FastMeta(TorchDispatchMode):
+    """Runs meta ops, answering slow ones from shape rules or from earlier identical calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # input metadata -> output metadata (FRESH ops) or None (IN_PLACE ops: checked once)
+        self._outputs: dict[Any, tuple[tuple[Any, ...], bool] | None] = {}
+
+    def run(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
+        rule = SHAPE_RULES.get(func)
+        if rule is not None:
+            return rule(args, kwargs)
+        kind = _op_kind(func)
+        if kind == OTHER:
+            return func(*args, **kwargs)
+        try:
+            key = (func, _meta_key(args), _meta_key(kwargs))
+            seen = key in self._outputs
+        except TypeError:  # an unhashable argument: run the kernel
+            return func(*args, **kwargs)
+        if kind == IN_PLACE:
+            # The kernel only checks the arguments (shapes, dtypes); equal metadata, equal verdict.
+            if seen:
+                return args[0]
+            out = func(*args, **kwargs)
+            self._outputs[key] = None
+            return out
+        if seen:
+            cached = self._outputs[key]
+            assert cached is not None
+            specs, single = cached
+            outs = tuple(
+                torch.empty_strided(shape, stride, dtype=dtype, device="meta")
+                for shape, stride, dtype in specs
+            )
+            return outs[0] if single else outs
+        out = func(*args, **kwargs)
+        single = isinstance(out, torch.Tensor)
+        outs = (out,) if single else tuple(out)
+        if all(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in outs):
+            self._outputs[key] = (tuple((t.shape, t.stride(), t.dtype) for t in outs), single)
+        return out
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return self.run(func, args, kwargs or {})
+
+
+@dataclass(eq=False, slots=True)
+class Frame:
+    """One module call or one functional call, with what ran inside it."""
+
+    path: str
+    type: str
+    depth: int
+    kind: str  # "module", "op" or "root" (the sentinel above the model)
+    leaf: bool
+    module: nn.Module | None = None
+    input_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    output_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    output_keys: list[int] = field(default_factory=list)
+    output_elements: int = 0
+    output_bytes: int = 0
+    children: list[Frame] = field(default_factory=list)
+    macs: int = 0
+    flops: int = 0
+    new_keys: list[int] = field(default_factory=list)  # storages first written in this frame
+    saved_keys: list[int] = field(default_factory=list)  # storages autograd saved here first
+    ops: int = 0
+
+
+@dataclass(slots=True)
+class StorageRecord:
+    """One storage seen in the pass: its size and the interval in which it is alive."""
+
+    nbytes: int
+    created: int  # clock of the op that first wrote it; -1 for storages made before the pass
+    last_use: int  # clock of the last op that read or wrote it (forward and backward)
+    last_forward_use: int
+    kind: str  # "param", "buffer", "input", "activation" (anything the pass created)
+    handle: Any = None  # keeps the storage alive, so that its key is never reused
+    itemsize: int = 1
+    saved: bool = False
+    is_grad: bool = False
+
+
+def _shapes(value: Any) -> list[tuple[int, ...]]:
+    return [tuple(t.shape) for t in iter_tensors(value)]
+
+
+def _function_name(func: Any) -> str:
+    name = getattr(func, "__name__", None) or type(func).__name__
+    if name.startswith("__i") and name.endswith("__") and name != "__index__":
+        return name[3:-2] + "_"  # __iadd__ -> add_
+    if name.startswith("__") and name.endswith("__"):
+        return name.strip("_")
+    return name
+
+
+def _factory_functions() -> frozenset[Any]:
+    try:  # the set `with torch.device(...)` redirects; private, hence the fallback
+        from torch.utils._device import _device_constructors
+
+        return frozenset(_device_constructors())
+    except ImportError:  # pragma: no cover
+        return frozenset((torch.empty, torch.zeros, torch.ones, torch.full, torch.arange))
+
+
+_FACTORIES = _factory_functions()
+
+
+class _FunctionFrames(TorchFunctionMode):
+    """Gives functional calls made directly in a non-leaf module a frame of their own, and
+    puts tensors that the forward pass creates without a device (`torch.zeros(n)`) on meta."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _FACTORIES and kwargs.get("device") is None:
+            kwargs["device"] = "meta"
+        tracer = self.tracer
+        top = tracer.stack[-1]
+        if top.leaf or top.kind != "module" or tracer.busy or tracer.failed:
+            return func(*args, **kwargs)
+        if tracer.phase != FORWARD:
+            return func(*args, **kwargs)
+        frame = tracer.open_op(_function_name(func), args, kwargs)
+        try:
+            out = func(*args, **kwargs)
+        except Exception:
+            tracer.fail()
+            raise
+        tracer.close_op(frame, out)
+        return out
+
+
+class Tracer(FastMeta):
+    """Records one pass; use as ``with tracer.recording(): model(x)``."""
+
+    def __init__(self, module_names: dict[int, str], leaves: set[int]) -> None:
+        super().__init__()
+        self.module_names = module_names
+        self.leaves = leaves
+        self.top = Frame(path="", type="", depth=-1, kind="root", leaf=False)
+        self.stack: list[Frame] = [self.top]
+        self.storages: dict[int, StorageRecord] = {}
+        self.clock = 0
+        self.phase = FORWARD
+        self.failed = False
+        self.failed_in: Frame | None = None
+        self.busy = False  # True while the hooks themselves look at tensors
+        self.forward_end = 0  # clock at the end of the forward pass
+        self.output_keys: set[int] = set()  # storages of the model's outputs
+        self.uncounted_ops: Counter[str] = Counter()
+        self._handles: list[Any] = []
+
+    # -- registration of what exists before the pass ------------------------------------------
+    def register(self, tensor: torch.Tensor, kind: str) -> None:
+        key = storage_key(tensor)
+        if key not in self.storages:
+            storage = tensor.untyped_storage()
+            self.storages[key] = StorageRecord(
+                storage.nbytes(), -1, -1, -1, kind, storage, tensor.element_size()
+            )
+
+    # -- module hooks -------------------------------------------------------------------------
+    def attach(self) -> None:
+        # Global hooks (two registrations, whatever the model's size); calls of modules that
+        # are not the model's own (a zoo model's size check builds a twin) are ignored.
+        self._handles.append(register_module_forward_pre_hook(self._enter_module))
+        # always_call: the hook also runs when the forward raises, so the failing module is
+        # known before any caller (a zoo model's size check, say) runs code of its own.
+        self._handles.append(
+            register_module_forward_hook(self._exit_module, with_kwargs=True, always_call=True)
+        )
+
+    def detach(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _enter_module(self, module: nn.Module, args: Any) -> None:
+        path = self.module_names.get(id(module))
+        if path is None or self.failed:
+            return
+        parent = self.stack[-1]
+        frame = Frame(
+            path=path,
+            type=type(module).__name__,
+            depth=parent.depth + 1,
+            kind="module",
+            leaf=id(module) in self.leaves,
+            module=module,
+        )
+        parent.children.append(frame)
+        self.stack.append(frame)
+
+    def _exit_module(self, module: nn.Module, args: Any, *kwargs_and_output: Any) -> None:
+        # Torch passes (kwargs, output) normally, and (output,) alone when it calls the hook
+        # because the forward raised.
+        if id(module) not in self.module_names:
+            return
+        raising = len(kwargs_and_output) == 1
+        kwargs = {} if raising else kwargs_and_output[0]
+        output = kwargs_and_output[-1]
+        if raising:  # keep the frame open: it is where the pass failed
+            self.fail()
+            if self.failed_in is not None and self.failed_in.module is module:
+                self.busy = True
+                self.failed_in.input_shapes = self.failed_in.input_shapes or _shapes(args)
+                self.busy = False
+            return
+        if self.failed:
+            return
+        self.busy = True
+        frame = self.stack.pop()
+        frame.input_shapes = _shapes(args) + _shapes(kwargs)
+        self._finish(frame, output)
+        self.busy = False
+
+    def _finish(self, frame: Frame, output: Any) -> None:
+        tensors = list(iter_tensors(output))
+        frame.output_shapes = [tuple(t.shape) for t in tensors]
+        frame.output_keys = [storage_key(t) for t in tensors]
+        frame.output_elements = sum(t.numel() for t in tensors)
+        frame.output_bytes = sum(t.numel() * t.element_size() for t in tensors)
+
+    # -- functional-call frames ---------------------------------------------------------------
+    def open_op(self, name: str, args: Any, kwargs: Any) -> Frame:
+        self.busy = True
+        parent = self.stack[-1]
+        prefix = f"{parent.path}." if parent.path else ""
+        frame = Frame(
+            path=f"{prefix}{name}()",
+            type=name,
+            depth=parent.depth + 1,
+            kind="op",
+            leaf=True,
+            input_shapes=_shapes(args) + _shapes(kwargs),
+        )
+        self.stack.append(frame)
+        self.busy = False
+        return frame
+
+    def close_op(self, frame: Frame, output: Any) -> None:
+        self.busy = True
+        self.stack.pop()
+        # Calls that ran no op, or only views (x.view, x[:, 0], x.size()), get no row.
+        if frame.ops and (frame.new_keys or frame.flops):
+            self._finish(frame, output)
+            self.stack[-1].children.append(frame)
+        else:
+            self.stack[-1].saved_keys.extend(frame.saved_keys)
+        self.busy = False
+
+    # -- aten ops -----------------------------------------------------------------------------
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.failed:
+            return func(*args, **kwargs)
+        try:
+            out = self.run(func, args, kwargs)
+        except Exception:
+            self.fail()
+            raise
+        self._record(func, args, kwargs, out)
+        return out
+
+    def _record(self, func: Any, args: Any, kwargs: Any, out: Any) -> None:
+        """Advance the clock; note the storages the op read, the ones it created, its cost."""
+        now = self.clock
+        self.clock += 1
+        storages = self.storages
+        read = iter_tensors(args) + iter_tensors(kwargs) if kwargs else iter_tensors(args)
+        for tensor in read:
+            record = storages.get(storage_key(tensor))
+            if record is not None:
+                record.last_use = now
+                if self.phase == FORWARD:
+                    record.last_forward_use = now
+            else:  # a tensor made outside the pass (a constant attribute, say)
+                self.register(tensor, "activation")
+        frame = self.stack[-1]
+        for tensor in iter_tensors(out):
+            key = storage_key(tensor)
+            record = storages.get(key)
+            if record is None:
+                storage = tensor.untyped_storage()
+                storages[key] = StorageRecord(
+                    storage.nbytes(), now, now, now, "activation", storage, tensor.element_size()
+                )
+                if self.phase == FORWARD:
+                    frame.new_keys.append(key)
+            else:
+                record.last_use = now
+                if self.phase == FORWARD:
+                    record.last_forward_use = now
+                record.nbytes = max(record.nbytes, tensor.untyped_storage().nbytes())
+        if self.phase != FORWARD:
+            return
+        frame.ops += 1
+        macs, flops, counted = op_cost(func, args, kwargs, out)
+        frame.macs += macs
+        frame.flops += flops
+        if not counted:
+            self.uncounted_ops[func._overloadpacket.__name__] += 1
+
+    # -- autograd -----------------------------------------------------------------------------
+    def pack_saved(self, tensor: torch.Tensor) -> torch.Tensor:
+        key = storage_key(tensor)
+        record = self.storages.get(key)
+        if record is None:
+            self.register(tensor, "activation")
+            record = self.storages[key]
+        if not record.saved and record.kind == "activation":
+            self.stack[-1].saved_keys.append(key)
+        record.saved = True
+        return tensor
+
+    def end_forward(self, output: Any) -> None:
+        """Close the forward pass; the model's outputs stay alive to its end."""
+        self.forward_end = self.clock
+        for tensor in iter_tensors(output):
+            key = storage_key(tensor)
+            self.output_keys.add(key)
+            record = self.storages.get(key)
+            if record is None:
+                self.register(tensor, "activation")
+            elif record.kind == "activation":
+                record.last_forward_use = max(record.last_forward_use, self.forward_end)
+                record.last_use = max(record.last_use, self.forward_end)
+
+    def start_backward(self) -> None:
+        self.forward_end = self.clock
+        self.phase = BACKWARD
+
+    def fail(self) -> None:
+        """Note where the pass failed; from now on ops pass through unrecorded."""
+        if not self.failed:
+            self.failed = True
+            self.failed_in = self.stack[-1] if len(self.stack) > 1 else None
+
+    def innermost(self) -> Frame | None:
+        """Where the pass failed (the deepest frame open at the first error), if it did."""
+        return self.failed_in if self.failed else (self.stack[-1] if len(self.stack) > 1 else None)
+
+    def recording(self) -> _Recording:
+        return _Recording(self)
+
+
+class _Recording:
+    """Context that turns on both modes around the model call."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        self.tracer = tracer
+        self.functions = _FunctionFrames(tracer)
+
+    def __enter__(self) -> Tracer:
+        self.tracer.attach()
+        self.functions.__enter__()
+        self.tracer.__enter__()
+        return self.tracer
+
+    def __exit__(self, *exc: Any) -> None:
+        self.tracer.__exit__(*exc)
+        self.functions.__exit__(*exc)
+        self.tracer.detach()

@@ -1,0 +1,145 @@
+"""`build_report`: analyze the models once, build the sections, write every file."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnarch.errors import CnnarchError
+from cnnarch.report.context import Context
+from cnnarch.report.defaults import (
+    DEFAULT_BATCH,
+    DEFAULT_DEGRADATION_RESULTS,
+    DEFAULT_MODELS,
+    DEFAULT_OUT,
+)
+from cnnarch.report.document import Bullets, Checks, Document, Paragraph, Section
+from cnnarch.report.files import atomic_write_text, ensure_dir
+from cnnarch.report.html import TABLES_DIR, render_html
+from cnnarch.report.markdown import render_markdown
+from cnnarch.report.sections.alexnet import alexnet_section
+from cnnarch.report.sections.comparison import comparison_section
+from cnnarch.report.sections.degradation import degradation_section
+from cnnarch.report.sections.googlenet import googlenet_section
+from cnnarch.report.sections.models import models_section
+from cnnarch.report.sections.published import published_section
+from cnnarch.report.sections.resnet import resnet_section
+from cnnarch.report.sections.vgg import vgg_section
+from cnnarch.report.tables import Table
+from cnnarch.zoo.registry import model_card
+
+RESNET_FAMILIES = {"resnet", "resnet-plain", "cifar-resnet", "cifar-plain"}
+# The comparison's columns that fit a terminal.
+TERMINAL_COLUMNS = ("name", "top1", "inference_params", "macs", "activations", "train")
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    out: Path
+    html: Path
+    markdown: Path
+    figures: tuple[Path, ...]
+    tables: tuple[Path, ...]
+    comparison: Table  # for the terminal summary
+    seconds: float
+
+
+def check_models(models: Sequence[str]) -> tuple[str, ...]:
+    """The models, each known to the zoo, in order, without repeats."""
+    for name in models:
+        model_card(name)  # the registry's error for an unknown name, with suggestions
+    if not models:
+        raise CnnarchError("no models given; name at least one (`cnnarch models` lists them)")
+    return tuple(dict.fromkeys(models))
+
+
+def lecture_sections(ctx: Context, degradation_results: Path) -> list[Section]:
+    """The sections in the lecture's order; a model's section only if that model is selected."""
+    chosen = set(ctx.models)
+    families = {ctx.card(name).family for name in chosen}
+    sections = [models_section(ctx)]
+    if "alexnet" in chosen:
+        sections.append(alexnet_section(ctx))
+    if "vgg16" in chosen:
+        sections.append(vgg_section(ctx))
+    if "googlenet" in chosen:
+        sections.append(googlenet_section(ctx))
+    if families & RESNET_FAMILIES:
+        sections.append(resnet_section(ctx))
+    sections.append(comparison_section(ctx))
+    sections.append(degradation_section(ctx, degradation_results))
+    sections.append(published_section(ctx))
+    return sections
+
+
+def claims_overview(document: Document) -> list[Paragraph | Bullets]:
+    """How many of the claims checked in the report hold, and the ones that do not."""
+    checks = [c for b in document.blocks() if isinstance(b, Checks) for c in b.items]
+    if not checks:
+        return []
+    failed = [c for c in checks if c.holds is False]
+    held = sum(c.holds is True for c in checks)
+    open_ = len(checks) - held - len(failed)
+    overview: list[Paragraph | Bullets] = [
+        Paragraph(
+            f"{len(checks)} claims from the lecture and the papers are checked against the "
+            f"computed numbers: {held} hold, {len(failed)} do not"
+            + (f", {open_} cannot be decided here" if open_ else "")
+            + (". Those that do not:" if failed else ".")
+        )
+    ]
+    if failed:
+        overview.append(Bullets(tuple(f"“{c.claim}” ({c.source}): {c.evidence}" for c in failed)))
+    return overview
+
+
+def build_report(
+    out: Path | str = DEFAULT_OUT,
+    models: Sequence[str] | None = None,
+    batch: int = DEFAULT_BATCH,
+    *,
+    degradation_results: Path | str = DEFAULT_DEGRADATION_RESULTS,
+    step: Callable[[str], None] | None = None,
+) -> ReportFiles:
+    """Write the lecture's report to `out`: index.html, report.md, figures/ and tables/.
+
+    `step` is called with a short label before each unit of work (for a progress display).
+    """
+    started = time.perf_counter()
+    if batch < 1:
+        raise CnnarchError(f"batch must be at least 1, got {batch}")
+    names = check_models(DEFAULT_MODELS if models is None else models)
+    out = ensure_dir(Path(out))
+    ctx = Context(out=out, models=names, batch=batch, step=step or (lambda _label: None))
+    sections = lecture_sections(ctx, Path(degradation_results))
+    document = Document(
+        "CS231n Lecture 9, computed: CNN architectures",
+        [
+            Paragraph(
+                "Every number in this report is computed from the models of `cnnarch.zoo` by "
+                "the analyzer (one pass on meta tensors), unless it is marked as published; "
+                "published numbers name their source, and where they differ from the computed "
+                "ones the report says by how much and why."
+            ),
+            Paragraph(
+                f"Models: {', '.join(names)}. Training memory at batch {batch} with SGD and "
+                "momentum. float32 throughout; 1 MB = 10⁶ bytes."
+            ),
+        ],
+        sections,
+    )
+    document.intro.extend(claims_overview(document))
+    ctx.step("write files")
+    tables = []
+    for table in document.tables():
+        tables.append(atomic_write_text(out / TABLES_DIR / f"{table.name}.csv", table.to_csv()))
+        atomic_write_text(out / TABLES_DIR / f"{table.name}.json", table.to_json())
+    markdown = atomic_write_text(out / "report.md", render_markdown(document))
+    html = atomic_write_text(out / "index.html", render_html(document))
+    figures = tuple(f.png for f in document.figures())
+    comparison = next(t for t in document.tables() if t.name == "comparison")
+    return ReportFiles(
+        out, html, markdown, figures, tuple(tables), comparison, time.perf_counter() - started
+    )

@@ -1,0 +1,200 @@
+"""One chart style for the whole report, and figures saved as PNG and SVG (atomically).
+
+Matplotlib runs on the Agg backend (no display needed). Every chart function returns a
+`matplotlib.figure.Figure` (not tracked by pyplot, so nothing leaks); `save_figure`
+writes it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from cnnarch.report.files import atomic_write_bytes
+
+# Colour-blind-safe palette (Okabe-Ito), one colour per family so charts agree with each other.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+FAMILY_COLOURS = {
+    "alexnet": "#D55E00",
+    "zfnet": "#CC79A7",
+    "vgg": "#E69F00",
+    "googlenet": "#009E73",
+    "inception": "#56B4E9",
+    "resnet": "#0072B2",
+    "plain": "#999999",
+}
+WIDTH_IN = 8.0  # fits a laptop-width page at 100 dpi without scaling text below ~9 px
+DPI = 120
+
+STYLE = {
+    "figure.figsize": (WIDTH_IN, 4.5),
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
+    "savefig.facecolor": "white",
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "svg.fonttype": "none",  # text stays text in the SVG: smaller, searchable
+    "svg.hashsalt": "cnnarch",  # stable ids, so unchanged charts give identical files
+}
+
+
+@dataclass(frozen=True)
+class SavedFigure:
+    name: str
+    title: str
+    caption: str
+    png: Path
+    svg: Path | None  # None for a figure that came without one
+    png_bytes: bytes
+
+
+@contextmanager
+def chart_style() -> Iterator[None]:
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def new_figure(
+    height: float = 4.5, nrows: int = 1, ncols: int = 1, **subplot_kw: Any
+) -> tuple[Figure, list[Axes]]:
+    """A figure of the report's width with its axes as a flat list; call inside `chart_style`."""
+    fig = Figure(figsize=(WIDTH_IN, height), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **subplot_kw)
+    return fig, list(axes.flat)
+
+
+def save_figure(fig: Figure, folder: Path, name: str, title: str, caption: str) -> SavedFigure:
+    """Write `fig` as `folder/name.png` and `folder/name.svg`; the PNG bytes are kept to embed."""
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    # The layout is settled by the first save; solving it again for the SVG changes nothing.
+    fig.set_layout_engine("none")
+    svg = io.BytesIO()
+    fig.savefig(svg, format="svg", metadata={"Date": None})
+    png_path = atomic_write_bytes(Path(folder) / f"{name}.png", png.getvalue())
+    svg_path = atomic_write_bytes(Path(folder) / f"{name}.svg", svg.getvalue())
+    return SavedFigure(name, title, caption, png_path, svg_path, png.getvalue())
+
+
+def family_colour(name: str) -> str:
+    for prefix, colour in FAMILY_COLOURS.items():
+        if name.lower().startswith(prefix):
+            return colour
+    return PALETTE[-1]
+
+
+def si_formatter(unit: str = "") -> FuncFormatter:
+    """Tick labels such as 10M, 1.5G: readable without a multiplier in the axis corner."""
+
+    def fmt(value: float, _pos: int | None = None) -> str:
+        return si(value) + unit
+
+    return FuncFormatter(fmt)
+
+
+def si(value: float, digits: int = 3) -> str:
+    """`value` with a decimal prefix: 1234567 -> '1.23M'."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= factor:
+            return f"{value / factor:.{digits}g}{prefix}"
+    return f"{value:.{digits}g}"
+
+
+def label_points(
+    ax: Axes,
+    xs: Sequence[float],
+    ys: Sequence[float],
+    labels: Sequence[str],
+    sizes: Sequence[float] | None = None,
+    fontsize: float = 8.5,
+) -> None:
+    """Name each point beside its marker, choosing for each label the first of a few places
+    around the marker where it overlaps neither a marker nor a label already placed.
+
+    Call after the axis limits are final (positions are computed in display space). `sizes` are
+    the markers' areas in points^2, as given to `scatter`.
+    """
+    fig = ax.figure
+    px_per_pt = fig.dpi / 72.0
+    # `scatter`'s size is the square of the marker's diameter in points.
+    radii = [0.5 * float(np.sqrt(s)) for s in (sizes or [36.0] * len(xs))]
+    centres = ax.transData.transform(np.column_stack([xs, ys]))
+    frame = ax.transAxes.transform([(0.0, 0.0), (1.0, 1.0)]).ravel()  # x0, y0, x1, y1
+    obstacles = [
+        _box(cx - r * px_per_pt, cy - r * px_per_pt, 2 * r * px_per_pt, 2 * r * px_per_pt)
+        for (cx, cy), r in zip(centres, radii, strict=True)
+    ]
+    for (cx, cy), radius, label in zip(centres, radii, labels, strict=True):
+        width = 0.6 * fontsize * len(label) * px_per_pt
+        height = fontsize * 1.2 * px_per_pt
+        gap = (radius + 2) * px_per_pt
+        candidates = [  # (dx, dy) of the label's lower-left corner from the centre, in pixels
+            (gap, -height / 2),
+            (gap * 0.7, gap * 0.7),
+            (gap * 0.7, -gap * 0.7 - height),
+            (-gap - width, -height / 2),
+            (-width / 2, gap),
+            (-width / 2, -gap - height),
+            (-gap * 0.7 - width, gap * 0.7),
+            (-gap * 0.7 - width, -gap * 0.7 - height),
+        ]
+        chosen = candidates[0]
+        for dx, dy in candidates:
+            box = _box(cx + dx, cy + dy, width, height)
+            inside = frame[0] <= box[0] and box[2] <= frame[2] and frame[1] <= box[1]
+            if inside and not any(_overlaps(box, other) for other in obstacles):
+                chosen = (dx, dy)
+                break
+        box = _box(cx + chosen[0], cy + chosen[1], width, height)
+        obstacles.append(box)
+        offset = (chosen[0] / px_per_pt, chosen[1] / px_per_pt)
+        ax.annotate(
+            label,
+            ax.transData.inverted().transform((cx, cy)),
+            xytext=offset,
+            textcoords="offset points",
+            fontsize=fontsize,
+            ha="left",
+            va="bottom",
+        )
+
+
+def _box(x: float, y: float, width: float, height: float) -> tuple[float, float, float, float]:
+    return (x, y, x + width, y + height)
+
+
+def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def plain_log_axis(ax: Axes, axis: str = "x") -> None:
+    """Log scale with ticks written as plain numbers (0.5, 1, 2, 5, 10), not powers of ten."""
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())

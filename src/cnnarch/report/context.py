@@ -1,0 +1,140 @@
+"""What every section of the report shares: the analyses (each model analyzed once), the
+figure folder, the published figures, and the list of published-vs-computed comparisons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnarch.report.charts import SavedFigure, chart_style, save_figure
+from cnnarch.report.numbers import explain_gap, parse_printed
+from cnnarch.zoo.registry import ModelCard, model_card, published
+
+BYTES_PER_ELEMENT = 4  # float32, as the lecture counts memory
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A published number beside the computed one, with its source and the reason for a gap."""
+
+    topic: str
+    quantity: str
+    computed: float
+    published: float
+    source: str
+    why: str = ""
+
+    @property
+    def difference(self) -> float:
+        """Relative difference of the published value from the computed one."""
+        return (self.published - self.computed) / self.computed if self.computed else float("nan")
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "quantity": self.quantity,
+            "computed": self.computed,
+            "published": self.published,
+            "difference": 100 * self.difference,
+            "source": self.source,
+            "why": self.why,
+        }
+
+
+@dataclass
+class Context:
+    """Shared state of one report build. `analyze` caches, so each model is analyzed once."""
+
+    out: Path
+    models: tuple[str, ...]
+    batch: int
+    step: Callable[[str], None] = lambda _label: None
+    comparisons: list[Comparison] = field(default_factory=list)
+    _cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.out / "figures"
+
+    @property
+    def published(self) -> dict[str, Any]:
+        return published()
+
+    def card(self, name: str) -> ModelCard:
+        return model_card(name)
+
+    def input_size(self, name: str, variant: str = "paper") -> tuple[int, int, int]:
+        """The card's input size; torchvision's weights were evaluated at 224 (299 for
+        Inception-v3, whose card already says so), so its variants are analyzed there."""
+        c, h, w = self.card(name).input_size
+        if variant == "torchvision" and (h, w) != (299, 299):
+            return (c, 224, 224)
+        return (c, h, w)
+
+    def analyze(self, name: str, variant: str = "paper") -> Any:
+        """Forward (inference) summary of `name` for one image (see `input_size`)."""
+        key = ("forward", name, variant)
+        if key not in self._cache:
+            from cnnarch.analysis import analyze
+
+            self.step(f"analyze {name} ({variant})")
+            size = self.input_size(name, variant)
+            self._cache[key] = analyze(name, size, variant=variant)
+        return self._cache[key]
+
+    def analyze_training(self, name: str, variant: str = "paper") -> Any:
+        """Training summary of `name` at the report's batch size, SGD with momentum."""
+        key = ("train", name, variant)
+        if key not in self._cache:
+            from cnnarch.analysis import analyze
+
+            self.step(f"training memory {name} ({variant})")
+            self._cache[key] = analyze(
+                name,
+                self.input_size(name, variant),
+                batch_size=self.batch,
+                train=True,
+                optimizer="momentum",
+                variant=variant,
+            )
+        return self._cache[key]
+
+    def analyze_module(self, key: str, module: Any, input_size: tuple[int, ...]) -> Any:
+        """Forward summary of a module built here (a block, a variant with options)."""
+        cache_key = ("module", key)
+        if cache_key not in self._cache:
+            from cnnarch.analysis import analyze
+
+            self.step(f"analyze {key}")
+            self._cache[cache_key] = analyze(module, input_size)
+        return self._cache[cache_key]
+
+    def compare(
+        self,
+        topic: str,
+        quantity: str,
+        computed: float,
+        printed: str | float,
+        source: str,
+        why: str | None = None,
+        k: float = 1e3,
+    ) -> Comparison:
+        """Record a published figure (as printed: '138M', '159K', 4096) beside the computed one.
+
+        Without `why`, the reason is judged from the printed precision (`explain_gap`).
+        """
+        value = parse_printed(printed, k)
+        reason = explain_gap(computed, printed, k) if why is None else why
+        comparison = Comparison(topic, quantity, computed, value, source, reason)
+        self.comparisons.append(comparison)
+        return comparison
+
+    def figure(self, name: str, title: str, caption: str, draw: Callable[[], Any]) -> SavedFigure:
+        """Draw a chart in the report's style and save it as PNG and SVG."""
+        self.step(f"figure {name}")
+        with chart_style():
+            fig = draw()
+            return save_figure(fig, self.figures_dir, name, title, caption)

@@ -1,0 +1,21 @@
+"""Built-in defaults of `cnnarch report` (kept apart so the CLI can show them cheaply)."""
+
+from pathlib import Path
+
+# The lecture's models, in the lecture's order.
+DEFAULT_MODELS = (
+    "alexnet",
+    "zfnet",
+    "vgg16",
+    "vgg19",
+    "googlenet",
+    "inception_v3",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+)
+DEFAULT_BATCH = 32
+DEFAULT_OUT = Path("report")
+DEFAULT_DEGRADATION_RESULTS = Path("runs/degradation/results.json")

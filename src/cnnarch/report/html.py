@@ -1,0 +1,209 @@
+"""The report as one self-contained HTML page: inline CSS and JS, figures embedded as PNG.
+
+Nothing is fetched from the network; the page opens from disk offline. The SVG and PNG of
+each figure and the CSV and JSON of each table sit beside it and are linked.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+
+from cnnarch.report.charts import SavedFigure
+from cnnarch.report.document import Block, Bullets, Checks, Document, Folded, Paragraph, Section
+from cnnarch.report.tables import Table
+
+FIGURES_DIR = "figures"
+TABLES_DIR = "tables"
+
+CSS = """
+:root { --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --soft: #f6f8fa; --accent: #0072B2; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--ink); background: #fff; line-height: 1.5;
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+main { max-width: 1080px; margin: 0 auto; padding: 24px 20px 64px; }
+h1 { font-size: 1.9rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.45rem; margin: 2.4rem 0 .6rem; padding-bottom: .3rem;
+  border-bottom: 1px solid var(--line); }
+h3 { font-size: 1.15rem; margin: 1.8rem 0 .5rem; }
+h4 { font-size: 1rem; margin: 1.4rem 0 .4rem; }
+p, li { max-width: 80ch; }
+code { font: .9em ui-monospace, "DejaVu Sans Mono", monospace; background: var(--soft);
+  padding: 0 .25em; border-radius: 3px; }
+nav.toc { background: var(--soft); border: 1px solid var(--line); border-radius: 6px;
+  padding: .6rem 1rem; margin: 1rem 0 1.5rem; }
+nav.toc ul { margin: .2rem 0; padding-left: 1.2rem; }
+nav.toc > ul { columns: 2 260px; }
+a { color: var(--accent); }
+.scroll { overflow-x: auto; margin: .6rem 0 .2rem; border: 1px solid var(--line);
+  border-radius: 6px; max-height: 640px; overflow-y: auto; }
+table { border-collapse: collapse; font-size: .86rem; min-width: 100%; }
+caption { text-align: left; font-weight: 600; padding: .5rem .6rem; caption-side: top; }
+th, td { padding: .28rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+td { max-width: 34ch; }
+th, td.num { white-space: nowrap; }
+th { background: var(--soft); text-align: left; position: sticky; top: 0; cursor: pointer;
+  user-select: none; }
+th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th[aria-sort="ascending"]::after { content: " \\25B2"; font-size: .7em; }
+th[aria-sort="descending"]::after { content: " \\25BC"; font-size: .7em; }
+tbody tr:nth-child(even) { background: #fbfcfd; }
+tbody tr:hover { background: #eef5fb; }
+.meta { color: var(--muted); font-size: .85rem; margin: .1rem 0 1rem; }
+.meta a { margin-right: .6rem; }
+figure { margin: 1rem 0 1.6rem; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
+figcaption { color: var(--muted); font-size: .88rem; max-width: 80ch; }
+ul.checks { list-style: none; padding-left: 0; }
+ul.checks li { margin: .4rem 0; padding: .4rem .7rem; border-left: 4px solid var(--line);
+  background: var(--soft); border-radius: 0 6px 6px 0; }
+ul.checks li.holds { border-color: #009E73; }
+ul.checks li.fails { border-color: #D55E00; }
+.verdict { font-weight: 700; margin-right: .4rem; }
+.holds .verdict { color: #007a5a; }
+.fails .verdict { color: #b34700; }
+.source { color: var(--muted); font-size: .85rem; }
+details { margin: .6rem 0; }
+summary { cursor: pointer; font-weight: 600; }
+"""
+
+# Click a column heading to sort by it; numbers sort by their exact value (data-v).
+SORT_JS = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var heads = table.tHead.rows[0].cells;
+  Array.prototype.forEach.call(heads, function (th, index) {
+    th.addEventListener("click", function () {
+      var ascending = th.getAttribute("aria-sort") !== "ascending";
+      Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      var numeric = th.classList.contains("num");
+      function key(row) {
+        var cell = row.cells[index];
+        if (!numeric) { return cell.textContent; }
+        var v = parseFloat(cell.getAttribute("data-v"));
+        return isNaN(v) ? -Infinity : v;
+      }
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        var order = numeric ? x - y : String(x).localeCompare(String(y));
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def inline(text: str) -> str:
+    """Escape `text` for HTML; `backticks` become <code>."""
+    escaped = html.escape(text, quote=False)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+
+
+def render_table(table: Table) -> str:
+    numeric = table.numeric_columns()
+    head = "".join(
+        f'<th class="num" scope="col">{inline(c.heading())}</th>'
+        if num
+        else f'<th scope="col">{inline(c.heading())}</th>'
+        for c, num in zip(table.columns, numeric, strict=True)
+    )
+    body_rows = []
+    for row, cells in zip(table.rows, table.cells(), strict=True):
+        tds = []
+        for col, text, num in zip(table.columns, cells, numeric, strict=True):
+            value = row.get(col.key)
+            if num and value is not None:
+                tds.append(f'<td class="num" data-v="{float(value)!r}">{html.escape(text)}</td>')
+            elif num:
+                tds.append(f'<td class="num">{html.escape(text)}</td>')
+            else:
+                tds.append(f"<td>{inline(text)}</td>")
+        body_rows.append("<tr>" + "".join(tds) + "</tr>")
+    links = (
+        f'<a href="{TABLES_DIR}/{table.name}.csv">CSV</a>'
+        f'<a href="{TABLES_DIR}/{table.name}.json">JSON</a>'
+    )
+    note = f" {inline(table.note)}" if table.note else ""
+    return (
+        f'<div class="scroll"><table class="sortable" id="table-{table.name}">'
+        f"<caption>{inline(table.title)}</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body_rows)}</tbody></table></div>"
+        f'<p class="meta">{links}{note}</p>'
+    )
+
+
+def render_figure(figure: SavedFigure) -> str:
+    data = base64.b64encode(figure.png_bytes).decode("ascii")
+    svg = f'<a href="{FIGURES_DIR}/{figure.name}.svg">SVG</a> · ' if figure.svg else ""
+    return (
+        f'<figure id="figure-{figure.name}">'
+        f'<img src="data:image/png;base64,{data}" alt="{html.escape(figure.title)}">'
+        f"<figcaption><strong>{inline(figure.title)}.</strong> {inline(figure.caption)} "
+        f"{svg}"
+        f'<a href="{FIGURES_DIR}/{figure.name}.png">PNG</a></figcaption></figure>'
+    )
+
+
+def render_block(block: Block) -> str:
+    if isinstance(block, Paragraph):
+        return f"<p>{inline(block.text)}</p>"
+    if isinstance(block, Bullets):
+        return "<ul>" + "".join(f"<li>{inline(i)}</li>" for i in block.items) + "</ul>"
+    if isinstance(block, Checks):
+        items = []
+        for check in block.items:
+            css = {True: "holds", False: "fails", None: "open"}[check.holds]
+            source = ""
+            if check.source:
+                source = f' <span class="source">({inline(check.source)})</span>'
+            items.append(
+                f'<li class="{css}"><span class="verdict">{check.verdict}:</span>'
+                f"“{inline(check.claim)}”{source}<br>{inline(check.evidence)}</li>"
+            )
+        return '<ul class="checks">' + "".join(items) + "</ul>"
+    if isinstance(block, Table):
+        return render_table(block)
+    if isinstance(block, SavedFigure):
+        return render_figure(block)
+    if isinstance(block, Folded):
+        summary = f"<summary>{inline(block.summary)}</summary>"
+        return f"<details>{summary}{render_table(block.block)}</details>"
+    raise TypeError(f"cannot render {type(block).__name__}")
+
+
+def render_section(section: Section, level: int = 2) -> str:
+    parts = [f'<section id="{section.id}"><h{level}>{inline(section.title)}</h{level}>']
+    parts += [render_block(b) for b in section.blocks]
+    parts += [render_section(child, min(level + 1, 4)) for child in section.children]
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render_toc(sections: list[Section]) -> str:
+    def items(secs: list[Section]) -> str:
+        out = []
+        for s in secs:
+            sub = f"<ul>{items(s.children)}</ul>" if s.children else ""
+            out.append(f'<li><a href="#{s.id}">{inline(s.title)}</a>{sub}</li>')
+        return "".join(out)
+
+    return f'<nav class="toc"><strong>Contents</strong><ul>{items(sections)}</ul></nav>'
+
+
+def render_html(document: Document) -> str:
+    body = "\n".join(render_block(b) for b in document.intro)
+    sections = "\n".join(render_section(s) for s in document.sections)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(document.title)}</title><style>{CSS}</style></head>\n"
+        f"<body><main><h1>{inline(document.title)}</h1>\n{body}\n"
+        f"{render_toc(document.sections)}\n{sections}\n</main>"
+        f"<script>{SORT_JS}</script></body></html>\n"
+    )

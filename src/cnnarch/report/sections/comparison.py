@@ -1,0 +1,307 @@
+"""The lecture's comparison: accuracy against compute, memory against parameters, and the
+slide's five observations checked against the numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from cnnarch.experiments.comparison import (
+    ModelCost,
+    check_observations,
+    comparison_variant,
+    model_cost,
+)
+from cnnarch.report.charts import family_colour, label_points, new_figure, plain_log_axis
+from cnnarch.report.context import Context
+from cnnarch.report.document import Check, Checks, Paragraph, Section
+from cnnarch.report.tables import Column, Table
+
+BUBBLE_AREA_PER_MPARAM = 6.0  # points^2 per million parameters
+TORCHVISION = "torchvision 0.29 weights metadata"
+
+
+def costs(ctx: Context) -> list[ModelCost]:
+    found = []
+    for name in ctx.models:
+        card = ctx.card(name)
+        variant = comparison_variant(card)
+        summary = ctx.analyze(name, variant)
+        training = ctx.analyze_training(name, variant)
+        found.append(model_cost(card, variant, summary, training, ctx.batch))
+    return found
+
+
+def comparison_table(rows: Sequence[ModelCost], batch: int) -> Table:
+    columns = [
+        Column("name", "model"),
+        Column("variant", "variant"),
+        Column("top1", "top-1", unit="%", digits=1),
+        Column("params", "params", unit="params", show_unit="M", scale=1e6, digits=2),
+        Column(
+            "inference_params",
+            "params used at inference",
+            unit="params",
+            show_unit="M",
+            scale=1e6,
+            digits=2,
+        ),
+        Column("macs", "MACs", unit="MACs", show_unit="G", scale=1e9, digits=2),
+        Column(
+            "activations", "activations / image", unit="bytes", show_unit="MB", scale=1e6, digits=1
+        ),
+        Column(
+            "train",
+            f"training peak, batch {batch}",
+            unit="bytes",
+            show_unit="MB",
+            scale=1e6,
+            digits=0,
+        ),
+    ]
+    table_rows = [
+        {
+            "name": c.name,
+            "variant": c.variant,
+            "top1": c.top1,
+            "params": c.params,
+            "inference_params": c.inference_params,
+            "macs": c.macs,
+            "activations": c.activation_bytes,
+            "train": c.training_peak_bytes,
+        }
+        for c in rows
+    ]
+    return Table(
+        "comparison",
+        "The models compared: accuracy (published) and cost (computed)",
+        columns,
+        table_rows,
+        note="Top-1: torchvision 0.29 weights metadata, ImageNet-1k validation, single crop "
+        "(— where no published weights exist). Params used at inference leave out the "
+        "auxiliary heads of GoogLeNet and Inception-v3 (training only). Activations: forward "
+        "outputs for one image, input excluded, float32. Training peak: parameters, "
+        "gradients, SGD momentum and saved activations at the batch shown.",
+    )
+
+
+def bubble_figure(ctx: Context, rated: Sequence[ModelCost]) -> Any:
+    def draw() -> Any:
+        fig, (ax,) = new_figure(height=5.2)
+        for c in rated:
+            ax.scatter(
+                c.macs / 1e9,
+                c.top1,
+                s=BUBBLE_AREA_PER_MPARAM * c.inference_params / 1e6,
+                color=family_colour(c.name),
+                alpha=0.55,
+                edgecolor="black",
+                linewidth=0.6,
+            )
+        plain_log_axis(ax)
+        ax.set_xlabel("compute per image (GMACs, log scale)")
+        ax.set_ylabel("ImageNet top-1 accuracy (%)")
+        ax.set_title("Accuracy against compute; bubble area ∝ parameters used at inference")
+        for size in (5, 25, 100):
+            ax.scatter(
+                [],
+                [],
+                s=BUBBLE_AREA_PER_MPARAM * size,
+                color="#bbbbbb",
+                edgecolor="black",
+                linewidth=0.6,
+                label=f"{size}M params",
+            )
+        ax.legend(loc="lower right", labelspacing=1.6, borderpad=1.0, title="bubble area")
+        low, high = min(c.top1 for c in rated), max(c.top1 for c in rated)
+        ax.set_ylim(low - 4, high + 3)
+        macs = [c.macs / 1e9 for c in rated]
+        ax.set_xlim(min(macs) / 1.6, max(macs) * 1.8)
+        label_points(
+            ax,
+            macs,
+            [c.top1 for c in rated],
+            [c.name for c in rated],
+            [BUBBLE_AREA_PER_MPARAM * c.inference_params / 1e6 for c in rated],
+        )
+        return fig
+
+    return ctx.figure(
+        "comparison_accuracy_compute",
+        "Top-1 accuracy against GMACs",
+        "Accuracy published with torchvision's weights; MACs and parameters computed for the "
+        "same networks (the `torchvision` variants).",
+        draw,
+    )
+
+
+def memory_figure(ctx: Context, rows: Sequence[ModelCost]) -> Any:
+    batch = ctx.batch
+
+    def draw() -> Any:
+        fig, (left, right) = new_figure(height=4.4, ncols=2)
+        params = np.array([c.params / 1e6 for c in rows])
+        names = [c.name for c in rows]
+        colours = [family_colour(n) for n in names]
+        forward = [c.activation_bytes / 1e6 for c in rows]
+        left.scatter(params, forward, color=colours, edgecolor="black", linewidth=0.5)
+        left.set_title("Forward activations, one image")
+        left.set_ylabel("activation memory (MB)")
+        trained = [(c, c.training_peak_bytes / 1e6) for c in rows if c.training_peak_bytes]
+        right.scatter(
+            [c.params / 1e6 for c, _ in trained],
+            [m for _, m in trained],
+            color=[family_colour(c.name) for c, _ in trained],
+            edgecolor="black",
+            linewidth=0.5,
+        )
+        right.set_title(f"Training peak, batch {batch}")
+        right.set_ylabel("peak memory (MB)")
+        for ax in (left, right):
+            plain_log_axis(ax)
+            ax.set_xlabel("parameters (millions, log scale)")
+            ax.set_xlim(min(params) / 1.5, max(params) * 2.2)
+            ax.set_ylim(bottom=0)
+        label_points(left, params, forward, names)
+        label_points(
+            right,
+            [c.params / 1e6 for c, _ in trained],
+            [m for _, m in trained],
+            [c.name for c, _ in trained],
+        )
+        return fig
+
+    return ctx.figure(
+        "comparison_memory_params",
+        "Memory against parameters",
+        f"Left: forward outputs for one image (input excluded). Right: training peak at batch "
+        f"{batch} (parameters, gradients, momentum, saved activations). float32, MB = 10⁶ bytes.",
+        draw,
+    )
+
+
+def torchvision_checks(ctx: Context, rows: Sequence[ModelCost]) -> None:
+    """Record each computed torchvision-variant count beside torchvision's published one."""
+    for c in rows:
+        facts = ctx.card(c.name).published.get("torchvision")
+        if c.variant != "torchvision" or not facts:
+            continue
+        published_params = facts["params"]
+        why = None
+        if c.params != published_params and c.inference_params == published_params:
+            why = (
+                "torchvision counts without the auxiliary heads; the computed count without "
+                f"them is {c.inference_params:,}, equal"
+            )
+        ctx.compare(
+            c.name, "params (torchvision variant)", c.params, published_params, TORCHVISION, why
+        )
+        gflops = facts["GFLOPS (= conv+linear GMACs)"]
+        ctx.compare(
+            c.name, "GMACs (torchvision 'GFLOPS')", c.macs / 1e9, f"{gflops:.3f}", TORCHVISION
+        )
+
+
+# The third-party reading's names for the zoo's models.
+CANZIANI_NAMES = {
+    "alexnet": "AlexNet",
+    "vgg16": "VGG-16",
+    "googlenet": "GoogLeNet",
+    "inception_v3": "Inception-v3",
+    "resnet18": "ResNet-18",
+    "resnet50": "ResNet-50",
+    "resnet101": "ResNet-101",
+    "resnet152": "ResNet-152",
+}
+CANZIANI = "Canziani et al. 2016, third-party reading of its figures"
+READING_WHY = "read off a figure by a third party (not the paper's numbers); a different network"
+
+
+def canziani_table(ctx: Context, rows: Sequence[ModelCost]) -> Table | None:
+    """Canziani et al.'s figures (as read by a third party) beside the computed costs."""
+    reading = ctx.published["canziani_2016_third_party_reading"]
+    table_rows = []
+    for c in rows:
+        label = CANZIANI_NAMES.get(c.name)
+        if label is None or label not in reading:
+            continue
+        weights_m, gops, top1 = reading[label]
+        ops = 2 * c.macs  # its 'G-Ops' look like two operations per multiply-add
+        params_gap = ctx.compare(
+            c.name,
+            "params (Canziani, M-weights)",
+            c.inference_params,
+            weights_m * 1e6,
+            CANZIANI,
+            READING_WHY,
+        )
+        ops_gap = ctx.compare(
+            c.name, "ops = 2 × MACs (Canziani, G-Ops)", ops, gops * 1e9, CANZIANI, READING_WHY
+        )
+        table_rows.append(
+            {
+                "name": c.name,
+                "label": label,
+                "weights": weights_m * 1e6,
+                "params": c.inference_params,
+                "params_gap": 100 * params_gap.difference,
+                "gops": gops * 1e9,
+                "ops": ops,
+                "ops_gap": 100 * ops_gap.difference,
+                "reading_top1": top1,
+                "top1": c.top1,
+            }
+        )
+    if not table_rows:
+        return None
+    g = {"unit": "ops", "show_unit": "G", "scale": 1e9, "digits": 2}
+    m = {"unit": "params", "show_unit": "M", "scale": 1e6, "digits": 1}
+    return Table(
+        "canziani_reading",
+        "The lecture's comparison figure (Canziani et al. 2016) as read by a third party, "
+        "beside the computed costs",
+        [
+            Column("label", "model"),
+            Column("weights", "weights read", **m),
+            Column("params", "computed", **m),
+            Column("params_gap", "gap", unit="%", digits=0),
+            Column("gops", "ops read", **g),
+            Column("ops", "2×MACs", **g),
+            Column("ops_gap", "gap", unit="%", digits=0),
+            Column("reading_top1", "top-1 read", unit="%", digits=1),
+            Column("top1", "torchvision", unit="%", digits=1),
+        ],
+        table_rows,
+        note="Read values: BertMoons/Comparing-CNN-Architectures, not verified against the "
+        "paper. Canziani et al. measured their own Torch7 models, so these need not match.",
+    )
+
+
+def comparison_section(ctx: Context) -> Section:
+    rows = costs(ctx)
+    rated = [c for c in rows if c.top1 is not None]
+    torchvision_checks(ctx, rows)
+    section = Section("comparison", "Comparing the architectures")
+    section.add(
+        Paragraph(
+            "As in the lecture's comparison slide (Canziani et al. 2016): published accuracy "
+            "against computed cost. Accuracy belongs to particular trained weights, so each "
+            "model is costed here in the variant those weights fit: torchvision's."
+        ),
+        comparison_table(rows, ctx.batch),
+    )
+    if rated:
+        section.add(bubble_figure(ctx, rated))
+    section.add(memory_figure(ctx, rows))
+    canziani = canziani_table(ctx, rows)
+    if canziani is not None:
+        section.add(canziani)
+    observations = check_observations(rows)
+    source = "CS231n 2017 Lecture 9, after Canziani et al. 2016"
+    section.add(
+        Paragraph("The slide's five observations, checked against the table above:"),
+        Checks(tuple(Check(o.claim, o.holds, o.evidence, source) for o in observations)),
+    )
+    return section

@@ -1,0 +1,269 @@
+"""ResNet: block costs, depth against cost, Table 1's FLOPs, and what a shortcut costs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from cnnarch.report.charts import family_colour, label_points, new_figure
+from cnnarch.report.context import Context
+from cnnarch.report.document import Check, Checks, Paragraph, Section
+from cnnarch.report.numbers import relative_difference
+from cnnarch.report.tables import Column, Table
+from cnnarch.zoo.registry import create_model
+
+IMAGENET_DEPTHS = (18, 34, 50, 101, 152)
+CIFAR_DEPTHS = (20, 32, 44, 56, 110)
+
+
+def block_rows(ctx: Context) -> list[dict[str, Any]]:
+    """A basic and a bottleneck block of conv2_x (56×56), and a basic block as wide as the
+    bottleneck, to show why the deep ResNets use bottlenecks."""
+    from cnnarch.zoo.resnet import BasicBlock, Bottleneck
+
+    with torch.device("meta"):  # counted, never run: nothing allocated
+        blocks = {
+            "basic, 64-d (ResNet-18/34)": (BasicBlock(64, 64, 1, "B"), 64, "3x3, 64 → 3x3, 64"),
+            "bottleneck, 256-d (ResNet-50/101/152)": (
+                Bottleneck(256, 64, 1, "B"),
+                256,
+                "1x1, 64 → 3x3, 64 → 1x1, 256",
+            ),
+            "basic, 256-d (not used)": (
+                BasicBlock(256, 256, 1, "B"),
+                256,
+                "3x3, 256 → 3x3, 256",
+            ),
+        }
+    rows = []
+    for label, (block, channels, layers) in blocks.items():
+        summary = ctx.analyze_module(f"block {label}", block, (channels, 56, 56))
+        rows.append(
+            {
+                "block": label,
+                "layers": layers,
+                "params": summary.total_params,
+                "macs": summary.total_macs,
+            }
+        )
+    return rows
+
+
+def depth_rows(ctx: Context, names: list[str]) -> list[dict[str, Any]]:
+    printed = ctx.published["resnet_paper"]["table1_flops_multiply_adds_1e9"]
+    rows = []
+    for name in names:
+        summary = ctx.analyze(name)
+        rows.append(
+            {
+                "model": name,
+                "depth": int(name.removeprefix("resnet")),
+                "params": summary.total_params,
+                "macs": summary.total_macs,
+                "printed": printed[name] * 1e9,
+                "printed_text": f"{printed[name]}G",
+                "gap": 100 * relative_difference(summary.total_macs, printed[name] * 1e9),
+            }
+        )
+    return rows
+
+
+def depth_figure(ctx: Context, rows: list[dict[str, Any]]) -> Any:
+    def draw() -> Any:
+        fig, (left, right) = new_figure(height=3.8, ncols=2)
+        depths = [r["depth"] for r in rows]
+        colour = family_colour("resnet")
+        for ax, key, scale, label in (
+            (left, "params", 1e6, "parameters (millions)"),
+            (right, "macs", 1e9, "compute per image (GMACs)"),
+        ):
+            values = [r[key] / scale for r in rows]
+            ax.plot(depths, values, "o-", color=colour)
+            label_points(ax, depths, values, [f"{v:.1f}" for v in values])
+            ax.set_xlabel("depth (weighted layers)")
+            ax.set_ylabel(label)
+            ax.set_xticks(depths)
+        left.set_title("Parameters against depth")
+        right.set_title("Compute against depth")
+        return fig
+
+    caption = "Paper variant, 224×224, one image."
+    by_depth = {r["depth"]: r for r in rows}
+    if 34 in by_depth and 50 in by_depth:
+        basic, bottleneck = by_depth[34], by_depth[50]
+        caption += (
+            f" From 34 to 50 layers (basic to bottleneck blocks) the parameters grow by "
+            f"{bottleneck['params'] / basic['params'] - 1:.0%} and the MACs by "
+            f"{bottleneck['macs'] / basic['macs'] - 1:.0%}."
+        )
+    return ctx.figure(
+        "resnet_depth", "ResNet-18 to 152: parameters and compute against depth", caption, draw
+    )
+
+
+def shortcut_rows(ctx: Context) -> list[dict[str, Any]]:
+    rows = []
+    for depth in CIFAR_DEPTHS:
+        plain = ctx.analyze(f"plain{depth}")
+        residual = ctx.analyze(f"resnet{depth}")
+        rows.append(
+            {
+                "depth": depth,
+                "plain_params": plain.total_params,
+                "residual_params": residual.total_params,
+                "plain_macs": plain.total_macs,
+                "residual_macs": residual.total_macs,
+                "extra_flops": residual.total_flops - plain.total_flops,
+            }
+        )
+    return rows
+
+
+def imagenet_shortcut_rows(ctx: Context) -> list[dict[str, Any]]:
+    rows = []
+    for label, kwargs in (
+        ("plain-34", None),
+        ("ResNet-34 A", "A"),
+        ("ResNet-34 B", "B"),
+        ("ResNet-34 C", "C"),
+    ):
+        name = "plain34" if kwargs is None else "resnet34"
+        extra = {} if kwargs is None else {"shortcut": kwargs}
+
+        def build(name: str = name, extra: dict[str, Any] = extra) -> Any:
+            with torch.device("meta"):
+                return create_model(name, **extra)
+
+        summary = ctx.analyze_module(label, build(), (3, 224, 224))
+        rows.append({"net": label, "params": summary.total_params, "macs": summary.total_macs})
+    base = rows[0]
+    for row in rows:
+        row["extra_params"] = row["params"] - base["params"]
+        row["extra_macs"] = row["macs"] - base["macs"]
+    return rows
+
+
+def resnet_section(ctx: Context) -> Section:
+    names = [f"resnet{d}" for d in IMAGENET_DEPTHS if f"resnet{d}" in ctx.models]
+    section = Section("resnet", "ResNet: blocks, depth and shortcuts")
+    blocks = block_rows(ctx)
+    section.add(
+        Paragraph(
+            "Block cost on a 56×56 map: the bottleneck block works on a 256-deep input for "
+            f"{blocks[1]['macs'] / 1e6:,.0f}M MACs, against {blocks[0]['macs'] / 1e6:,.0f}M for "
+            "a basic block on a 64-deep one; a basic block as wide would cost "
+            f"{blocks[2]['macs'] / blocks[1]['macs']:.0f}x more."
+        ),
+        Table(
+            "resnet_blocks",
+            "Basic against bottleneck block, one 56×56 image",
+            [
+                Column("block", "block"),
+                Column("layers", "layers"),
+                Column("params", "params"),
+                Column("macs", "MACs", unit="MACs", show_unit="M", scale=1e6, digits=1),
+            ],
+            blocks,
+            note="Identity shortcut (input and output shapes agree); batch-norm parameters "
+            "included.",
+        ),
+    )
+    if names:
+        rows = depth_rows(ctx, names)
+        for row in rows:
+            row["agreement"] = ctx.compare(
+                row["model"],
+                "Table 1 FLOPs (multiply-adds)",
+                row["macs"],
+                row["printed_text"],
+                "He et al. 2015, Table 1",
+            ).why
+        section.add(
+            Table(
+                "resnet_depth",
+                "ResNet depth against cost, with the paper's Table 1 'FLOPs' (multiply-adds)",
+                [
+                    Column("model", "model"),
+                    Column("depth", "layers"),
+                    Column("params", "params", unit="params", show_unit="M", scale=1e6, digits=2),
+                    Column(
+                        "macs", "MACs, computed", unit="MACs", show_unit="G", scale=1e9, digits=2
+                    ),
+                    Column(
+                        "printed", "FLOPs, Table 1", unit="MACs", show_unit="G", scale=1e9, digits=1
+                    ),
+                    Column("gap", "gap", unit="%", digits=1),
+                    Column("agreement", "printed against computed"),
+                ],
+                rows,
+                note="Paper variant (stride in the bottleneck's first 1x1 conv, projection "
+                "shortcuts where the shape changes). Printed: He et al. 2015, Table 1.",
+            ),
+            depth_figure(ctx, rows),
+        )
+    cifar = shortcut_rows(ctx)
+    imagenet = imagenet_shortcut_rows(ctx)
+    free = all(
+        r["plain_params"] == r["residual_params"] and r["plain_macs"] == r["residual_macs"]
+        for r in cifar
+    )
+    section.add(
+        Paragraph(
+            "Plain against residual: what a shortcut costs. With option A (identity, zero-padded "
+            "where the shape changes) it costs no parameters and no multiply-adds, only one "
+            "addition per output element; projections (B, C) cost parameters and MACs."
+        ),
+        Table(
+            "shortcut_cost_cifar",
+            "CIFAR-10 nets (32×32): plain against residual with option-A shortcuts",
+            [
+                Column("depth", "layers"),
+                Column("plain_params", "params, plain"),
+                Column("residual_params", "params, residual"),
+                Column(
+                    "plain_macs", "MACs, plain", unit="MACs", show_unit="M", scale=1e6, digits=2
+                ),
+                Column(
+                    "residual_macs",
+                    "MACs, residual",
+                    unit="MACs",
+                    show_unit="M",
+                    scale=1e6,
+                    digits=2,
+                ),
+                Column("extra_flops", "extra FLOPs (additions)"),
+            ],
+            cifar,
+        ),
+        Table(
+            "shortcut_cost_imagenet",
+            "34 layers on ImageNet (224×224): plain against the three shortcut options",
+            [
+                Column("net", "net"),
+                Column("params", "params"),
+                Column("extra_params", "params over plain"),
+                Column("macs", "MACs", unit="MACs", show_unit="G", scale=1e9, digits=3),
+                Column(
+                    "extra_macs", "MACs over plain", unit="MACs", show_unit="M", scale=1e6, digits=1
+                ),
+            ],
+            imagenet,
+            note="Options from He et al. 2015, Section 3.3: A identity + zero padding, "
+            "B projections where the shape changes, C projections everywhere.",
+        ),
+        Checks(
+            (
+                Check(
+                    "option-A shortcuts add no parameters (plain and residual nets are twins)",
+                    free,
+                    "for every CIFAR depth the plain and residual nets have equal parameters and "
+                    "equal MACs; the residual one adds "
+                    f"{cifar[0]['extra_flops']:,} to {cifar[-1]['extra_flops']:,} FLOPs "
+                    "(the additions).",
+                    "He et al. 2015, Section 4.2",
+                ),
+            )
+        ),
+    )
+    return section

@@ -1,0 +1,142 @@
+"""Tables with units: exact values in CSV and JSON, readable values in Markdown, HTML and terminal.
+
+A `Column` stores a value in one unit (bytes, MACs, parameters) and may show it scaled (MB,
+GMACs, M): `Column("act", "activations", unit="bytes", show_unit="MB", scale=1e6, digits=1)`.
+CSV and JSON keep the stored value, so nothing is lost to rounding; the other forms show it with
+thousands separators and the scaled unit in the header.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MISSING = "—"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    unit: str = ""  # unit of the stored value, e.g. "bytes"
+    show_unit: str | None = None  # unit of the shown value; None: the stored unit
+    scale: float = 1.0  # shown value = stored value / scale
+    digits: int | None = 0  # decimals shown; None: whole numbers plain, others to 3 decimals
+
+    @property
+    def shown_unit(self) -> str:
+        return self.unit if self.show_unit is None else self.show_unit
+
+    def heading(self, *, stored: bool = False) -> str:
+        unit = self.unit if stored else self.shown_unit
+        return f"{self.label} ({unit})" if unit else self.label
+
+    def format(self, value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return MISSING
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, int | float):
+            shown = value / self.scale
+            digits = self.digits
+            if digits is None:
+                digits = 0 if float(shown).is_integer() else 3
+            return f"{shown:,.{digits}f}"
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            return "×".join(str(v) for v in value)
+        return str(value)
+
+    def is_numeric(self, rows: Sequence[dict[str, Any]]) -> bool:
+        values = [row.get(self.key) for row in rows if row.get(self.key) is not None]
+        return bool(values) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+        )
+
+
+@dataclass
+class Table:
+    """A titled table; `name` is its file stem, `note` says where its numbers come from."""
+
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+    def select(self, keys: Sequence[str]) -> Table:
+        """The same table with only the columns `keys`, in that order."""
+        by_key = {c.key: c for c in self.columns}
+        return Table(self.name, self.title, [by_key[k] for k in keys], self.rows, self.note)
+
+    def cells(self) -> list[list[str]]:
+        return [[col.format(row.get(col.key)) for col in self.columns] for row in self.rows]
+
+    def numeric_columns(self) -> list[bool]:
+        return [col.is_numeric(self.rows) for col in self.columns]
+
+    def to_markdown(self) -> str:
+        def escape(text: str) -> str:
+            return text.replace("|", "\\|")
+
+        numeric = self.numeric_columns()
+        head = "| " + " | ".join(escape(c.heading()) for c in self.columns) + " |"
+        rule = "|" + "|".join("---:" if n else ":---" for n in numeric) + "|"
+        body = ["| " + " | ".join(escape(c) for c in row) + " |" for row in self.cells()]
+        return "\n".join([head, rule, *body])
+
+    def to_text(self) -> str:
+        """Aligned plain text for a terminal: numbers right-aligned, text left-aligned."""
+        headings = [c.heading() for c in self.columns]
+        cells = self.cells()
+        widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headings)]
+        numeric = self.numeric_columns()
+
+        def line(values: list[str]) -> str:
+            parts = [
+                v.rjust(w) if n else v.ljust(w)
+                for v, w, n in zip(values, widths, numeric, strict=True)
+            ]
+            return "  ".join(parts).rstrip()
+
+        rule = "  ".join("-" * w for w in widths)
+        return "\n".join([line(headings), rule, *(line(r) for r in cells)])
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow([c.heading(stored=True) for c in self.columns])
+        for row in self.rows:
+            writer.writerow([_csv_value(row.get(c.key)) for c in self.columns])
+        return buffer.getvalue()
+
+    def to_json(self) -> str:
+        document = {
+            "title": self.title,
+            "note": self.note,
+            "columns": [{"key": c.key, "label": c.label, "unit": c.unit} for c in self.columns],
+            "rows": [
+                {c.key: _json_value(row.get(c.key)) for c in self.columns} for row in self.rows
+            ],
+        }
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "x".join(str(v) for v in value)
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, tuple):
+        return list(value)
+    return value

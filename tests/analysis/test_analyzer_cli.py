@@ -1,0 +1,119 @@
+"""`cnnarch summary`, through `cnnarch.cli.main`."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+import pytest
+
+from cnnarch.cli import main
+
+
+@pytest.fixture
+def factory_module(tmp_path, monkeypatch):
+    """An importable module with a good factory, a broken model and a module object."""
+    (tmp_path / "userzoo.py").write_text(
+        textwrap.dedent(
+            """
+            import torch
+            from torch import nn
+
+            class Head(nn.Module):
+                def forward(self, x):
+                    raise ValueError("head needs a feature vector")
+
+            def tiny():
+                return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten())
+
+            def broken():
+                return nn.Sequential(nn.Conv2d(3, 8, 3), Head())
+
+            def not_a_model():
+                return 42
+
+            instance = nn.Linear(4, 2)
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "userzoo"
+
+
+def test_json_has_the_documented_keys(capsys):
+    assert main(["summary", "resnet20", "--format", "json", "--train", "--batch", "2"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    for key in (
+        "model",
+        "input_shape",
+        "total_params",
+        "trainable_params",
+        "total_macs",
+        "activation_elements",
+        "input_elements",
+        "activation_bytes",
+        "param_bytes",
+        "training_peak_bytes",
+        "layers",
+    ):
+        assert key in data, key
+    assert data["model"] == "resnet20" and data["input_shape"] == [2, 3, 32, 32]
+    assert data["total_params"] == 269_722 and data["input_elements"] == 2 * 3 * 32 * 32
+    assert data["layers"][0]["path"] == ""
+
+
+def test_factory_path_table_and_depth(factory_module, capsys):
+    assert main(["summary", f"{factory_module}:tiny", "--input", "3x10x10", "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "0 (Conv2d)" in out and "1x8x8x8" in out
+    assert f"Params: {8 * 27 + 8:,}" in out
+    assert main(["summary", f"{factory_module}:instance", "--input", "4", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith(",Linear,0,")
+
+
+def test_markdown_and_cs231n_style(capsys):
+    assert main(["summary", "resnet20", "--format", "md", "--depth", "1"]) == 0
+    assert capsys.readouterr().out.startswith("| Layer (type) | Output shape |")
+    assert main(["summary", "vgg16", "--style", "cs231n"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split() == ["INPUT", "[224x224x3]", "150,528", "0"]
+    assert "15,237,608" in out and "24M" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["resnet20", "--input", "3x32"], "expected a batch of images"),
+        (["resnet20", "--input", "3xabcx32"], "malformed input size"),
+        (["resnet20", "--input", "3x0x32"], "zero or negative"),
+        (["resnet20", "--input", "3x-4x32"], "zero or negative"),
+        (["resnet20", "--batch", "0"], "--batch must be at least 1"),
+        (["resnet20", "--optimizer", "adam"], "--optimizer needs --train"),
+        (["resnet20", "--dtype", "int8"], "unknown dtype"),
+        (["vgg16", "--input", "3x32x32"], r"smallest input this model accepts is 224x224"),
+        (["vgg16", "--input", "3x16x16"], r"features\.30` \(MaxPool2d\)"),
+        (["nosuchpackage.models:net"], "cannot import 'nosuchpackage.models'"),
+        (["resnet2O"], "unknown model 'resnet2O'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, message, capsys):
+    assert main(["summary", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnarch: error: ") and len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+
+
+def test_bad_factories(factory_module, capsys):
+    cases = [
+        (f"{factory_module}:missing", "has no attribute 'missing'"),
+        (f"{factory_module}:not_a_model", "returned a int, not an nn.Module"),
+        (f"{factory_module}:broken", "fails in `1` (Head)"),
+    ]
+    for spec, message in cases:
+        assert main(["summary", spec, "--input", "3x8x8"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert main(["summary", f"{factory_module}:tiny", "--input", "3x2x2"]) == 2
+    err = capsys.readouterr().err
+    assert "fails in `0` (Conv2d)" in err and "smallest square input that works is 3x3x3" in err

@@ -1,0 +1,234 @@
+"""The degradation experiment end to end on tiny synthetic Fashion-MNIST files; its arithmetic."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import math
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnnarch.cli import main
+from cnnarch.errors import CnnarchError
+from cnnarch.experiments.degradation import (
+    QUICK_SUBSET,
+    QUICK_TEST_SUBSET,
+    DegradationSettings,
+    assess_effect,
+    mean_std,
+    parse_depths,
+    run_degradation,
+)
+
+N_TRAIN, N_TEST, SIDE = 40, 20, 12
+
+
+def write_idx_gz(path: Path, array: torch.Tensor) -> None:
+    """An unsigned-byte IDX file (magic 0x00000803 or 0x00000801, big-endian sizes), gzipped."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.dim())
+    header += struct.pack(f">{array.dim()}I", *array.shape)
+    path.write_bytes(gzip.compress(header + array.numpy().tobytes()))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("fashion")
+    gen = torch.Generator().manual_seed(0)
+    for prefix, n in (("train", N_TRAIN), ("t10k", N_TEST)):
+        images = torch.randint(0, 256, (n, SIDE, SIDE), generator=gen, dtype=torch.uint8)
+        labels = (torch.arange(n) % 10).to(torch.uint8)
+        write_idx_gz(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx_gz(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def quick_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`cnnarch experiment degradation` (the quick preset, 2 epochs) at depths 8 and 14, 2 seeds."""
+    out = tmp_path_factory.mktemp("deg") / "out"
+    argv = ["experiment", "degradation", "--depths", "14,8", "--seeds", "2", "--epochs", "2"]
+    assert main([*argv, "--data-dir", str(data_dir), "--out", str(out)]) == 0
+    return out
+
+
+def hand_std(values: list[float]) -> float:
+    m = sum(values) / len(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def test_writes_every_file_and_nothing_half_written(quick_run: Path) -> None:
+    names = {p.name for p in quick_run.iterdir()}
+    assert {"results.json", "degradation.png", "degradation.svg", "table.md", "table.csv"} <= names
+    assert not [p for p in quick_run.rglob("*") if p.name.endswith(".tmp")]
+    assert (quick_run / "degradation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in (quick_run / "degradation.svg").read_text()
+
+
+def test_results_hold_settings_and_every_curve(quick_run: Path) -> None:
+    results = json.loads((quick_run / "results.json").read_text())
+    s = results["settings"]
+    assert results["complete"] is True and results["wall_seconds"] > 0
+    assert s["preset"] == "quick" and s["dataset"] == "fashion-mnist" and s["epochs"] == 2
+    assert (s["subset"], s["test_subset"]) == (QUICK_SUBSET, QUICK_TEST_SUBSET)
+    assert s["depths"] == [8, 14] and s["seeds"] == [0, 1] and s["widths"] == [16, 32, 64]
+    assert (s["train_images"], s["test_images"]) == (N_TRAIN, N_TEST)  # subsets exceed the data
+    assert s["steps_per_epoch"] == math.ceil(N_TRAIN / s["batch_size"])
+    runs = results["runs"]
+    expected = {(k, d, seed) for k in ("plain", "residual") for d in (8, 14) for seed in (0, 1)}
+    assert {(r["kind"], r["depth"], r["seed"]) for r in runs} == expected
+    for run in runs:
+        assert [row["epoch"] for row in run["history"]] == list(range(1, s["epochs"] + 1))
+        assert run["model"] == ("resnet" if run["kind"] == "residual" else "plain") + str(
+            run["depth"]
+        )
+        for row in run["history"]:
+            assert 0 <= row["train_error"] <= 100 and 0 <= row["test_error"] <= 100
+
+
+def test_every_run_used_identical_settings(quick_run: Path) -> None:
+    configs = [json.loads(p.read_text()) for p in quick_run.glob("runs/*/config.json")]
+    assert len(configs) == 8
+    varying = {"model", "seed", "out"}
+    shared = [{k: v for k, v in c.items() if k not in varying} for c in configs]
+    assert all(c == shared[0] for c in shared)
+    assert {c["model"] for c in configs} == {"plain8", "plain14", "resnet8", "resnet14"}
+
+
+def test_table_is_the_mean_and_sample_std_of_the_final_errors(quick_run: Path) -> None:
+    results = json.loads((quick_run / "results.json").read_text())
+    rows = {row["model"]: row for row in results["table"]}
+    assert list(rows) == ["plain8", "plain14", "resnet8", "resnet14"]
+    for name, row in rows.items():
+        finals = [r["history"][-1] for r in results["runs"] if r["model"] == name]
+        for metric in ("train_error", "test_error"):
+            values = [f[metric] for f in finals]
+            assert row[f"{metric}_mean"] == pytest.approx(sum(values) / 2)
+            assert row[f"{metric}_std"] == pytest.approx(hand_std(values))
+    with open(quick_run / "table.csv", newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert [r["model"] for r in csv_rows] == list(rows)
+    for r in csv_rows:
+        assert float(r["train_error_mean"]) == pytest.approx(rows[r["model"]]["train_error_mean"])
+    markdown = (quick_run / "table.md").read_text()
+    row = rows["plain14"]
+    assert f"{row['train_error_mean']:.2f} ± {row['train_error_std']:.2f}" in markdown
+    assert f"{N_TRAIN} training images" in markdown and "seeds 0,1" in markdown
+
+
+def test_effect_is_deep_minus_shallow_training_error(quick_run: Path) -> None:
+    results = json.loads((quick_run / "results.json").read_text())
+    final = {
+        (r["kind"], r["depth"], r["seed"]): r["history"][-1]["train_error"] for r in results["runs"]
+    }
+    effect = results["effect"]
+    assert (effect["shallow"], effect["deep"]) == (8, 14)
+    for entry in effect["per_seed"]:
+        seed = entry["seed"]
+        assert entry["plain_gap"] == pytest.approx(
+            final["plain", 14, seed] - final["plain", 8, seed]
+        )
+        assert entry["residual_gap"] == pytest.approx(
+            final["residual", 14, seed] - final["residual", 8, seed]
+        )
+
+
+def test_rerun_needs_resume_and_resume_reuses_the_finished_runs(
+    quick_run: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = json.loads((quick_run / "results.json").read_text())
+    argv = ["experiment", "degradation", "--depths", "8,14", "--seeds", "2", "--epochs", "2"]
+    argv += ["--data-dir", str(data_dir), "--out", str(quick_run)]
+    assert main(argv) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 0
+    after = json.loads((quick_run / "results.json").read_text())
+    assert [r["history"] for r in after["runs"]] == [r["history"] for r in before["runs"]]
+
+
+@pytest.mark.parametrize(
+    ("depths", "message"),
+    [
+        ("20,21", "unknown depth 21"),
+        ("20,x", "comma-separated integers"),
+        ("56", "at least two"),
+        ("20,20", "at least two"),
+        ("2,20", "unknown depth 2"),
+    ],
+)
+def test_bad_depths_end_in_one_message_and_write_nothing(
+    depths: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["experiment", "degradation", "--depths", depths, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_bad_seeds_and_missing_data_are_clear_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["experiment", "degradation", "--seeds", "0", "--out", str(out)]) == 2
+    assert "seeds must be at least 1" in capsys.readouterr().err
+    argv = ["experiment", "degradation", "--data-dir", str(tmp_path / "nope"), "--out", str(out)]
+    assert main(argv) == 2
+    assert "Fashion-MNIST not found" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_parse_depths_sorts_and_accepts_every_6n_plus_2() -> None:
+    assert parse_depths("56, 20") == (20, 56)
+    assert parse_depths("8,14,110") == (8, 14, 110)
+    with pytest.raises(CnnarchError):
+        DegradationSettings(preset="quick", depths=(20, 27))
+
+
+def test_mean_std_by_hand() -> None:
+    mean, std = mean_std([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5 and std == pytest.approx(math.sqrt(5 / 3))
+    assert mean_std([7.0]) == (7.0, None)
+
+
+def _run(kind: str, depth: int, seed: int, train_error: float) -> dict:
+    history = [{"epoch": 1, "train_error": train_error, "test_error": 50.0}]
+    return {"kind": kind, "depth": depth, "seed": seed, "history": history}
+
+
+@pytest.mark.parametrize(
+    ("plain_deep", "resnet_deep", "verdict"),
+    [
+        ((30.0, 31.0), (9.0, 10.0), "shown"),  # plain worse and ResNet better in every seed
+        ((30.0, 31.0), (9.0, 10.5), "shown on average"),  # seed 1: ResNet-deep 0.5 worse
+        ((19.0, 31.0), (9.0, 10.0), "shown on average"),  # plain gaps -1 and +11
+        ((30.0, 31.0), (12.0, 11.0), "not shown"),  # ResNet-deep worse on average
+    ],
+)
+def test_effect_verdict(plain_deep: tuple, resnet_deep: tuple, verdict: str) -> None:
+    runs = []
+    for seed in (0, 1):
+        runs += [
+            _run("plain", 20, seed, 20.0),
+            _run("plain", 56, seed, plain_deep[seed]),
+            _run("residual", 20, seed, 10.0),
+            _run("residual", 56, seed, resnet_deep[seed]),
+        ]
+    effect = assess_effect(runs)
+    assert effect is not None
+    assert effect["plain_gap_mean"] == pytest.approx(sum(plain_deep) / 2 - 20.0)
+    assert effect["residual_gap_mean"] == pytest.approx(sum(resnet_deep) / 2 - 10.0)
+    assert effect["verdict"] == verdict
+
+
+def test_library_run_without_files(data_dir: Path) -> None:
+    settings = DegradationSettings(
+        preset="quick", data_dir=str(data_dir), depths=(8, 14), seeds=1, epochs=1, subset=16
+    )
+    results = run_degradation(settings, out=None, progress=False)
+    assert results["settings"]["train_images"] == 16 and len(results["runs"]) == 4
+    assert [row["seeds"] for row in results["table"]] == [1, 1, 1, 1]
+    assert all(row["train_error_std"] is None for row in results["table"])

@@ -1,0 +1,216 @@
+"""The whole report: its files, its numbers against the analyzer's, and its errors."""
+
+import json
+import re
+
+import pytest
+
+import cnnarch
+from cnnarch.errors import CnnarchError
+from cnnarch.report import build_report
+from cnnarch.report.defaults import DEFAULT_MODELS
+
+
+def load_table(report_dir, name: str) -> dict:
+    return json.loads((report_dir / "tables" / f"{name}.json").read_text())
+
+
+def test_every_file_is_written(report, report_dir) -> None:
+    assert report.html == report_dir / "index.html"
+    assert (report_dir / "report.md").read_text().startswith("# CS231n Lecture 9")
+    for png in report.figures:
+        assert png.read_bytes().startswith(b"\x89PNG")
+        assert png.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
+    for csv_path in report.tables:
+        assert csv_path.with_suffix(".json").is_file()
+    names = {p.stem for p in report.tables}
+    assert {
+        "comparison",
+        "vgg16_lecture_table",
+        "googlenet_table1",
+        "alexnet_crossings",
+        "inception_module_example",
+        "resnet_depth",
+        "published_vs_computed",
+    } <= names
+    assert {f"layers_{m}" for m in DEFAULT_MODELS} <= names
+    leftovers = [p for p in report_dir.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_html_is_self_contained(report_dir) -> None:
+    html = (report_dir / "index.html").read_text()
+    # Nothing fetched from the network: no external scripts, styles or images.
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert "<link" not in html
+    assert html.count("data:image/png;base64,") == len(list((report_dir / "figures").glob("*.png")))
+
+
+def test_comparison_numbers_are_the_analyzers(report_dir) -> None:
+    rows = {r["name"]: r for r in load_table(report_dir, "comparison")["rows"]}
+    assert list(rows) == list(DEFAULT_MODELS)
+    summary = cnnarch.analyze("resnet50", (3, 224, 224), variant="torchvision")
+    assert rows["resnet50"]["params"] == summary.total_params == 25_557_032
+    assert rows["resnet50"]["macs"] == summary.total_macs
+    assert rows["resnet50"]["activations"] == summary.activation_bytes
+    assert rows["resnet50"]["top1"] == 76.130  # torchvision's published acc@1
+    googlenet = cnnarch.analyze("googlenet", (3, 224, 224), variant="torchvision")
+    assert rows["googlenet"]["params"] == googlenet.total_params
+    assert rows["googlenet"]["inference_params"] == 6_624_904  # torchvision's count (no aux)
+    assert rows["zfnet"]["top1"] is None  # no published weights
+    training = cnnarch.analyze(
+        "vgg16",
+        (3, 224, 224),
+        batch_size=32,
+        train=True,
+        optimizer="momentum",
+        variant="torchvision",
+    )
+    assert rows["vgg16"]["train"] == training.training.peak_bytes
+
+
+def test_layer_tables_sum_to_the_totals(report_dir) -> None:
+    for name in ("vgg16", "resnet152"):
+        rows = load_table(report_dir, f"layers_{name}")["rows"]
+        summary = cnnarch.analyze(name, (3, 224, 224))
+        assert sum(r["params"] for r in rows) == summary.rows[0].params
+        assert sum(r["macs"] for r in rows) == summary.total_macs
+
+
+def test_published_figures_name_source_and_reason(report_dir) -> None:
+    rows = load_table(report_dir, "published_vs_computed")["rows"]
+    assert len(rows) > 40
+    assert all(r["source"] and r["why"] for r in rows)
+    by_quantity = {(r["topic"], r["quantity"]): r for r in rows}
+    bottleneck = by_quantity[("Inception module", "bottleneck ops")]
+    assert bottleneck["computed"] == 271_351_808 and bottleneck["published"] == 358e6
+    resnet34 = by_quantity[("resnet34", "Table 1 FLOPs (multiply-adds)")]
+    assert resnet34["why"] == "cut off rather than rounded as printed"
+    # AlexNet: two towers of 28,434,112 parameters and fc8 (4096 x 1000 + 1000); "60 million".
+    alexnet = by_quantity[("alexnet", "parameters")]
+    assert alexnet["computed"] == 2 * 28_434_112 + 4_097_000
+    assert alexnet["published"] == 60e6 and alexnet["why"] == "rounded as printed"
+    bound = by_quantity[("inception_v3", "parameters at inference")]
+    assert bound["computed"] < bound["published"] == 25e6
+    assert bound["why"] == "a bound, met"
+
+
+def test_canziani_reading_sits_beside_the_computed_costs(report_dir) -> None:
+    rows = {r["label"]: r for r in load_table(report_dir, "canziani_reading")["rows"]}
+    assert rows["VGG-16"]["weights"] == 138e6  # as read: 138 M-weights
+    vgg = cnnarch.analyze("vgg16", (3, 224, 224), variant="torchvision")
+    assert rows["VGG-16"]["ops"] == 2 * vgg.total_macs
+
+
+def fake_run(kind: str, depth: int, seed: int, train_error: float) -> dict:
+    epochs = [
+        {
+            "epoch": e,
+            "train_error": train_error + 10 - 5 * e,
+            "test_error": train_error + 12 - 5 * e,
+            "train_loss": 1.0,
+            "test_loss": 1.0,
+            "lr": 0.1,
+            "images_per_s": 100.0,
+            "seconds": 1.0,
+            "global_step": 10 * e,
+        }
+        for e in (1, 2)
+    ]
+    return {
+        "model": f"{'resnet' if kind == 'residual' else 'plain'}{depth}",
+        "kind": kind,
+        "depth": depth,
+        "seed": seed,
+        "seconds": 2.0,
+        "history": epochs,
+    }
+
+
+def test_degradation_results_are_included_when_present(tmp_path) -> None:
+    from cnnarch.experiments.degradation import assess_effect, summary_table, write_outputs
+
+    # Final training errors: plain 20 -> 56 gets worse (5 -> 9), residual gets better (5 -> 4).
+    runs = [
+        fake_run("plain", 20, 0, 5.0),
+        fake_run("plain", 56, 0, 9.0),
+        fake_run("residual", 20, 0, 5.0),
+        fake_run("residual", 56, 0, 4.0),
+    ]
+    settings = {
+        "dataset": "fashion-mnist",
+        "subset": 4000,
+        "train_images": 4000,
+        "test_images": 2000,
+        "epochs": 2,
+        "steps_per_epoch": 10,
+        "batch_size": 128,
+        "widths": [16, 32, 64],
+        "seeds": [0],
+    }
+    results = {
+        "experiment": "degradation",
+        "format": 1,
+        "complete": True,
+        "settings": settings,
+        "wall_seconds": 8.0,
+        "runs": runs,
+        "table": summary_table(runs),
+        "effect": assess_effect(runs),
+    }
+    folder = tmp_path / "runs" / "degradation"
+    write_outputs(results, folder)
+
+    files = build_report(
+        tmp_path / "out", ["resnet20"], batch=2, degradation_results=folder / "results.json"
+    )
+    table = load_table(files.out, "degradation")
+    rows = {r["model"]: r for r in table["rows"]}
+    assert rows["plain56"]["train_error_mean"] == 9.0  # last epoch: error + 10 - 5 * 2
+    assert rows["resnet56"]["train_error_mean"] == 4.0
+    assert (files.out / "figures" / "degradation.png").is_file()
+    assert (files.out / "figures" / "degradation.svg").is_file()
+    markdown = files.markdown.read_text()
+    assert "plain +4.00 points, residual -1.00 points" in markdown
+    assert "**holds**" in markdown.split("## The degradation experiment")[1]
+
+
+def test_unreadable_degradation_results_do_not_stop_the_report(tmp_path) -> None:
+    broken = tmp_path / "results.json"
+    broken.write_text("{not json")
+    files = build_report(tmp_path / "out", ["resnet20"], batch=2, degradation_results=broken)
+    assert "could not be read" in files.markdown.read_text()
+
+
+def test_missing_degradation_results_say_how_to_make_them(report_dir) -> None:
+    assert "cnnarch experiment degradation" in (report_dir / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"models": ["resnet5O"]}, "unknown model 'resnet5O'; did you mean"),
+        ({"models": []}, "no models given"),
+        ({"models": ["resnet20"], "batch": 0}, "batch must be at least 1"),
+    ],
+)
+def test_bad_requests_are_clear_errors(tmp_path, kwargs, message) -> None:
+    with pytest.raises(CnnarchError, match=message):
+        build_report(tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
+def test_out_that_is_a_file(tmp_path) -> None:
+    blocker = tmp_path / "report"
+    blocker.write_text("")
+    with pytest.raises(CnnarchError, match="not a folder"):
+        build_report(blocker, ["resnet20"])
+
+
+def test_intro_counts_the_checked_claims(report_dir) -> None:
+    intro = (report_dir / "report.md").read_text().split("## The models")[0]
+    counted = re.search(r"(\d+) claims .*: (\d+) hold, (\d+) do not", intro)
+    assert counted is not None
+    total, held, failed = map(int, counted.groups())
+    assert held + failed <= total and failed >= 1
+    assert "“bottleneck: 358M ops, output depth 480”" in intro  # 271M by the slide's own terms

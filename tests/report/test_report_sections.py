@@ -1,0 +1,107 @@
+"""The lecture's sections: their numbers derived by hand from the architectures."""
+
+import pytest
+import torch
+
+from cnnarch.report.context import Context
+from cnnarch.report.sections import alexnet, googlenet, resnet, vgg
+from cnnarch.zoo.registry import create_model
+
+
+@pytest.fixture
+def ctx(tmp_path) -> Context:
+    return Context(out=tmp_path, models=("alexnet", "vgg16", "googlenet"), batch=2)
+
+
+def test_alexnet_towers_and_what_crosses_between_them(ctx) -> None:
+    summary = ctx.analyze("alexnet")
+
+    def layer(c_in: int, c_out: int, k: int = 1) -> int:
+        return c_out * (c_in * k * k) + c_out  # weights + biases
+
+    tower = (
+        layer(3, 48, 11)
+        + layer(48, 128, 5)
+        + layer(256, 192, 3)
+        + layer(192, 192, 3)
+        + layer(192, 128, 3)
+        + layer(2 * 128 * 6 * 6, 2048)
+        + layer(2 * 2048, 2048)
+    )
+    assert alexnet.tower_params(summary) == {
+        "tower 0": tower,
+        "tower 1": tower,
+        "fc8 (on GPU 0)": layer(4096, 1000),
+    }
+    crossings = {r["layer"]: r["values"] for r in alexnet.crossings(summary)}
+    # Each tower receives the other's half: conv3 reads 2 x 128 maps of 13x13, fc6 2 x 128
+    # maps of 6x6, fc7 2 x 2048 units; fc8 (one GPU) receives tower 1's 2048 units.
+    assert crossings == {
+        "conv3": 2 * 128 * 13 * 13,
+        "fc6": 2 * 128 * 6 * 6,
+        "fc7": 2 * 2048,
+        "fc8": 2048,
+    }
+
+
+def test_vgg16_lecture_table(ctx) -> None:
+    summary = ctx.analyze("vgg16")
+    with torch.device("meta"):
+        model = create_model("vgg16")
+    rows = vgg.lecture_rows(summary, model, (3, 224, 224))
+    assert len(rows) == 22  # INPUT + 13 conv + 5 pool + 3 FC, as on the slide
+    assert rows[0]["memory"] == 224 * 224 * 3
+    assert rows[1]["memory"] == 224 * 224 * 64 and rows[1]["output"] == (224, 224, 64)
+    assert rows[3]["memory"] == 112 * 112 * 64  # first pool
+    assert rows[-3]["output"] == (4096,)
+    # The slide's params column is exact (weights, no biases): it must equal the computed one.
+    assert [r["weights"] for r in rows] == [r["slide_params"] for r in rows]
+    total = sum(r["memory"] for r in rows)
+    by_hand = 150528 + 2 * 3211264 + 802816 + 2 * 1605632 + 401408 + 3 * 802816 + 200704
+    by_hand += 3 * 401408 + 100352 + 3 * 100352 + 25088 + 4096 + 4096 + 1000
+    assert total == by_hand == 15_237_608  # the slide says 24M
+    checks = vgg.vgg_claims(rows, summary)
+    assert [c.holds for c in checks] == [True, True]
+
+
+def test_three_3x3_against_one_7x7(ctx) -> None:
+    rows = {r["stack"]: r for r in vgg.stacked_3x3_rows(ctx, channels=16, size=8)}
+    three, seven = rows["three 3x3 convs"], rows["one 7x7 conv"]
+    assert three["field"] == seven["field"] == "7×7"
+    assert three["params"] == 3 * 3 * 3 * 16 * 16
+    assert seven["params"] == 7 * 7 * 16 * 16
+    assert three["macs"] == three["params"] * 8 * 8
+
+
+def test_googlenet_table1_and_auxiliary_heads(ctx) -> None:
+    summary = ctx.analyze("googlenet")
+    with torch.device("meta"):
+        model = create_model("googlenet")
+    printed = ctx.published["googlenet_paper"]["rows"]
+    rows = googlenet.table1_rows(summary, model, printed)
+    conv1, conv2 = rows[0], rows[2]
+    assert conv1["weights"] == 7 * 7 * 3 * 64
+    assert conv1["macs"] == 112 * 112 * 64 * 7 * 7 * 3
+    assert conv2["weights"] == 64 * 64 + 9 * 64 * 192  # the 1x1 reduce and the 3x3
+    assert rows[-2]["weights"] == 1024 * 1000  # linear
+    # Every grid up to the average pool is the printed one (56x56x64, ..., 1x1x1024).
+    through_avgpool = 16
+    assert [r["output"] for r in rows[:through_avgpool]] == [
+        r[2] for r in printed[:through_avgpool]
+    ]
+    aux, total = googlenet.aux_share(ctx.analyze_training("googlenet"))
+    # Each head: 1x1 conv 128 (+bias), FC 2048 -> 1024, FC 1024 -> 1000, with biases.
+    head = lambda c_in: c_in * 128 + 128 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000  # noqa: E731
+    assert aux == head(512) + head(528)
+    assert total == summary.total_params
+
+
+def test_resnet_blocks_by_hand(ctx) -> None:
+    rows = {r["block"].split(",")[0] + r["layers"][-3:]: r for r in resnet.block_rows(ctx)}
+    basic = rows["basic 64"]
+    bottleneck = rows["bottleneck256"]
+    bn = lambda c: 2 * c  # noqa: E731  scale and shift
+    assert basic["params"] == 2 * 9 * 64 * 64 + 2 * bn(64)
+    assert basic["macs"] == 2 * 56 * 56 * 9 * 64 * 64
+    assert bottleneck["params"] == 256 * 64 + 9 * 64 * 64 + 64 * 256 + bn(64) * 2 + bn(256)
+    assert bottleneck["macs"] == 56 * 56 * (256 * 64 + 9 * 64 * 64 + 64 * 256)
