@@ -230,7 +230,7 @@ def _cmd_experiment_degradation(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         subset=args.subset,
     )
-    results = run_degradation(settings, args.out, resume=args.resume)
+    results = run_degradation(settings, args.out, resume=args.resume, threads=args.threads)
     if int(os.environ.get("RANK", "0")) == 0:
         effect = results["effect"]
         verdict = f"effect {effect['verdict']}; " if effect else ""
@@ -278,6 +278,7 @@ def _add_experiment_parser(commands: argparse._SubParsersAction) -> argparse._Su
         "--out", default="runs/degradation", help="output folder (default runs/degradation)"
     )
     d.add_argument("--resume", action="store_true", help="continue an interrupted experiment")
+    d.add_argument("--threads", type=int, help="CPU threads for training (default: all cores)")
     d.set_defaults(run=_cmd_experiment_degradation)
     return experiments
 

@@ -169,12 +169,14 @@ def test_bad_depths_end_in_one_message_and_write_nothing(
     assert not out.exists()
 
 
-def test_bad_seeds_and_missing_data_are_clear_errors(
+def test_bad_seeds_epochs_and_missing_data_are_clear_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
     assert main(["experiment", "degradation", "--seeds", "0", "--out", str(out)]) == 2
     assert "seeds must be at least 1" in capsys.readouterr().err
+    assert main(["experiment", "degradation", "--epochs", "0", "--out", str(out)]) == 2
+    assert "epochs must be at least 1" in capsys.readouterr().err
     argv = ["experiment", "degradation", "--data-dir", str(tmp_path / "nope"), "--out", str(out)]
     assert main(argv) == 2
     assert "Fashion-MNIST not found" in capsys.readouterr().err

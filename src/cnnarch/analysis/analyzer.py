@@ -9,6 +9,7 @@ gradient lands on it; the dictionaries and the train/eval flags are put back aft
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnarch.analysis.fast_leaves import fast_leaves
 from cnnarch.analysis.memory import (
     OPTIMIZER_STATE_COPIES,
     STEP_TRANSIENT_PARAMS,
@@ -72,14 +74,29 @@ def analyze(
         raise CnnarchError("give either input_size or inputs, not both")
     size = (input_size or default_size) if inputs is None else None
     args, kwargs = _make_inputs(size, inputs, batch_size, dtype)
-    state = _meta_state(model, dtype, train)
-    tracer = _make_tracer(state, args, kwargs)
-    with _restore_modes(state, train), _swapped(state):
-        output = _run_traced(model, name, tracer, state, args, kwargs, train)
-        if train:
-            _run_backward(tracer, output, state)
-    inputs = list(iter_tensors((args, kwargs)))
-    return _build_summary(name, tracer, state, inputs, optimizer, batch_size, dtype)
+    with _collector_paused():
+        state = _meta_state(model, dtype, train)
+        tracer = _make_tracer(state, args, kwargs)
+        with _restore_modes(state, train), _swapped(state):
+            output = _run_traced(model, name, tracer, state, args, kwargs, train)
+            if train:
+                _run_backward(tracer, output, state)
+        inputs = list(iter_tensors((args, kwargs)))
+        return _build_summary(name, tracer, state, inputs, optimizer, batch_size, dtype)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector during the analysis: the pass creates thousands
+    of small objects that all stay alive until the summary is built, so collections in between
+    free nothing, and a full one (the heap holds all of torch) costs more than the analysis."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # -- inputs and model ----------------------------------------------------------------------------
@@ -169,6 +186,9 @@ class _MetaState:
     # (module, its parameter dict, its buffer dict) with meta tensors in place of the originals
     swaps: list[tuple[nn.Module, dict[str, Any], dict[str, Any]]]
 
+    def modules(self) -> Iterator[nn.Module]:
+        return (module for module, _, _ in self.swaps)
+
 
 def _meta_like(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     target = dtype if tensor.is_floating_point() else tensor.dtype
@@ -185,7 +205,8 @@ def _meta_state(model: nn.Module, dtype: torch.dtype, train: bool) -> _MetaState
             meta = by_id[id(tensor)] = _meta_like(tensor, dtype)
             if is_param:
                 trainable = tensor.requires_grad
-                meta.requires_grad_(train and trainable)
+                if train and trainable:
+                    meta.requires_grad_(True)
                 nbytes = meta.numel() * meta.element_size()
                 state.params[id(tensor)] = _ParamInfo(meta.numel(), nbytes, trainable)
                 state.meta_params.append((meta, id(tensor)))
@@ -235,14 +256,15 @@ def _make_tracer(state: _MetaState, args: tuple[Any, ...], kwargs: dict[str, Any
 
 @contextlib.contextmanager
 def _restore_modes(state: _MetaState, train: bool) -> Iterator[None]:
-    modes = [(module, module.training) for module, _, _ in state.swaps]
-    for module, _ in modes:
+    # Only the modules whose flag differs are touched (Module.__setattr__ is slow Python).
+    changed = [module for module in state.modules() if module.training != train]
+    for module in changed:
         module.training = train
     try:
         yield
     finally:
-        for module, training in modes:
-            module.training = training
+        for module in changed:
+            module.training = not train
 
 
 # -- the pass ------------------------------------------------------------------------------------
@@ -260,8 +282,10 @@ def _run_traced(
         if train
         else contextlib.nullcontext()
     )
+    # Training stays on the exact path: autograd's saved tensors come from the layers' code.
+    fast_path = contextlib.nullcontext() if train else fast_leaves(tracer, state.modules())
     try:
-        with torch.set_grad_enabled(train), saved_hooks, tracer.recording():
+        with torch.set_grad_enabled(train), saved_hooks, tracer.recording(), fast_path:
             output = model(*args, **kwargs)
     except CnnarchError as err:
         raise CnnarchError(f"{err}{_where(tracer)}") from None

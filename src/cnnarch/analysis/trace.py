@@ -60,6 +60,40 @@ def _collect(value: Any, found: list[torch.Tensor]) -> None:
         _collect(tuple(value.values()), found)
 
 
+@functools.cache
+def _tensor_positions(op: torch._ops.OpOverload) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """Positions of an aten op's tensor arguments and of its tensor-list arguments, from its
+    schema; None when a tensor could hide in another type."""
+    singles: list[int] = []
+    lists: list[int] = []
+    for position, argument in enumerate(op._schema.arguments):
+        kind = str(argument.type)
+        if kind in ("Tensor", "Optional[Tensor]"):
+            singles.append(position)
+        elif kind in ("List[Tensor]", "List[Optional[Tensor]]"):
+            lists.append(position)
+        elif "Tensor" in kind:
+            return None
+    return tuple(singles), tuple(lists)
+
+
+def op_inputs(op: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
+    """The tensors an aten call reads: `iter_tensors` of its arguments, without walking the
+    lists of ints (strides, sizes) that most calls carry."""
+    positions = _tensor_positions(op)
+    if positions is None:
+        return iter_tensors(args) + iter_tensors(kwargs) if kwargs else iter_tensors(args)
+    singles, lists = positions
+    count = len(args)
+    found = [args[i] for i in singles if i < count and isinstance(args[i], torch.Tensor)]
+    for i in lists:
+        if i < count:
+            found.extend(t for t in args[i] if isinstance(t, torch.Tensor))
+    if kwargs:
+        found.extend(iter_tensors(kwargs))
+    return found
+
+
 def storage_key(tensor: torch.Tensor) -> int:
     """Identity of the storage behind a tensor (views and in-place results share it)."""
     return tensor.untyped_storage()._cdata
@@ -93,11 +127,99 @@ def _like(x: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(x)
 
 
-# Ops whose output metadata follows from a rule, skipping a slow meta kernel entirely.
+def _convolution_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor | None:
+    # The meta kernel (Python, ~0.1 ms) returns a contiguous tensor of this shape; for anything
+    # it would reject or treat specially (transposed, channel mismatch, a kernel larger than
+    # the padded input, shorthand argument lists), None defers to it. Checked in the tests.
+    if kwargs or len(args) != 9 or args[6]:
+        return None
+    x, weight, _, stride, padding, dilation, _, _, groups = args
+    sizes = x.shape[2:]
+    kernel = weight.shape[2:]
+    dims = len(sizes)
+    if not (len(stride) == len(padding) == len(dilation) == len(kernel) == dims):
+        return None
+    if x.shape[1] == 0 or weight.shape[1] * groups != x.shape[1]:
+        return None
+    shape = [x.shape[0], weight.shape[0]]
+    for n, k, s, p, d in zip(sizes, kernel, stride, padding, dilation, strict=True):
+        if n + 2 * p < d * (k - 1) + 1:
+            return None
+        shape.append((n + 2 * p - d * (k - 1) - 1) // s + 1)
+    return torch.empty(shape, dtype=x.dtype, device="meta")
+
+
+def _matmul_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor | None:
+    # mm(a, b) and addmm(bias, a, b): (m x k) @ (k x n) -> a contiguous m x n. addmm's meta
+    # kernel is a Python decomposition that takes milliseconds; unusual bias shapes, dtype
+    # mixes and mismatched sizes go to it (and its error messages). Checked in the tests.
+    bias, a, b = (None, *args) if len(args) == 2 else args[:3]
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[0] or a.dtype != b.dtype:
+        return None
+    shape = (a.shape[0], b.shape[1])
+    if bias is not None and (bias.dtype != a.dtype or bias.shape not in ((shape[1],), shape)):
+        return None
+    return torch.empty(shape, dtype=a.dtype, device="meta")
+
+
+def _plain(x: Any) -> bool:
+    """A floating tensor in the standard layout that no other layout could claim (the
+    kernels' layout choice is only mirrored for these)."""
+    return (
+        isinstance(x, torch.Tensor)
+        and x.dtype.is_floating_point
+        and 0 < x.dim() <= 4
+        and x.is_contiguous()
+        and not (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
+    )
+
+
+def _elementwise_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor | None:
+    # relu(x), add/sub/mul/div(x, y) of equal shapes and dtypes: an output like x. The meta
+    # kernels are Python references (~0.1-0.2 ms a call). Checked in the tests.
+    x = args[0]
+    if not _plain(x) or any(
+        not _plain(y) or y.shape != x.shape or y.dtype != x.dtype for y in args[1:2]
+    ):
+        return None
+    return torch.empty(x.shape, dtype=x.dtype, device="meta")
+
+
+def _cat_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor | None:
+    # cat(tensors, dim) of plain tensors that differ only along dim (Python meta: ~50 us).
+    tensors = args[0]
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    first = tensors[0] if tensors else None
+    if first is None or not all(_plain(t) and t.dim() == first.dim() for t in tensors):
+        return None
+    if not -first.dim() <= dim < first.dim():
+        return None
+    dim %= first.dim()
+    shape = list(first.shape)
+    for t in tensors[1:]:
+        if t.dtype != first.dtype or any(
+            a != b for d, (a, b) in enumerate(zip(t.shape, first.shape, strict=True)) if d != dim
+        ):
+            return None
+        shape[dim] += t.shape[dim]
+    return torch.empty(shape, dtype=first.dtype, device="meta")
+
+
+# Ops whose output metadata follows from a rule, skipping a slow meta kernel; a rule that
+# returns None leaves the call to the kernel.
 SHAPE_RULES = {
     aten.native_batch_norm.default: _batch_norm_shape_rule,
     aten._native_batch_norm_legit.default: _batch_norm_shape_rule,
     aten._native_batch_norm_legit.no_stats: _batch_norm_shape_rule,
+    aten.convolution.default: _convolution_shape_rule,
+    aten.mm.default: _matmul_shape_rule,
+    aten.addmm.default: _matmul_shape_rule,
+    aten.relu.default: _elementwise_shape_rule,
+    aten.add.Tensor: _elementwise_shape_rule,
+    aten.sub.Tensor: _elementwise_shape_rule,
+    aten.mul.Tensor: _elementwise_shape_rule,
+    aten.div.Tensor: _elementwise_shape_rule,
+    aten.cat.default: _cat_shape_rule,
 }
 
 
@@ -132,6 +254,8 @@ def _meta_key(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return (value.shape, value.stride(), value.dtype, value.storage_offset())
     if isinstance(value, (list, tuple)):
+        if value and isinstance(value[0], (int, float)):  # aten lists are of one type
+            return tuple(value)
         return tuple([_meta_key(item) for item in value])
     if isinstance(value, dict):
         return tuple([(k, _meta_key(v)) for k, v in value.items()])
@@ -149,7 +273,9 @@ class FastMeta(TorchDispatchMode):
     def run(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
         rule = SHAPE_RULES.get(func)
         if rule is not None:
-            return rule(args, kwargs)
+            out = rule(args, kwargs)
+            if out is not None:
+                return out
         kind = _op_kind(func)
         if kind == OTHER:
             return func(*args, **kwargs)
@@ -248,6 +374,11 @@ def _factory_functions() -> frozenset[Any]:
 _FACTORIES = _factory_functions()
 
 
+# The hooks' own tensor inspection (shapes, storages) bypasses `_FunctionFrames`: it is not the
+# model's code, and a mode call per attribute read is most of the hooks' cost.
+own_code = torch._C.DisableTorchFunction
+
+
 class _FunctionFrames(TorchFunctionMode):
     """Gives functional calls made directly in a non-leaf module a frame of their own, and
     puts tensors that the forward pass creates without a device (`torch.zeros(n)`) on meta."""
@@ -262,7 +393,7 @@ class _FunctionFrames(TorchFunctionMode):
             kwargs["device"] = "meta"
         tracer = self.tracer
         top = tracer.stack[-1]
-        if top.leaf or top.kind != "module" or tracer.busy or tracer.failed:
+        if top.leaf or top.kind != "module" or tracer.failed:
             return func(*args, **kwargs)
         if tracer.phase != FORWARD:
             return func(*args, **kwargs)
@@ -290,7 +421,6 @@ class Tracer(FastMeta):
         self.phase = FORWARD
         self.failed = False
         self.failed_in: Frame | None = None
-        self.busy = False  # True while the hooks themselves look at tensors
         self.forward_end = 0  # clock at the end of the forward pass
         self.output_keys: set[int] = set()  # storages of the model's outputs
         self.uncounted_ops: Counter[str] = Counter()
@@ -322,12 +452,24 @@ class Tracer(FastMeta):
         self._handles.clear()
 
     def _enter_module(self, module: nn.Module, args: Any) -> None:
-        path = self.module_names.get(id(module))
-        if path is None or self.failed:
+        if id(module) in self.module_names and not self.failed:
+            self.enter_module(module)
+
+    def _exit_module(self, module: nn.Module, args: Any, *kwargs_and_output: Any) -> None:
+        # Torch passes (kwargs, output) normally, and (output,) alone when it calls the hook
+        # because the forward raised.
+        if id(module) not in self.module_names:
             return
+        if len(kwargs_and_output) == 1:
+            self.exit_module_raising(module, args)
+        elif not self.failed:
+            self.exit_module(module, args, *kwargs_and_output)
+
+    def enter_module(self, module: nn.Module) -> None:
+        """Open the frame of a call of one of the model's modules."""
         parent = self.stack[-1]
         frame = Frame(
-            path=path,
+            path=self.module_names[id(module)],
             type=type(module).__name__,
             depth=parent.depth + 1,
             kind="module",
@@ -337,28 +479,19 @@ class Tracer(FastMeta):
         parent.children.append(frame)
         self.stack.append(frame)
 
-    def _exit_module(self, module: nn.Module, args: Any, *kwargs_and_output: Any) -> None:
-        # Torch passes (kwargs, output) normally, and (output,) alone when it calls the hook
-        # because the forward raised.
-        if id(module) not in self.module_names:
-            return
-        raising = len(kwargs_and_output) == 1
-        kwargs = {} if raising else kwargs_and_output[0]
-        output = kwargs_and_output[-1]
-        if raising:  # keep the frame open: it is where the pass failed
-            self.fail()
-            if self.failed_in is not None and self.failed_in.module is module:
-                self.busy = True
+    def exit_module(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+        """Close the frame of a module call that returned `output`."""
+        with own_code():
+            frame = self.stack.pop()
+            frame.input_shapes = _shapes(args) + _shapes(kwargs)
+            self._finish(frame, output)
+
+    def exit_module_raising(self, module: nn.Module, args: Any) -> None:
+        """A module's forward raised: keep its frame open, it is where the pass failed."""
+        self.fail()
+        if self.failed_in is not None and self.failed_in.module is module:
+            with own_code():
                 self.failed_in.input_shapes = self.failed_in.input_shapes or _shapes(args)
-                self.busy = False
-            return
-        if self.failed:
-            return
-        self.busy = True
-        frame = self.stack.pop()
-        frame.input_shapes = _shapes(args) + _shapes(kwargs)
-        self._finish(frame, output)
-        self.busy = False
 
     def _finish(self, frame: Frame, output: Any) -> None:
         tensors = list(iter_tensors(output))
@@ -369,31 +502,30 @@ class Tracer(FastMeta):
 
     # -- functional-call frames ---------------------------------------------------------------
     def open_op(self, name: str, args: Any, kwargs: Any) -> Frame:
-        self.busy = True
         parent = self.stack[-1]
         prefix = f"{parent.path}." if parent.path else ""
+        with own_code():
+            input_shapes = _shapes(args) + _shapes(kwargs)
         frame = Frame(
             path=f"{prefix}{name}()",
             type=name,
             depth=parent.depth + 1,
             kind="op",
             leaf=True,
-            input_shapes=_shapes(args) + _shapes(kwargs),
+            input_shapes=input_shapes,
         )
         self.stack.append(frame)
-        self.busy = False
         return frame
 
     def close_op(self, frame: Frame, output: Any) -> None:
-        self.busy = True
         self.stack.pop()
         # Calls that ran no op, or only views (x.view, x[:, 0], x.size()), get no row.
         if frame.ops and (frame.new_keys or frame.flops):
-            self._finish(frame, output)
+            with own_code():
+                self._finish(frame, output)
             self.stack[-1].children.append(frame)
         else:
             self.stack[-1].saved_keys.extend(frame.saved_keys)
-        self.busy = False
 
     # -- aten ops -----------------------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -408,12 +540,20 @@ class Tracer(FastMeta):
         self._record(func, args, kwargs, out)
         return out
 
+    def call_op(self, func: torch._ops.OpOverload, *args: Any, **kwargs: Any) -> Any:
+        """Run and record one aten op as `__torch_dispatch__` would, without the trip through
+        the dispatcher (a few microseconds an op). Inside `__torch_dispatch__` torch has
+        taken this mode off the stack and turned `__torch_function__` off; here both are
+        switched off to the same end (a kernel's own ops are not recorded)."""
+        with own_code(), torch._C._DisableTorchDispatch():
+            return self.__torch_dispatch__(func, (), args, kwargs)
+
     def _record(self, func: Any, args: Any, kwargs: Any, out: Any) -> None:
         """Advance the clock; note the storages the op read, the ones it created, its cost."""
         now = self.clock
         self.clock += 1
         storages = self.storages
-        read = iter_tensors(args) + iter_tensors(kwargs) if kwargs else iter_tensors(args)
+        read = op_inputs(func, args, kwargs)
         for tensor in read:
             record = storages.get(storage_key(tensor))
             if record is not None:
