@@ -93,6 +93,11 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         help="no random crops and flips",
     )
     p.add_argument(
+        "--image-size",
+        type=int,
+        help="resize batches to NxN (e.g. 224 to train alexnet or googlenet on Fashion-MNIST)",
+    )
+    p.add_argument(
         "--preset",
         choices=("paper",),
         help="paper: He et al. 2015's CIFAR-10 recipe (164 epochs, batch 128, ...)",

@@ -16,9 +16,10 @@ each depth with identical settings and seeds, through `cnnarch.train.fit`, and w
 
 ```
 {"experiment": "degradation", "format": 1, "complete": bool,
- "settings": {"preset", "dataset", "subset", "test_subset", "train_images", "test_images",
-              "epochs", "steps_per_epoch", "batch_size", "lr", "momentum", "weight_decay",
-              "schedule", "warmup_steps", "augment", "depths", "seeds", "widths"},
+ "settings": {"preset", "dataset", "depths", "seeds", "widths", "subset", "test_subset",
+              "train_images", "test_images", "epochs", "steps_per_epoch", "batch_size", "lr",
+              "momentum", "weight_decay", "schedule", "warmup_steps", "paper_warmup", "augment",
+              "channels_last", "amp"},
  "environment": {"torch", "device", "threads", "world_size", "started_utc"},
  "wall_seconds": float,          # data loading to the end of the last run so far
  "runs": [{"model", "kind": "plain"|"residual", "depth", "seed", "seconds",

@@ -29,6 +29,7 @@ RESULT_FIELDS = (
     "seed",
     "augment",
     "pad",
+    "image_size",
     "aux_weight",
     "amp",
     "model_kwargs",
@@ -45,6 +46,8 @@ class TrainConfig:
     (drawn with a fixed seed, the same for every run), `test_subset` likewise for the test set.
     `out=None` writes no files. `checkpoint_every` also checkpoints every that many steps
     inside an epoch (0: only at epoch ends and every `checkpoint_minutes` minutes).
+    `image_size` resizes every batch (bilinear, after augmentation) to that square side, so that
+    the ImageNet models, which need large inputs, train on 28x28 or 32x32 images.
     """
 
     model: str = "resnet20"
@@ -67,6 +70,7 @@ class TrainConfig:
     channels_last: bool = False
     augment: bool = True
     pad: int = 4
+    image_size: int | None = None
     aux_weight: float = 0.3
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
@@ -86,7 +90,7 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise CnnarchError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("subset", "test_subset", "threads"):
+        for name in ("subset", "test_subset", "threads", "image_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise CnnarchError(f"{name} must be at least 1, got {value}")

@@ -48,6 +48,7 @@ from cnnarch.train.checkpoint import (
 from cnnarch.train.config import TrainConfig
 from cnnarch.train.distributed import DistContext, cpu_threads_per_process
 from cnnarch.train.runfiles import RunFiles
+from cnnarch.zoo.common import ZooModel
 
 ModelSource = nn.Module | Callable[[], nn.Module] | None
 LOG_EVERY = 10  # steps between progress-bar updates (each one synchronizes the device)
@@ -294,11 +295,22 @@ class _Run:
                 in_channels=self.train_set.in_channels,
                 **self.cfg.model_kwargs,
             )
+            self._check_image_size(model)
         if self.dist.rank:
             # Different dropout masks per process; the weights come from rank 0 (DDP broadcast).
             torch.manual_seed(derived_seed(self.cfg.seed, self.dist.rank))
         fmt = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
         return model.to(self.device, memory_format=fmt)
+
+    def _check_image_size(self, model: nn.Module) -> None:
+        """Fail before training, with the fix, when the images are too small for the model."""
+        side = self.cfg.image_size or min(self.train_set.images.shape[-2:])
+        smallest = model.min_input_side() if isinstance(model, ZooModel) else None
+        if smallest is not None and side < smallest:
+            raise CnnarchError(
+                f"{self.cfg.model} needs inputs of at least {smallest}x{smallest}, and these "
+                f"images are {side}x{side}: add --image-size {smallest} (or larger) to resize them"
+            )
 
     def _wrap_ddp(self) -> nn.Module:
         if not self.dist.enabled:
@@ -427,9 +439,7 @@ class _Run:
         if cfg.augment:
             params = CropFlip.draw(len(index), cfg.pad, True, self.batches.generator(self.step))
             images = pad_crop_flip(images, params[share], cfg.pad)
-        x = self.normalize(images)
-        if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = self._model_input(images)
         y = self.train_set.labels[local]
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.amp else nullcontext()
@@ -447,6 +457,16 @@ class _Run:
             self.sums[0] += loss_sum.detach().double()
             self.sums[1] += (main.argmax(1) == y).sum()
             self.sums[2] += len(y)
+
+    def _model_input(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> the normalized float batch the model takes (resized, laid out)."""
+        x = self.normalize(images)
+        side = self.cfg.image_size
+        if side is not None and tuple(x.shape[-2:]) != (side, side):
+            x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def _control(self, stop: _StopSignals) -> tuple[bool, bool]:
         """(stop now, save now), agreed by all processes."""
@@ -478,9 +498,7 @@ class _Run:
         with torch.inference_mode(), autocast:
             for start in range(lo, hi, cfg.eval_batch_size):
                 stop = min(start + cfg.eval_batch_size, hi)
-                x = self.normalize(self.test_set.images[start:stop])
-                if cfg.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                x = self._model_input(self.test_set.images[start:stop])
                 y = self.test_set.labels[start:stop]
                 logits, _ = split_outputs(model(x))
                 sums[0] += F.cross_entropy(logits.float(), y, reduction="sum").double()
