@@ -32,6 +32,7 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 import cnnarch
+from profiler_memory import allocation_peak
 
 MIB = 2**20
 
@@ -131,13 +132,7 @@ def peak_memory(tool: str, model: nn.Module, x: torch.Tensor) -> int:
         quiet(lambda: TOOLS[tool](model, x))
     _, python_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
-    running = torch_peak = 0
-    for event in events:
-        running += event.nbytes()
-        torch_peak = max(torch_peak, running)
-    return torch_peak + python_peak
+    return allocation_peak(prof) + python_peak
 
 
 def lecture_models() -> list[str]:

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 import cnnarch
+from profiler_memory import allocation_peak
 
 DEFAULT_RUNS = ("resnet18:8", "resnet18:32", "resnet50:8", "resnet50:32", "vgg16:8")
 MIB = 2**20
@@ -77,13 +78,7 @@ def measure(name: str, batch: int, optimizer_name: str, device: str) -> tuple[in
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         train_step(model, optimizer, x, y)
     seconds = time.perf_counter() - start
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
-    running = peak = 0
-    for event in events:
-        running += event.nbytes()
-        peak = max(peak, running)
-    return baseline + peak, seconds
+    return baseline + allocation_peak(prof), seconds
 
 
 def main() -> None:

@@ -243,7 +243,7 @@ def _cmd_experiment_degradation(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_experiment_parser(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
+def _add_experiment_parser(commands: argparse._SubParsersAction) -> None:
     """`cnnarch experiment NAME`: the lecture's experiments, one sub-command each."""
     p = commands.add_parser("experiment", help="run one of the lecture's experiments")
     experiments = p.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
@@ -285,7 +285,6 @@ def _add_experiment_parser(commands: argparse._SubParsersAction) -> argparse._Su
     d.add_argument("--resume", action="store_true", help="continue an interrupted experiment")
     d.add_argument("--threads", type=int, help="CPU threads for training (default: all cores)")
     d.set_defaults(run=_cmd_experiment_degradation)
-    return experiments
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,9 +2,9 @@
 
 import pytest
 
+from cnnarch import files
 from cnnarch.errors import CnnarchError
-from cnnarch.report import files
-from cnnarch.report.files import atomic_write_text, ensure_dir
+from cnnarch.files import atomic_write_text, ensure_dir
 
 
 def test_atomic_write_replaces_and_leaves_no_temporary_file(tmp_path) -> None:

@@ -179,7 +179,7 @@ class _MetaState:
 
     params: dict[int, _ParamInfo]  # id of the user's parameter -> what it costs
     own_params: dict[int, list[int]]  # id of a module -> ids of its own parameters
-    meta_params: list[tuple[torch.Tensor, int]]  # (meta parameter, id of the original)
+    meta_params: list[torch.Tensor]
     buffers: list[torch.Tensor]
     names: dict[int, str]  # id of a module -> its path
     leaves: set[int]  # ids of modules without children
@@ -209,7 +209,7 @@ def _meta_state(model: nn.Module, dtype: torch.dtype, train: bool) -> _MetaState
                     meta.requires_grad_(True)
                 nbytes = meta.numel() * meta.element_size()
                 state.params[id(tensor)] = _ParamInfo(meta.numel(), nbytes, trainable)
-                state.meta_params.append((meta, id(tensor)))
+                state.meta_params.append(meta)
             else:
                 state.buffers.append(meta)
         return meta
@@ -245,7 +245,7 @@ def _swapped(state: _MetaState) -> Iterator[None]:
 
 def _make_tracer(state: _MetaState, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tracer:
     tracer = Tracer(state.names, state.leaves)
-    for meta, _ in state.meta_params:
+    for meta in state.meta_params:
         tracer.register(meta, "param")
     for buffer in state.buffers:
         tracer.register(buffer, "buffer")
@@ -290,9 +290,8 @@ def _run_traced(
     except CnnarchError as err:
         raise CnnarchError(f"{err}{_where(tracer)}") from None
     except Exception as err:
-        raise CnnarchError(_failure_message(model, name, tracer, state, args, err)) from None
-    root = tracer.top.children[0] if tracer.top.children else None
-    if root is None:
+        raise CnnarchError(_failure_message(model, name, tracer, args, err)) from None
+    if not tracer.top.children:
         raise CnnarchError(f"{name}: the forward pass did not call the model")
     tracer.end_forward(output)
     return output
@@ -309,12 +308,7 @@ def _where(tracer: Tracer) -> str:
 
 
 def _failure_message(
-    model: nn.Module,
-    name: str,
-    tracer: Tracer,
-    state: _MetaState,
-    args: tuple[Any, ...],
-    err: Exception,
+    model: nn.Module, name: str, tracer: Tracer, args: tuple[Any, ...], err: Exception
 ) -> str:
     frame = tracer.innermost()
     detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -327,7 +321,7 @@ def _failure_message(
     message = f"{name}: the forward pass fails {where}: {type(err).__name__}: {detail}"
     if len(args) == 1 and args[0].dim() == 4 and isinstance(err, (RuntimeError, ValueError)):
         side = min(args[0].shape[-2:])
-        smallest = _smallest_side(model, state, args[0], limit=4096)
+        smallest = _smallest_side(model, args[0], limit=4096)
         if smallest is not None and smallest > side:
             channels = args[0].shape[1]
             message += (
@@ -337,7 +331,7 @@ def _failure_message(
     return message
 
 
-def _accepts(model: nn.Module, state: _MetaState, x: torch.Tensor, side: int) -> bool:
+def _accepts(model: nn.Module, x: torch.Tensor, side: int) -> bool:
     probe = torch.empty(*x.shape[:2], side, side, dtype=x.dtype, device="meta")
     try:
         with torch.no_grad(), torch.device("meta"), FastMeta():
@@ -347,17 +341,17 @@ def _accepts(model: nn.Module, state: _MetaState, x: torch.Tensor, side: int) ->
     return True
 
 
-def _smallest_side(model: nn.Module, state: _MetaState, x: torch.Tensor, limit: int) -> int | None:
+def _smallest_side(model: nn.Module, x: torch.Tensor, limit: int) -> int | None:
     """Smallest square side accepted, by bisection on meta; None if none up to `limit` is."""
     hi = max(8, int(min(x.shape[-2:])) * 2)
-    while not _accepts(model, state, x, hi):
+    while not _accepts(model, x, hi):
         hi *= 2
         if hi > limit:
             return None
     lo = 0
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _accepts(model, state, x, mid):
+        if _accepts(model, x, mid):
             hi = mid
         else:
             lo = mid
@@ -372,7 +366,7 @@ def _run_backward(tracer: Tracer, output: Any, state: _MetaState) -> None:
         with tracer.recording():
             seeds = [torch.ones_like(t) for t in roots]
             torch.autograd.backward(roots, seeds)
-    for meta, _ in state.meta_params:
+    for meta in state.meta_params:
         if meta.grad is not None:
             key = storage_key(meta.grad)
             if key not in tracer.storages:
@@ -473,7 +467,9 @@ def _build_summary(
     baseline = param_bytes + buffer_bytes + input_bytes
     training = None
     if optimizer is not None:
-        training = _training_memory(tracer, state, optimizer, baseline)
+        training = _training_memory(
+            tracer, state, optimizer, param_bytes, buffer_bytes, input_bytes
+        )
     input_shapes = tuple(tuple(t.shape) for t in inputs)
     root = rows[0]
     return Summary(
@@ -501,7 +497,12 @@ def _build_summary(
 
 
 def _training_memory(
-    tracer: Tracer, state: _MetaState, optimizer: str, baseline: int
+    tracer: Tracer,
+    state: _MetaState,
+    optimizer: str,
+    param_bytes: int,
+    buffer_bytes: int,
+    input_bytes: int,
 ) -> TrainingMemory:
     trainable = [p for p in state.params.values() if p.trainable]
     grads_bytes = sum(p.nbytes for p in trainable)
@@ -518,13 +519,12 @@ def _training_memory(
     phase = "forward" if peak_at < tracer.forward_end else "backward"
     if step_peak > live:
         phase = "step"
-    param_bytes = sum(p.nbytes for p in state.params.values())
-    buffer_bytes = sum(b.numel() * b.element_size() for b in state.buffers)
+    baseline = param_bytes + buffer_bytes + input_bytes
     return TrainingMemory(
         optimizer=optimizer,
         params_bytes=param_bytes,
         buffer_bytes=buffer_bytes,
-        input_bytes=baseline - param_bytes - buffer_bytes,
+        input_bytes=input_bytes,
         grads_bytes=grads_bytes,
         optimizer_state_bytes=state_bytes,
         saved_bytes=saved_bytes,

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from cnnarch.analysis.analyzer import analyze
@@ -95,17 +96,13 @@ def cs231n_table(
     model_or_name: nn.Module | str, input_size: Any = None, *, variant: str = "paper"
 ) -> str:
     """The slide's table for any network; for vgg16, compared with the slide's own figures."""
-    if isinstance(model_or_name, str):
-        import torch
-
-        from cnnarch.zoo import create_model, model_card
+    model = model_or_name
+    if isinstance(model, str):
+        from cnnarch.zoo import create_model
 
         with torch.device("meta"):
-            model = create_model(model_or_name, variant=variant)
-        summary = analyze(model, input_size or model_card(model_or_name).input_size)
-    else:
-        model = model_or_name
-        summary = analyze(model, input_size)
+            model = create_model(model, variant=variant)
+    summary = analyze(model, input_size)  # defaults to the zoo card's input size
     rows = slide_rows(model, summary)
     lines = [f"{'':12s}{'output':>16s}  {'memory':>11s}  {'params (weights)':>16s}"]
     for row in rows:

@@ -393,9 +393,7 @@ class _FunctionFrames(TorchFunctionMode):
             kwargs["device"] = "meta"
         tracer = self.tracer
         top = tracer.stack[-1]
-        if top.leaf or top.kind != "module" or tracer.failed:
-            return func(*args, **kwargs)
-        if tracer.phase != FORWARD:
+        if top.leaf or top.kind != "module" or tracer.failed or tracer.phase != FORWARD:
             return func(*args, **kwargs)
         frame = tracer.open_op(_function_name(func), args, kwargs)
         try:
@@ -422,7 +420,6 @@ class Tracer(FastMeta):
         self.failed = False
         self.failed_in: Frame | None = None
         self.forward_end = 0  # clock at the end of the forward pass
-        self.output_keys: set[int] = set()  # storages of the model's outputs
         self.uncounted_ops: Counter[str] = Counter()
         self._handles: list[Any] = []
 
@@ -604,7 +601,6 @@ class Tracer(FastMeta):
         self.forward_end = self.clock
         for tensor in iter_tensors(output):
             key = storage_key(tensor)
-            self.output_keys.add(key)
             record = self.storages.get(key)
             if record is None:
                 self.register(tensor, "activation")

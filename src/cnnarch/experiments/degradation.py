@@ -56,6 +56,7 @@ import torch
 from tqdm import tqdm
 
 from cnnarch.errors import CnnarchError
+from cnnarch.files import atomic_write_bytes
 
 WIDTHS = (16, 32, 64)
 KINDS = ("plain", "residual")
@@ -297,12 +298,6 @@ def assess_effect(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 # --- files -------------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    from cnnarch.train.checkpoint import atomic_write_bytes
-
-    atomic_write_bytes(path, data)
-
-
 def _fmt(mean: float, std: float | None) -> str:
     return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
 
@@ -404,13 +399,13 @@ def write_outputs(results: dict[str, Any], out: Path, *, figure: bool = True) ->
     """results.json, and (when `figure`) the figure and the tables, each written atomically."""
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=1, allow_nan=False) + "\n"
-    _write_atomic(out / RESULTS_JSON, text.encode())
+    atomic_write_bytes(out / RESULTS_JSON, text.encode())
     if not figure or not results["runs"]:
         return
-    _write_atomic(out / f"{TABLE_STEM}.md", table_markdown(results).encode())
-    _write_atomic(out / f"{TABLE_STEM}.csv", table_csv(results).encode())
+    atomic_write_bytes(out / f"{TABLE_STEM}.md", table_markdown(results).encode())
+    atomic_write_bytes(out / f"{TABLE_STEM}.csv", table_csv(results).encode())
     for fmt, data in render_figure(results).items():
-        _write_atomic(out / f"{FIGURE_STEM}.{fmt}", data)
+        atomic_write_bytes(out / f"{FIGURE_STEM}.{fmt}", data)
 
 
 # --- running -----------------------------------------------------------------------------------

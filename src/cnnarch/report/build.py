@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnarch.errors import CnnarchError
+from cnnarch.files import atomic_write_text, ensure_dir
 from cnnarch.report.context import Context
 from cnnarch.report.defaults import (
     DEFAULT_BATCH,
@@ -16,7 +17,6 @@ from cnnarch.report.defaults import (
     DEFAULT_OUT,
 )
 from cnnarch.report.document import Bullets, Checks, Document, Paragraph, Section
-from cnnarch.report.files import atomic_write_text, ensure_dir
 from cnnarch.report.html import TABLES_DIR, render_html
 from cnnarch.report.markdown import render_markdown
 from cnnarch.report.sections.alexnet import alexnet_section

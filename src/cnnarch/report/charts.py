@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from cnnarch.report.files import atomic_write_bytes
+from cnnarch.files import atomic_write_bytes
 
 # Colour-blind-safe palette (Okabe-Ito), one colour per family so charts agree with each other.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")

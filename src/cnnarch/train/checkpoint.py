@@ -1,9 +1,9 @@
 """Checkpoints: written atomically, read only with `weights_only=True`, with all RNG states.
 
-A save writes `checkpoint.pt.tmp`, flushes and fsyncs it, moves the previous checkpoint to
-`checkpoint.prev.pt` and the new one into place with `os.replace`. A crash at any moment leaves
-at least one complete checkpoint, and `load_latest` falls back to the previous one when the
-latest is unreadable.
+A save writes a temporary file next to `checkpoint.pt`, flushes and fsyncs it, moves the
+previous checkpoint to `checkpoint.prev.pt` and the new one into place with `os.replace`. A crash
+at any moment leaves at least one complete checkpoint, and `load_latest` falls back to the
+previous one when the latest is unreadable.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from cnnarch.errors import CnnarchError
+from cnnarch.files import fsync_dir, write_synced_temp
 
 FORMAT = "cnnarch-checkpoint-1"
 LATEST = "checkpoint.pt"
@@ -29,27 +29,6 @@ REQUIRED_KEYS = ("format", "model", "optimizer", "scheduler", "epoch", "step", "
 
 class CheckpointError(CnnarchError):
     """A checkpoint that cannot be used: unreadable, truncated, or not one of ours."""
-
-
-def fsync_dir(folder: Path) -> None:
-    if sys.platform.startswith("win"):
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a part."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def rng_state() -> dict[str, Any]:
@@ -91,11 +70,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(folder: Path, payload: dict[str, Any]) -> Path:
     """Write `payload` as the latest checkpoint in `folder`, keeping the previous one."""
     latest, previous = folder / LATEST, folder / PREVIOUS
-    tmp = folder / f".{LATEST}.tmp"
-    with open(tmp, "wb") as f:
-        torch.save({"format": FORMAT, **payload}, f)
-        f.flush()
-        os.fsync(f.fileno())
+    tmp = write_synced_temp(latest, lambda f: torch.save({"format": FORMAT, **payload}, f))
     if latest.exists():
         os.replace(latest, previous)
     os.replace(tmp, latest)

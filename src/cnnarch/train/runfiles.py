@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cnnarch.train.checkpoint import atomic_write_bytes
+from cnnarch.files import atomic_write_bytes
 
 METRICS_JSONL = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"

@@ -179,6 +179,11 @@ class _StopSignals(AbstractContextManager):
             signal.signal(sig, handler)
 
 
+def _empty_partial() -> dict[str, Any]:
+    """The running sums of an epoch not yet begun (global loss, correct, images; seconds)."""
+    return {"loss_sum": 0.0, "correct": 0, "count": 0, "train_s": 0.0, "wall_s": 0.0}
+
+
 def _pick_device(cfg: TrainConfig, dist: DistContext) -> torch.device:
     use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
     if not use_cuda:
@@ -241,7 +246,7 @@ class _Run:
         self.files = RunFiles(self.out) if self.out and self.dist.is_main else None
         self.history: list[dict[str, Any]] = []
         self.epoch, self.step = 0, 0
-        self.partial = {"loss_sum": 0.0, "correct": 0, "count": 0, "train_s": 0.0, "wall_s": 0.0}
+        self.partial = _empty_partial()
         self.last_save = time.monotonic()
 
     # --- setup -------------------------------------------------------------------------------
@@ -332,9 +337,7 @@ class _Run:
                     f"{self.out} already holds a run; pass --resume to continue it, "
                     "or choose another --out"
                 )
-            if self.files:
-                self.files.write_config(self._config_record())
-                self.files.reset_metrics([])
+            self._start_files([])
             return
         ckpt, warnings = load_latest(self.out, rename_corrupt=self.dist.is_main)
         if self.dist.is_main:
@@ -343,14 +346,16 @@ class _Run:
         if ckpt is None:
             if self.dist.is_main:
                 print(f"cnnarch: no checkpoint in {self.out}; starting afresh", file=sys.stderr)
-                if self.files:
-                    self.files.write_config(self._config_record())
-                    self.files.reset_metrics([])
+            self._start_files([])
             return
         self._restore(ckpt)
+        self._start_files(self.history)
+
+    def _start_files(self, history: list[dict[str, Any]]) -> None:
+        """Write the run's config and make its metrics files hold exactly `history`."""
         if self.files:
             self.files.write_config(self._config_record())
-            self.files.reset_metrics(self.history)
+            self.files.reset_metrics(history)
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         differences = self.cfg.result_differences(ckpt["config"])
@@ -441,10 +446,7 @@ class _Run:
             images = pad_crop_flip(images, params[share], cfg.pad)
         x = self._model_input(images)
         y = self.train_set.labels[local]
-        autocast = (
-            torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.amp else nullcontext()
-        )
-        with autocast:
+        with self._autocast():
             output = self.ddp(x)
         objective, loss_sum, main = training_loss(output, y, cfg.aux_weight)
         # DDP averages gradients over processes: scaling by world/global makes that the mean
@@ -457,6 +459,12 @@ class _Run:
             self.sums[0] += loss_sum.detach().double()
             self.sums[1] += (main.argmax(1) == y).sum()
             self.sums[2] += len(y)
+
+    def _autocast(self) -> AbstractContextManager:
+        """bfloat16 autocast with `amp`, otherwise nothing."""
+        if self.cfg.amp:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
 
     def _model_input(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images -> the normalized float batch the model takes (resized, laid out)."""
@@ -492,10 +500,7 @@ class _Run:
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
         was_training = model.training
         model.eval()
-        autocast = (
-            torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.amp else nullcontext()
-        )
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), self._autocast():
             for start in range(lo, hi, cfg.eval_batch_size):
                 stop = min(start + cfg.eval_batch_size, hi)
                 x = self._model_input(self.test_set.images[start:stop])
@@ -593,7 +598,7 @@ class _Run:
         if self.files:
             self.files.append_metrics(row)
         self.epoch, self.step = self.epoch + 1, 0
-        self.partial = {"loss_sum": 0.0, "correct": 0, "count": 0, "train_s": 0.0, "wall_s": 0.0}
+        self.partial = _empty_partial()
         self.epoch_start = time.perf_counter()
         self._save()
         halt, _ = self._control(stop)

@@ -29,7 +29,12 @@ from torch import nn
 
 from cnnarch.errors import CnnarchError
 from cnnarch.zoo.common import ZooModel
-from cnnarch.zoo.layers import classify_densely, local_response_norm, sliding_windows
+from cnnarch.zoo.layers import (
+    classify_densely,
+    fc_classifier,
+    local_response_norm,
+    sliding_windows,
+)
 from cnnarch.zoo.registry import Paper, published, register_model, torchvision_facts
 
 ALEXNET_PAPER = Paper(
@@ -222,15 +227,7 @@ class ZFNet(ZooModel):
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
         )
-        self.classifier = nn.Sequential(
-            nn.Linear(512 * 6 * 6, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(4096, num_classes),
-        )
+        self.classifier = fc_classifier(512 * 6 * 6, num_classes, dropout)
         # Section 3: weights from N(0, 0.01), biases 0.
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):

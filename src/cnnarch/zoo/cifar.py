@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnarch.errors import CnnarchError
 from cnnarch.zoo.common import ZooModel
-from cnnarch.zoo.registry import Paper, register_model
+from cnnarch.zoo.registry import Paper, published, register_model
 
 RESNET_PAPER = Paper(
     "He, Zhang, Ren, Sun", 2015, "Deep Residual Learning for Image Recognition", "CVPR 2016"
@@ -74,7 +75,7 @@ class CifarNet(ZooModel):
     ) -> None:
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
-            raise ValueError(f"depth must be 6n+2 with n >= 1, got {depth}")
+            raise CnnarchError(f"depth must be 6n+2 with n >= 1, got {depth}")
         n = (depth - 2) // 6
         self.in_channels = in_channels
         self.depth = depth
@@ -108,17 +109,10 @@ class CifarNet(ZooModel):
 def _register(depth: int, residual: bool) -> None:
     kind = "resnet" if residual else "plain"
     name = f"{kind}{depth}"
-    published: dict[str, Any] = {}
+    facts: dict[str, Any] = {}
     if residual:
-        params, error = {
-            20: ("0.27M", 8.75),
-            32: ("0.46M", 7.51),
-            44: ("0.66M", 7.17),
-            56: ("0.85M", 6.97),
-            110: ("1.7M", 6.43),
-            1202: ("19.4M", 7.93),
-        }[depth]
-        published = {
+        params, error = published()["resnet_paper"]["cifar10"]["table6"][name]
+        facts = {
             "params": params,
             "cifar10_test_error_percent": error,
             "source": "He et al. 2015, Table 6 (CIFAR-10)",
@@ -139,7 +133,7 @@ def _register(depth: int, residual: bool) -> None:
         paper=RESNET_PAPER,
         input_size=(3, 32, 32),
         num_classes=10,
-        published=published,
+        published=facts,
     )(build)
 
 

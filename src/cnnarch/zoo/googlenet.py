@@ -37,7 +37,14 @@ from torch import nn
 
 from cnnarch.errors import CnnarchError
 from cnnarch.zoo.common import ZooModel
-from cnnarch.zoo.layers import BasicConv2d, ConvReLU, classify_densely, local_response_norm
+from cnnarch.zoo.layers import (
+    BasicConv2d,
+    ConvReLU,
+    classify_densely,
+    init_glorot,
+    local_response_norm,
+    renormalise_input,
+)
 from cnnarch.zoo.registry import Paper, published, register_model, torchvision_facts
 
 GOOGLENET_PAPER = Paper(
@@ -186,11 +193,7 @@ class GoogLeNet(ZooModel):
         self.inception4c = inception("4c", 512)
         self.inception4d = inception("4d", 512)
         self.inception4e = inception("4e", 528)
-        self.maxpool4 = (
-            nn.MaxPool2d(2, stride=2, ceil_mode=True)
-            if torchvision
-            else nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        )
+        self.maxpool4 = nn.MaxPool2d(2 if torchvision else 3, stride=2, ceil_mode=True)
         self.inception5a = inception("5a", 832)
         self.inception5b = inception("5b", 832)
 
@@ -206,7 +209,7 @@ class GoogLeNet(ZooModel):
         if torchvision:
             self._init_torchvision()
         else:
-            self._init_glorot()
+            init_glorot(self)
 
     def _init_torchvision(self) -> None:
         for m in self.modules():
@@ -216,20 +219,6 @@ class GoogLeNet(ZooModel):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def _init_glorot(self) -> None:
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def _transform(self, x: torch.Tensor) -> torch.Tensor:
-        # torchvision: maps inputs normalised with ImageNet mean/std to the (x - 0.5) / 0.5
-        # normalisation its ported weights expect.
-        x_ch0 = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
-        x_ch1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
-        x_ch2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
-        return torch.cat((x_ch0, x_ch1, x_ch2), 1)
-
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(x)
         if self.torchvision:
@@ -238,7 +227,7 @@ class GoogLeNet(ZooModel):
 
     def forward(self, x: torch.Tensor) -> Any:
         if self.transform_input:
-            x = self._transform(x)
+            x = renormalise_input(x)
         x = self.maxpool1(self.conv1(x))
         if self.norm1 is not None:
             x = self.norm1(x)

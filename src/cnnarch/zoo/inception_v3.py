@@ -33,7 +33,7 @@ from torch import nn
 
 from cnnarch.errors import CnnarchError
 from cnnarch.zoo.common import ZooModel
-from cnnarch.zoo.layers import BasicConv2d
+from cnnarch.zoo.layers import BasicConv2d, renormalise_input
 from cnnarch.zoo.registry import Paper, published, register_model, torchvision_facts
 
 INCEPTION_V3_PAPER = Paper(
@@ -234,16 +234,9 @@ class Inception3(ZooModel):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def _transform(self, x: torch.Tensor) -> torch.Tensor:
-        # Maps ImageNet mean/std normalised inputs to the (x - 0.5) / 0.5 of the ported weights.
-        x_ch0 = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
-        x_ch1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
-        x_ch2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
-        return torch.cat((x_ch0, x_ch1, x_ch2), 1)
-
     def forward(self, x: torch.Tensor) -> Any:
         if self.transform_input:
-            x = self._transform(x)
+            x = renormalise_input(x)
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))  # 147x147x64
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(self.maxpool1(x)))  # 71x71x192
         x = self.maxpool2(x)  # 35x35x192

@@ -1,6 +1,7 @@
 """Layers several families share: LRN as the AlexNet paper writes it, the conv-BN-ReLU unit of
-torchvision's GoogLeNet and Inception-v3, and fully connected heads that slide over feature maps
-larger than the one they were trained on.
+torchvision's GoogLeNet and Inception-v3 (and their input transform), Glorot initialisation, the
+FC-4096-4096 classifier, and fully connected heads that slide over feature maps larger than the
+one they were trained on.
 """
 
 from __future__ import annotations
@@ -46,6 +47,37 @@ class ConvReLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.conv(x))
+
+
+def renormalise_input(x: torch.Tensor) -> torch.Tensor:
+    """torchvision's `transform_input` of GoogLeNet and Inception-v3: maps inputs normalised with
+    the ImageNet mean/std to the (x - 0.5) / 0.5 normalisation their ported weights expect."""
+    x_ch0 = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
+    x_ch1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
+    x_ch2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
+    return torch.cat((x_ch0, x_ch1, x_ch2), 1)
+
+
+def init_glorot(model: nn.Module) -> None:
+    """Glorot uniform weights and zero biases for every conv and linear layer of `model`."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def fc_classifier(in_features: int, num_classes: int, dropout: float) -> nn.Sequential:
+    """FC-4096, FC-4096, FC-classes, each hidden layer followed by ReLU and dropout: the
+    classifier of ZFNet and VGG (indices as in torchvision's VGG, so its weights load)."""
+    return nn.Sequential(
+        nn.Linear(in_features, 4096),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(4096, 4096),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(4096, num_classes),
+    )
 
 
 def sliding_windows(x: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:

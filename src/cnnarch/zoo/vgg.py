@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from cnnarch.zoo.common import ZooModel
-from cnnarch.zoo.layers import classify_densely, local_response_norm
+from cnnarch.zoo.layers import classify_densely, fc_classifier, init_glorot, local_response_norm
 from cnnarch.zoo.registry import Paper, published, register_model, torchvision_facts
 
 VGG_PAPER = Paper(
@@ -80,18 +80,6 @@ def make_features(config: Sequence[Layer], in_channels: int, batch_norm: bool) -
     return nn.Sequential(*layers)
 
 
-def make_classifier(num_classes: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(512 * 7 * 7, 4096),
-        nn.ReLU(inplace=True),
-        nn.Dropout(dropout),
-        nn.Linear(4096, 4096),
-        nn.ReLU(inplace=True),
-        nn.Dropout(dropout),
-        nn.Linear(4096, num_classes),
-    )
-
-
 class VGG(ZooModel):
     """A VGG configuration; `torchvision=True` adds torchvision's 7x7 adaptive average pool
     (any input of at least 32x32) instead of the paper's dense evaluation (at least 224x224)."""
@@ -111,11 +99,11 @@ class VGG(ZooModel):
         self.config = config
         self.features = make_features(CONFIGS[config], in_channels, batch_norm)
         self.avgpool = nn.AdaptiveAvgPool2d(FC_WINDOW) if torchvision else None
-        self.classifier = make_classifier(num_classes, dropout)
+        self.classifier = fc_classifier(512 * 7 * 7, num_classes, dropout)
         if torchvision:
             self._init_torchvision()
         else:
-            self._init_glorot()
+            init_glorot(self)
 
     def _init_torchvision(self) -> None:
         for m in self.modules():
@@ -127,12 +115,6 @@ class VGG(ZooModel):
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
-
-    def _init_glorot(self) -> None:
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

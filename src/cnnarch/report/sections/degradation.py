@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cnnarch.files import atomic_write_bytes
 from cnnarch.report.charts import SavedFigure
 from cnnarch.report.context import Context
 from cnnarch.report.document import Check, Checks, Paragraph, Section
-from cnnarch.report.files import atomic_write_bytes
 from cnnarch.report.tables import Column, Table
 
 CLAIM = (
