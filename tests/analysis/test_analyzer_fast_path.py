@@ -121,6 +121,7 @@ def _meta(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         (aten.addmm.default, (_meta(3), _meta(7, 5).t(), _meta(3, 7).t())),  # nn.Linear's
         (aten.mm.default, (_meta(1, 7), _meta(3, 7).t())),
         (aten.relu.default, (_meta(2, 8, 5, 5),)),
+        (aten.relu_.default, (_meta(2, 8, 5, 5),)),
         (aten.add.Tensor, (_meta(2, 8, 5, 5), _meta(2, 8, 5, 5))),
         (aten.mul.Tensor, (_meta(3, 4, dtype=torch.bfloat16), _meta(3, 4, dtype=torch.bfloat16))),
         (aten.cat.default, ([_meta(2, 3, 4, 4), _meta(2, 5, 4, 4)], 1)),
@@ -131,6 +132,37 @@ def _meta(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 def test_shape_rules_equal_the_meta_kernels(op, args):
     ours, theirs = SHAPE_RULES[op](args, {}), op(*args)
     assert (ours.shape, ours.stride(), ours.dtype) == (theirs.shape, theirs.stride(), theirs.dtype)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"dtype": torch.uint8, "layout": torch.strided, "device": torch.device("meta")},
+        {"device": torch.device("meta")},  # the default dtype
+    ],
+)
+def test_empty_rule_equals_the_kernel(kwargs):
+    op = aten.empty.memory_format
+    ours, theirs = SHAPE_RULES[op](([0, 3],), kwargs), op([0, 3], **kwargs)
+    assert (ours.shape, ours.stride(), ours.dtype, ours.device) == (
+        theirs.shape,
+        theirs.stride(),
+        theirs.dtype,
+        theirs.device,
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"dtype": torch.uint8},  # no device: the CPU
+        {"device": torch.device("cpu")},
+        {"device": torch.device("meta"), "memory_format": torch.channels_last},
+        {"device": torch.device("meta"), "layout": torch.sparse_coo},
+    ],
+)
+def test_empty_rule_leaves_other_calls_to_the_kernel(kwargs):
+    assert SHAPE_RULES[aten.empty.memory_format](([2, 3, 4, 4],), kwargs) is None
 
 
 @pytest.mark.parametrize(
@@ -147,6 +179,7 @@ def test_shape_rules_equal_the_meta_kernels(op, args):
         (aten.add.Tensor, (_meta(2, 8, 5, 5), _meta(8, 1, 1))),  # broadcast
         (aten.add.Tensor, (_meta(2, 8, 1, 1), _meta(2, 8, 1, 1))),  # layout ambiguous
         (aten.relu.default, (_meta(2, 3, 4, 4).permute(0, 2, 3, 1),)),  # not contiguous
+        (aten.relu_.default, (_meta(2, 3).expand(4, 2, 3),)),  # overlapping elements
         (aten.cat.default, ([_meta(2, 3, 4, 4), _meta(2, 5, 3, 4)], 1)),  # sizes differ
         (aten.cat.default, ([_meta(2, 3), _meta(2, 3)], 2)),  # no such dimension
     ],

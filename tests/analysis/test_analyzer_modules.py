@@ -4,6 +4,7 @@ parameters, buffers, meta models; and the user's module is left exactly as it wa
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from typing import NamedTuple
@@ -15,6 +16,7 @@ from torch import nn
 
 import cnnarch
 from cnnarch import CnnarchError
+from cnnarch.analysis.summary import LayerRow
 from cnnarch.analysis.trace import SHAPE_RULES
 
 
@@ -234,6 +236,19 @@ def test_exports_agree_with_the_rows():
     markdown = summary.to_markdown().splitlines()
     assert markdown[0].startswith("| Layer (type) |") and len(markdown) > len(summary.rows) + 2
     assert "Params: 72" in summary.to_table()
+
+
+def test_rows_are_complete_frozen_layer_rows():
+    # The analyzer builds rows without LayerRow's __init__ (make_row): each must be the row
+    # that __init__ builds from the same fields, frozen and hashable like it.
+    summary = cnnarch.analyze(Shared(), (8,), batch_size=2)
+    for row in summary.rows:
+        fields = {f.name: getattr(row, f.name) for f in dataclasses.fields(LayerRow)}
+        rebuilt = LayerRow(**fields)
+        assert vars(row) == vars(rebuilt)
+        assert row == rebuilt and hash(row) == hash(rebuilt)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            row.macs = 0  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,16 @@ from cnnarch.analysis.memory import (
     check_optimizer,
     live_peak,
 )
-from cnnarch.analysis.summary import LayerRow, Summary
-from cnnarch.analysis.trace import NEVER_FREED, FastMeta, Frame, Tracer, iter_tensors, storage_key
+from cnnarch.analysis.summary import LayerRow, Summary, make_row
+from cnnarch.analysis.trace import (
+    NEVER_FREED,
+    FastMeta,
+    Frame,
+    Tracer,
+    iter_tensors,
+    meta_empty,
+    storage_key,
+)
 from cnnarch.errors import CnnarchError
 
 DEFAULT_INPUT_SIZE = (3, 224, 224)
@@ -75,14 +83,29 @@ def analyze(
     size = (input_size or default_size) if inputs is None else None
     args, kwargs = _make_inputs(size, inputs, batch_size, dtype)
     with _collector_paused():
-        state = _meta_state(model, dtype, train)
-        tracer = _make_tracer(state, args, kwargs)
-        with _restore_modes(state, train), _swapped(state):
-            output = _run_traced(model, name, tracer, state, args, kwargs, train)
-            if train:
-                _run_backward(tracer, output, state)
-        inputs = list(iter_tensors((args, kwargs)))
-        return _build_summary(name, tracer, state, inputs, optimizer, batch_size, dtype)
+        # The pass's own objects (tracer, frames, meta tensors) are freed when `_analyze`
+        # returns, before the collector resumes and would otherwise walk them.
+        return _analyze(model, name, args, kwargs, dtype, train, optimizer, batch_size)
+
+
+def _analyze(
+    model: nn.Module,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    dtype: torch.dtype,
+    train: bool,
+    optimizer: str | None,
+    batch_size: int,
+) -> Summary:
+    state = _meta_state(model, dtype, train)
+    tracer = _make_tracer(state, args, kwargs)
+    with _restore_modes(state, train), _swapped(state):
+        output = _run_traced(model, name, tracer, state, args, kwargs, train)
+        if train:
+            _run_backward(tracer, output, state)
+    inputs = list(iter_tensors((args, kwargs)))
+    return _build_summary(name, tracer, state, inputs, optimizer, batch_size, dtype)
 
 
 @contextlib.contextmanager
@@ -192,7 +215,7 @@ class _MetaState:
 
 def _meta_like(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     target = dtype if tensor.is_floating_point() else tensor.dtype
-    return torch.empty(tensor.shape, dtype=target, device="meta")
+    return meta_empty(tensor.shape, target)
 
 
 def _meta_state(model: nn.Module, dtype: torch.dtype, train: bool) -> _MetaState:
@@ -389,25 +412,15 @@ class _RowBuilder:
     def build(self, frame: Frame) -> LayerRow:
         index = len(self.rows)
         self.rows.append(None)  # type: ignore[arg-type]  # filled below, after the subtree
-        reused = frame.module is not None and id(frame.module) in self.seen_modules
-        if frame.module is not None:
-            self.seen_modules.add(id(frame.module))
+        reused = False
         trainable = frozen = 0
-        for pid in self.state.own_params.get(id(frame.module), []) if frame.module else []:
-            if pid in self.seen_params:
-                continue
-            self.seen_params.add(pid)
-            info = self.state.params[pid]
-            if info.trainable:
-                trainable += info.numel
-            else:
-                frozen += info.numel
+        if frame.module is not None:
+            reused = id(frame.module) in self.seen_modules
+            self.seen_modules.add(id(frame.module))
+            trainable, frozen = self._params_first_seen(id(frame.module))
+        act_elements, act_bytes = self._new_outputs(frame)
         storages = self.tracer.storages
-        outputs = set(frame.output_keys)
-        own_new = [k for k in frame.new_keys if k in outputs]
-        act_elements = sum(storages[k].nbytes // storages[k].itemsize for k in own_new)
-        act_bytes = sum(storages[k].nbytes for k in own_new)
-        saved = sum(storages[k].nbytes for k in frame.saved_keys)
+        saved = sum(storages[k].nbytes for k in frame.saved_keys) if frame.saved_keys else 0
         macs, flops = frame.macs, frame.flops
         for child in frame.children:
             row = self.build(child)
@@ -418,7 +431,7 @@ class _RowBuilder:
             act_elements += row.activation_elements
             act_bytes += row.activation_bytes
             saved += row.saved_bytes
-        row = LayerRow(
+        row = make_row(
             path=frame.path,
             type=frame.type,
             depth=frame.depth,
@@ -440,6 +453,33 @@ class _RowBuilder:
         )
         self.rows[index] = row
         return row
+
+    def _params_first_seen(self, module_id: int) -> tuple[int, int]:
+        """Trainable and frozen elements of the module's own parameters not counted before."""
+        trainable = frozen = 0
+        for pid in self.state.own_params[module_id]:
+            if pid in self.seen_params:
+                continue
+            self.seen_params.add(pid)
+            info = self.state.params[pid]
+            if info.trainable:
+                trainable += info.numel
+            else:
+                frozen += info.numel
+        return trainable, frozen
+
+    def _new_outputs(self, frame: Frame) -> tuple[int, int]:
+        """Elements and bytes of the frame's outputs that it allocated itself."""
+        elements = nbytes = 0
+        if frame.new_keys:  # most frames of modules with children allocate nothing directly
+            outputs = set(frame.output_keys)
+            storages = self.tracer.storages
+            for key in frame.new_keys:
+                if key in outputs:
+                    record = storages[key]
+                    elements += record.nbytes // record.itemsize
+                    nbytes += record.nbytes
+        return elements, nbytes
 
 
 def _build_summary(

@@ -36,6 +36,14 @@ aten = torch.ops.aten
 
 FORWARD, BACKWARD = "forward", "backward"
 NEVER_FREED = 1 << 62  # last-use time of storages that live until the end of the step
+META = torch.device("meta")
+
+
+def meta_empty(shape: Any, dtype: torch.dtype) -> torch.Tensor:
+    """`torch.empty(shape, dtype=dtype, device="meta")` in half the time: torch's argument
+    parser takes a `size=` keyword and a device object faster than a positional size and a
+    device string (about 0.8 us against 1.6 us a call, and a pass makes thousands)."""
+    return torch.empty(size=shape, dtype=dtype, device=META)
 
 
 def iter_tensors(value: Any) -> list[torch.Tensor]:
@@ -115,15 +123,15 @@ def _batch_norm_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tup
                 f"batch norm {name} should contain {channels} elements (the input's channels), "
                 f"not {t.numel()}"
             )
-    mean = torch.empty(channels, dtype=stats_dtype, device="meta")
-    invstd = torch.empty(channels, dtype=stats_dtype, device="meta")
+    mean = meta_empty((channels,), stats_dtype)
+    invstd = meta_empty((channels,), stats_dtype)
     return _like(x), mean, invstd
 
 
 def _like(x: torch.Tensor) -> torch.Tensor:
     """`torch.empty_like(x)` (same strides for a dense x), without its slow meta path."""
     if x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last):
-        return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
+        return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=META)
     return torch.empty_like(x)
 
 
@@ -146,7 +154,7 @@ def _convolution_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> to
         if n + 2 * p < d * (k - 1) + 1:
             return None
         shape.append((n + 2 * p - d * (k - 1) - 1) // s + 1)
-    return torch.empty(shape, dtype=x.dtype, device="meta")
+    return meta_empty(shape, x.dtype)
 
 
 def _matmul_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor | None:
@@ -159,7 +167,7 @@ def _matmul_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.T
     shape = (a.shape[0], b.shape[1])
     if bias is not None and (bias.dtype != a.dtype or bias.shape not in ((shape[1],), shape)):
         return None
-    return torch.empty(shape, dtype=a.dtype, device="meta")
+    return meta_empty(shape, a.dtype)
 
 
 def _plain(x: Any) -> bool:
@@ -182,7 +190,23 @@ def _elementwise_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> to
         not _plain(y) or y.shape != x.shape or y.dtype != x.dtype for y in args[1:2]
     ):
         return None
-    return torch.empty(x.shape, dtype=x.dtype, device="meta")
+    return meta_empty(x.shape, x.dtype)
+
+
+def _empty_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor | None:
+    # empty(size, dtype=..., layout=strided, device=meta), as F.batch_norm makes its "reserve"
+    # tensor: cheaper than the cache's lookup (~3 us). Other layouts and devices, pinned
+    # memory and memory formats go to the kernel.
+    if set(kwargs) - {"dtype", "layout", "device"} or kwargs.get("device") != META:
+        return None
+    if kwargs.get("layout") not in (None, torch.strided):
+        return None
+    return meta_empty(args[0], kwargs.get("dtype") or torch.get_default_dtype())
+
+
+def _in_place_relu_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # relu_(x) of a plain tensor returns x itself (its meta kernel checks nothing more).
+    return args[0] if _plain(args[0]) else None
 
 
 def _cat_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor | None:
@@ -202,7 +226,7 @@ def _cat_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tens
         ):
             return None
         shape[dim] += t.shape[dim]
-    return torch.empty(shape, dtype=first.dtype, device="meta")
+    return meta_empty(shape, first.dtype)
 
 
 # Ops whose output metadata follows from a rule, skipping a slow meta kernel; a rule that
@@ -215,11 +239,13 @@ SHAPE_RULES = {
     aten.mm.default: _matmul_shape_rule,
     aten.addmm.default: _matmul_shape_rule,
     aten.relu.default: _elementwise_shape_rule,
+    aten.relu_.default: _in_place_relu_shape_rule,
     aten.add.Tensor: _elementwise_shape_rule,
     aten.sub.Tensor: _elementwise_shape_rule,
     aten.mul.Tensor: _elementwise_shape_rule,
     aten.div.Tensor: _elementwise_shape_rule,
     aten.cat.default: _cat_shape_rule,
+    aten.empty.memory_format: _empty_shape_rule,
 }
 
 
@@ -296,7 +322,7 @@ class FastMeta(TorchDispatchMode):
             assert cached is not None
             specs, single = cached
             outs = tuple(
-                torch.empty_strided(shape, stride, dtype=dtype, device="meta")
+                torch.empty_strided(shape, stride, dtype=dtype, device=META)
                 for shape, stride, dtype in specs
             )
             return outs[0] if single else outs
@@ -480,7 +506,7 @@ class Tracer(FastMeta):
         """Close the frame of a module call that returned `output`."""
         with own_code():
             frame = self.stack.pop()
-            frame.input_shapes = _shapes(args) + _shapes(kwargs)
+            frame.input_shapes = _shapes(args) + _shapes(kwargs) if kwargs else _shapes(args)
             self._finish(frame, output)
 
     def exit_module_raising(self, module: nn.Module, args: Any) -> None:
