@@ -36,6 +36,7 @@ from cnnarch.analysis.trace import (
     storage_key,
 )
 from cnnarch.errors import CnnarchError
+from cnnarch.zoo.common import bisect_smallest_side
 
 DEFAULT_INPUT_SIZE = (3, 224, 224)
 
@@ -366,19 +367,8 @@ def _accepts(model: nn.Module, x: torch.Tensor, side: int) -> bool:
 
 def _smallest_side(model: nn.Module, x: torch.Tensor, limit: int) -> int | None:
     """Smallest square side accepted, by bisection on meta; None if none up to `limit` is."""
-    hi = max(8, int(min(x.shape[-2:])) * 2)
-    while not _accepts(model, x, hi):
-        hi *= 2
-        if hi > limit:
-            return None
-    lo = 0
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if _accepts(model, x, mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    start = max(8, int(min(x.shape[-2:])) * 2)
+    return bisect_smallest_side(lambda side: _accepts(model, x, side), start, limit)
 
 
 def _run_backward(tracer: Tracer, output: Any, state: _MetaState) -> None:

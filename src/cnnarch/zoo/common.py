@@ -76,6 +76,26 @@ def _accepts(model: nn.Module, in_channels: int, side: int) -> bool:
     return True
 
 
+def bisect_smallest_side(
+    accepts: Callable[[int], bool], start: int = 8, limit: int = 4096
+) -> int | None:
+    """Smallest side for which `accepts(side)` holds, assuming every larger side is accepted too;
+    None if no side up to `limit` is."""
+    hi = start
+    while not accepts(hi):
+        hi *= 2
+        if hi > limit:
+            return None
+    lo = 0  # largest side known (or assumed) to fail
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if accepts(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 def smallest_input_side(
     build: Callable[[], nn.Module], in_channels: int, limit: int = 4096, training: bool = False
 ) -> int:
@@ -86,16 +106,7 @@ def smallest_input_side(
     with torch.device("meta"):
         model = build()
     model.train(training)
-    hi = 8
-    while not _accepts(model, in_channels, hi):
-        hi *= 2
-        if hi > limit:
-            raise CnnarchError(f"no input side up to {limit} is accepted")
-    lo = 0  # largest side known (or assumed) to fail
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if _accepts(model, in_channels, mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    smallest = bisect_smallest_side(lambda side: _accepts(model, in_channels, side), limit=limit)
+    if smallest is None:
+        raise CnnarchError(f"no input side up to {limit} is accepted")
+    return smallest
