@@ -21,6 +21,7 @@ def page(report_dir):
         yield browser
 
 
+@pytest.mark.slow
 def test_loads_without_console_errors_or_failed_requests(page) -> None:
     problems = page.problems()
     assert problems.exceptions == []
@@ -28,6 +29,7 @@ def test_loads_without_console_errors_or_failed_requests(page) -> None:
     assert problems.failed_loads == []
 
 
+@pytest.mark.slow
 def test_every_figure_is_shown(page, report) -> None:
     images = page.evaluate(
         "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
@@ -36,6 +38,7 @@ def test_every_figure_is_shown(page, report) -> None:
     assert all(complete and width > 300 and height > 200 for complete, width, height in images)
 
 
+@pytest.mark.slow
 def test_screenshot_is_not_blank(page) -> None:
     page.evaluate("document.getElementById('comparison').scrollIntoView()")
     pixels = image.imread(io.BytesIO(page.screenshot()), format="png")[..., :3]
@@ -45,6 +48,7 @@ def test_screenshot_is_not_blank(page) -> None:
     assert len(np.unique(pixels.reshape(-1, 3).round(2), axis=0)) > 20  # more than one colour
 
 
+@pytest.mark.slow
 def test_clicking_a_heading_sorts_the_table(page) -> None:
     script = """
     (function () {

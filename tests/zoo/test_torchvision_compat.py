@@ -76,6 +76,7 @@ def test_paper_variants_take_torchvision_checkpoints(name: str) -> None:
     assert shapes(meta_model(name)) == REFERENCE[name]["state_dict"]
 
 
+@pytest.mark.slow
 def test_torchvision_weights_in_the_paper_vgg_give_the_same_output_at_224() -> None:
     torch.manual_seed(0)
     torchvision_style = cnnarch.create_model("vgg11", variant="torchvision", num_classes=10).eval()

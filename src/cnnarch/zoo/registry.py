@@ -151,11 +151,8 @@ def list_models(pattern: str = "*") -> list[str]:
     lecture's order), and the models of one paper in the order they were registered."""
     _load_families()
     names = [name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern)]
-    return sorted(names, key=lambda name: _publication_order(_REGISTRY[name].card.paper))
-
-
-def _publication_order(paper: Paper) -> tuple[int, str]:
-    return paper.year, paper.arxiv
+    papers = {name: _REGISTRY[name].card.paper for name in names}
+    return sorted(names, key=lambda name: (papers[name].year, papers[name].arxiv))
 
 
 def model_builder(name: str) -> Callable[..., nn.Module]:
