@@ -68,7 +68,14 @@ def test_builds_on_meta_and_trains_at_the_default_input(name: str, variant: str)
     assert all(p.grad is not None and p.grad.shape == p.shape for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", [name for name in CIFAR if name != "resnet1202"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.slow) if name.endswith("110") else name
+        for name in CIFAR
+        if name != "resnet1202"
+    ],
+)
 def test_cifar_nets_train_on_meta(name: str) -> None:
     # resnet1202 is left out: the same blocks as resnet110, but seconds even on meta.
     with torch.device("meta"):
