@@ -153,7 +153,7 @@ TRAIN_STEP = [
     pytest.param("googlenet", "paper", 224, {}, marks=SLOW),  # with both auxiliary heads
     # bottlenecks, zero-padding shortcuts
     pytest.param("resnet50", "paper", 32, {"shortcut": "A"}, marks=SLOW),
-    ("plain18", "paper", 32, {}),
+    pytest.param("plain18", "paper", 32, {}, marks=SLOW),
 ]
 
 
