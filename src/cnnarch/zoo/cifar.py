@@ -20,7 +20,7 @@ from cnnarch.errors import CnnarchError
 from cnnarch.zoo.common import PAPER_ONLY, ZooModel, pick_variant
 from cnnarch.zoo.layers import ZeroPadShortcut
 from cnnarch.zoo.registry import published, register_model
-from cnnarch.zoo.resnet import RESNET_PAPER
+from cnnarch.zoo.resnet import RESNET_PAPER  # registers the ImageNet ResNets, listed first
 
 WIDTHS = (16, 32, 64)
 
