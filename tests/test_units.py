@@ -48,6 +48,10 @@ def test_counts_take_decimal_prefixes() -> None:
     assert units.prefixed(11_689_512) == "11.69M"
     assert units.prefixed(12_345) == "12.35K"
     assert units.prefixed(2.5e12) == "2.50T"
+    assert units.prefixed(724_406_816, 3, "G") == "0.724G"  # AlexNet's MACs
+    assert units.prefixed(138_357_544, 0, "M") == "138M"  # VGG16's params, as the lecture
+    with pytest.raises(ValueError, match="unknown prefix 'B'"):
+        units.prefixed(1, prefix="B")
 
 
 def test_bytes_are_decimal_and_labelled() -> None:

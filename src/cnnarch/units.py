@@ -51,9 +51,15 @@ def signed_percent(fraction: float, digits: int = 1) -> str:
     return signed(100 * fraction, digits) + "%"
 
 
-def prefixed(value: float, digits: int = 2) -> str:
-    """A count with a decimal prefix: 950 -> '950', 1234567 -> '1.23M', 4.1e9 -> '4.10G'."""
-    prefix = _largest_at_most(abs(value), COUNT_PREFIXES)
+def prefixed(value: float, digits: int = 2, prefix: str | None = None) -> str:
+    """A count with a decimal prefix: 950 -> '950', 1234567 -> '1.23M', 4.1e9 -> '4.10G'.
+
+    `prefix` fixes the prefix ('G': 724406816 -> '0.72G'); by default the largest that keeps
+    the value at 1 or more is used."""
+    if prefix is None:
+        prefix = _largest_at_most(abs(value), COUNT_PREFIXES)
+    elif prefix not in COUNT_PREFIXES:
+        raise ValueError(f"unknown prefix {prefix!r}; one of {', '.join(COUNT_PREFIXES)}")
     if prefix == "":
         return number(value, 0)
     return number(value / COUNT_PREFIXES[prefix], digits) + prefix
