@@ -34,7 +34,7 @@ def number(value: float, digits: int | None = 0) -> str:
     return _drop_negative_zero(f"{value:,.{digits}f}")
 
 
-def signed(value: float, digits: int = 0) -> str:
+def signed(value: float, digits: int | None = 0) -> str:
     """A difference with its sign: 5.0 -> '+5', -5.2 -> '-5.2' (digits 1); one that rounds to
     zero has no sign ('0', never '+0' or '-0')."""
     text = number(value, digits)

@@ -41,14 +41,13 @@ MEASURE = """
 })()
 """
 
-# Click every numeric heading of every table twice; after each click read the column's sort
-# values (null: a missing value) and texts, top to bottom.
+# Click every heading of every table twice; after each click read the column's sort values
+# (null: none, as for a missing value or text) and texts, top to bottom.
 SORT_EVERY_COLUMN = """
 (function () {
   var found = [];
   document.querySelectorAll("table.sortable").forEach(function (table) {
     Array.from(table.tHead.rows[0].cells).forEach(function (th, index) {
-      if (!th.classList.contains("num")) { return; }
       function read() {
         return Array.from(table.tBodies[0].rows).map(function (row) {
           var cell = row.cells[index];
@@ -60,7 +59,7 @@ SORT_EVERY_COLUMN = """
       var up = read();
       th.click();
       found.push({table: table.id, heading: th.textContent, up: up, down: read(),
-                  state: th.getAttribute("aria-sort")});
+                  state: th.getAttribute("aria-sort"), numeric: th.classList.contains("num")});
     });
   });
   return found;
@@ -68,6 +67,7 @@ SORT_EVERY_COLUMN = """
 """
 
 PRINTED = re.compile(r"[0-9]+(?:\.[0-9]+)?([KMG]?)")  # a figure as a paper prints it: "3.2M"
+NAME_NUMBER = re.compile(r"(.*\D)([0-9]+)")  # "resnet18", "features.10"
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,11 @@ def page(browser, layouts, report_dir):
     """The page at the desktop width (loaded after the layouts were measured)."""
     browser.load(report_dir / "index.html", width=DESKTOP, height=HEIGHT)
     return browser
+
+
+@pytest.fixture(scope="module")
+def sorted_columns(page) -> list[dict]:
+    return page.evaluate(SORT_EVERY_COLUMN)
 
 
 def test_loads_without_console_errors_or_failed_requests(page) -> None:
@@ -151,8 +156,8 @@ def test_on_a_phone_wide_tables_scroll_as_a_whole(layouts) -> None:
     assert {t["overflowX"] for t in wide} <= {"auto", "scroll"}
 
 
-def test_every_numeric_column_sorts_by_value(page) -> None:
-    columns = page.evaluate(SORT_EVERY_COLUMN)
+def test_every_numeric_column_sorts_by_value(sorted_columns) -> None:
+    columns = [c for c in sorted_columns if c["numeric"]]
     assert len(columns) > 20
     for column in columns:
         where = f"{column['table']}: {column['heading']}"
@@ -166,11 +171,12 @@ def test_every_numeric_column_sorts_by_value(page) -> None:
         assert column["state"] == "descending"
 
 
-def test_printed_figures_sort_by_value_not_as_text(page) -> None:
+def test_printed_figures_sort_by_value_not_as_text(sorted_columns) -> None:
     """Columns of printed figures ("150K", "3.2M") sort by the number they stand for."""
-    columns = page.evaluate(SORT_EVERY_COLUMN)
     printed = []
-    for column in columns:
+    for column in sorted_columns:
+        if not column["numeric"]:
+            continue
         texts = [text for value, text in column["up"] if value is not None]
         matches = [PRINTED.fullmatch(t) for t in texts]
         if texts and all(matches) and len({m.group(1) for m in matches}) > 1:
@@ -180,3 +186,20 @@ def test_printed_figures_sort_by_value_not_as_text(page) -> None:
         read = [parse_printed(t) for t in texts]
         assert read == sorted(read), column["table"]
         assert texts != sorted(texts), column["table"]  # as text they would sort differently
+
+
+def test_names_with_numbers_sort_naturally(sorted_columns) -> None:
+    """In text columns, "resnet18" comes before "resnet101" and "features.2" before
+    "features.10"."""
+    discriminating = 0
+    for column in (c for c in sorted_columns if not c["numeric"]):
+        by_name: dict[str, list[str]] = {}
+        for _, text in column["up"]:
+            match = NAME_NUMBER.fullmatch(text)
+            if match:
+                by_name.setdefault(match.group(1), []).append(match.group(2))
+        for name, numbers in by_name.items():
+            where = f"{column['table']}: {column['heading']}: {name}"
+            assert [int(n) for n in numbers] == sorted(int(n) for n in numbers), where
+            discriminating += numbers != sorted(numbers)  # text order would differ here
+    assert discriminating > 0

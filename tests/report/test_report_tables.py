@@ -93,6 +93,13 @@ def test_no_negative_zero_and_one_number_format() -> None:
     columns = [Column("gap", "gap", unit="%", digits=1), Column("v", "value", digits=None)]
     rows = [{"gap": -0.04, "v": 2764.8}, {"gap": -1.25, "v": 3.0}]
     assert Table("t", "t", columns, rows).cells() == [["0.0", "2,764.8"], ["-1.2", "3"]]
+    difference = Column("d", "difference", unit="%", digits=1, signed=True)
+    assert [difference.format(v) for v in (57.5, -1.6, -0.04, 0.0)] == [
+        "+57.5",
+        "-1.6",
+        "0.0",
+        "0.0",
+    ]
 
 
 def test_byte_columns_use_decimal_units_only() -> None:

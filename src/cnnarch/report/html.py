@@ -71,7 +71,8 @@ details { margin: .6rem 0; }
 summary { cursor: pointer; font-weight: 600; }
 """
 
-# Click a column heading to sort by it. Numeric columns sort by each cell's exact value
+# Click a column heading to sort by it. Text sorts with the digits in it read as numbers
+# ("features.2" before "features.10"); numeric columns sort by each cell's exact value
 # (data-sort: the stored number, or the value a printed figure such as "1072K" reads as);
 # cells without one (missing values) stay last in both directions.
 SORT_JS = """
@@ -93,7 +94,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
       rows.sort(function (a, b) {
         var x = key(a), y = key(b);
         if (x === null || y === null) { return (x === null) - (y === null); }
-        var order = numeric ? x - y : x.localeCompare(y);
+        var order = numeric ? x - y : x.localeCompare(y, undefined, {numeric: true});
         return ascending ? order : -order;
       });
       rows.forEach(function (row) { body.appendChild(row); });

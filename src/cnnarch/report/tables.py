@@ -34,6 +34,7 @@ class Column:
     scale: float | None = None  # shown value = stored value / scale; None: from `show_unit`
     digits: int | None = 0  # decimals shown; None: see `cnnarch.units.number`
     k: float = 1e3  # what a printed "K" means in this column (GoogLeNet's Table 1: 1024)
+    signed: bool = False  # a difference: shown with its sign ("+5.5", "-5.2", "0.0")
 
     def __post_init__(self) -> None:
         if self.unit == "bytes" and self.shown_unit != "bytes":
@@ -67,7 +68,8 @@ class Column:
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, int | float):
-            return units.number(value / self.factor, self.digits)
+            format_shown = units.signed if self.signed else units.number
+            return format_shown(value / self.factor, self.digits)
         if isinstance(value, Sequence) and not isinstance(value, str):
             return "×".join(str(v) for v in value)
         return str(value)
