@@ -37,12 +37,13 @@ nav.toc ul { margin: .2rem 0; padding-left: 1.2rem; }
 nav.toc > ul { columns: 2 260px; }
 a { color: var(--accent); }
 /* A table is as wide as its content and at most as wide as the page: at a desktop width every
-   column shows; on a narrow screen the table scrolls sideways as a whole. No fixed height, so
-   every row shows and the page is the only vertical scroll. */
+   column shows; on a narrow screen the table scrolls sideways as a whole (its title stays
+   above, outside the scroll). No fixed height, so every row shows and the page is the only
+   vertical scroll. */
 .table-box { width: fit-content; max-width: 100%; overflow-x: auto; margin: .6rem 0 .2rem;
   border: 1px solid var(--line); border-radius: 6px; }
 table { border-collapse: collapse; font-size: .86rem; }
-caption { text-align: left; font-weight: 600; padding: .5rem .6rem; caption-side: top; }
+.table-title { font-weight: 600; margin: 1.2rem 0 .3rem; }
 th, td { padding: .28rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 td { max-width: 34ch; }
 td.num { white-space: nowrap; }
@@ -135,8 +136,9 @@ def render_table(table: Table) -> str:
     )
     note = f" {inline(table.note)}" if table.note else ""
     return (
-        f'<div class="table-box"><table class="sortable" id="table-{table.name}">'
-        f"<caption>{inline(table.title)}</caption>"
+        f'<p class="table-title" id="title-{table.name}">{inline(table.title)}</p>'
+        f'<div class="table-box"><table class="sortable" id="table-{table.name}" '
+        f'aria-labelledby="title-{table.name}">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body_rows)}</tbody></table></div>"
         f'<p class="meta">{links}{note}</p>'
     )
