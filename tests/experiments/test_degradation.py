@@ -232,6 +232,7 @@ def test_effect_verdict(plain_deep: tuple, resnet_deep: tuple, verdict: str) -> 
     assert effect["verdict"] == verdict
 
 
+@pytest.mark.slow
 def test_library_run_without_files(data_dir: Path) -> None:
     settings = DegradationSettings(
         preset="quick", data_dir=str(data_dir), depths=(8, 14), seeds=1, epochs=1, subset=16
