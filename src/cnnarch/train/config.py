@@ -160,6 +160,12 @@ def build_config(options: dict[str, Any], preset: str | None = None) -> TrainCon
     values: dict[str, Any] = {}
     if given.get("resume") and given.get("out"):
         saved = Path(given["out"]) / "config.json"
+        if "model" not in given and not saved.is_file():
+            found = "no such folder" if not saved.parent.exists() else "no config.json there"
+            raise CnnarchError(
+                f"no run to resume in {saved.parent} ({found}); check --out, or start a new "
+                "run there by naming the model, without --resume"
+            )
         if saved.is_file():
             try:
                 values.update(json.loads(saved.read_text("utf-8")))
