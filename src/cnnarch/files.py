@@ -280,7 +280,8 @@ def _pid_alive(pid: int) -> bool:
 
 class FolderLock:
     """`folder/cnnarch.lock`, created exclusively and holding the owner's PID, host and start
-    time: a second run on the same folder fails at once, naming the holder. A lock whose
+    time: a second run on the same folder fails at once, naming the holder. The lock creates
+    the folder if needed, and removes it again on release if nothing was written there. A lock whose
     process is gone (killed with -9, say) is reported and taken over; a lock held from another
     host cannot be checked and must be removed by hand."""
 
@@ -289,6 +290,7 @@ class FolderLock:
         self.path = self.folder / LOCK_NAME
         self.purpose = purpose
         self.held = False
+        self.created_folder = False
         self.stale_note: str | None = None
 
     def __enter__(self) -> FolderLock:
@@ -299,6 +301,7 @@ class FolderLock:
         self.release()
 
     def acquire(self) -> None:
+        self.created_folder = not self.folder.exists()
         ensure_dir(self.folder)
         record = {
             "pid": os.getpid(),
@@ -358,3 +361,6 @@ class FolderLock:
             self.path.unlink(missing_ok=True)
             _HELD_HERE.discard(self.path.absolute())
             self.held = False
+            if self.created_folder:  # a run that wrote nothing leaves no empty folder behind
+                with suppress(OSError):
+                    self.folder.rmdir()

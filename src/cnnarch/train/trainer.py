@@ -410,7 +410,10 @@ class _Run:
         try:
             save_checkpoint(self.out, payload)
         except WriteError as err:
-            raise WriteError(f"{err}; {self._kept()}", err.errno) from None
+            raise WriteError(
+                f"{err}; {self._kept()}; make room or fix the folder, then continue with --resume",
+                err.errno,
+            ) from None
         self.last_save = time.monotonic()
 
     def _config_record(self) -> dict[str, Any]:
