@@ -38,8 +38,8 @@ class WriteError(CnnarchError):
 
 
 def megabytes(n: int) -> str:
-    """Bytes as decimal megabytes (1 MB = 10^6 bytes)."""
-    return f"{n / 1e6:.1f} MB"
+    """Bytes as decimal megabytes (1 MB = 10^6 bytes), to 0.1 MB (0.001 MB below 0.1 MB)."""
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e6:.3f} MB"
 
 
 def free_bytes(folder: Path) -> int | None:
