@@ -242,17 +242,18 @@ def staged_folder(final: Path, what: str = "the output") -> Iterator[Path]:
         stage.rmdir()
     except Exception as err:
         written = tree_bytes(stage)
-        previous = sum(tree_bytes(final / p.name) for p in stage.iterdir())
         shutil.rmtree(stage, ignore_errors=True)
         cause = err if isinstance(err, WriteError) else os_error_in(err)
         if cause is None:
             raise
         kept = f"{final} is left as it was"
         if cause.errno == errno.ENOSPC:
-            free = free_bytes(final)
+            free, held = free_bytes(final), tree_bytes(final)
+            previous = f", and the folder it replaces holds {megabytes(held)}" if held else ""
             raise WriteError(
-                f"no space left on device: {megabytes(free or 0)} free in {final}, "
-                f"{what} needs about {megabytes(max(written, previous))} or more; {kept}",
+                f"no space left on device: {megabytes(free or 0)} free in {final}, and "
+                f"{what} needs more: it had written {megabytes(written)} when the disk "
+                f"filled{previous}; {kept}",
                 errno.ENOSPC,
             ) from None
         detail = str(cause) if isinstance(cause, WriteError) else str(write_error(final, cause))

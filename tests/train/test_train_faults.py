@@ -251,7 +251,7 @@ def tmpfs_available() -> bool:
 def test_a_real_full_tmpfs_stops_training_cleanly(data: Path, tmp_path: Path) -> None:
     mount = tmp_path / "small"
     mount.mkdir()
-    # resnet8 checkpoints are ~0.4 MB: 1 MB holds the first one, not a second beside it.
+    # A resnet20 checkpoint takes 2.2 MB: 3 MB hold the first one, not a second beside it.
     train = (
         f"{PYTHON} -m cnnarch train resnet20 --data-dir {data} --epochs 3 --batch-size 32 "
         f"--no-progress --threads 1 --out {mount}/run"
@@ -268,6 +268,29 @@ def test_a_real_full_tmpfs_stops_training_cleanly(data: Path, tmp_path: Path) ->
     listing = done.stdout.split()
     assert "checkpoint.pt" in listing and files.LOCK_NAME not in listing
     assert not [name for name in listing if name.endswith(".tmp")]
+
+
+@pytest.mark.skipif(not tmpfs_available(), reason="cannot mount a tmpfs (needs user namespaces)")
+def test_a_read_only_out_is_one_message_and_status_2(data: Path, tmp_path: Path) -> None:
+    mount = tmp_path / "read-only"
+    mount.mkdir()
+    train = f"{PYTHON} -m cnnarch train resnet20 --data-dir {data} --out {mount}/run"
+    experiment = (
+        f"{PYTHON} -m cnnarch experiment degradation --depths 8,14 --data-dir {data} "
+        f"--out {mount}/deg"
+    )
+    script = f"mount -t tmpfs -o ro tmpfs {mount} && {train}; {experiment}"
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = done.stderr.splitlines()
+    assert lines == [
+        f"cnnarch: error: cannot create folder {mount}/run: Read-only file system",
+        f"cnnarch: error: cannot create folder {mount}/deg: Read-only file system",
+    ], done.stderr
 
 
 # --- Ctrl-C during exit, file modes ------------------------------------------------------------
