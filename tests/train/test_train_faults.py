@@ -236,15 +236,21 @@ def test_a_full_disk_stops_training_with_the_reason_and_keeps_the_checkpoint(
     assert not list(tmp_path.glob(".*.tmp")) and not (tmp_path / files.LOCK_NAME).exists()
 
 
+def in_own_mounts(script: str) -> subprocess.CompletedProcess:
+    """Runs the shell `script` in a user and mount namespace of its own, where it may mount a
+    tmpfs (no privileges needed, and the mount vanishes with the process)."""
+    return subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def tmpfs_available() -> bool:
     if shutil.which("unshare") is None or not sys.platform.startswith("linux"):
         return False
-    probe = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
-         "mount -t tmpfs -o size=64k tmpfs /mnt"],
-        capture_output=True,
-    )  # fmt: skip
-    return probe.returncode == 0
+    return in_own_mounts("mount -t tmpfs -o size=64k tmpfs /mnt").returncode == 0
 
 
 @pytest.mark.skipif(not tmpfs_available(), reason="cannot mount a tmpfs (needs user namespaces)")
@@ -256,12 +262,8 @@ def test_a_real_full_tmpfs_stops_training_cleanly(data: Path, tmp_path: Path) ->
         f"{PYTHON} -m cnnarch train resnet20 --data-dir {data} --epochs 3 --batch-size 32 "
         f"--no-progress --threads 1 --out {mount}/run"
     )
-    script = f"mount -t tmpfs -o size=3m tmpfs {mount} && {train}; echo rc=$?; ls -a {mount}/run"
-    done = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = in_own_mounts(
+        f"mount -t tmpfs -o size=3m tmpfs {mount} && {train}; echo rc=$?; ls -a {mount}/run"
     )
     one_error_line(done.stderr, "No space left on device", "checkpoint.pt is kept")
     assert "rc=2" in done.stdout
@@ -279,13 +281,7 @@ def test_a_read_only_out_is_one_message_and_status_2(data: Path, tmp_path: Path)
         f"{PYTHON} -m cnnarch experiment degradation --depths 8,14 --data-dir {data} "
         f"--out {mount}/deg"
     )
-    script = f"mount -t tmpfs -o ro tmpfs {mount} && {train}; {experiment}"
-    done = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = in_own_mounts(f"mount -t tmpfs -o ro tmpfs {mount} && {train}; {experiment}")
     lines = done.stderr.splitlines()
     assert lines == [
         f"cnnarch: error: cannot create folder {mount}/run: Read-only file system",
