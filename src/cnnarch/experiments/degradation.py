@@ -501,8 +501,9 @@ def run_degradation(
         lock.acquire()  # before any work: an unusable or busy --out fails at once
         if lock.stale_note:
             print(f"cnnarch: warning: {lock.stale_note}", file=sys.stderr)
-    created_group = dist.init(device)  # one process group for all runs, not one per run
+    created_group = False
     try:
+        created_group = dist.init(device)  # one process group for all runs, not one per run
         if data is None:
             data = (
                 load_dataset(settings.dataset, settings.data_dir, train=True),
@@ -511,10 +512,8 @@ def run_degradation(
         # A preset's image counts are upper bounds: a smaller data set is used whole.
         train_n = min(settings.subset or len(data[0]), len(data[0]))
         test_n = min(settings.test_subset or len(data[1]), len(data[1]))
-        if dist.is_main and (train_n, test_n) != (
-            settings.subset or train_n,
-            settings.test_subset or test_n,
-        ):
+        clamped = (settings.subset or 0) > train_n or (settings.test_subset or 0) > test_n
+        if dist.is_main and clamped:
             print(
                 f"cnnarch: note: the data holds {len(data[0])} training and {len(data[1])} "
                 f"test images; using {train_n} and {test_n}",
