@@ -117,7 +117,8 @@ def _new_temp(path: Path) -> tuple[int, Path]:
         except OSError:
             return fd, tmp
         if hasattr(os, "fchmod"):
-            os.fchmod(fd, mode)
+            with suppress(OSError):  # a file system without modes keeps its default
+                os.fchmod(fd, mode)
         return fd, tmp
 
 
