@@ -7,6 +7,7 @@ import errno
 import io
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -276,17 +277,15 @@ def test_a_real_full_tmpfs_stops_training_cleanly(data: Path, tmp_path: Path) ->
 def test_a_read_only_out_is_one_message_and_status_2(data: Path, tmp_path: Path) -> None:
     mount = tmp_path / "read-only"
     mount.mkdir()
-    train = f"{PYTHON} -m cnnarch train resnet20 --data-dir {data} --out {mount}/run"
-    experiment = (
-        f"{PYTHON} -m cnnarch experiment degradation --depths 8,14 --data-dir {data} "
-        f"--out {mount}/deg"
-    )
-    done = in_own_mounts(f"mount -t tmpfs -o ro tmpfs {mount} && {train}; {experiment}")
-    lines = done.stderr.splitlines()
-    assert lines == [
+    train = ["train", "resnet20", "--data-dir", str(data), "--out", f"{mount}/run"]
+    experiment = ["experiment", "degradation", "--data-dir", str(data), "--out", f"{mount}/deg"]
+    both = f"from cnnarch.cli import main; print(main({train!r}), main({experiment!r}))"
+    done = in_own_mounts(f"mount -t tmpfs -o ro tmpfs {mount} && {PYTHON} -c {shlex.quote(both)}")
+    assert done.stdout.split() == ["2", "2"], done.stderr
+    assert done.stderr.splitlines() == [
         f"cnnarch: error: cannot create folder {mount}/run: Read-only file system",
         f"cnnarch: error: cannot create folder {mount}/deg: Read-only file system",
-    ], done.stderr
+    ]
 
 
 # --- Ctrl-C during exit, file modes ------------------------------------------------------------
