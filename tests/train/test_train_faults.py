@@ -65,7 +65,8 @@ def test_a_second_run_on_a_busy_out_fails_at_once_naming_the_holder(
     )
     try:
         deadline = time.monotonic() + 60
-        while not (out / "metrics.jsonl").exists() and first.poll() is None:
+        # Its first checkpoint: the run is training, with its SIGTERM handler in place.
+        while not (out / "checkpoint.pt").exists() and first.poll() is None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         started = time.perf_counter()
