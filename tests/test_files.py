@@ -68,8 +68,8 @@ def test_a_full_disk_leaves_the_previous_folder_untouched_and_says_why(
     message = str(caught.value)
     assert caught.value.errno == errno.ENOSPC
     assert message.startswith("no space left on device: ")
-    assert " MB free in " in message and "the report needs more: it had written 0.014 MB" in message
-    assert "the folder it replaces holds 0.000 MB" in message  # 25 bytes
+    assert " free in " in message and "the report needs more: it had written 14.00 KB" in message
+    assert "the folder it replaces holds 24 B" in message  # "<p>old</p>", "<svg>old</svg>"
     assert f"{out} is left as it was" in message
     assert snapshot(out) == before
     assert sorted(p.name for p in out.iterdir()) == ["figures", "index.html"]  # no staging

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cnnarch.errors import CnnarchError
+from cnnarch.units import byte_size
 
 LOCK_NAME = "cnnarch.lock"
 STAGING_PREFIX = ".cnnarch-staging-"
@@ -35,11 +36,6 @@ class WriteError(CnnarchError):
     def __init__(self, message: str, errno_: int | None = None) -> None:
         super().__init__(message)
         self.errno = errno_
-
-
-def megabytes(n: int) -> str:
-    """Bytes as decimal megabytes (1 MB = 10^6 bytes), to 0.1 MB (0.001 MB below 0.1 MB)."""
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e6:.3f} MB"
 
 
 def free_bytes(folder: Path) -> int | None:
@@ -74,7 +70,7 @@ def write_error(path: Path, err: OSError) -> WriteError:
     if err.errno == errno.ENOSPC:
         free = free_bytes(Path(path).parent)
         if free is not None:
-            message += f" ({megabytes(free)} free there)"
+            message += f" ({byte_size(free)} free there)"
     return WriteError(message, err.errno)
 
 
@@ -250,10 +246,10 @@ def staged_folder(final: Path, what: str = "the output") -> Iterator[Path]:
         kept = f"{final} is left as it was"
         if cause.errno == errno.ENOSPC:
             free, held = free_bytes(final), tree_bytes(final)
-            previous = f", and the folder it replaces holds {megabytes(held)}" if held else ""
+            previous = f", and the folder it replaces holds {byte_size(held)}" if held else ""
             raise WriteError(
-                f"no space left on device: {megabytes(free or 0)} free in {final}, and "
-                f"{what} needs more: it had written {megabytes(written)} when the disk "
+                f"no space left on device: {byte_size(free or 0)} free in {final}, and "
+                f"{what} needs more: it had written {byte_size(written)} when the disk "
                 f"filled{previous}; {kept}",
                 errno.ENOSPC,
             ) from None

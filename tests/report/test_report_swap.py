@@ -41,7 +41,7 @@ def test_a_full_disk_leaves_the_previous_report_whole(
     assert main([*argv, "--degradation", str(tmp_path / "none.json")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("cnnarch: error: no space left on device: ")
-    assert "the report needs more: it had written " in err and " MB when the disk filled" in err
+    assert "the report needs more: it had written " in err and "B when the disk filled" in err
     assert f"{out} is left as it was" in err
     assert "Traceback" not in err
     assert snapshot(out) == before  # every file the same, none rewritten, none added
