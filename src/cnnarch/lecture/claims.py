@@ -1,0 +1,56 @@
+"""How the lecture's claims are judged, and the words the report uses for it.
+
+One vocabulary for a verdict (`HOLDS`, `DOES_NOT_HOLD`, `CANNOT_BE_COMPUTED`) and one sign for a
+difference between a computed and a printed number (`difference`), used by every section of the
+report and by `cnnarch summary --style cs231n`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HOLDS = "holds"
+DOES_NOT_HOLD = "does not hold"
+CANNOT_BE_COMPUTED = "cannot be computed"
+
+SIGN_CONVENTION = (
+    "A difference is the computed value relative to the printed one, "
+    "(computed − printed) / printed: +5% means the computed value is 5% above the printed figure."
+)
+
+
+def difference(computed: float, printed: float) -> float:
+    """(computed - printed) / printed, the one sign convention of the report; NaN if printed is 0."""
+    return (computed - printed) / printed if printed else float("nan")
+
+
+def signed_percent(fraction: float, digits: int = 1) -> str:
+    """+5.5%; a difference that rounds to zero is written without a sign (0.0%)."""
+    text = f"{100 * fraction:+.{digits}f}%"
+    return text[1:] if float(text[1:-1]) == 0 else text
+
+
+@dataclass(frozen=True)
+class Check:
+    """A claim (from the lecture or a paper) tested against computed numbers.
+
+    `holds` is None when the package cannot compute what the claim is about; such a claim is
+    never counted as holding.
+    """
+
+    claim: str
+    holds: bool | None
+    evidence: str
+    source: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return {True: HOLDS, False: DOES_NOT_HOLD, None: CANNOT_BE_COMPUTED}[self.holds]
+
+
+def tally(checks: list[Check]) -> dict[str, int]:
+    """How many checks have each verdict, in the vocabulary's order."""
+    counts = {HOLDS: 0, DOES_NOT_HOLD: 0, CANNOT_BE_COMPUTED: 0}
+    for check in checks:
+        counts[check.verdict] += 1
+    return counts
