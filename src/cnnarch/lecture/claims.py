@@ -20,7 +20,7 @@ SIGN_CONVENTION = (
 
 
 def difference(computed: float, printed: float) -> float:
-    """(computed - printed) / printed, the one sign convention of the report; NaN if printed is 0."""
+    """(computed - printed) / printed: the one sign convention; NaN if nothing was printed."""
     return (computed - printed) / printed if printed else float("nan")
 
 
@@ -54,3 +54,26 @@ def tally(checks: list[Check]) -> dict[str, int]:
     for check in checks:
         counts[check.verdict] += 1
     return counts
+
+
+# The lecture's ideas, in its order: the page opens with one line of evidence for each.
+DEEPER_IS_BETTER = "Deeper is better"
+DEEPER_IS_HARDER = "… but deeper plain nets are harder to optimize"
+SMALL_FILTERS = "Small filters: a stack of 3x3 convs instead of one large filter"
+BOTTLENECKS = "1x1 bottleneck layers cut the cost"
+AUXILIARY = "Auxiliary classifiers: extra heads for training only"
+SHORTCUTS = "Residual learning: identity shortcuts add no parameters"
+RESIDUAL_TRAINS = "Residual learning: a deeper ResNet trains no worse"
+WHERE_IT_SITS = "Memory sits in the early convs, parameters in the late FC layers"
+TRADE_OFF = "Accuracy against cost"
+IDEAS = (
+    DEEPER_IS_BETTER,
+    DEEPER_IS_HARDER,
+    SMALL_FILTERS,
+    BOTTLENECKS,
+    AUXILIARY,
+    SHORTCUTS,
+    RESIDUAL_TRAINS,
+    WHERE_IT_SITS,
+    TRADE_OFF,
+)

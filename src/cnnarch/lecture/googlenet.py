@@ -118,8 +118,20 @@ def aux_heads(training: Any) -> AuxHeads:
     return AuxHeads(sum(per_head.values()), int(training.total_params), per_head)
 
 
+def aux_check(summary: Any, heads: AuxHeads) -> Check:
+    """The heads are extra parameters that an inference pass does not use."""
+    used = int(summary.rows[0].params)
+    return Check(
+        "auxiliary classifiers at intermediate layers: used in training only",
+        heads.params > 0 and used == heads.without,
+        f"the {len(heads.per_head)} heads hold {heads.params:,} of all {heads.total:,} "
+        f"parameters ({heads.params / heads.total:.0%}); an inference pass uses {used:,}.",
+        PAPER_TEXT,
+    )
+
+
 def googlenet_checks(summary: Any, heads: AuxHeads, alexnet_params: int | None) -> list[Check]:
-    """The paper's budget and the lecture's '12x fewer parameters than AlexNet'."""
+    """The paper's budget, the heads, and the lecture's '12x fewer parameters than AlexNet'."""
     macs = summary.total_macs
     checks = [
         Check(
@@ -129,7 +141,8 @@ def googlenet_checks(summary: Any, heads: AuxHeads, alexnet_params: int | None) 
             f"{signed_percent(difference(macs, BUDGET_MACS))} relative to the 1.5 G budget"
             + (": within it." if macs <= BUDGET_MACS else ": over it."),
             PAPER_TEXT,
-        )
+        ),
+        aux_check(summary, heads),
     ]
     if alexnet_params is not None:
         ratio = alexnet_params / heads.without

@@ -215,30 +215,61 @@ def _beside_the_slide(table: SlideTable) -> None:
     table.checks = vgg_checks(table)
 
 
-def vgg_checks(table: SlideTable) -> list[Check]:
-    """The slide's two observations, measured on the computed table (input excluded)."""
+@dataclass(frozen=True)
+class WhereItSits:
+    """The slide's two observations in numbers (input excluded from the memory)."""
+
+    early_layers: int  # layers of the first two stages (outputs 224x224 and 112x112)
+    layers: int
+    early_memory: int
+    memory: int
+    fc_params: int
+    params: int
+    first_fc_params: int
+
+    @property
+    def early_share(self) -> float:
+        return self.early_memory / self.memory
+
+    @property
+    def fc_share(self) -> float:
+        return self.fc_params / self.params
+
+
+def where_it_sits(table: SlideTable) -> WhereItSits:
     layers = table.rows[1:]
-    memory = table.output_values
     # "Early" = the first two stages, at full and half resolution (conv1_x, conv2_x, pools).
     early = [r for r in layers if len(r.output) == 3 and r.output[0] >= 112]
-    early_memory = sum(r.memory for r in early)
     fc = [r for r in layers if r.layer.startswith("FC")]
-    fc_params = sum(r.params for r in fc)
+    return WhereItSits(
+        len(early),
+        len(layers),
+        sum(r.memory for r in early),
+        table.output_values,
+        sum(r.params for r in fc),
+        table.total_params,
+        fc[0].params,
+    )
+
+
+def vgg_checks(table: SlideTable) -> list[Check]:
+    """The slide's two observations, measured on the computed table (input excluded)."""
+    sits = where_it_sits(table)
     return [
         Check(
             "Most memory is in early CONV",
-            early_memory / memory > 0.5,
-            f"the first two stages ({len(early)} of {len(layers)} layers, outputs 224×224 and "
-            f"112×112) hold {early_memory:,} of the {memory:,} values in the layers' outputs "
-            f"({early_memory / memory:.0%}; input excluded).",
+            sits.early_share > 0.5,
+            f"the first two stages ({sits.early_layers} of {sits.layers} layers, outputs "
+            f"224×224 and 112×112) hold {sits.early_memory:,} of the {sits.memory:,} values in "
+            f"the layers' outputs ({sits.early_share:.0%}; input excluded).",
             SLIDE,
         ),
         Check(
             "Most params are in late FC",
-            fc_params / table.total_params > 0.5,
-            f"the three FC layers hold {fc_params:,} of {table.total_params:,} parameters "
-            f"({fc_params / table.total_params:.0%}); FC-4096 after the last pool alone holds "
-            f"{fc[0].params:,} ({fc[0].params / table.total_params:.0%}).",
+            sits.fc_share > 0.5,
+            f"the three FC layers hold {sits.fc_params:,} of {sits.params:,} parameters "
+            f"({sits.fc_share:.0%}); FC-4096 after the last pool alone holds "
+            f"{sits.first_fc_params:,} ({sits.first_fc_params / sits.params:.0%}).",
             SLIDE,
         ),
     ]
