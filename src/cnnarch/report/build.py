@@ -183,8 +183,8 @@ def build_report(
         "CS231n Lecture 9, computed: CNN architectures",
         [
             Paragraph(
-                f"The lecture's networks ({', '.join(names)}), computed by cnnarch's analyzer; "
-                "published figures are shown beside the computed ones with their source. "
+                f"{len(names)} networks of the lecture, computed by cnnarch's analyzer; "
+                "published figures beside the computed ones, with their source. "
                 "[How the numbers are counted](#definitions)."
             ),
             key_ideas_table(ctx, sections),

@@ -190,14 +190,14 @@ def torchvision_checks(ctx: Context, rows: Sequence[ModelCost]) -> None:
         facts = ctx.card(c.name).published.get("torchvision")
         if c.variant != "torchvision" or not facts:
             continue
-        # torchvision counts the parameters an inference pass uses (no auxiliary heads).
-        ctx.compare(
-            c.name,
-            "params at inference (torchvision variant)",
-            c.inference_params,
-            facts["params"],
-            TORCHVISION,
-        )
+        # torchvision counts the model as its weights load it: GoogLeNet's without the
+        # auxiliary heads, Inception-v3's with its head. Compare the count that is its kind.
+        counted = facts["params"]
+        if counted == c.params:
+            quantity, computed = "params, all (torchvision variant)", c.params
+        else:
+            quantity, computed = "params at inference (torchvision variant)", c.inference_params
+        ctx.compare(c.name, quantity, computed, counted, TORCHVISION)
         gflops = facts["GFLOPS (= conv+linear GMACs)"]
         ctx.compare(
             c.name, "GMACs (torchvision 'GFLOPS')", c.macs / 1e9, f"{gflops:.3f}", TORCHVISION
@@ -310,8 +310,8 @@ def comparison_section(ctx: Context) -> Section:
     ctx.key_idea(
         TRADE_OFF,
         f"{sum(c.holds is True for c in computable)} of the slide's {len(computable)} computable "
-        "observations hold (VGG costs most, GoogLeNet is the most efficient in parameters, "
-        "ResNet the most accurate); see the bubble chart.",
+        "observations hold: VGG costs most, GoogLeNet is the most efficient in parameters, "
+        "ResNet the most accurate.",
         computable,
         "comparison",
     )
@@ -333,8 +333,8 @@ def deeper_is_better(rows: Sequence[ModelCost]) -> Check | None:
     return Check(
         "deeper networks are more accurate (given shortcuts)",
         rising,
-        "ImageNet top-1 of torchvision's ResNets by depth: "
-        + ", ".join(f"{c.name.removeprefix('resnet')} layers {c.top1:.1f}%" for c in resnets)
+        "ResNet top-1 (torchvision) by depth: "
+        + ", ".join(f"{c.name.removeprefix('resnet')}: {c.top1:.1f}%" for c in resnets)
         + ".",
         TORCHVISION,
     )

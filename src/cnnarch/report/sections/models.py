@@ -132,12 +132,17 @@ def card_lines(ctx: Context, name: str, totals: dict[str, Any], layers: LectureL
             f"inference: the training-only heads hold {heads:,} "
             f"({heads / totals['params']:.0%} of all)."
         )
+    saved, grads, rest = totals["train_saved"], totals["train_grads"], totals["train_at_peak"]
+    overlap = (
+        ", more than the rest at the peak: not all of them are alive at once"
+        if saved + grads > rest
+        else ""
+    )
     lines.append(
         f"Training at batch {ctx.batch}: peak {mb(totals['train_peak'])} = "
-        f"{mb(totals['train_throughout'])} alive throughout the step + "
-        f"{mb(totals['train_at_peak'])} of saved activations, gradients and temporaries at "
-        f"the peak. (Saved activations reach {mb(totals['train_saved'])} and gradients "
-        f"{mb(totals['train_grads'])}, but not at the same moment.)"
+        f"{mb(totals['train_throughout'])} alive throughout the step + {mb(rest)} of saved "
+        f"activations, gradients and temporaries at the peak. Over the step, saved activations "
+        f"reach {mb(saved)} and gradients {mb(grads)}{overlap}."
     )
     lines += published_facts(ctx, name, totals)
     lines.append(where_it_sits(layers, totals))
@@ -302,7 +307,9 @@ def models_section(ctx: Context) -> Section:
             "folded into the layer before them; an Inception module or a residual block is one "
             "bar, and the deep ResNets are shown stage by stage): on top the memory of the "
             "layer's output for one image, below its parameters on a log scale with the values "
-            "printed. The table under each chart has the same rows."
+            "printed. The table under each chart has the same rows. The layers' outputs add up to "
+            "less than the forward activations of the totals table, which count every tensor "
+            "the forward pass allocates, inside an Inception module or a residual block too."
         ),
         totals_table(ctx),
     )

@@ -221,9 +221,8 @@ def resnet_section(ctx: Context) -> Section:
     )
     ctx.key_idea(
         SHORTCUTS,
-        f"CIFAR plain and residual nets of {len(twins)} depths have equal parameters and MACs; "
-        f"a shortcut costs one addition per value ({cifar[0]['extra_flops']:,} FLOPs at depth "
-        f"{cifar[0]['depth']}).",
+        f"plain and residual CIFAR nets: equal parameters and MACs at {len(twins)} of "
+        f"{len(cifar)} depths; shortcuts cost only additions.",
         [shortcuts],
         "resnet",
     )
