@@ -129,3 +129,16 @@ def test_cs231n_style_for_any_model(capsys) -> None:
     assert names[:4] == ["INPUT", "CONV7-64", "POOL3", "conv2_1"] and data["checks"] == []
     summary = cnnarch.analyze("resnet18")
     assert sum(r["params"] for r in data["rows"]) == summary.total_params
+
+
+def test_the_analyzer_does_not_depend_on_the_lecture() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cnnarch.analysis; "
+        "print(sorted(m for m in sys.modules if m.startswith(('cnnarch.lecture', "
+        "'cnnarch.report'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

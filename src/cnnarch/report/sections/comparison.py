@@ -82,10 +82,8 @@ def comparison_table(rows: Sequence[ModelCost], batch: int) -> Table:
         columns,
         table_rows,
         note="Top-1: torchvision 0.29 weights metadata, ImageNet-1k validation, single crop "
-        "(— where no published weights exist). Params used at inference leave out the "
-        "auxiliary heads of GoogLeNet and Inception-v3 (training only). Activations: forward "
-        "outputs for one image, input excluded, float32. Training peak: parameters, "
-        "gradients, SGD momentum and saved activations at the batch shown.",
+        "(— where no published weights exist). The other columns are counted as the page's "
+        "first section says.",
     )
 
 
@@ -178,8 +176,8 @@ def memory_figure(ctx: Context, rows: Sequence[ModelCost]) -> Any:
     return ctx.figure(
         "comparison_memory_params",
         "Memory against parameters",
-        f"Left: forward outputs for one image (input excluded). Right: training peak at batch "
-        f"{batch} (parameters, gradients, momentum, saved activations). float32, MB = 10⁶ bytes.",
+        f"The variants of the table above. Left: forward activations for one image. Right: "
+        f"training peak at batch {batch}.",
         draw,
     )
 
@@ -261,7 +259,7 @@ def canziani_table(ctx: Context, rows: Sequence[ModelCost]) -> Table | None:
     return Table(
         "canziani_reading",
         "The lecture's comparison figure (Canziani et al. 2016) as read by a third party, "
-        "beside the computed costs",
+        "beside the computed costs (torchvision variants)",
         [
             Column("label", "model"),
             Column("weights", "weights read", **m),

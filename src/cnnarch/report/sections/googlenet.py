@@ -11,6 +11,9 @@ from cnnarch.experiments.inception import InceptionCost
 from cnnarch.lecture.claims import AUXILIARY, BOTTLENECKS
 from cnnarch.lecture.googlenet import (
     PAPER_TEXT,
+    SLIDES,
+    TABLE1_SOURCE,
+    K,
     aux_heads,
     googlenet_checks,
     inception_example,
@@ -20,10 +23,6 @@ from cnnarch.report.charts import new_figure
 from cnnarch.report.context import Context
 from cnnarch.report.document import Checks, Paragraph, Section
 from cnnarch.report.tables import Column, Table
-
-K = 1024  # Table 1's "K" for parameters
-TABLE1_SOURCE = "Szegedy et al. 2015, Table 1"
-SLIDES = "CS231n 2017 Lecture 9 slides"
 
 
 def table1(rows: list[dict[str, Any]]) -> Table:
@@ -204,12 +203,6 @@ def googlenet_section(ctx: Context) -> Section:
             "column is derived from those counts."
         ),
         table1(rows),
-        Paragraph(
-            f"Auxiliary classifiers: {heads.params:,} of all {heads.total:,} parameters "
-            f"({heads.params / heads.total:.0%}) sit in the two training-only heads on (4a) and "
-            f"(4d); at inference GoogLeNet uses {heads.without:,}. The heads cost nothing at "
-            "inference: in eval mode the model skips them."
-        ),
         Checks(tuple(checks)),
         *inception_example_blocks(ctx),
     )
