@@ -142,3 +142,24 @@ def test_the_analyzer_does_not_depend_on_the_lecture() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_any_module_folds_bn_relu_and_flatten_into_its_layers() -> None:
+    from torch import nn
+
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8 * 4 * 4, 10),
+    )
+    found = lecture_layers(net, cnnarch.analyze(net, (3, 10, 10)))
+    assert [(x.name, x.output, x.memory) for x in found.layers] == [
+        ("CONV3-8", (8, 8, 8), 8 * 8 * 8),
+        ("POOL2", (8, 4, 4), 8 * 4 * 4),  # the flatten after it only reshapes its output
+        ("FC-10", (10,), 10),
+    ]
+    assert found.layers[0].params == 3 * 9 * 8 + 8 + 2 * 8  # conv with bias, BN scale and shift
+    assert found.layers[0].paths == ("0", "1", "2")

@@ -164,3 +164,22 @@ def test_variants_are_named_where_they_change_the_numbers(report_dir) -> None:
     paper = cnnarch.analyze("resnet50")
     assert "'v1.5'" in comparison
     assert f"(paper variant: {paper.total_macs / 1e9:.2f} G" in comparison
+
+
+def test_the_published_count_follows_from_the_rows(report_dir) -> None:
+    from cnnarch.report.sections.published import agreement
+
+    rows = table(report_dir, "published_vs_computed")["rows"]
+    kinds = [agreement(r["why"]) for r in rows]
+    markdown = (report_dir / "report.md").read_text()
+    expected = (
+        f"{len(rows)} published figures are compared here: {kinds.count('agree')} are the "
+        f"computed value as printed"
+    )
+    assert expected in markdown
+    assert f"{kinds.count('bound')} are bounds or budgets, and {kinds.count('differ')}" in markdown
+    # A figure that agrees as printed is never more than one printed unit away: no "equal"
+    # beside a large difference.
+    for row, kind in zip(rows, kinds, strict=True):
+        if kind == "agree" and row["why"] == "equal":
+            assert row["difference"] == 0

@@ -224,10 +224,14 @@ def _children(rows: Sequence[Any], parent: Any) -> list[Any]:
 
 def _close(model: nn.Module, layer: _Open, batch: int) -> LectureLayer:
     # Split over AlexNet's towers, a layer's output is both towers' outputs side by side.
+    # The output is the last call's of each tower that keeps the layer's own layout (a
+    # folded flatten or dropout after it only reshapes the same values).
+    rank = len(layer.rows[0].output_shapes[0])
     towers: dict[str, Any] = {}
     for row in layer.rows:
         found = _TOWER.match(row.path)
-        towers[found.group(0) if found else ""] = row  # the last call of each tower
+        if len(row.output_shapes[0]) == rank:
+            towers[found.group(0) if found else ""] = row
     halves = [_per_image(r.output_shapes[0], batch) for r in towers.values()]
     output = (sum(h[0] for h in halves), *halves[0][1:])
     paths = tuple(dict.fromkeys(r.path for r in layer.rows))

@@ -108,9 +108,15 @@ def effect_checks(effect: dict[str, Any]) -> tuple[Check, Check]:
             RESIDUAL_CLAIM,
             residual_mean <= 0,
             f"ResNet-{deep} minus ResNet-{shallow}, final training error: {residual_mean:+.2f} "
-            f"points on average ({gaps('residual')}). In this short run (few epochs, a data "
-            "subset) the deeper ResNet "
-            + ("trains no worse." if residual_mean <= 0 else "still trains worse, as measured."),
+            f"points on average ({gaps('residual')}), against {plain_mean:+.2f} for the plain "
+            "nets. In this short run (few epochs, a data subset) the deeper ResNet "
+            + (
+                "trains no worse."
+                if residual_mean <= 0
+                else "still trains worse, by less than the plain nets, as measured."
+                if residual_mean < plain_mean
+                else "trains worse, as measured."
+            ),
             SOURCE,
         ),
     )

@@ -34,8 +34,9 @@ def published_section(ctx: Context) -> Section:
         Paragraph(
             f"{len(rows)} published figures are compared here: {kinds['agree']} are the "
             f"computed value as printed (equal, or rounded or cut off to the printed digits), "
-            f"{kinds['bound']} are bounds or budgets, and {kinds['differ']} do not follow from "
-            "the architecture. Each row names its source and the reason."
+            f"{kinds['bound']} are bounds or budgets, and {kinds['differ']} differ from it (a slip "
+            "in the source, or a third party's reading of another network). Each row names its "
+            "source and the reason."
         ),
         table,
         Paragraph("The sources, in full:"),
