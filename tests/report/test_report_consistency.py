@@ -143,6 +143,9 @@ def test_verdicts_use_one_vocabulary_and_the_count_adds_up(report_dir) -> None:
     ideas = table(report_dir, "key_ideas")["rows"]
     assert len(ideas) == 9 and {r["verdict"] for r in ideas} <= set(VERDICTS)
     assert all(re.fullmatch(r"\[[^\]]+\]\(#[\w-]+\)", r["section"]) for r in ideas)
+    for row in ideas:  # each links to a section of the page
+        anchor = row["section"].split("(#")[1].rstrip(")")
+        assert f'<a href="#{anchor}">' in page and f'<section id="{anchor}">' in page
 
 
 def test_differences_have_one_sign_and_agree_with_their_reasons(report_dir) -> None:
