@@ -142,9 +142,9 @@ def test_verdicts_use_one_vocabulary_and_the_count_adds_up(report_dir) -> None:
             assert verdict == CANNOT_BE_COMPUTED
     ideas = table(report_dir, "key_ideas")["rows"]
     assert len(ideas) == 9 and {r["verdict"] for r in ideas} <= set(VERDICTS)
-    assert all(re.fullmatch(r"\[[^\]]+\]\(#[\w-]+\)", r["section"]) for r in ideas)
+    assert all(re.fullmatch(r"\[[^\]]+\]\(#[\w-]+\)", r["idea"]) for r in ideas)
     for row in ideas:  # each links to a section of the page
-        anchor = row["section"].split("(#")[1].rstrip(")")
+        anchor = row["idea"].split("(#")[1].rstrip(")")
         assert f'<a href="#{anchor}">' in page and f'<section id="{anchor}">' in page
 
 

@@ -103,16 +103,14 @@ def claims_overview(document: Document) -> list[Paragraph | Bullets]:
     return overview
 
 
-def key_ideas_table(ctx: Context, sections: Sequence[Section]) -> Table:
-    """One line per idea of the lecture: the evidence, the verdict, the section to read."""
-    titles = {s.id: s.title.split(":")[0] for s in sections}
+def key_ideas_table(ctx: Context) -> Table:
+    """One line per idea of the lecture, linked to its section: the evidence and the verdict."""
     order = {idea: i for i, idea in enumerate(IDEAS)}
     rows = [
         {
-            "idea": idea.idea,
+            "idea": f"[{idea.idea}](#{idea.section})",
             "evidence": idea.evidence,
             "verdict": Check("", idea.holds, "").verdict,
-            "section": f"[{titles.get(idea.section, idea.section)}](#{idea.section})",
         }
         for idea in sorted(ctx.ideas, key=lambda i: order.get(i.idea, len(order)))
     ]
@@ -120,10 +118,9 @@ def key_ideas_table(ctx: Context, sections: Sequence[Section]) -> Table:
         "key_ideas",
         "The lecture's key ideas, measured",
         [
-            Column("idea", "idea"),
+            Column("idea", "idea (links to its section)"),
             Column("evidence", "measured evidence"),
             Column("verdict", "verdict"),
-            Column("section", "section"),
         ],
         rows,
         note="A verdict holds when every check behind it holds; the section has the numbers.",
@@ -187,7 +184,7 @@ def build_report(
                 "published figures beside the computed ones, with their source. "
                 "[How the numbers are counted](#definitions)."
             ),
-            key_ideas_table(ctx, sections),
+            key_ideas_table(ctx),
         ],
         sections,
     )

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import LogLocator, NullLocator
 
 from cnnarch.lecture.claims import signed_percent
 from cnnarch.lecture.layers import LectureLayer, LectureLayers
@@ -277,15 +278,11 @@ def profile_figure(ctx: Context, name: str, layers: LectureLayers) -> Any:
         top.set_title(f"{name}: memory and parameters per {layers.level}")
         params = [layer.params for layer in shown]
         bottom.bar(x, [p if p else np.nan for p in params], color=colours)
-        bottom.set_yscale("log")
-        bottom.set_ylabel("parameters (log scale)")
+        bottom.set_yscale("log")  # so that conv layers show beside FC layers 1000x larger
+        bottom.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
+        bottom.yaxis.set_minor_locator(NullLocator())
         bottom.yaxis.set_major_formatter(lambda v, _pos: si(v))
-        counted = [p for p in params if p]
-        if counted:  # room below the smallest bar and above the largest one's value
-            bottom.set_ylim(max(min(counted) / 3, 1), max(counted) * 60)
-        for xi, p in zip(x, params, strict=True):
-            if p:
-                bottom.annotate(si(p), (xi, p), ha="center", va="bottom", fontsize=6.5, rotation=90)
+        bottom.set_ylabel("parameters (log scale)")
         labels = [layer.name.replace(" (training only)", "*") for layer in shown]
         bottom.set_xticks(x, labels, rotation=90, fontsize=7.5)
         for ax in (top, bottom):
@@ -306,9 +303,9 @@ def models_section(ctx: Context) -> Section:
             "card's chart has one bar per layer as the slides count layers (batch-norm and ReLU "
             "folded into the layer before them; an Inception module or a residual block is one "
             "bar, and the deep ResNets are shown stage by stage): on top the memory of the "
-            "layer's output for one image, below its parameters on a log scale with the values "
-            "printed. The table under each chart has the same rows. The layers' outputs add up to "
-            "less than the forward activations of the totals table, which count every tensor "
+            "layer's output for one image, below its parameters on a log scale. The table under "
+            "each chart has the same rows. The layers' outputs add up to at most "
+            "the forward activations of the totals table, which count every tensor "
             "the forward pass allocates, inside an Inception module or a residual block too."
         ),
         totals_table(ctx),
