@@ -305,11 +305,16 @@ def comparison_section(ctx: Context) -> Section:
         Checks(checks),
     )
     computable = [c for c in checks if c.holds is not None]
+    failed = [c.claim for c in computable if c.holds is False]
     ctx.key_idea(
         TRADE_OFF,
-        f"{sum(c.holds is True for c in computable)} of the slide's {len(computable)} computable "
-        "observations hold: VGG costs most, GoogLeNet is the most efficient in parameters, "
-        "ResNet the most accurate.",
+        f"{len(computable) - len(failed)} of the slide's {len(computable)} computable "
+        "observations hold"
+        + (
+            f"; not: {'; '.join(failed)}."
+            if failed
+            else f" ({'; '.join(c.claim for c in computable)})."
+        ),
         computable,
         "comparison",
     )

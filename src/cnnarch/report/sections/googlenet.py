@@ -189,8 +189,9 @@ def googlenet_section(ctx: Context) -> Section:
     )
     ctx.key_idea(
         AUXILIARY,
-        f"GoogLeNet: two heads hold {heads.params / 1e6:.1f}M of {heads.total / 1e6:.1f}M "
-        f"parameters ({heads.params / heads.total:.0%}); inference skips them.",
+        f"GoogLeNet: the heads hold {heads.params / 1e6:.2f}M of all {heads.total / 1e6:.2f}M "
+        f"parameters ({heads.params / heads.total:.0%}); an inference pass uses "
+        f"{summary.rows[0].params / 1e6:.2f}M.",
         [checks[1]],
         "googlenet",
     )

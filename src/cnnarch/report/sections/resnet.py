@@ -222,7 +222,8 @@ def resnet_section(ctx: Context) -> Section:
     ctx.key_idea(
         SHORTCUTS,
         f"plain and residual CIFAR nets: equal parameters and MACs at {len(twins)} of "
-        f"{len(cifar)} depths; shortcuts cost only additions.",
+        f"{len(cifar)} depths; the shortcuts add {cifar[0]['extra_flops']:,} to "
+        f"{cifar[-1]['extra_flops']:,} FLOPs (additions).",
         [shortcuts],
         "resnet",
     )

@@ -75,8 +75,9 @@ def stacked_3x3_blocks(ctx: Context) -> list:
     check = stacked_3x3_check(rows)
     ctx.key_idea(
         SMALL_FILTERS,
-        f"three 3x3 convs see a {three['field']} region like one 7x7, with "
-        f"{three['params'] / seven['params']:.2f}× its weights and 3 ReLUs instead of 1.",
+        f"input region seen: {three['field']} by three 3x3 convs, {seven['field']} by one 7x7; "
+        f"weights {three['params'] / seven['params']:.2f}×; ReLUs {three['nonlinearities']} "
+        f"against {seven['nonlinearities']}.",
         [check],
         "vgg",
     )
