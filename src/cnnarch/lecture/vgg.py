@@ -140,7 +140,8 @@ def slide_table(
     summary: Any = None,
 ) -> SlideTable:
     """The slide's table of a zoo model (by name) or of any module; checked against the slide
-    for the paper VGG16."""
+    for the paper VGG16. `summary`, if given, is the model's forward analysis already made (the
+    report passes the one it has cached)."""
     from cnnarch.analysis import analyze
 
     model = name_or_model
