@@ -24,12 +24,6 @@ def difference(computed: float, printed: float) -> float:
     return (computed - printed) / printed if printed else float("nan")
 
 
-def signed_percent(fraction: float, digits: int = 1) -> str:
-    """+5.5%; a difference that rounds to zero is written without a sign (0.0%)."""
-    text = f"{100 * fraction:+.{digits}f}%"
-    return text[1:] if float(text[1:-1]) == 0 else text
-
-
 @dataclass(frozen=True)
 class Check:
     """A claim (from the lecture or a paper) tested against computed numbers.

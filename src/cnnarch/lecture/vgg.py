@@ -12,10 +12,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnarch.lecture.claims import Check, difference, signed_percent
+from cnnarch.lecture.claims import Check, difference
 from cnnarch.lecture.layers import LectureLayers, lecture_layers
 from cnnarch.report.numbers import explain_gap, parse_printed
 from cnnarch.report.tables import Column, Table
+from cnnarch.units import byte_size, signed_percent
 from cnnarch.zoo.registry import published
 
 SLIDE = "CS231n 2017 Lecture 9, VGG16 slide"
@@ -83,10 +84,11 @@ class SlideTable:
 
     def total_lines(self) -> list[str]:
         b = self.bytes_per_value
+        size = byte_size(self.slide_total_values * b, "MB", 1)
         return [
             f"TOTAL memory: {self.output_values:,} values in the layers' outputs + "
             f"{self.input_values:,} in the input = {self.slide_total_values:,} values "
-            f"x {b} bytes = {self.slide_total_values * b / 1e6:.1f} MB / image (forward only; "
+            f"x {b} bytes = {size} / image (forward only; "
             "the slide's total counts the input)",
             f"TOTAL params: {self.weights:,} weights ({self.total_params:,} with biases and all "
             "other parameters)",

@@ -9,20 +9,19 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import LogLocator, NullLocator
 
-from cnnarch.lecture.claims import signed_percent
 from cnnarch.lecture.layers import LectureLayer, LectureLayers
 from cnnarch.report.charts import family_colour, new_figure, si
 from cnnarch.report.context import BYTES_PER_ELEMENT, Context
 from cnnarch.report.document import Bullets, Folded, Paragraph, Section
 from cnnarch.report.numbers import parse_printed
 from cnnarch.report.tables import Column, Table
+from cnnarch.units import MB, byte_size, signed_percent
 
-MB = 1e6  # the report's one byte unit (decimal)
 TRAINING_ONLY_COLOUR = "#999999"
 
 
 def mb(nbytes: float) -> str:
-    return f"{nbytes / MB:,.1f} MB"
+    return byte_size(nbytes, "MB", 1)
 
 
 def training_parts(training: Any) -> dict[str, int]:

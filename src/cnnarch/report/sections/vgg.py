@@ -8,6 +8,7 @@ from cnnarch.lecture.vgg import SlideTable, stacked_3x3_check, stacked_3x3_rows,
 from cnnarch.report.context import Context
 from cnnarch.report.document import Checks, Paragraph, Section
 from cnnarch.report.tables import Column, Table
+from cnnarch.units import byte_size
 
 SLIDES = "CS231n 2017 Lecture 9 slides"
 
@@ -45,7 +46,8 @@ def vgg_section(ctx: Context) -> Section:
             f"The slide's table and the analyzer's, line by line. The layers' outputs hold "
             f"{table.output_values:,} values per image; the slide's memory column also counts "
             f"the input ({table.input_values:,}), {totals['slide_total_values']:,} values = "
-            f"{totals['slide_total_bytes'] / 1e6:.1f} MB in float32. " + " ".join(table.notes)
+            f"{byte_size(totals['slide_total_bytes'], 'MB', 1)} in float32. "
+            + " ".join(table.notes)
         ),
         table.as_table(),
         Checks(tuple(table.checks)),
