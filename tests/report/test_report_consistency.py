@@ -23,16 +23,16 @@ def table(report_dir, name: str) -> dict:
 
 
 def html_rows(report_dir, name: str) -> list[list[float | str]]:
-    """Each body row of the HTML table `name`: exact numbers (data-v) or the cell's text."""
+    """Each body row of the HTML table `name`: exact numbers (data-sort) or the cell's text."""
     page = (report_dir / "index.html").read_text()
-    found = re.search(rf'<table[^>]* id="table-{name}">(.*?)</table>', page, re.S)
+    found = re.search(rf'<table[^>]* id="table-{name}"[^>]*>(.*?)</table>', page, re.S)
     assert found is not None, name
     body = found.group(1).split("<tbody>")[1]
     rows = []
     for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
         cells = []
         for attrs, text in re.findall(r"<td([^>]*)>(.*?)</td>", row, re.S):
-            value = re.search(r'data-v="([^"]+)"', attrs)
+            value = re.search(r'class="num" data-sort="([^"]+)"', attrs)
             cells.append(float(value.group(1)) if value else html.unescape(text))
         rows.append(cells)
     return rows
@@ -91,9 +91,18 @@ def test_html_tables_show_the_json_tables_values(report_dir, name) -> None:
     keys = [c["key"] for c in data["columns"]]
     shown = html_rows(report_dir, name)
     assert len(shown) == len(data["rows"])
+    numeric = {
+        key
+        for key in keys
+        if any(
+            isinstance(r[key], int | float) and not isinstance(r[key], bool) for r in data["rows"]
+        )
+    }
+    assert numeric
     for cells, row in zip(shown, data["rows"], strict=True):
         for key, cell in zip(keys, cells, strict=True):
-            if isinstance(cell, float):
+            if key in numeric and row[key] is not None:  # every number shown, exactly
+                assert isinstance(cell, float), (name, key)
                 assert cell == pytest.approx(row[key], rel=1e-12), (name, key)
 
 
