@@ -306,15 +306,11 @@ def comparison_section(ctx: Context) -> Section:
     )
     computable = [c for c in checks if c.holds is not None]
     failed = [c.claim for c in computable if c.holds is False]
+    subjects = ", ".join(c.claim.split(":")[0] for c in computable)  # "VGG: highest memory..."
     ctx.key_idea(
         TRADE_OFF,
         f"{len(computable) - len(failed)} of the slide's {len(computable)} computable "
-        "observations hold"
-        + (
-            f"; not: {'; '.join(failed)}."
-            if failed
-            else f" ({'; '.join(c.claim for c in computable)})."
-        ),
+        "observations hold" + (f"; not: {'; '.join(failed)}." if failed else f" ({subjects})."),
         computable,
         "comparison",
     )
