@@ -24,6 +24,11 @@ def difference(computed: float, printed: float) -> float:
     return (computed - printed) / printed if printed else float("nan")
 
 
+def verdict_of(holds: bool | None) -> str:
+    """The verdict's word: True holds, False does not hold, None cannot be computed."""
+    return {True: HOLDS, False: DOES_NOT_HOLD, None: CANNOT_BE_COMPUTED}[holds]
+
+
 @dataclass(frozen=True)
 class Check:
     """A claim (from the lecture or a paper) tested against computed numbers.
@@ -39,7 +44,7 @@ class Check:
 
     @property
     def verdict(self) -> str:
-        return {True: HOLDS, False: DOES_NOT_HOLD, None: CANNOT_BE_COMPUTED}[self.holds]
+        return verdict_of(self.holds)
 
 
 def tally(checks: list[Check]) -> dict[str, int]:

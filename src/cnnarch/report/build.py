@@ -15,8 +15,8 @@ from cnnarch.lecture.claims import (
     HOLDS,
     IDEAS,
     SIGN_CONVENTION,
-    Check,
     tally,
+    verdict_of,
 )
 from cnnarch.report.context import Context
 from cnnarch.report.defaults import (
@@ -110,7 +110,7 @@ def key_ideas_table(ctx: Context) -> Table:
         {
             "idea": f"[{idea.idea}](#{idea.section})",
             "evidence": idea.evidence,
-            "verdict": Check("", idea.holds, "").verdict,
+            "verdict": verdict_of(idea.holds),
         }
         for idea in sorted(ctx.ideas, key=lambda i: order.get(i.idea, len(order)))
     ]
