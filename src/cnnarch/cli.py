@@ -116,6 +116,11 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.variant)
     size = parse_size(args.input) if args.input else None
     if args.style == "cs231n":
+        if args.train or args.optimizer or args.depth is not None or args.batch != 1:
+            raise CnnarchError(
+                "--style cs231n shows the lecture's table of one image's forward pass; "
+                "drop --train, --optimizer, --depth and --batch (or drop --style)"
+            )
         print(_cs231n_text(model, size, args.variant, args.format))
         return 0
     if args.optimizer and not args.train:

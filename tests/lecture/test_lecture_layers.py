@@ -163,3 +163,11 @@ def test_any_module_folds_bn_relu_and_flatten_into_its_layers() -> None:
     ]
     assert found.layers[0].params == 3 * 9 * 8 + 8 + 2 * 8  # conv with bias, BN scale and shift
     assert found.layers[0].paths == ("0", "1", "2")
+
+
+@pytest.mark.parametrize("extra", [["--train"], ["--depth", "1"], ["--batch", "4"]])
+def test_cs231n_style_refuses_flags_it_cannot_show(extra, capsys) -> None:
+    assert main(["summary", "vgg16", "--style", "cs231n", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnarch: error: --style cs231n shows the lecture's table")
+    assert len(err.strip().splitlines()) == 1
