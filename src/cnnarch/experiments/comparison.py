@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cnnarch.units import byte_size
 from cnnarch.zoo.registry import ModelCard, published
 
 
@@ -154,11 +155,13 @@ def _vgg(claim: str, costs: Sequence[ModelCost]) -> Observation:
     other_ops = _runner_up(costs, lambda c: c.macs, "vgg")
     evidence = (
         f"most memory (parameters + forward activations, one image): {memory.name}, "
-        f"{memory.forward_bytes / 1e6:,.0f} MB; most MACs: {ops.name}, {ops.macs / 1e9:.2f} G."
+        f"{byte_size(memory.forward_bytes, 'MB', 0)}; "
+        f"most MACs: {ops.name}, {ops.macs / 1e9:.2f} G."
     )
     if other_mem and other_ops:
         evidence += (
-            f" Highest outside VGG: {other_mem.name} ({other_mem.forward_bytes / 1e6:,.0f} MB), "
+            f" Highest outside VGG: {other_mem.name} "
+            f"({byte_size(other_mem.forward_bytes, 'MB', 0)}), "
             f"{other_ops.name} ({other_ops.macs / 1e9:.2f} GMACs)."
         )
     return Observation(claim, memory.family == "vgg" and ops.family == "vgg", evidence)
@@ -200,7 +203,8 @@ def _alexnet(claim: str, costs: Sequence[ModelCost], rated: Sequence[ModelCost])
         f"fewest MACs: {least_macs.name} ({least_macs.macs / 1e9:.2f} G); lowest top-1: "
         f"{worst.name} ({worst.top1:.1f}%); most memory per GMAC: {per_mac.name} "
         f"({per_mac.forward_bytes / 1e6 / (per_mac.macs / 1e9):,.0f} MB/GMAC; AlexNet holds "
-        f"{alex.forward_bytes / 1e6:,.0f} MB, {alex.param_bytes / alex.forward_bytes:.0%} of it "
+        f"{byte_size(alex.forward_bytes, 'MB', 0)}, "
+        f"{alex.param_bytes / alex.forward_bytes:.0%} of it "
         "parameters).",
     )
 
