@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from cnnarch.errors import CnnarchError
@@ -41,6 +43,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         history = fit(config)
     except TrainingInterrupted as stop:
+        _ignore_further_interrupts()
         print(f"cnnarch: {stop}", file=sys.stderr)
         return 128 + stop.signum
     if int(os.environ.get("RANK", "0")) == 0:
@@ -111,13 +114,17 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_summary(args: argparse.Namespace) -> int:
     from cnnarch.analysis import analyze
-    from cnnarch.analysis.cs231n import cs231n_table
     from cnnarch.analysis.loading import load_model, parse_dtype, parse_size
 
     model = load_model(args.model, args.variant)
     size = parse_size(args.input) if args.input else None
     if args.style == "cs231n":
-        print(cs231n_table(model, size, variant=args.variant))
+        if args.train or args.optimizer or args.depth is not None or args.batch != 1:
+            raise CnnarchError(
+                "--style cs231n shows the lecture's table of one image's forward pass; "
+                "drop --train, --optimizer, --depth and --batch (or drop --style)"
+            )
+        print(_cs231n_text(model, size, args.variant, args.format))
         return 0
     if args.optimizer and not args.train:
         raise CnnarchError("--optimizer needs --train")
@@ -144,6 +151,28 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cs231n_text(model: object, size: object, variant: str, fmt: str) -> str:
+    """The lecture's table of `model` (`cnnarch.lecture.vgg`) in one of the summary formats."""
+    import json
+
+    from cnnarch.lecture.vgg import slide_table
+
+    table = slide_table(model, size, variant=variant)  # type: ignore[arg-type]
+    if fmt == "json":
+        return json.dumps(table.to_dict(), indent=2, ensure_ascii=False)
+    if fmt == "csv":
+        return table.as_table().to_csv().rstrip("\n")
+    lines = table.total_lines() + table.notes
+    lines += [f"{c.verdict}: {c.claim} ({c.source}): {c.evidence}" for c in table.checks]
+    if table.layers.artefacts:
+        lines.append(
+            f"Not layers (steps of the implementation): {', '.join(table.layers.artefacts)}"
+        )
+    if fmt == "md":
+        return table.as_table().to_markdown() + "\n\n" + "\n".join(f"- {x}" for x in lines)
+    return table.as_table().to_text() + "\n" + "\n".join(lines)
+
+
 def _add_summary_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "summary",
@@ -159,7 +188,9 @@ def _add_summary_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), help="default sgd")
     p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table")
     p.add_argument(
-        "--style", choices=("cs231n",), help="cs231n: the lecture's VGG16 table for any model"
+        "--style",
+        choices=("cs231n",),
+        help="cs231n: the lecture's VGG16 table for any model (every --format)",
     )
     p.set_defaults(run=_cmd_summary)
 
@@ -305,6 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _ignore_further_interrupts() -> None:
+    """Once the run has stopped and said so, more Ctrl-Cs must not interrupt the exit
+    handlers (torch's, tqdm's), which would print a traceback after the clean message."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -313,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cnnarch: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _ignore_further_interrupts()
         print("cnnarch: interrupted", file=sys.stderr)
         return 130
 

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from cnnarch.lecture import alexnet, googlenet, vgg
 from cnnarch.report.context import Context
-from cnnarch.report.sections import alexnet, googlenet, resnet, vgg
+from cnnarch.report.sections import resnet
 from cnnarch.zoo.registry import create_model
 
 
@@ -44,28 +45,8 @@ def test_alexnet_towers_and_what_crosses_between_them(ctx) -> None:
     }
 
 
-def test_vgg16_lecture_table(ctx) -> None:
-    summary = ctx.analyze("vgg16")
-    with torch.device("meta"):
-        model = create_model("vgg16")
-    rows = vgg.lecture_rows(summary, model, (3, 224, 224))
-    assert len(rows) == 22  # INPUT + 13 conv + 5 pool + 3 FC, as on the slide
-    assert rows[0]["memory"] == 224 * 224 * 3
-    assert rows[1]["memory"] == 224 * 224 * 64 and rows[1]["output"] == (224, 224, 64)
-    assert rows[3]["memory"] == 112 * 112 * 64  # first pool
-    assert rows[-3]["output"] == (4096,)
-    # The slide's params column is exact (weights, no biases): it must equal the computed one.
-    assert [r["weights"] for r in rows] == [r["slide_params"] for r in rows]
-    total = sum(r["memory"] for r in rows)
-    by_hand = 150528 + 2 * 3211264 + 802816 + 2 * 1605632 + 401408 + 3 * 802816 + 200704
-    by_hand += 3 * 401408 + 100352 + 3 * 100352 + 25088 + 4096 + 4096 + 1000
-    assert total == by_hand == 15_237_608  # the slide says 24M
-    checks = vgg.vgg_claims(rows, summary)
-    assert [c.holds for c in checks] == [True, True]
-
-
-def test_three_3x3_against_one_7x7(ctx) -> None:
-    rows = {r["stack"]: r for r in vgg.stacked_3x3_rows(ctx, channels=16, size=8)}
+def test_three_3x3_against_one_7x7() -> None:
+    rows = {r["stack"]: r for r in vgg.stacked_3x3_rows(channels=16, size=8)}
     three, seven = rows["three 3x3 convs"], rows["one 7x7 conv"]
     assert three["field"] == seven["field"] == "7×7"
     assert three["params"] == 3 * 3 * 3 * 16 * 16
@@ -78,7 +59,7 @@ def test_googlenet_table1_and_auxiliary_heads(ctx) -> None:
     with torch.device("meta"):
         model = create_model("googlenet")
     printed = ctx.published["googlenet_paper"]["rows"]
-    rows = googlenet.table1_rows(summary, model, printed)
+    rows = googlenet.table1_rows(summary, model)
     conv1, conv2 = rows[0], rows[2]
     assert conv1["weights"] == 7 * 7 * 3 * 64
     assert conv1["macs"] == 112 * 112 * 64 * 7 * 7 * 3
@@ -89,11 +70,23 @@ def test_googlenet_table1_and_auxiliary_heads(ctx) -> None:
     assert [r["output"] for r in rows[:through_avgpool]] == [
         r[2] for r in printed[:through_avgpool]
     ]
-    aux, total = googlenet.aux_share(ctx.analyze_training("googlenet"))
+    # conv1: 2.7K printed, 9,408 computed: the gap is computed relative to the printed figure.
+    assert rows[0]["params_gap"] == pytest.approx(100 * (9408 - 2.7 * 1024) / (2.7 * 1024))
+    heads = googlenet.aux_heads(ctx.analyze_training("googlenet"))
     # Each head: 1x1 conv 128 (+bias), FC 2048 -> 1024, FC 1024 -> 1000, with biases.
     head = lambda c_in: c_in * 128 + 128 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000  # noqa: E731
-    assert aux == head(512) + head(528)
-    assert total == summary.total_params
+    assert heads.params == head(512) + head(528)
+    assert heads.total == summary.total_params
+    assert heads.without == summary.rows[0].params  # what an inference pass uses
+    checks = googlenet.googlenet_checks(summary, heads, ctx.analyze("alexnet").total_params)
+    budget, aux, twelve = checks
+    # 1.58 G multiply-adds: over the 1.5 G budget, and the evidence says so with the same sign.
+    assert (
+        budget.verdict == "does not hold"
+        and "+5.5% relative to the 1.5 G budget" in budget.evidence
+    )
+    assert aux.verdict == "holds"
+    assert twelve.verdict == "does not hold" and "8.7x" in twelve.evidence
 
 
 def test_resnet_blocks_by_hand(ctx) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cnnarch.units import byte_size
 from cnnarch.zoo.registry import ModelCard, published
 
 
@@ -122,7 +123,7 @@ def check_observations(costs: Sequence[ModelCost]) -> list[Observation]:
 
 
 def _missing(claim: str, *families: str) -> Observation:
-    return Observation(claim, None, f"not checkable: no {' or '.join(families)} model selected.")
+    return Observation(claim, None, f"no {' or '.join(families)} model selected.")
 
 
 def _inception_v4(claim: str) -> Observation:
@@ -130,12 +131,18 @@ def _inception_v4(claim: str) -> Observation:
     models = {k: v for k, v in reading.items() if k != "columns" and isinstance(v, list)}
     best = max(models, key=lambda k: models[k][2])
     top1 = models["Inception-v4"][2]
+    # Inception-v4 is not in the zoo: the reading is evidence, but nothing here computes it.
     return Observation(
         claim,
-        best == "Inception-v4",
-        f"Inception-v4 is not in this zoo, so its cost cannot be computed here. In a third-party "
-        f"reading of Canziani et al.'s figure it has the highest top-1 of the {len(models)} "
-        f"models ({top1:g}%), at {models['Inception-v4'][0]:g}M weights.",
+        None,
+        "Inception-v4 is not in this zoo, so neither its cost nor its accuracy is computed "
+        f"here. A third-party reading of Canziani et al.'s figure gives it {top1:g}% top-1 at "
+        f"{models['Inception-v4'][0]:g}M weights, "
+        + (
+            f"the highest of its {len(models)} models."
+            if best == "Inception-v4"
+            else f"below {best} ({models[best][2]:g}%)."
+        ),
     )
 
 
@@ -148,11 +155,13 @@ def _vgg(claim: str, costs: Sequence[ModelCost]) -> Observation:
     other_ops = _runner_up(costs, lambda c: c.macs, "vgg")
     evidence = (
         f"most memory (parameters + forward activations, one image): {memory.name}, "
-        f"{memory.forward_bytes / 1e6:,.0f} MB; most MACs: {ops.name}, {ops.macs / 1e9:.2f} G."
+        f"{byte_size(memory.forward_bytes, 'MB', 0)}; "
+        f"most MACs: {ops.name}, {ops.macs / 1e9:.2f} G."
     )
     if other_mem and other_ops:
         evidence += (
-            f" Highest outside VGG: {other_mem.name} ({other_mem.forward_bytes / 1e6:,.0f} MB), "
+            f" Highest outside VGG: {other_mem.name} "
+            f"({byte_size(other_mem.forward_bytes, 'MB', 0)}), "
             f"{other_ops.name} ({other_ops.macs / 1e9:.2f} GMACs)."
         )
     return Observation(claim, memory.family == "vgg" and ops.family == "vgg", evidence)
@@ -194,7 +203,8 @@ def _alexnet(claim: str, costs: Sequence[ModelCost], rated: Sequence[ModelCost])
         f"fewest MACs: {least_macs.name} ({least_macs.macs / 1e9:.2f} G); lowest top-1: "
         f"{worst.name} ({worst.top1:.1f}%); most memory per GMAC: {per_mac.name} "
         f"({per_mac.forward_bytes / 1e6 / (per_mac.macs / 1e9):,.0f} MB/GMAC; AlexNet holds "
-        f"{alex.forward_bytes / 1e6:,.0f} MB, {alex.param_bytes / alex.forward_bytes:.0%} of it "
+        f"{byte_size(alex.forward_bytes, 'MB', 0)}, "
+        f"{alex.param_bytes / alex.forward_bytes:.0%} of it "
         "parameters).",
     )
 

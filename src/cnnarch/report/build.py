@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cnnarch.errors import CnnarchError
-from cnnarch.files import atomic_write_text, ensure_dir
+from cnnarch.files import atomic_write_text, staged_folder
+from cnnarch.lecture.claims import (
+    CANNOT_BE_COMPUTED,
+    DOES_NOT_HOLD,
+    HOLDS,
+    IDEAS,
+    SIGN_CONVENTION,
+    tally,
+    verdict_of,
+)
 from cnnarch.report.context import Context
 from cnnarch.report.defaults import (
     DEFAULT_BATCH,
@@ -27,12 +36,12 @@ from cnnarch.report.sections.models import models_section
 from cnnarch.report.sections.published import published_section
 from cnnarch.report.sections.resnet import resnet_section
 from cnnarch.report.sections.vgg import vgg_section
-from cnnarch.report.tables import Table
+from cnnarch.report.tables import Column, Table
 from cnnarch.zoo.registry import model_card
 
 RESNET_FAMILIES = {"resnet", "resnet-plain", "cifar-resnet", "cifar-plain"}
 # The comparison's columns that fit a terminal.
-TERMINAL_COLUMNS = ("name", "top1", "inference_params", "macs", "activations", "train")
+TERMINAL_COLUMNS = ("name", "variant", "top1", "inference_params", "macs", "activations", "train")
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,21 @@ class ReportFiles:
     tables: tuple[Path, ...]
     comparison: Table  # for the terminal summary
     seconds: float
+
+    def moved(self, old: Path, new: Path) -> ReportFiles:
+        """The same files after folder `old` was moved to `new`."""
+
+        def there(path: Path) -> Path:
+            return new / path.relative_to(old)
+
+        return replace(
+            self,
+            out=new,
+            html=there(self.html),
+            markdown=there(self.markdown),
+            figures=tuple(map(there, self.figures)),
+            tables=tuple(map(there, self.tables)),
+        )
 
 
 def check_models(models: Sequence[str]) -> tuple[str, ...]:
@@ -79,20 +103,73 @@ def claims_overview(document: Document) -> list[Paragraph | Bullets]:
     checks = [c for b in document.blocks() if isinstance(b, Checks) for c in b.items]
     if not checks:
         return []
-    failed = [c for c in checks if c.holds is False]
-    held = sum(c.holds is True for c in checks)
-    open_ = len(checks) - held - len(failed)
+    counts = tally(checks)
+    failed = [c for c in checks if c.verdict == DOES_NOT_HOLD]
     overview: list[Paragraph | Bullets] = [
         Paragraph(
-            f"{len(checks)} claims from the lecture and the papers are checked against the "
-            f"computed numbers: {held} hold, {len(failed)} do not"
-            + (f", {open_} cannot be decided here" if open_ else "")
-            + (". Those that do not:" if failed else ".")
+            f"{len(checks)} claims from the lecture and the papers are checked in the sections "
+            f"below: {counts[HOLDS]} hold, {counts[DOES_NOT_HOLD]} do not hold, "
+            f"{counts[CANNOT_BE_COMPUTED]} cannot be computed here"
+            + (". Those that do not hold:" if failed else ".")
         )
     ]
     if failed:
         overview.append(Bullets(tuple(f"“{c.claim}” ({c.source}): {c.evidence}" for c in failed)))
     return overview
+
+
+def key_ideas_table(ctx: Context) -> Table:
+    """One line per idea of the lecture, linked to its section: the evidence and the verdict."""
+    order = {idea: i for i, idea in enumerate(IDEAS)}
+    rows = [
+        {
+            "idea": f"[{idea.idea}](#{idea.section})",
+            "evidence": idea.evidence,
+            "verdict": verdict_of(idea.holds),
+        }
+        for idea in sorted(ctx.ideas, key=lambda i: order.get(i.idea, len(order)))
+    ]
+    return Table(
+        "key_ideas",
+        "The lecture's key ideas, measured",
+        [
+            Column("idea", "idea (links to its section)"),
+            Column("evidence", "measured evidence"),
+            Column("verdict", "verdict"),
+        ],
+        rows,
+        note="A verdict holds when every check behind it holds; the section has the numbers.",
+    )
+
+
+def definitions_section(batch: int) -> Section:
+    """What each quantity means, said once for the whole page."""
+    return Section("definitions", "How the numbers are counted").add(
+        Bullets(
+            (
+                "Parameters: every `nn.Parameter` (weights, biases, batch-norm scales). "
+                "'All' includes the training-only heads (GoogLeNet's two auxiliary "
+                "classifiers, Inception-v3's one); 'at inference' leaves them out. Every "
+                "percentage of parameters names the total it divides by.",
+                "MACs: multiply-accumulates of conv and linear layers for one image (the "
+                "papers' 'multiply-adds', torchvision's 'GFLOPS').",
+                "Forward activations: every value the forward pass allocates for one image, "
+                "the input excluded (in-place ReLUs allocate nothing).",
+                "A layer's memory, as the lecture counts it: the values in the layer's output "
+                "for one image. The slides' totals add the input; the report says so where it "
+                "does.",
+                f"Training peak: the most bytes alive at once during one training step at "
+                f"batch {batch} with SGD and momentum = what is alive throughout (parameters, "
+                "momentum, buffers, the input) + the saved activations, gradients and "
+                "temporaries alive at the peak.",
+                "Variant: the `paper` variant unless another is named beside the number (the "
+                "comparison uses torchvision's variants, the ones its accuracy belongs to).",
+                "Units: float32 (4 bytes a value); 1 MB = 10⁶ bytes, 1 G = 10⁹, 1 M = 10⁶.",
+                SIGN_CONVENTION,
+                "Verdicts: holds, does not hold, or cannot be computed (never counted as holding).",
+            )
+        )
+    )
 
 
 def build_report(
@@ -106,27 +183,38 @@ def build_report(
     """Write the lecture's report to `out`: index.html, report.md, figures/ and tables/.
 
     `step` is called with a short label before each unit of work (for a progress display).
+    The files are written into a staging folder and swapped into `out` when all are written:
+    a failure (a full disk, say) leaves the previous report in `out` as it was.
     """
     started = time.perf_counter()
     if batch < 1:
         raise CnnarchError(f"batch must be at least 1, got {batch}")
     names = check_models(DEFAULT_MODELS if models is None else models)
-    out = ensure_dir(Path(out))
+    final = Path(out)
+    with staged_folder(final, "the report") as stage:
+        files = _write_report(stage, names, batch, Path(degradation_results), step, started)
+    return files.moved(stage, final)
+
+
+def _write_report(
+    out: Path,
+    names: tuple[str, ...],
+    batch: int,
+    degradation_results: Path,
+    step: Callable[[str], None] | None,
+    started: float,
+) -> ReportFiles:
     ctx = Context(out=out, models=names, batch=batch, step=step or (lambda _label: None))
-    sections = lecture_sections(ctx, Path(degradation_results))
+    sections = [definitions_section(batch), *lecture_sections(ctx, Path(degradation_results))]
     document = Document(
         "CS231n Lecture 9, computed: CNN architectures",
         [
             Paragraph(
-                "Every number in this report is computed from the models of `cnnarch.zoo` by "
-                "the analyzer (one pass on meta tensors), unless it is marked as published; "
-                "published numbers name their source, and where they differ from the computed "
-                "ones the report says by how much and why."
+                f"{len(names)} networks of the lecture, computed by cnnarch's analyzer; "
+                "published figures beside the computed ones, with their source. "
+                "[How the numbers are counted](#definitions)."
             ),
-            Paragraph(
-                f"Models: {', '.join(names)}. Training memory at batch {batch} with SGD and "
-                "momentum. float32 throughout; 1 MB = 10⁶ bytes."
-            ),
+            key_ideas_table(ctx),
         ],
         sections,
     )

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnnarch.lecture.claims import Check, difference
+from cnnarch.lecture.layers import LectureLayers, lecture_layers
 from cnnarch.report.charts import SavedFigure, chart_style, save_figure
 from cnnarch.report.numbers import explain_gap, parse_printed
 from cnnarch.zoo.registry import ModelCard, model_card, published
@@ -29,8 +31,8 @@ class Comparison:
 
     @property
     def difference(self) -> float:
-        """Relative difference of the published value from the computed one."""
-        return (self.published - self.computed) / self.computed if self.computed else float("nan")
+        """The computed value relative to the published one (`cnnarch.lecture.claims`)."""
+        return difference(self.computed, self.published)
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,24 @@ class Comparison:
         }
 
 
+@dataclass(frozen=True)
+class KeyIdea:
+    """One line of the page's opening table: a lecture idea, the evidence, the section."""
+
+    idea: str
+    evidence: str
+    checks: tuple[Check, ...]
+    section: str  # the id of the section that measures it
+
+    @property
+    def holds(self) -> bool | None:
+        """Holds if every check holds; does not if one does not; else cannot be computed."""
+        verdicts = [c.holds for c in self.checks]
+        if verdicts and all(v is True for v in verdicts):
+            return True
+        return False if False in verdicts else None
+
+
 @dataclass
 class Context:
     """Shared state of one report build. `analyze` caches, so each model is analyzed once."""
@@ -53,6 +73,7 @@ class Context:
     batch: int
     step: Callable[[str], None] = lambda _label: None
     comparisons: list[Comparison] = field(default_factory=list)
+    ideas: list[KeyIdea] = field(default_factory=list)
     _cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     @property
@@ -102,6 +123,28 @@ class Context:
             )
         return self._cache[key]
 
+    def layers(self, name: str) -> LectureLayers:
+        """`name`'s layers as the lecture counts them (paper variant), training-only heads
+        included (from the training pass the report analyzes anyway)."""
+        key = ("layers", name)
+        if key not in self._cache:
+            import torch
+
+            from cnnarch.zoo.registry import create_model
+
+            with torch.device("meta"):
+                model = create_model(name)
+            self._cache[key] = lecture_layers(
+                model, self.analyze(name), self.analyze_training(name)
+            )
+        return self._cache[key]
+
+    def slide_table(self, name: str) -> Any:
+        """The lecture's VGG16-slide table of `name` (paper variant), from the cached analysis."""
+        from cnnarch.lecture.vgg import slide_table
+
+        return slide_table(name, summary=self.analyze(name))
+
     def analyze_module(self, key: str, module: Any, input_size: tuple[int, ...]) -> Any:
         """Forward summary of a module built here (a block, a variant with options)."""
         cache_key = ("module", key)
@@ -111,6 +154,10 @@ class Context:
             self.step(f"analyze {key}")
             self._cache[cache_key] = analyze(module, input_size)
         return self._cache[cache_key]
+
+    def key_idea(self, idea: str, evidence: str, checks: Any, section: str) -> None:
+        """Record the evidence for one of the lecture's ideas (shown first on the page)."""
+        self.ideas.append(KeyIdea(idea, evidence, tuple(checks), section))
 
     def compare(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cnnarch.lecture.claims import Check
 from cnnarch.report.charts import SavedFigure
 from cnnarch.report.tables import Table
 
@@ -23,21 +24,9 @@ class Bullets:
 
 
 @dataclass(frozen=True)
-class Check:
-    """A claim (from the lecture or a paper) tested against computed numbers."""
-
-    claim: str
-    holds: bool | None  # None: the data cannot decide it
-    evidence: str
-    source: str = ""
-
-    @property
-    def verdict(self) -> str:
-        return {True: "holds", False: "does not hold", None: "not checkable"}[self.holds]
-
-
-@dataclass(frozen=True)
 class Checks:
+    """Claims with their verdicts (`cnnarch.lecture.claims.Check`)."""
+
     items: tuple[Check, ...]
 
 

@@ -106,8 +106,9 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 
 def inline(text: str) -> str:
-    """Escape `text` for HTML; `backticks` become <code>."""
+    """Escape `text` for HTML; `backticks` become <code>, [text](#id) a link within the page."""
     escaped = html.escape(text, quote=False)
+    escaped = re.sub(r"\[([^\]]+)\]\(#([\w-]+)\)", r'<a href="#\2">\1</a>', escaped)
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
 
 

@@ -21,11 +21,6 @@ def parse_printed(text: str | int | float, k: float = 1e3) -> float:
     return value * scale
 
 
-def relative_difference(computed: float, published: float) -> float:
-    """(published - computed) / computed: how far the printed figure is from the derived one."""
-    return (published - computed) / computed
-
-
 def resolution(text: str | int | float, k: float = 1e3) -> float:
     """The value of one unit in the last significant printed digit: '3.2M' -> 1e5,
     '159K' -> k, '380K' -> 10 k (trailing zeros of a whole number are not significant)."""

@@ -3,6 +3,7 @@ slide's five observations checked against the numbers."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from cnnarch.experiments.comparison import (
     comparison_variant,
     model_cost,
 )
+from cnnarch.lecture.claims import DEEPER_IS_BETTER, TRADE_OFF
 from cnnarch.report.charts import family_colour, label_points, new_figure, plain_log_axis
 from cnnarch.report.context import Context
 from cnnarch.report.document import Check, Checks, Paragraph, Section
@@ -80,10 +82,8 @@ def comparison_table(rows: Sequence[ModelCost], batch: int) -> Table:
         columns,
         table_rows,
         note="Top-1: torchvision 0.29 weights metadata, ImageNet-1k validation, single crop "
-        "(— where no published weights exist). Params used at inference leave out the "
-        "auxiliary heads of GoogLeNet and Inception-v3 (training only). Activations: forward "
-        "outputs for one image, input excluded, float32. Training peak: parameters, "
-        "gradients, SGD momentum and saved activations at the batch shown.",
+        "(— where no published weights exist). The other columns are counted as the page's "
+        "first section says.",
     )
 
 
@@ -176,8 +176,8 @@ def memory_figure(ctx: Context, rows: Sequence[ModelCost]) -> Any:
     return ctx.figure(
         "comparison_memory_params",
         "Memory against parameters",
-        f"Left: forward outputs for one image (input excluded). Right: training peak at batch "
-        f"{batch} (parameters, gradients, momentum, saved activations). float32, MB = 10⁶ bytes.",
+        f"The variants of the table above. Left: forward activations for one image. Right: "
+        f"training peak at batch {batch}.",
         draw,
     )
 
@@ -188,16 +188,14 @@ def torchvision_checks(ctx: Context, rows: Sequence[ModelCost]) -> None:
         facts = ctx.card(c.name).published.get("torchvision")
         if c.variant != "torchvision" or not facts:
             continue
-        published_params = facts["params"]
-        why = None
-        if c.params != published_params and c.inference_params == published_params:
-            why = (
-                "torchvision counts without the auxiliary heads; the computed count without "
-                f"them is {c.inference_params:,}, equal"
-            )
-        ctx.compare(
-            c.name, "params (torchvision variant)", c.params, published_params, TORCHVISION, why
-        )
+        # torchvision counts the model as its weights load it: GoogLeNet's without the
+        # auxiliary heads, Inception-v3's with its head. Compare the count that is its kind.
+        counted = facts["params"]
+        if counted == c.params:
+            quantity, computed = "params, all (torchvision variant)", c.params
+        else:
+            quantity, computed = "params at inference (torchvision variant)", c.inference_params
+        ctx.compare(c.name, quantity, computed, counted, TORCHVISION)
         gflops = facts["GFLOPS (= conv+linear GMACs)"]
         ctx.compare(
             c.name, "GMACs (torchvision 'GFLOPS')", c.macs / 1e9, f"{gflops:.3f}", TORCHVISION
@@ -261,7 +259,7 @@ def canziani_table(ctx: Context, rows: Sequence[ModelCost]) -> Table | None:
     return Table(
         "canziani_reading",
         "The lecture's comparison figure (Canziani et al. 2016) as read by a third party, "
-        "beside the computed costs",
+        "beside the computed costs (torchvision variants)",
         [
             Column("label", "model"),
             Column("weights", "weights read", **m),
@@ -291,6 +289,7 @@ def comparison_section(ctx: Context) -> Section:
             "model is costed here in the variant those weights fit: torchvision's."
         ),
         comparison_table(rows, ctx.batch),
+        variant_note(ctx, rows),
     )
     if rated:
         section.add(bubble_figure(ctx, rated))
@@ -300,8 +299,62 @@ def comparison_section(ctx: Context) -> Section:
         section.add(canziani)
     observations = check_observations(rows)
     source = "CS231n 2017 Lecture 9, after Canziani et al. 2016"
+    checks = tuple(Check(o.claim, o.holds, o.evidence, source) for o in observations)
     section.add(
         Paragraph("The slide's five observations, checked against the table above:"),
-        Checks(tuple(Check(o.claim, o.holds, o.evidence, source) for o in observations)),
+        Checks(checks),
     )
+    computable = [c for c in checks if c.holds is not None]
+    failed = [c.claim for c in computable if c.holds is False]
+    subjects = ", ".join(c.claim.split(":")[0] for c in computable)  # "VGG: highest memory..."
+    ctx.key_idea(
+        TRADE_OFF,
+        f"{len(computable) - len(failed)} of the slide's {len(computable)} computable "
+        "observations hold" + (f"; not: {'; '.join(failed)}." if failed else f" ({subjects})."),
+        computable,
+        "comparison",
+    )
+    deeper = deeper_is_better(rows)
+    if deeper is not None:
+        ctx.key_idea(DEEPER_IS_BETTER, deeper.evidence, [deeper], "comparison")
     return section
+
+
+def deeper_is_better(rows: Sequence[ModelCost]) -> Check | None:
+    """Top-1 of the ResNets with published weights, by depth: does it rise with depth?"""
+    resnets = sorted(
+        (c for c in rows if c.family == "resnet" and c.top1 is not None),
+        key=lambda c: int(c.name.removeprefix("resnet")),
+    )
+    if len(resnets) < 2:
+        return None
+    rising = all(a.top1 < b.top1 for a, b in itertools.pairwise(resnets))
+    return Check(
+        "deeper networks are more accurate (given shortcuts)",
+        rising,
+        "ResNet top-1 (torchvision) by depth: "
+        + ", ".join(f"{c.name.removeprefix('resnet')}: {c.top1:.1f}%" for c in resnets)
+        + ".",
+        TORCHVISION,
+    )
+
+
+def variant_note(ctx: Context, rows: Sequence[ModelCost]) -> Paragraph:
+    """Which numbers here differ from the model cards (paper variants), and by how much."""
+    changed = []
+    for c in rows:
+        if c.variant == "paper":
+            continue
+        paper = ctx.analyze(c.name)
+        if paper.total_macs != c.macs or paper.rows[0].params != c.inference_params:
+            changed.append(
+                f"{c.name} {c.macs / 1e9:.2f} G MACs and {c.inference_params / 1e6:.2f}M params "
+                f"(paper variant: {paper.total_macs / 1e9:.2f} G, "
+                f"{paper.rows[0].params / 1e6:.2f}M)"
+            )
+    return Paragraph(
+        "Every row here is the variant named in its second column. The torchvision variants "
+        "differ from the paper variants of the model cards where torchvision's network does "
+        "(torchvision's ResNet-50/101/152 are 'v1.5', with the stride in the 3x3 conv of the "
+        "bottleneck; its AlexNet has one tower): " + "; ".join(changed) + "."
+    )

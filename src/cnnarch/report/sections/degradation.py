@@ -1,8 +1,9 @@
-"""The degradation experiment (deeper plain nets train worse; ResNets do not), when it has run.
+"""The degradation experiment (deeper plain nets train worse; ResNets do not).
 
-Reads the `results.json` that `cnnarch experiment degradation` writes (format 1, see
-`cnnarch.experiments.degradation`) and the figure beside it; other JSON is shown as a plain
-table of its records.
+Shows the `results.json` that `cnnarch experiment degradation` writes (format 1, see
+`cnnarch.experiments.degradation`): the reader's own run when there is one, else the real run
+shipped in the package (`SHIPPED`); the page says which. The curves are drawn from the results
+by the experiment's own figure function; other JSON is shown as a plain table of its records.
 """
 
 from __future__ import annotations
@@ -12,73 +13,131 @@ from pathlib import Path
 from typing import Any
 
 from cnnarch.files import atomic_write_bytes
+from cnnarch.lecture.claims import DEEPER_IS_HARDER, RESIDUAL_TRAINS
 from cnnarch.report.charts import SavedFigure
 from cnnarch.report.context import Context
 from cnnarch.report.document import Check, Checks, Paragraph, Section
 from cnnarch.report.tables import Column, Table
 
-CLAIM = (
-    "deeper plain nets have higher training error than shallower ones; residual nets of the "
-    "same depth do not"
-)
 SOURCE = "He et al. 2015, Section 4.2 and Fig. 6"
+PLAIN_CLAIM = "deeper plain nets have higher training error than shallower ones"
+RESIDUAL_CLAIM = "residual nets of the same depths do not: the deeper one trains no worse"
+# A real run of `cnnarch experiment degradation --quick --threads 1`, shipped with the package
+# so that the section is never empty; a run of the reader's own takes precedence.
+SHIPPED = Path(__file__).resolve().parents[2] / "experiments" / "results" / "degradation_quick.json"
 
 
 def degradation_section(ctx: Context, results: Path) -> Section:
     section = Section("degradation", "The degradation experiment")
-    if not results.is_file():
-        section.add(
-            Paragraph(
-                f"No results at `{results}` yet. Run `cnnarch experiment degradation` to train "
-                "plain and residual nets of increasing depth, then `cnnarch report` again."
-            )
+    if results.is_file():
+        try:
+            data = json.loads(results.read_text("utf-8"))
+        except (OSError, ValueError) as err:
+            # An optional input: the rest of the report stands without it.
+            section.add(Paragraph(f"`{results}` could not be read ({err}); rerun the experiment."))
+            return section
+        origin = f"Results from `{results}`"
+    else:
+        data = json.loads(SHIPPED.read_text("utf-8"))
+        origin = (
+            f"No results at `{results}` (run `cnnarch experiment degradation` to make your own, "
+            "or pass `cnnarch report --degradation FILE`), so this section shows the results "
+            "shipped with cnnarch: a real run of `cnnarch experiment degradation --quick "
+            f"--threads 1` started {data['environment']['started_utc']}"
         )
-        return section
-    try:
-        data = json.loads(results.read_text("utf-8"))
-    except (OSError, ValueError) as err:
-        # An optional input: the rest of the report stands without it.
-        section.add(Paragraph(f"`{results}` could not be read ({err}); rerun the experiment."))
-        return section
     if isinstance(data, dict) and data.get("experiment") == "degradation" and "table" in data:
-        section.add(*experiment_blocks(data, results))
+        section.add(*experiment_blocks(ctx, data, origin))
     else:
         section.add(Paragraph(f"Results from `{results}` (not in the experiment's format)."))
         table = records_table(data)
         if table is not None:
             section.add(table)
-    section.add(*copy_figures(ctx, results.parent))
     return section
 
 
-def experiment_blocks(data: dict[str, Any], results: Path) -> list[Any]:
+def experiment_blocks(ctx: Context, data: dict[str, Any], origin: str) -> list[Any]:
     from cnnarch.experiments.degradation import settings_line
 
     runs = len(data.get("runs", []))
     state = "complete" if data.get("complete") else f"incomplete ({runs} runs so far)"
+    environment = data.get("environment") or {}
+    machine = ", ".join(
+        f"{key} {environment[key]}" for key in ("torch", "device", "threads") if key in environment
+    )
     blocks: list[Any] = [
-        Paragraph(f"Results from `{results}`, {state}: {settings_line(data)}."),
-        final_errors_table(data["table"]),
+        Paragraph(
+            f"{origin}; {state}: {settings_line(data)}" + (f"; {machine}." if machine else ".")
+        )
     ]
+    if data.get("runs"):
+        blocks.append(curves_figure(ctx, data))
+    blocks.append(final_errors_table(data["table"]))
     effect = data.get("effect")
     if effect:
-        verdict = effect["verdict"]
-        blocks.append(
-            Checks(
-                (
-                    Check(
-                        CLAIM,
-                        {"shown": True, "shown on average": True}.get(verdict, False),
-                        f"deep ({effect['deep']} layers) minus shallow ({effect['shallow']}) "
-                        f"final training error: plain {effect['plain_gap_mean']:+.2f} points, "
-                        f"residual {effect['residual_gap_mean']:+.2f} points, over "
-                        f"{len(effect['per_seed'])} seed(s); effect {verdict}.",
-                        SOURCE,
-                    ),
-                )
-            )
-        )
+        plain, residual = effect_checks(effect)
+        blocks.append(Checks((plain, residual)))
+        ctx.key_idea(DEEPER_IS_HARDER, _short(plain.evidence), [plain], "degradation")
+        ctx.key_idea(RESIDUAL_TRAINS, _short(residual.evidence), [residual], "degradation")
     return blocks
+
+
+def _short(evidence: str) -> str:
+    """The evidence without the per-seed list: "plain-56 minus plain-20 ...: +3.1 points"."""
+    return evidence.split(" on average")[0] + " on average."
+
+
+def effect_checks(effect: dict[str, Any]) -> tuple[Check, Check]:
+    """The claim's two halves, each judged on the per-seed gaps (deep minus shallow final
+    training error): plain nets degrade; residual nets do not."""
+    seeds = effect["per_seed"]
+    deep, shallow = effect["deep"], effect["shallow"]
+
+    def gaps(kind: str) -> str:
+        return ", ".join(f"{s[f'{kind}_gap']:+.2f}" for s in seeds)
+
+    plain_mean, residual_mean = effect["plain_gap_mean"], effect["residual_gap_mean"]
+    return (
+        Check(
+            PLAIN_CLAIM,
+            plain_mean > 0,
+            f"plain-{deep} minus plain-{shallow}, final training error: {plain_mean:+.2f} points "
+            f"on average over {len(seeds)} seed(s) ({gaps('plain')}).",
+            SOURCE,
+        ),
+        Check(
+            RESIDUAL_CLAIM,
+            residual_mean <= 0,
+            f"ResNet-{deep} minus ResNet-{shallow}, final training error: {residual_mean:+.2f} "
+            f"points on average ({gaps('residual')}), against {plain_mean:+.2f} for the plain "
+            "nets. In this short run (few epochs, a data subset) the deeper ResNet "
+            + (
+                "trains no worse."
+                if residual_mean <= 0
+                else "still trains worse, by less than the plain nets, as measured."
+                if residual_mean < plain_mean
+                else "trains worse, as measured."
+            ),
+            SOURCE,
+        ),
+    )
+
+
+def curves_figure(ctx: Context, data: dict[str, Any]) -> SavedFigure:
+    """The experiment's own figure (the paper's Fig. 6), drawn from the results shown."""
+    from cnnarch.experiments.degradation import render_figure
+
+    ctx.step("figure degradation")
+    drawn = render_figure(data)
+    png = atomic_write_bytes(ctx.figures_dir / "degradation.png", drawn["png"])
+    svg = atomic_write_bytes(ctx.figures_dir / "degradation.svg", drawn["svg"])
+    return SavedFigure(
+        "degradation",
+        "Degradation: plain against residual nets",
+        "Training error dashed, test error solid, mean over seeds (the paper's Fig. 6).",
+        png,
+        svg,
+        drawn["png"],
+    )
 
 
 def final_errors_table(rows: list[dict[str, Any]]) -> Table:
@@ -126,28 +185,3 @@ def records_table(data: Any) -> Table | None:
 
 def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
-
-
-def copy_figures(ctx: Context, folder: Path) -> list[SavedFigure]:
-    """The experiment's own figures (PNG, with its SVG when there is one), copied beside ours."""
-    figures = []
-    for png in sorted(folder.glob("*.png")):
-        name = f"degradation_{png.stem}" if png.stem != "degradation" else "degradation"
-        data = png.read_bytes()
-        png_out = atomic_write_bytes(ctx.figures_dir / f"{name}.png", data)
-        svg = png.with_suffix(".svg")
-        svg_out = None
-        if svg.is_file():
-            svg_out = atomic_write_bytes(ctx.figures_dir / f"{name}.svg", svg.read_bytes())
-        figures.append(
-            SavedFigure(
-                name,
-                "Degradation: plain against residual nets",
-                "Training error dashed, test error solid, mean over seeds (the paper's Fig. 6); "
-                "drawn by the experiment.",
-                png_out,
-                svg_out,
-                data,
-            )
-        )
-    return figures

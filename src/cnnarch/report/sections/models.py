@@ -1,4 +1,5 @@
-"""One section per model: its card, totals, where memory and parameters sit, every layer."""
+"""The models: one table of their totals, then one card per model with where its memory and
+parameters sit, layer by layer as the lecture counts layers."""
 
 from __future__ import annotations
 
@@ -6,76 +7,88 @@ import re
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import LogLocator, NullLocator
 
-from cnnarch.report.charts import family_colour, new_figure, si_formatter
-from cnnarch.report.context import Context
+from cnnarch.lecture.layers import LectureLayer, LectureLayers
+from cnnarch.report.charts import family_colour, new_figure, si
+from cnnarch.report.context import BYTES_PER_ELEMENT, Context
 from cnnarch.report.document import Bullets, Folded, Paragraph, Section
-from cnnarch.report.layers import display_rows, layer_table, top_rows
 from cnnarch.report.numbers import parse_printed
-from cnnarch.units import signed_percent
+from cnnarch.report.tables import Column, Table
+from cnnarch.units import MB, byte_size, signed_percent
 
-MB = 1e6
+TRAINING_ONLY_COLOUR = "#999999"
 
 
 def mb(nbytes: float) -> str:
-    return f"{nbytes / MB:,.1f} MB"
+    return byte_size(nbytes, "MB", 1)
 
 
-def giga(count: float) -> str:
-    return f"{count / 1e9:,.3f} G"
+def training_parts(training: Any) -> dict[str, int]:
+    """The training peak as what is alive throughout the step plus the rest at the peak.
 
-
-def model_section(ctx: Context, name: str) -> Section:
-    card = ctx.card(name)
-    summary = ctx.analyze(name)
-    training = ctx.analyze_training(name)
-    c, h, w = card.input_size
-    section = Section(f"model-{name}", name)
-    section.add(
-        Paragraph(
-            f"{card.description.rstrip('.')}. Paper: {card.paper}. Input {h}×{w}×{c}, "
-            f"{card.num_classes:,} classes; `paper` variant."
-        ),
-        *lecture_note(card),
-        Bullets(totals(summary, training, ctx.batch)),
-        *published_facts(ctx, name, summary),
-        Paragraph(where_it_sits(summary)),
-        profile_figure(ctx, name, summary),
-        Folded(f"Per-layer table of {name}", layer_table(name, summary)),
-    )
-    return section
-
-
-def lecture_note(card: Any) -> list[Paragraph]:
-    """What the lecture says of a model that has no section of its own (ZFNet)."""
-    note = card.published.get("lecture")
-    return [Paragraph(f"The lecture: {note}.")] if isinstance(note, str) else []
-
-
-def totals(summary: Any, training: Any, batch: int) -> tuple[str, ...]:
-    frozen = (
-        f" ({summary.total_params - summary.trainable_params:,} frozen)"
-        if (summary.total_params != summary.trainable_params)
-        else ""
-    )
-    lines = [
-        f"Parameters: {summary.total_params:,}{frozen} = {mb(summary.param_bytes)} in float32.",
-        f"Compute: {summary.total_macs:,} MACs ({giga(summary.total_macs)}) per image.",
-        f"Forward activations: {summary.activation_elements:,} values = "
-        f"{mb(summary.activation_bytes)} per image (input of {summary.input_elements:,} "
-        "values not included); peak memory of an inference pass: "
-        f"{mb(summary.inference_peak_bytes)}.",
-    ]
+    Parameters, optimizer state, buffers and the input are alive the whole step; saved
+    activations, gradients and temporaries come and go, so only their sum at the peak's moment
+    adds to the peak (their own maxima overlap in time and do not add up).
+    """
     t = training.training
-    if t is not None:
-        lines.append(
-            f"Training at batch {batch} (SGD with momentum): peak {mb(t.peak_bytes)}, reached "
-            f"in the {t.peak_phase} pass. The step keeps parameters ({mb(t.params_bytes)}) and "
-            f"momentum ({mb(t.optimizer_state_bytes)}) throughout, saves "
-            f"{mb(t.saved_bytes)} of activations for the backward pass and builds "
-            f"{mb(t.grads_bytes)} of gradients."
-        )
-    return tuple(lines)
+    throughout = t.params_bytes + t.optimizer_state_bytes + t.buffer_bytes + t.input_bytes
+    return {
+        "train_peak": t.peak_bytes,
+        "train_throughout": throughout,
+        "train_at_peak": t.peak_bytes - throughout,
+        "train_saved": t.saved_bytes,
+        "train_grads": t.grads_bytes,
+    }
+
+
+def model_totals(ctx: Context, name: str, variant: str = "paper") -> dict[str, Any]:
+    """The model-level numbers of one model and variant, as the report shows them everywhere."""
+    summary = ctx.analyze(name, variant)
+    training = ctx.analyze_training(name, variant)
+    return {
+        "name": name,
+        "variant": variant,
+        "params": int(training.total_params),  # every parameter, training-only heads included
+        "inference_params": int(summary.rows[0].params),  # those an inference pass uses
+        "macs": int(summary.total_macs),
+        "activations": int(summary.activation_bytes),
+        "inference_peak": int(summary.inference_peak_bytes),
+        **training_parts(training),
+    }
+
+
+def totals_table(ctx: Context) -> Table:
+    def megabytes(key: str, label: str, digits: int = 1) -> Column:
+        return Column(key, label, unit="bytes", show_unit="MB", scale=MB, digits=digits)
+
+    return Table(
+        "model_totals",
+        f"The models' totals (paper variants; training at batch {ctx.batch}, SGD with momentum)",
+        [
+            Column("name", "model"),
+            Column("variant", "variant"),
+            Column("params", "params, all", unit="params", show_unit="M", scale=1e6, digits=2),
+            Column(
+                "inference_params",
+                "params at inference",
+                unit="params",
+                show_unit="M",
+                scale=1e6,
+                digits=2,
+            ),
+            Column("macs", "MACs", unit="MACs", show_unit="G", scale=1e9, digits=2),
+            megabytes("activations", "forward activations"),
+            megabytes("inference_peak", "inference peak"),
+            megabytes("train_peak", "training peak", 0),
+            megabytes("train_throughout", "= alive throughout", 0),
+            megabytes("train_at_peak", "+ the rest at the peak", 0),
+        ],
+        [model_totals(ctx, name) for name in ctx.models],
+        note="Alive throughout a training step: parameters, momentum, buffers and the input. "
+        "The rest at the peak: saved activations, gradients and temporaries alive at that "
+        "moment.",
+    )
 
 
 def short_citation(ctx: Context, name: str) -> str:
@@ -86,102 +99,215 @@ def short_citation(ctx: Context, name: str) -> str:
     return f"{authors[0]} et al. {paper.year}" if len(authors) > 2 else f"{authors[0]} {paper.year}"
 
 
+def model_section(ctx: Context, name: str) -> Section:
+    card = ctx.card(name)
+    totals = model_totals(ctx, name)
+    layers = ctx.layers(name)
+    c, h, w = card.input_size
+    section = Section(f"model-{name}", name)
+    section.add(
+        Paragraph(
+            f"{card.description.rstrip('.')} ({short_citation(ctx, name)}); input {h}×{w}×{c}."
+            + lecture_note(card)
+        ),
+        Bullets(card_lines(ctx, name, totals, layers)),
+        profile_figure(ctx, name, layers),
+        Folded(f"{name}: the table of this chart", layer_table(name, layers)),
+    )
+    return section
+
+
+def lecture_note(card: Any) -> str:
+    """What the lecture says of a model that has no section of its own (ZFNet)."""
+    note = card.published.get("lecture")
+    return f" The lecture: {note}." if isinstance(note, str) else ""
+
+
+def card_lines(ctx: Context, name: str, totals: dict[str, Any], layers: LectureLayers) -> tuple:
+    lines = []
+    heads = totals["params"] - totals["inference_params"]
+    if heads:
+        lines.append(
+            f"Parameters: {totals['params']:,} in all, {totals['inference_params']:,} at "
+            f"inference: the training-only heads hold {heads:,} "
+            f"({heads / totals['params']:.0%} of all)."
+        )
+    saved, grads, rest = totals["train_saved"], totals["train_grads"], totals["train_at_peak"]
+    overlap = (
+        ", more than the rest at the peak: not all of them are alive at once"
+        if saved + grads > rest
+        else ""
+    )
+    lines.append(
+        f"Training at batch {ctx.batch}: peak {mb(totals['train_peak'])} = "
+        f"{mb(totals['train_throughout'])} alive throughout the step + {mb(rest)} of saved "
+        f"activations, gradients and temporaries at the peak. Over the step, saved activations "
+        f"reach {mb(saved)} and gradients {mb(grads)}{overlap}."
+    )
+    lines += published_facts(ctx, name, totals)
+    lines.append(where_it_sits(layers, totals))
+    return tuple(lines)
+
+
 _FACT = re.compile(r"^(less than )?([0-9.]+) (billion|million) (multiply-adds|parameters)")
 
 
-def published_facts(ctx: Context, name: str, summary: Any) -> list[Bullets]:
+def published_facts(ctx: Context, name: str, totals: dict[str, Any]) -> list[str]:
     """The card's published params and multiply-adds beside the computed ones."""
-    card = ctx.card(name)
-    facts = card.published
+    facts = ctx.card(name).published
     source = short_citation(ctx, name)
-    found: list[tuple[str, str, float, str, str | None]] = []  # quantity, printed, computed...
+    found: list[tuple[str, str, float, str, str | None]] = []
     if isinstance(facts.get("params"), str):
         printed = facts["params"].replace(" million", "M")
-        found.append(("parameters", printed, summary.total_params, facts["params"], None))
+        found.append(("parameters", printed, totals["params"], facts["params"], None))
     if "table2_params_millions" in facts:
         printed = f"{facts['table2_params_millions']}M"
-        found.append(("parameters (Table 2)", printed, summary.total_params, printed, None))
-    used = next(row.params for row in summary.rows if row.depth == 0)
+        found.append(("parameters (Table 2)", printed, totals["params"], printed, None))
     for fact in facts.get("facts", []):
         match = _FACT.match(fact)
         if match is None:
             continue
         bound, number, scale, what = match.groups()
         printed = f"{number}{'G' if scale == 'billion' else 'M'}"
-        computed = used if what == "parameters" else summary.total_macs
+        params = what == "parameters"
+        computed = totals["inference_params"] if params else totals["macs"]
         why = None
         if bound:
             met = computed < parse_printed(printed)
             why = f"a bound, {'met' if met else 'not met'}"
-        quantity = "parameters at inference" if what == "parameters" else "multiply-adds"
+        quantity = "parameters at inference" if params else "multiply-adds"
         found.append((quantity, printed, computed, fact, why))
     lines = []
     for quantity, printed, computed, as_written, why in found:
         comparison = ctx.compare(name, quantity, computed, printed, source, why)
         lines.append(
-            f"Published ({source}): {quantity} '{as_written}'; computed {computed:,} "
-            f"({signed_percent(comparison.difference)} printed against computed): "
-            f"{comparison.why}."
+            f"Published: {quantity} '{as_written}'; computed {computed:,} "
+            f"({signed_percent(comparison.difference)}): {comparison.why}."
         )
-    return [Bullets(tuple(lines))] if lines else []
+    return lines
 
 
-def where_it_sits(summary: Any) -> str:
-    rows, _ = display_rows(summary)
-    memory = top_rows(rows, "activation_elements")
-    params = top_rows(rows, "params")
+def where_it_sits(layers: LectureLayers, totals: dict[str, Any]) -> str:
+    """The three layers with the largest outputs and the three with the most parameters, as
+    shares of the totals that include them (training-only heads are ranked with the rest)."""
+    inference = layers.inference
+    outputs = sum(layer.memory for layer in inference)
+    by_memory = sorted(inference, key=lambda layer: layer.memory, reverse=True)[:3]
+    by_params = sorted(layers.layers, key=lambda layer: layer.params, reverse=True)[:3]
+    held = sum(layer.params for layer in by_params)
+    memory = sum(layer.memory for layer in by_memory)
+    which = (
+        "all parameters, training-only heads included"
+        if any(layer.training_only for layer in layers.layers)
+        else "all parameters"
+    )
     return (
-        f"Memory: the three largest outputs ({', '.join(f'`{p}`' for p in memory.rows)}) hold "
-        f"{memory.fraction:.0%} of the forward activations. Parameters: the three largest layers "
-        f"({', '.join(f'`{p}`' for p in params.rows)}) hold {params.fraction:.0%} of them."
+        f"The three largest outputs ({_names(by_memory)}) hold {memory / outputs:.0%} of the "
+        f"{outputs:,} values in the layers' outputs; the three layers with the most parameters "
+        f"({_names(by_params)}) hold {held / totals['params']:.0%} of {which} "
+        f"({totals['params']:,})."
     )
 
 
-CHART_BARS = 56  # more bars than this and the labels stop being readable at page width
+def _names(layers: list[LectureLayer]) -> str:
+    return ", ".join(_label(layer) for layer in layers)
 
 
-def profile_figure(ctx: Context, name: str, summary: Any) -> Any:
-    rows, depth = display_rows(summary, limit=CHART_BARS)
-    # Layers with neither new memory nor parameters (in-place ReLU, eval-mode dropout, views)
-    # would only crowd the axis; what is left still sums to the totals shown in the text.
-    rows = [r for r in rows if r.params or r.activation_bytes]
-    level = "layer" if depth is None else f"module (depth {depth})"
+def _label(layer: LectureLayer) -> str:
+    """The layer's name, with its first module when the name alone is ambiguous (CONV3-64)."""
+    if layer.kind in ("module", "block", "stage"):
+        return layer.name
+    return f"{layer.name} (`{layer.paths[0]}`)"
+
+
+def layer_table(name: str, layers: LectureLayers) -> Table:
+    rows = [
+        {
+            "layer": layer.name + (" *" if layer.training_only else ""),
+            "output": layer.output,
+            "memory": layer.memory * BYTES_PER_ELEMENT,
+            "params": layer.params,
+            "macs": layer.macs,
+            "modules": ", ".join(layer.paths),
+        }
+        for layer in layers.layers
+    ]
+    note = (
+        "One row per bar of the chart above. Memory: the layer's output for one image in "
+        "float32. Params include biases and batch-norm."
+    )
+    if any(layer.training_only for layer in layers.layers):
+        note += " * runs only in training: not in the inference totals."
+    if layers.artefacts:
+        note += f" Not layers (steps of the implementation, 0 parameters): {artefacts(layers)}."
+    return Table(
+        f"layers_{name}",
+        f"{name}: the lecture's layers, one image",
+        [
+            Column("layer", "layer"),
+            Column("output", "output (C×H×W)"),
+            Column("memory", "memory", unit="bytes", show_unit="MB", scale=MB, digits=2),
+            Column("params", "params"),
+            Column("macs", "MACs", unit="MACs", show_unit="M", scale=1e6, digits=1),
+            Column("modules", "modules"),
+        ],
+        rows,
+        note=note,
+    )
+
+
+def artefacts(layers: LectureLayers) -> str:
+    counts: dict[str, int] = {}
+    for path in layers.artefacts:
+        counts[path] = counts.get(path, 0) + 1
+    return ", ".join(f"`{p}`" + (f" ×{n}" if n > 1 else "") for p, n in counts.items())
+
+
+def profile_figure(ctx: Context, name: str, layers: LectureLayers) -> Any:
+    shown = layers.layers
 
     def draw() -> Any:
-        fig, (top, bottom) = new_figure(height=6.2, nrows=2, sharex=True)
-        x = np.arange(len(rows))
-        colour = family_colour(name)
-        top.bar(x, [r.activation_bytes / MB for r in rows], color=colour, width=0.8)
-        top.set_ylabel("forward output (MB, float32)")
-        top.set_title(f"{name}: where the memory and the parameters are, per {level}")
-        bottom.bar(x, [r.params for r in rows], color="#555555", width=0.8)
-        bottom.set_ylabel("parameters")
-        bottom.yaxis.set_major_formatter(si_formatter())
-        step = max(1, len(rows) // 40)
-        bottom.set_xticks(x[::step], [r.path for r in rows][::step], rotation=90, fontsize=7.5)
-        bottom.set_xlabel(f"{level}, in forward order")
+        fig, (top, bottom) = new_figure(height=5.6, nrows=2, sharex=True)
+        x = np.arange(len(shown))
+        colours = [
+            TRAINING_ONLY_COLOUR if layer.training_only else family_colour(name) for layer in shown
+        ]
+        top.bar(x, [layer.memory * BYTES_PER_ELEMENT / MB for layer in shown], color=colours)
+        top.set_ylabel("output (MB)")
+        top.set_title(f"{name}: memory and parameters per {layers.level}")
+        params = [layer.params for layer in shown]
+        bottom.bar(x, [p if p else np.nan for p in params], color=colours)
+        bottom.set_yscale("log")  # so that conv layers show beside FC layers 1000x larger
+        bottom.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
+        bottom.yaxis.set_minor_locator(NullLocator())
+        bottom.yaxis.set_major_formatter(lambda v, _pos: si(v))
+        bottom.set_ylabel("parameters (log scale)")
+        labels = [layer.name.replace(" (training only)", "*") for layer in shown]
+        bottom.set_xticks(x, labels, rotation=90, fontsize=7.5)
         for ax in (top, bottom):
             ax.grid(axis="x", visible=False)
         return fig
 
-    return ctx.figure(
-        f"profile_{name}",
-        f"{name}: memory and parameters per {level}",
-        "Top: size of each output for one image (what the lecture calls memory). "
-        "Bottom: parameters of each layer.",
-        draw,
-    )
+    caption = ""
+    if any(layer.training_only for layer in shown):
+        caption = "Grey, *: training-only heads."
+    return ctx.figure(f"profile_{name}", f"{name}, per {layers.level}", caption, draw)
 
 
 def models_section(ctx: Context) -> Section:
     section = Section("models", "The models, layer by layer")
     section.add(
         Paragraph(
-            "Each model is analyzed once on meta tensors (no weights allocated, no compute). "
-            "Parameters count every `nn.Parameter` (weights, biases, batch-norm scales); MACs "
-            "count the multiply-accumulates of conv and linear layers; memory is element count "
-            "× 4 bytes (float32), 1 MB = 10⁶ bytes."
-        )
+            "Every model's totals in one table (paper variants), then one card per model. Each "
+            "card's chart has one bar per layer as the slides count layers (batch-norm and ReLU "
+            "folded into the layer before them; an Inception module or a residual block is one "
+            "bar, and the deep ResNets are shown stage by stage): on top the memory of the "
+            "layer's output for one image, below its parameters on a log scale. The table under "
+            "each chart has the same rows. The layers' outputs add up to at most "
+            "the forward activations of the totals table, which count every tensor "
+            "the forward pass allocates, inside an Inception module or a residual block too."
+        ),
+        totals_table(ctx),
     )
     section.children = [model_section(ctx, name) for name in ctx.models]
     return section

@@ -9,7 +9,9 @@ from cnnarch.report.tables import Column, Table
 
 def published_section(ctx: Context) -> Section:
     rows = [c.as_row() for c in ctx.comparisons]
-    off = [c for c in ctx.comparisons if abs(c.difference) > 0.02]
+    kinds = {kind: 0 for kind in ("agree", "bound", "differ")}
+    for comparison in ctx.comparisons:
+        kinds[agreement(comparison.why)] += 1
     table = Table(
         "published_vs_computed",
         "Published against computed: every comparison in this report",
@@ -23,20 +25,39 @@ def published_section(ctx: Context) -> Section:
             Column("why", "why they differ"),
         ],
         rows,
-        note="Difference = (published − computed) / computed. Counts are in the units of the "
-        "quantity (parameters, multiply-adds, values, bytes; GMACs where the name says so).",
+        note="Difference: computed relative to published, (computed − published) / published. "
+        "Counts are in the units of the quantity (parameters, multiply-adds, values; GMACs "
+        "where the name says so).",
     )
     section = Section("published", "Published against computed")
     section.add(
         Paragraph(
-            f"{len(rows)} published figures are compared above; {len(off)} of them differ from "
-            "the computed value by more than 2%. Each row names its source and the reason."
+            f"{len(rows)} published figures are compared here: {kinds['agree']} are the "
+            f"computed value as printed (equal, or rounded or cut off to the printed digits), "
+            f"{kinds['bound']} are bounds or budgets, and {kinds['differ']} differ from it (a slip "
+            "in the source, or a third party's reading of another network). Each row names its "
+            "source and the reason."
         ),
         table,
         Paragraph("The sources, in full:"),
         Bullets(tuple(sources(ctx))),
     )
     return section
+
+
+AS_PRINTED = (
+    "equal",
+    "rounded as printed",
+    "cut off rather than rounded as printed",
+    "within one unit of the last printed digit",
+)
+
+
+def agreement(why: str) -> str:
+    """'agree' (the computed value as printed), 'bound' (a bound or budget) or 'differ'."""
+    if why.startswith(AS_PRINTED):
+        return "agree"
+    return "bound" if why.startswith(("a bound", "a budget")) else "differ"
 
 
 def sources(ctx: Context) -> list[str]:

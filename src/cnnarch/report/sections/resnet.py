@@ -6,10 +6,10 @@ from typing import Any
 
 import torch
 
+from cnnarch.lecture.claims import SHORTCUTS, difference
 from cnnarch.report.charts import family_colour, label_points, new_figure
 from cnnarch.report.context import Context
 from cnnarch.report.document import Check, Checks, Paragraph, Section
-from cnnarch.report.numbers import relative_difference
 from cnnarch.report.tables import Column, Table
 from cnnarch.zoo.registry import create_model
 
@@ -63,7 +63,7 @@ def depth_rows(ctx: Context, names: list[str]) -> list[dict[str, Any]]:
                 "macs": summary.total_macs,
                 "printed": printed[name] * 1e9,
                 "printed_text": f"{printed[name]}G",
-                "gap": 100 * relative_difference(summary.total_macs, printed[name] * 1e9),
+                "gap": 100 * difference(summary.total_macs, printed[name] * 1e9),
             }
         )
     return rows
@@ -182,7 +182,8 @@ def resnet_section(ctx: Context) -> Section:
         section.add(
             Table(
                 "resnet_depth",
-                "ResNet depth against cost, with the paper's Table 1 'FLOPs' (multiply-adds)",
+                "ResNet depth against cost (paper variant), with the paper's Table 1 'FLOPs' "
+                "(multiply-adds)",
                 [
                     Column("model", "model"),
                     Column("depth", "layers"),
@@ -204,9 +205,27 @@ def resnet_section(ctx: Context) -> Section:
         )
     cifar = shortcut_rows(ctx)
     imagenet = imagenet_shortcut_rows(ctx)
-    free = all(
-        r["plain_params"] == r["residual_params"] and r["plain_macs"] == r["residual_macs"]
+    twins = [
+        r["depth"]
         for r in cifar
+        if r["plain_params"] == r["residual_params"] and r["plain_macs"] == r["residual_macs"]
+    ]
+    shortcuts = Check(
+        "option-A shortcuts add no parameters (plain and residual nets are twins)",
+        len(twins) == len(cifar),
+        f"plain and residual nets have equal parameters and equal MACs at "
+        f"{len(twins)} of {len(cifar)} CIFAR depths ({', '.join(map(str, twins)) or 'none'}); "
+        f"the residual ones add {cifar[0]['extra_flops']:,} to {cifar[-1]['extra_flops']:,} "
+        "FLOPs (the additions).",
+        "He et al. 2015, Section 4.2",
+    )
+    ctx.key_idea(
+        SHORTCUTS,
+        f"plain and residual CIFAR nets: equal parameters and MACs at {len(twins)} of "
+        f"{len(cifar)} depths; the shortcuts add {cifar[0]['extra_flops']:,} to "
+        f"{cifar[-1]['extra_flops']:,} FLOPs (additions).",
+        [shortcuts],
+        "resnet",
     )
     section.add(
         Paragraph(
@@ -252,18 +271,6 @@ def resnet_section(ctx: Context) -> Section:
             note="Options from He et al. 2015, Section 3.3: A identity + zero padding, "
             "B projections where the shape changes, C projections everywhere.",
         ),
-        Checks(
-            (
-                Check(
-                    "option-A shortcuts add no parameters (plain and residual nets are twins)",
-                    free,
-                    "for every CIFAR depth the plain and residual nets have equal parameters and "
-                    "equal MACs; the residual one adds "
-                    f"{cifar[0]['extra_flops']:,} to {cifar[-1]['extra_flops']:,} FLOPs "
-                    "(the additions).",
-                    "He et al. 2015, Section 4.2",
-                ),
-            )
-        ),
+        Checks((shortcuts,)),
     )
     return section

@@ -1,0 +1,275 @@
+"""A network's layers as the lecture counts them: CONV3-64, POOL2, FC-4096, inception (3a),
+conv2_x.
+
+The analyzer records every module and function call; the slides show one line per layer, with
+batch-norm, ReLU and dropout folded into the layer before them, an Inception module or a
+residual block as one unit, and the towers of AlexNet as one layer each (CONV1 has 96 filters,
+48 per GPU). A layer's memory is the size of its output, as on the VGG16 slide.
+
+Steps of an implementation that are not layers (the exchange of maps between AlexNet's towers,
+`cat()`; dense evaluation's average over windows, `mean()`) are listed apart in `artefacts`.
+Deep ResNets are shown stage by stage (conv2_x ... conv5_x) so that they stay readable.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+# Layers that start a new line of the lecture's table; anything else folds into the line before.
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_POOL = (
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+)
+_NORM = (nn.LocalResponseNorm,)
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+# A ResNet with more blocks than this is shown stage by stage rather than block by block.
+MAX_BLOCKS = 16
+_TOWER = re.compile(r"^towers\.\d+\.")  # AlexNet: one layer across both towers
+
+
+@dataclass(frozen=True)
+class LectureLayer:
+    """One line of the lecture's table: what it is, its output and what it holds, per image."""
+
+    name: str  # CONV3-64, POOL2, FC-4096, NORM, inception (3a), conv2_x, ...
+    kind: str  # conv, pool, norm, fc, module, block, stage
+    paths: tuple[str, ...]  # the modules behind it
+    output: tuple[int, ...]  # C×H×W (or features) of one image; towers' channels added
+    memory: int  # values in its output, one image
+    params: int  # every parameter (weights, biases, batch-norm)
+    weights: int  # parameters with more than one dimension (the slides' count)
+    macs: int  # one image
+    training_only: bool = False
+
+    @property
+    def output_hwc(self) -> tuple[int, ...]:
+        """The output as the slides write it: H×W×C (features alone for FC layers)."""
+        return (*self.output[1:], self.output[0]) if len(self.output) == 3 else self.output
+
+
+@dataclass
+class LectureLayers:
+    model: str
+    layers: list[LectureLayer]
+    artefacts: list[str] = field(default_factory=list)  # calls shown as no layer
+    level: str = "layer"  # "layer", "block" or "stage"
+
+    @property
+    def inference(self) -> list[LectureLayer]:
+        return [layer for layer in self.layers if not layer.training_only]
+
+
+def _weights(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.dim() > 1)
+
+
+def _per_image(shape: Sequence[int], batch: int) -> tuple[int, ...]:
+    """One image's part of an output shape (batch first; AlexNet's FC outputs carry a window
+    axis, (N, windows, features), whose windows are all the same image's)."""
+    rest = tuple(int(d) for d in shape[1:])
+    if len(rest) == 2:  # (windows, features)
+        return (rest[0] * rest[1],) if rest[0] > 1 else (rest[1],)
+    return rest if rest else (int(shape[0]) // batch,)
+
+
+def _kernel(module: nn.Module) -> str:
+    size = module.kernel_size
+    size = size if isinstance(size, tuple) else (size,)
+    return str(size[0]) if len(set(size)) == 1 else "x".join(map(str, size))
+
+
+def _leaf_name(module: nn.Module) -> tuple[str, str] | None:
+    """(name, kind) of a module that starts a layer; None for one that folds into the last."""
+    if isinstance(module, _CONV):
+        return f"CONV{_kernel(module)}-{module.out_channels}", "conv"
+    if isinstance(module, nn.Linear):
+        return f"FC-{module.out_features}", "fc"
+    if isinstance(module, _NORM):
+        return "NORM", "norm"
+    if isinstance(module, _POOL):
+        prefix = "AVGPOOL" if "Avg" in type(module).__name__ else "POOL"
+        if "Adaptive" in type(module).__name__:
+            return prefix, "pool"
+        return f"{prefix}{_kernel(module)}", "pool"
+    return None
+
+
+def _single_conv(module: nn.Module) -> nn.Module | None:
+    """The conv of a conv wrapper (conv + BN + ReLU as one module), else None."""
+    convs = [m for m in module.modules() if isinstance(m, _CONV)]
+    others = [m for m in module.modules() if isinstance(m, nn.Linear | nn.LocalResponseNorm)]
+    return convs[0] if len(convs) == 1 and not others and len(list(module.children())) else None
+
+
+def _unit_name(path: str, module: nn.Module) -> tuple[str, str]:
+    """(name, kind) of a composite module shown as one line."""
+    leaf = path.rsplit(".", 1)[-1]
+    found = re.fullmatch(r"(?:inception|Mixed_)(\d[a-e])", leaf)
+    if found:
+        return f"inception ({found.group(1)})", "module"
+    conv = _single_conv(module)
+    if conv is not None:
+        return _leaf_name(conv)  # type: ignore[return-value]
+    return leaf, "module"
+
+
+def _stage_name(path: str) -> str | None:
+    """ResNet stages: layer1 is the paper's conv2_x."""
+    found = re.fullmatch(r"layer(\d+)", path)
+    return f"conv{int(found.group(1)) + 1}_x" if found else None
+
+
+@dataclass
+class _Open:
+    """A layer being gathered: its first call names it, the following folded calls add to it."""
+
+    name: str
+    kind: str
+    key: str
+    rows: list[Any]
+    training_only: bool = False
+
+
+def lecture_layers(
+    model: nn.Module,
+    summary: Any,
+    training: Any | None = None,
+    *,
+    max_blocks: int = MAX_BLOCKS,
+) -> LectureLayers:
+    """The lecture's layers of `model` from its forward `summary`.
+
+    With `training` (a summary of a training pass), modules that run only in training (the
+    auxiliary classifiers of GoogLeNet and Inception-v3) are added, marked `training_only`,
+    after the module they hang on.
+    """
+    batch = summary.batch_size
+    rows = summary.rows
+    by_depth1 = [r for r in rows if r.depth == 1]
+    blocks = sum(
+        len(list(model.get_submodule(r.path).children()))
+        for r in by_depth1
+        if _stage_name(r.path) and r.kind == "module"
+    )
+    by_stage = blocks > max_blocks
+    opened: list[_Open] = []
+    artefacts: list[str] = []
+    current: list[_Open] = []  # the layer that folded calls join (the last one started)
+
+    def start(name: str, kind: str, key: str, row: Any) -> None:
+        same = next((o for o in opened if o.key == key), None)
+        if same is not None:  # the other tower's half of a layer already seen
+            same.rows.append(row)
+        else:
+            same = _Open(name, kind, key, [row])
+            opened.append(same)
+        current[:] = [same]
+
+    def visit(row: Any) -> None:
+        if row.reused:
+            return
+        if row.kind == "op":
+            if row.depth == 1 or _TOWER.match(row.path) is None:
+                artefacts.append(row.path)
+            return
+        module = model.get_submodule(row.path)
+        key = _TOWER.sub("", row.path)
+        stage = _stage_name(row.path)
+        if stage is not None and isinstance(module, _CONTAINERS):
+            if by_stage:
+                start(stage, "stage", key, row)
+            else:
+                for i, child in enumerate(_children(rows, row)):
+                    start(f"{stage[:-1]}{i + 1}", "block", _TOWER.sub("", child.path), child)
+            return
+        if isinstance(module, _CONTAINERS):
+            for child in _children(rows, row):
+                visit(child)
+            return
+        if row.is_leaf:
+            named = _leaf_name(module)
+            unchanged = row.input_shapes[:1] == row.output_shapes[:1]
+            if named is None or (named[1] == "pool" and unchanged):
+                if current:
+                    current[0].rows.append(row)  # BN, ReLU, dropout: part of the layer before
+                return
+            start(*named, key, row)
+            return
+        start(*_unit_name(row.path, module), key, row)
+
+    for row in by_depth1:
+        visit(row)
+    layers = [_close(model, o, batch) for o in opened]
+    if training is not None:
+        layers = _with_training_only(model, layers, summary, training)
+    level = "stage" if by_stage else ("block" if blocks else "layer")
+    return LectureLayers(summary.model_name, layers, artefacts, level)
+
+
+def _children(rows: Sequence[Any], parent: Any) -> list[Any]:
+    """The calls made directly inside `parent`, in order."""
+    prefix = f"{parent.path}."
+    return [r for r in rows if r.depth == parent.depth + 1 and r.path.startswith(prefix)]
+
+
+def _close(model: nn.Module, layer: _Open, batch: int) -> LectureLayer:
+    # Split over AlexNet's towers, a layer's output is both towers' outputs side by side.
+    # The output is the last call's of each tower that keeps the layer's own layout (a
+    # folded flatten or dropout after it only reshapes the same values).
+    rank = len(layer.rows[0].output_shapes[0])
+    towers: dict[str, Any] = {}
+    for row in layer.rows:
+        found = _TOWER.match(row.path)
+        if len(row.output_shapes[0]) == rank:
+            towers[found.group(0) if found else ""] = row
+    halves = [_per_image(r.output_shapes[0], batch) for r in towers.values()]
+    output = (sum(h[0] for h in halves), *halves[0][1:])
+    paths = tuple(dict.fromkeys(r.path for r in layer.rows))
+    return LectureLayer(
+        name=_tower_name(layer.name, output) if len(towers) > 1 else layer.name,
+        kind=layer.kind,
+        paths=paths,
+        output=output,
+        memory=math.prod(output),
+        params=sum(int(r.params) for r in layer.rows),
+        weights=sum(_weights(model.get_submodule(p)) for p in paths),
+        macs=sum(int(r.macs) for r in layer.rows) // batch,
+        training_only=layer.training_only,
+    )
+
+
+def _tower_name(name: str, output: tuple[int, ...]) -> str:
+    """CONV11-48 per tower is CONV11-96 for the whole layer."""
+    head, _, width = name.rpartition("-")
+    return f"{head}-{output[0]}" if head and width.isdigit() else name
+
+
+def _with_training_only(
+    model: nn.Module, layers: list[LectureLayer], summary: Any, training: Any
+) -> list[LectureLayer]:
+    """Insert the modules that only a training pass calls after the layer they follow."""
+    seen = {r.path for r in summary.rows if r.depth == 1}
+    out = list(layers)
+    previous = ""
+    for row in (r for r in training.rows if r.depth == 1):
+        if row.path in seen or row.kind != "module":
+            previous = row.path if row.path in seen else previous
+            continue
+        extra = _close(
+            model,
+            _Open(f"{row.path} (training only)", "module", row.path, [row], True),
+            training.batch_size,
+        )
+        at = next((i + 1 for i, lay in enumerate(out) if previous in lay.paths), len(out))
+        out.insert(at, extra)
+    return out

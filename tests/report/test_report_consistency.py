@@ -1,0 +1,206 @@
+"""The report agrees with itself and with the analyzer: every model-level number is the
+analyzer's for the variant named beside it, listed parts add up to their totals, and verdicts,
+counts and differences follow one convention."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+
+import cnnarch
+from cnnarch.lecture.claims import CANNOT_BE_COMPUTED, DOES_NOT_HOLD, HOLDS
+from cnnarch.report.context import Context
+from cnnarch.report.defaults import DEFAULT_BATCH, DEFAULT_MODELS
+
+VERDICTS = (HOLDS, DOES_NOT_HOLD, CANNOT_BE_COMPUTED)
+
+
+def table(report_dir, name: str) -> dict:
+    return json.loads((report_dir / "tables" / f"{name}.json").read_text())
+
+
+def html_rows(report_dir, name: str) -> list[list[float | str]]:
+    """Each body row of the HTML table `name`: exact numbers (data-sort) or the cell's text."""
+    page = (report_dir / "index.html").read_text()
+    found = re.search(rf'<table[^>]* id="table-{name}"[^>]*>(.*?)</table>', page, re.S)
+    assert found is not None, name
+    body = found.group(1).split("<tbody>")[1]
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+        cells = []
+        for attrs, text in re.findall(r"<td([^>]*)>(.*?)</td>", row, re.S):
+            value = re.search(r'class="num" data-sort="([^"]+)"', attrs)
+            cells.append(float(value.group(1)) if value else html.unescape(text))
+        rows.append(cells)
+    return rows
+
+
+def analyses(name: str, variant: str):
+    size = Context(out=None, models=(), batch=DEFAULT_BATCH).input_size(name, variant)  # type: ignore[arg-type]
+    forward = cnnarch.analyze(name, size, variant=variant)
+    training = cnnarch.analyze(
+        name, size, batch_size=DEFAULT_BATCH, train=True, optimizer="momentum", variant=variant
+    )
+    return forward, training
+
+
+@pytest.fixture(scope="module")
+def analyzed(report_dir) -> dict:
+    """The analyzer's summaries of every (model, variant) pair the report names."""
+    pairs = {(r["name"], r["variant"]) for r in table(report_dir, "model_totals")["rows"]}
+    pairs |= {(r["name"], r["variant"]) for r in table(report_dir, "comparison")["rows"]}
+    return {pair: analyses(*pair) for pair in sorted(pairs)}
+
+
+@pytest.mark.slow
+def test_model_totals_are_the_analyzers_for_the_variant_named(report_dir, analyzed) -> None:
+    rows = table(report_dir, "model_totals")["rows"]
+    assert [r["name"] for r in rows] == list(DEFAULT_MODELS)
+    for row in rows:
+        forward, training = analyzed[row["name"], row["variant"]]
+        t = training.training
+        assert row["params"] == training.total_params, row["name"]
+        assert row["inference_params"] == forward.rows[0].params, row["name"]
+        assert row["macs"] == forward.total_macs, row["name"]
+        assert row["activations"] == forward.activation_bytes, row["name"]
+        assert row["inference_peak"] == forward.inference_peak_bytes, row["name"]
+        assert row["train_peak"] == t.peak_bytes, row["name"]
+        # The parts listed add up to the peak they explain.
+        throughout = t.params_bytes + t.optimizer_state_bytes + t.buffer_bytes + t.input_bytes
+        assert row["train_throughout"] == throughout, row["name"]
+        assert row["train_throughout"] + row["train_at_peak"] == row["train_peak"], row["name"]
+    googlenet = next(r for r in rows if r["name"] == "googlenet")
+    assert googlenet["params"] > googlenet["inference_params"]  # both shown where they differ
+
+
+@pytest.mark.slow
+def test_comparison_is_the_analyzers_for_the_variant_named(report_dir, analyzed) -> None:
+    for row in table(report_dir, "comparison")["rows"]:
+        forward, training = analyzed[row["name"], row["variant"]]
+        assert row["params"] == forward.total_params, row["name"]
+        assert row["inference_params"] == forward.rows[0].params, row["name"]
+        assert row["macs"] == forward.total_macs, row["name"]
+        assert row["activations"] == forward.activation_bytes, row["name"]
+        assert row["train"] == training.training.peak_bytes, row["name"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["model_totals", "comparison", "layers_googlenet"])
+def test_html_tables_show_the_json_tables_values(report_dir, name) -> None:
+    data = table(report_dir, name)
+    keys = [c["key"] for c in data["columns"]]
+    shown = html_rows(report_dir, name)
+    assert len(shown) == len(data["rows"])
+    numeric = {
+        key
+        for key in keys
+        if any(
+            isinstance(r[key], int | float) and not isinstance(r[key], bool) for r in data["rows"]
+        )
+    }
+    assert numeric
+    for cells, row in zip(shown, data["rows"], strict=True):
+        for key, cell in zip(keys, cells, strict=True):
+            if key in numeric and row[key] is not None:  # every number shown, exactly
+                assert isinstance(cell, float), (name, key)
+                assert cell == pytest.approx(row[key], rel=1e-12), (name, key)
+
+
+@pytest.mark.slow
+def test_layer_tables_add_up_to_the_model_totals(report_dir) -> None:
+    totals = {r["name"]: r for r in table(report_dir, "model_totals")["rows"]}
+    for name in DEFAULT_MODELS:
+        rows = table(report_dir, f"layers_{name}")["rows"]
+        inference = [r for r in rows if not r["layer"].endswith("*")]
+        assert sum(r["params"] for r in inference) == totals[name]["inference_params"], name
+        assert sum(r["params"] for r in rows) == totals[name]["params"], name
+        assert sum(r["macs"] for r in inference) == totals[name]["macs"], name
+    googlenet = table(report_dir, "layers_googlenet")["rows"]
+    assert [r["layer"] for r in googlenet if r["layer"].endswith("*")] == [
+        "aux1 (training only) *",
+        "aux2 (training only) *",
+    ]
+
+
+@pytest.mark.slow
+def test_the_largest_layers_are_shares_of_the_total_that_contains_them(report_dir) -> None:
+    markdown = (report_dir / "report.md").read_text()
+    card = markdown.split("### googlenet")[1].split("### inception_v3")[0]
+    # The heads are the two largest layers; the share is of all parameters, heads included.
+    line = re.search(r"the three layers with the most parameters \((.*?)\) hold (\d+)%", card)
+    assert line is not None and line.group(1).startswith("aux2 (training only), aux1")
+    rows = table(report_dir, "layers_googlenet")["rows"]
+    top = sorted((r["params"] for r in rows), reverse=True)[:3]
+    total = table(report_dir, "model_totals")["rows"][DEFAULT_MODELS.index("googlenet")]["params"]
+    assert int(line.group(2)) == round(100 * sum(top) / total)
+
+
+@pytest.mark.slow
+def test_verdicts_use_one_vocabulary_and_the_count_adds_up(report_dir) -> None:
+    page = (report_dir / "index.html").read_text()
+    verdicts = re.findall(r'<span class="verdict">([a-z ]+):</span>', page)
+    assert verdicts and set(verdicts) <= set(VERDICTS)
+    markdown = (report_dir / "report.md").read_text()
+    counted = re.search(
+        r"(\d+) claims .*?: (\d+) hold, (\d+) do not hold, (\d+) cannot be computed", markdown
+    )
+    assert counted is not None
+    total, held, failed, open_ = map(int, counted.groups())
+    assert (held, failed, open_) == tuple(verdicts.count(v) for v in VERDICTS)
+    assert total == len(verdicts)
+    # A claim the page cannot compute is never marked as holding.
+    for verdict, evidence in re.findall(r"\*\*([a-z ]+)\*\*: “[^”]*”[^\n]*?\. (.*)", markdown):
+        if "cannot be computed here" in evidence:
+            assert verdict == CANNOT_BE_COMPUTED
+    ideas = table(report_dir, "key_ideas")["rows"]
+    assert len(ideas) == 9 and {r["verdict"] for r in ideas} <= set(VERDICTS)
+    assert all(re.fullmatch(r"\[[^\]]+\]\(#[\w-]+\)", r["idea"]) for r in ideas)
+    for row in ideas:  # each links to a section of the page
+        anchor = row["idea"].split("(#")[1].rstrip(")")
+        assert f'<a href="#{anchor}">' in page and f'<section id="{anchor}">' in page
+
+
+@pytest.mark.slow
+def test_differences_have_one_sign_and_agree_with_their_reasons(report_dir) -> None:
+    rows = table(report_dir, "published_vs_computed")["rows"]
+    for row in rows:
+        expected = 100 * (row["computed"] - row["published"]) / row["published"]
+        assert row["difference"] == pytest.approx(expected), row["quantity"]
+        if row["why"] == "equal":
+            assert row["computed"] == row["published"], row["quantity"]
+    budget = next(r for r in rows if r["quantity"].startswith("multiply-adds at inference"))
+    assert budget["difference"] > 0 and budget["why"] == "a budget, exceeded"  # 1.58 G > 1.5 G
+    markdown = (report_dir / "report.md").read_text()
+    assert "+5.5% relative to the 1.5 G budget" in markdown and "-5.2%" not in markdown
+
+
+@pytest.mark.slow
+def test_variants_are_named_where_they_change_the_numbers(report_dir) -> None:
+    markdown = (report_dir / "report.md").read_text()
+    comparison = markdown.split("## Comparing the architectures")[1]
+    paper = cnnarch.analyze("resnet50")
+    assert "'v1.5'" in comparison
+    assert f"(paper variant: {paper.total_macs / 1e9:.2f} G" in comparison
+
+
+@pytest.mark.slow
+def test_the_published_count_follows_from_the_rows(report_dir) -> None:
+    from cnnarch.report.sections.published import agreement
+
+    rows = table(report_dir, "published_vs_computed")["rows"]
+    kinds = [agreement(r["why"]) for r in rows]
+    markdown = (report_dir / "report.md").read_text()
+    expected = (
+        f"{len(rows)} published figures are compared here: {kinds.count('agree')} are the "
+        f"computed value as printed"
+    )
+    assert expected in markdown
+    assert f"{kinds.count('bound')} are bounds or budgets, and {kinds.count('differ')}" in markdown
+    # A figure that agrees as printed is never more than one printed unit away: no "equal"
+    # beside a large difference.
+    for row, kind in zip(rows, kinds, strict=True):
+        if kind == "agree" and row["why"] == "equal":
+            assert row["difference"] == 0

@@ -1,0 +1,63 @@
+"""The degradation results shipped in the package: a real run, internally consistent."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cnnarch.experiments.degradation import (
+    KINDS,
+    assess_effect,
+    load_results,
+    mean_curves,
+    summary_table,
+)
+from cnnarch.report.sections.degradation import SHIPPED, effect_checks
+
+
+@pytest.fixture(scope="module")
+def shipped() -> dict:
+    return load_results(SHIPPED)
+
+
+def test_it_is_a_complete_quick_run_with_its_record(shipped) -> None:
+    assert shipped["complete"] is True
+    settings = shipped["settings"]
+    assert settings["preset"] == "quick"
+    assert shipped["environment"]["torch"] and shipped["environment"]["started_utc"]
+    assert shipped["wall_seconds"] > 0
+    expected = {(k, d, s) for k in KINDS for d in settings["depths"] for s in settings["seeds"]}
+    assert {(r["kind"], r["depth"], r["seed"]) for r in shipped["runs"]} == expected
+    for run in shipped["runs"]:
+        assert [e["epoch"] for e in run["history"]] == list(range(1, settings["epochs"] + 1))
+        assert all(0 <= e["train_error"] <= 100 for e in run["history"])
+
+
+def test_the_table_follows_from_the_curves(shipped) -> None:
+    assert shipped["table"] == summary_table(shipped["runs"])
+    for row in shipped["table"]:
+        _, train, test = mean_curves(shipped["runs"], row["kind"], row["depth"])
+        assert row["train_error_mean"] == pytest.approx(train[-1])
+        assert row["test_error_mean"] == pytest.approx(test[-1])
+
+
+def test_the_verdict_follows_from_the_table(shipped) -> None:
+    effect = shipped["effect"]
+    assert effect == assess_effect(shipped["runs"])
+    final = {(r["kind"], r["depth"]): r["train_error_mean"] for r in shipped["table"]}
+    deep, shallow = effect["deep"], effect["shallow"]
+    # With every seed at both depths, the mean gap is the gap of the means.
+    assert effect["plain_gap_mean"] == pytest.approx(final["plain", deep] - final["plain", shallow])
+    assert effect["residual_gap_mean"] == pytest.approx(
+        final["residual", deep] - final["residual", shallow]
+    )
+    plain, residual = effect_checks(effect)
+    assert plain.holds == (effect["plain_gap_mean"] > 0)
+    assert residual.holds == (effect["residual_gap_mean"] <= 0)
+
+
+def test_the_file_is_the_experiments_output_unchanged(shipped) -> None:
+    # Written by `write_outputs`: indent 1, a final newline; nothing re-serialised by hand.
+    text = SHIPPED.read_text("utf-8")
+    assert text == json.dumps(shipped, indent=1, allow_nan=False) + "\n"
