@@ -41,6 +41,7 @@ def factory_module(tmp_path, monkeypatch):
     return "userzoo"
 
 
+@pytest.mark.slow
 def test_json_has_the_documented_keys(capsys):
     assert main(["summary", "resnet20", "--format", "json", "--train", "--batch", "2"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -36,6 +36,7 @@ ZOO = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "variant"), ZOO)
 def test_fast_path_equals_exact_path_on_the_zoo(name, variant, monkeypatch):
     with torch.device("meta"):

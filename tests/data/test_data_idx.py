@@ -107,6 +107,7 @@ def test_missing_fashion_mnist_names_the_package(tmp_path: Path) -> None:
         load_dataset("mnist")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not DEFAULT_DIR.is_dir(), reason="dataset-fashion-mnist is not installed")
 def test_installed_fashion_mnist_has_the_published_sizes() -> None:
     # Xiao et al. 2017: 60,000 training and 10,000 test images of 28x28, 6,000 / 1,000 per class.

@@ -60,6 +60,7 @@ def hand_std(values: list[float]) -> float:
     return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
+@pytest.mark.slow
 def test_writes_every_file_and_nothing_half_written(quick_run: Path) -> None:
     names = {p.name for p in quick_run.iterdir()}
     assert {"results.json", "degradation.png", "degradation.svg", "table.md", "table.csv"} <= names
@@ -68,6 +69,7 @@ def test_writes_every_file_and_nothing_half_written(quick_run: Path) -> None:
     assert "<svg" in (quick_run / "degradation.svg").read_text()
 
 
+@pytest.mark.slow
 def test_results_hold_settings_and_every_curve(quick_run: Path) -> None:
     results = json.loads((quick_run / "results.json").read_text())
     s = results["settings"]
@@ -89,6 +91,7 @@ def test_results_hold_settings_and_every_curve(quick_run: Path) -> None:
             assert 0 <= row["train_error"] <= 100 and 0 <= row["test_error"] <= 100
 
 
+@pytest.mark.slow
 def test_every_run_used_identical_settings(quick_run: Path) -> None:
     configs = [json.loads(p.read_text()) for p in quick_run.glob("runs/*/config.json")]
     assert len(configs) == 8
@@ -98,6 +101,7 @@ def test_every_run_used_identical_settings(quick_run: Path) -> None:
     assert {c["model"] for c in configs} == {"plain8", "plain14", "resnet8", "resnet14"}
 
 
+@pytest.mark.slow
 def test_table_is_the_mean_and_sample_std_of_the_final_errors(quick_run: Path) -> None:
     results = json.loads((quick_run / "results.json").read_text())
     rows = {row["model"]: row for row in results["table"]}
@@ -119,6 +123,7 @@ def test_table_is_the_mean_and_sample_std_of_the_final_errors(quick_run: Path) -
     assert f"{N_TRAIN} training images" in markdown and "seeds 0,1" in markdown
 
 
+@pytest.mark.slow
 def test_effect_is_deep_minus_shallow_training_error(quick_run: Path) -> None:
     results = json.loads((quick_run / "results.json").read_text())
     final = {
@@ -136,6 +141,7 @@ def test_effect_is_deep_minus_shallow_training_error(quick_run: Path) -> None:
         )
 
 
+@pytest.mark.slow
 def test_rerun_needs_resume_and_resume_reuses_the_finished_runs(
     quick_run: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -226,6 +232,7 @@ def test_effect_verdict(plain_deep: tuple, resnet_deep: tuple, verdict: str) -> 
     assert effect["verdict"] == verdict
 
 
+@pytest.mark.slow
 def test_library_run_without_files(data_dir: Path) -> None:
     settings = DegradationSettings(
         preset="quick", data_dir=str(data_dir), depths=(8, 14), seeds=1, epochs=1, subset=16

@@ -131,6 +131,7 @@ def test_cs231n_style_for_any_model(capsys) -> None:
     assert sum(r["params"] for r in data["rows"]) == summary.total_params
 
 
+@pytest.mark.slow
 def test_the_analyzer_does_not_depend_on_the_lecture() -> None:
     import subprocess
     import sys

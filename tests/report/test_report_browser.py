@@ -97,6 +97,7 @@ def sorted_columns(page) -> list[dict]:
     return page.evaluate(SORT_EVERY_COLUMN)
 
 
+@pytest.mark.slow
 def test_loads_without_console_errors_or_failed_requests(page) -> None:
     problems = page.problems()
     assert problems.exceptions == []
@@ -104,6 +105,7 @@ def test_loads_without_console_errors_or_failed_requests(page) -> None:
     assert problems.failed_loads == []
 
 
+@pytest.mark.slow
 def test_every_figure_is_shown(page, report) -> None:
     images = page.evaluate(
         "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
@@ -112,6 +114,7 @@ def test_every_figure_is_shown(page, report) -> None:
     assert all(complete and width > 300 and height > 200 for complete, width, height in images)
 
 
+@pytest.mark.slow
 def test_screenshot_is_not_blank(page) -> None:
     page.evaluate("document.getElementById('comparison').scrollIntoView()")
     pixels = image.imread(io.BytesIO(page.screenshot()), format="png")[..., :3]
@@ -121,18 +124,21 @@ def test_screenshot_is_not_blank(page) -> None:
     assert len(np.unique(pixels.reshape(-1, 3).round(2), axis=0)) > 20  # more than one colour
 
 
+@pytest.mark.slow
 def test_every_table_is_measured(layouts, report) -> None:
     for width in (DESKTOP, PHONE):
         ids = [t["id"] for t in layouts[width]["tables"]]
         assert ids == [f"table-{path.stem}" for path in report.tables]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [DESKTOP, PHONE])
 def test_no_table_hides_rows_behind_an_inner_scroll(layouts, width) -> None:
     clipped = [t["id"] for t in layouts[width]["tables"] if t["scrollHeight"] > t["clientHeight"]]
     assert clipped == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [DESKTOP, PHONE])
 def test_the_page_never_overflows_sideways(layouts, width) -> None:
     layout = layouts[width]
@@ -141,6 +147,7 @@ def test_the_page_never_overflows_sideways(layouts, width) -> None:
     assert outside == []
 
 
+@pytest.mark.slow
 def test_at_desktop_width_every_column_shows(layouts) -> None:
     clipped = [
         (t["id"], t["scrollWidth"], t["clientWidth"])
@@ -150,12 +157,14 @@ def test_at_desktop_width_every_column_shows(layouts) -> None:
     assert clipped == []
 
 
+@pytest.mark.slow
 def test_on_a_phone_wide_tables_scroll_as_a_whole(layouts) -> None:
     wide = [t for t in layouts[PHONE]["tables"] if t["scrollWidth"] > t["clientWidth"]]
     assert wide, "no table is wider than a phone: this test measures nothing"
     assert {t["overflowX"] for t in wide} <= {"auto", "scroll"}
 
 
+@pytest.mark.slow
 def test_every_numeric_column_sorts_by_value(sorted_columns) -> None:
     columns = [c for c in sorted_columns if c["numeric"]]
     assert len(columns) > 20
@@ -171,6 +180,7 @@ def test_every_numeric_column_sorts_by_value(sorted_columns) -> None:
         assert column["state"] == "descending"
 
 
+@pytest.mark.slow
 def test_printed_figures_sort_by_value_not_as_text(sorted_columns) -> None:
     """Columns of printed figures ("150K", "3.2M") sort by the number they stand for."""
     printed = []
@@ -188,6 +198,7 @@ def test_printed_figures_sort_by_value_not_as_text(sorted_columns) -> None:
         assert texts != sorted(texts), column["table"]  # as text they would sort differently
 
 
+@pytest.mark.slow
 def test_names_with_numbers_sort_naturally(sorted_columns) -> None:
     """In text columns, "resnet18" comes before "resnet101" and "features.2" before
     "features.10"."""

@@ -17,6 +17,7 @@ from cnnarch.train import fit, load_checkpoint
 SCRIPT = Path(__file__).with_name("tiny_run.py")
 
 
+@pytest.mark.slow
 def test_two_process_run_matches_one_process_and_resumes_in_one(tmp_path: Path) -> None:
     # 99 images in global batches of 16: 6 full ones (8 + 8) and a last one of 3 (1 + 2).
     data_dir = write_tiny_fashion(tmp_path / "data", n_train=99, n_test=41)

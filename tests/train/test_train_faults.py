@@ -54,6 +54,7 @@ def one_error_line(err: str, *needles: str) -> None:
 # --- one run per --out -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_run_on_a_busy_out_fails_at_once_naming_the_holder(
     data: Path, tmp_path: Path
 ) -> None:
@@ -255,6 +256,7 @@ def tmpfs_available() -> bool:
     return in_own_mounts("mount -t tmpfs -o size=64k tmpfs /mnt").returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not tmpfs_available(), reason="cannot mount a tmpfs (needs user namespaces)")
 def test_a_real_full_tmpfs_stops_training_cleanly(data: Path, tmp_path: Path) -> None:
     mount = tmp_path / "small"
@@ -274,6 +276,7 @@ def test_a_real_full_tmpfs_stops_training_cleanly(data: Path, tmp_path: Path) ->
     assert not [name for name in listing if name.endswith(".tmp")]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not tmpfs_available(), reason="cannot mount a tmpfs (needs user namespaces)")
 def test_a_read_only_out_is_one_message_and_status_2(data: Path, tmp_path: Path) -> None:
     mount = tmp_path / "read-only"
@@ -309,6 +312,7 @@ sys.exit(main(["train", "resnet20"]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["signal", "keyboard"])
 def test_ctrl_c_during_exit_prints_no_traceback(how: str) -> None:
     done = subprocess.run(

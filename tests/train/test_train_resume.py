@@ -41,6 +41,7 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
         assert torch.equal(a[key], b[key]), key
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_is_bitwise_the_uninterrupted_run(
     data_dir: Path, tmp_path: Path
 ) -> None:

@@ -87,6 +87,7 @@ def test_tower_kernels_are_the_papers() -> None:
     assert tower.conv5.weight.shape == (128, 192, 3, 3)
 
 
+@pytest.mark.slow
 def test_towers_talk_only_at_conv3_and_the_fc_layers() -> None:
     torch.manual_seed(0)
     model = cnnarch.create_model("alexnet", num_classes=10).eval()
@@ -119,6 +120,7 @@ def test_towers_talk_only_at_conv3_and_the_fc_layers() -> None:
     assert not torch.equal(base["fc6"], changed["fc6"])  # fc6 sees both
 
 
+@pytest.mark.slow
 def test_two_devices_give_the_single_device_output() -> None:
     torch.manual_seed(0)
     single = cnnarch.create_model("alexnet", num_classes=10)

@@ -106,6 +106,7 @@ def smallest_input(out: int, layers: list[tuple[int, int]]) -> int:
 TO_17x17 = [(3, 2), (3, 2), (3, 1), (1, 1), (3, 2), (3, 1), (3, 2)]
 
 
+@pytest.mark.slow
 def test_minimum_input_in_eval_and_in_training_with_the_auxiliary_head() -> None:
     # Eval: Mixed_7a's stride-2 3x3 convs need a 3x3 grid at 17x17's place.
     eval_side = smallest_input(3, TO_17x17)

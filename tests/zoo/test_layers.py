@@ -41,6 +41,7 @@ def test_renormalise_input_turns_imagenet_normalisation_into_minus_one_to_one() 
     torch.testing.assert_close(renormalise_input((u - mean) / std), (u - 0.5) / 0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "side"), [("googlenet", 224), ("inception_v3", 299)])
 def test_transform_input_feeds_the_renormalised_image_to_the_net(name: str, side: int) -> None:
     torch.manual_seed(0)

@@ -46,7 +46,10 @@ def count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])
+# 101 and 152 take seconds on meta (four builds each) and repeat resnet50's blocks.
+@pytest.mark.parametrize(
+    "depth", [18, 34, 50, *(pytest.param(d, marks=pytest.mark.slow) for d in (101, 152))]
+)
 def test_parameters_derived_from_table1(depth: int) -> None:
     name = f"resnet{depth}"
     for shortcut in ("A", "B", "C"):

@@ -51,7 +51,16 @@ def test_without_aux_heads_params_match_torchvision(name: str) -> None:
     assert sum(p.numel() for p in model.parameters()) == REFERENCE[name]["params_without_aux"]
 
 
-@pytest.mark.parametrize("name", TORCHVISION_MODELS)
+@pytest.mark.parametrize(
+    "name",
+    [
+        # Loading 40M or more parameters of zeros takes seconds.
+        pytest.param(name, marks=pytest.mark.slow)
+        if REFERENCE[name]["params"] >= 40_000_000
+        else name
+        for name in TORCHVISION_MODELS
+    ],
+)
 def test_a_checkpoint_with_the_reference_shapes_loads_strictly(name: str) -> None:
     model = meta_model(name, variant="torchvision")
     checkpoint = {
@@ -76,6 +85,7 @@ def test_paper_variants_take_torchvision_checkpoints(name: str) -> None:
     assert shapes(meta_model(name)) == REFERENCE[name]["state_dict"]
 
 
+@pytest.mark.slow
 def test_torchvision_weights_in_the_paper_vgg_give_the_same_output_at_224() -> None:
     torch.manual_seed(0)
     torchvision_style = cnnarch.create_model("vgg11", variant="torchvision", num_classes=10).eval()

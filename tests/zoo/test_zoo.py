@@ -19,7 +19,13 @@ IMAGENET = [
 ]
 CIFAR = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202"]
 CIFAR += ["plain20", "plain32", "plain44", "plain56", "plain110"]
-ALL_VARIANTS = [(name, v) for name in IMAGENET for v in ("paper", "torchvision")]
+# Seconds each even on meta; their blocks are resnet50's, which the fast tests cover.
+DEEPEST = ("resnet101", "resnet152")
+ALL_VARIANTS = [
+    pytest.param(name, v, marks=pytest.mark.slow) if name in DEEPEST else (name, v)
+    for name in IMAGENET
+    for v in ("paper", "torchvision")
+]
 
 
 def test_every_model_of_the_spec_is_registered_once() -> None:
@@ -62,7 +68,14 @@ def test_builds_on_meta_and_trains_at_the_default_input(name: str, variant: str)
     assert all(p.grad is not None and p.grad.shape == p.shape for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", [name for name in CIFAR if name != "resnet1202"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.slow) if name.endswith("110") else name
+        for name in CIFAR
+        if name != "resnet1202"
+    ],
+)
 def test_cifar_nets_train_on_meta(name: str) -> None:
     # resnet1202 is left out: the same blocks as resnet110, but seconds even on meta.
     with torch.device("meta"):
@@ -133,12 +146,14 @@ def test_unknown_names_and_options_are_clear_errors() -> None:
 # every model's graph): (name, variant, input side, options). Nets with fixed-size heads need
 # their full input; the others run small. The numerical equality of the torchvision variants
 # with torchvision itself was checked outside the test suite (torchvision is no dependency).
+SLOW = pytest.mark.slow
 TRAIN_STEP = [
-    ("alexnet", "paper", 227, {}),  # two towers, LRN, dense head
-    ("vgg11_bn", "torchvision", 32, {}),
-    ("googlenet", "paper", 224, {}),  # with both auxiliary heads
-    ("resnet50", "paper", 32, {"shortcut": "A"}),  # bottlenecks, zero-padding shortcuts
-    ("plain18", "paper", 32, {}),
+    pytest.param("alexnet", "paper", 227, {}, marks=SLOW),  # two towers, LRN, dense head
+    pytest.param("vgg11_bn", "torchvision", 32, {}, marks=SLOW),
+    pytest.param("googlenet", "paper", 224, {}, marks=SLOW),  # with both auxiliary heads
+    # bottlenecks, zero-padding shortcuts
+    pytest.param("resnet50", "paper", 32, {"shortcut": "A"}, marks=SLOW),
+    pytest.param("plain18", "paper", 32, {}, marks=SLOW),
 ]
 
 

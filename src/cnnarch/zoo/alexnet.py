@@ -28,14 +28,14 @@ import torch
 from torch import nn
 
 from cnnarch.errors import CnnarchError
-from cnnarch.zoo.common import ZooModel
+from cnnarch.zoo.common import PAPER_ONLY, ZooModel, pick_variant
 from cnnarch.zoo.layers import (
     classify_densely,
     fc_classifier,
     local_response_norm,
     sliding_windows,
 )
-from cnnarch.zoo.registry import Paper, published, register_model, torchvision_facts
+from cnnarch.zoo.registry import Paper, published, register_model
 
 ALEXNET_PAPER = Paper(
     "Krizhevsky, Sutskever, Hinton",
@@ -44,7 +44,11 @@ ALEXNET_PAPER = Paper(
     "NIPS 2012",
 )
 ZFNET_PAPER = Paper(
-    "Zeiler, Fergus", 2013, "Visualizing and Understanding Convolutional Networks", "ECCV 2014"
+    "Zeiler, Fergus",
+    2013,
+    "Visualizing and Understanding Convolutional Networks",
+    "ECCV 2014",
+    arxiv="1311.2901",
 )
 POOL5_WINDOW = (6, 6)  # the maps FC6 was trained on
 
@@ -207,8 +211,16 @@ class ZFNet(ZooModel):
     dropout 0.5 in FC6 and FC7. Inputs larger than 224 are evaluated densely as for AlexNet.
     """
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        variant: str = "paper",
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
+        pick_variant(PAPER_ONLY, variant)
         self.in_channels = in_channels
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 96, kernel_size=7, stride=2, padding=1),
@@ -238,41 +250,49 @@ class ZFNet(ZooModel):
         return classify_densely(self.classifier, self.features(x), POOL5_WINDOW)
 
 
+# The paper's network, or torchvision's, which is another network (one tower, other widths).
+VARIANTS: dict[str, type[AlexNet | TorchvisionAlexNet]] = {
+    "paper": AlexNet,
+    "torchvision": TorchvisionAlexNet,
+}
+
+
 def _alexnet_facts() -> dict[str, Any]:
     paper = published()["alexnet_paper"]
     keys = ("params", "neurons", "ilsvrc2010_test_top1_top5_error", "ilsvrc2012_top5_error")
     facts: dict[str, Any] = {key: paper[key] for key in keys}
     facts["source"] = paper["source"]
-    facts["torchvision"] = torchvision_facts("alexnet")
     return facts
 
 
 @register_model(
-    "alexnet",
     family="alexnet",
     paper=ALEXNET_PAPER,
     input_size=(3, 227, 227),
-    variants=("paper", "torchvision"),
+    variants=tuple(VARIANTS),
     published=_alexnet_facts(),
 )
 def alexnet(
     *,
-    variant: str,
-    num_classes: int,
-    in_channels: int,
+    variant: str = "paper",
+    num_classes: int = 1000,
+    in_channels: int = 3,
     dropout: float = 0.5,
     devices: Sequence[str | torch.device] | None = None,
-) -> nn.Module:
-    """AlexNet: two towers with LRN (paper) or torchvision's one-tower version."""
-    if variant == "torchvision":
-        if devices is not None:
-            raise CnnarchError("devices=... needs the two-tower paper variant of alexnet")
-        return TorchvisionAlexNet(num_classes, in_channels, dropout)
+) -> AlexNet | TorchvisionAlexNet:
+    """AlexNet: two towers with LRN (paper) or torchvision's one-tower version.
+
+    `devices=(dev0, dev1)` puts the paper's two towers on two devices, as the paper did.
+    """
+    network = pick_variant(VARIANTS, variant)
+    if devices is None:
+        return network(num_classes, in_channels, dropout)
+    if network is not AlexNet:
+        raise CnnarchError("devices=... needs the two-tower paper variant of alexnet")
     return AlexNet(num_classes, in_channels, dropout, devices)
 
 
 @register_model(
-    "zfnet",
     family="alexnet",
     paper=ZFNET_PAPER,
     input_size=(3, 224, 224),
@@ -281,6 +301,9 @@ def alexnet(
         "source": published()["cs231n_lecture9_2017"]["source"],
     },
 )
-def zfnet(*, variant: str, num_classes: int, in_channels: int, dropout: float = 0.5) -> nn.Module:
-    """ZFNet: AlexNet with a 7x7/2 conv1 and 512/1024/512 kernels in conv3-5."""
-    return ZFNet(num_classes, in_channels, dropout)
+def zfnet(*, variant: str = "paper", **kwargs: Any) -> ZFNet:
+    """ZFNet: AlexNet with a 7x7/2 conv1 and 512/1024/512 kernels in conv3-5.
+
+    As CS231n Lecture 9 states it, on Zeiler & Fergus's Figure 3 (see `ZFNet`).
+    """
+    return ZFNet(variant=variant, **kwargs)

@@ -10,34 +10,19 @@ parameters of its residual twin.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cnnarch.errors import CnnarchError
-from cnnarch.zoo.common import ZooModel
-from cnnarch.zoo.registry import Paper, published, register_model
+from cnnarch.zoo.common import PAPER_ONLY, ZooModel, pick_variant
+from cnnarch.zoo.layers import ZeroPadShortcut
+from cnnarch.zoo.registry import published, register_model
+from cnnarch.zoo.resnet import RESNET_PAPER  # registers the ImageNet ResNets, listed first
 
-RESNET_PAPER = Paper(
-    "He, Zhang, Ren, Sun", 2015, "Deep Residual Learning for Image Recognition", "CVPR 2016"
-)
 WIDTHS = (16, 32, 64)
-
-
-class ZeroPadShortcut(nn.Module):
-    """Option A shortcut: stride-2 subsampling and zero channels appended (no parameters)."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-        self.extra_channels = out_channels - in_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]
-        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
 
 
 class CifarBlock(nn.Module):
@@ -71,9 +56,16 @@ class CifarNet(ZooModel):
     """A 6n+2 layer net for 32x32 inputs; `residual=False` gives the plain net."""
 
     def __init__(
-        self, depth: int, *, residual: bool, num_classes: int = 10, in_channels: int = 3
+        self,
+        depth: int,
+        residual: bool,
+        *,
+        variant: str = "paper",
+        num_classes: int = 10,
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
+        pick_variant(PAPER_ONLY, variant)
         if depth < 8 or (depth - 2) % 6:
             raise CnnarchError(f"depth must be 6n+2 with n >= 1, got {depth}")
         n = (depth - 2) // 6
@@ -106,38 +98,81 @@ class CifarNet(ZooModel):
         return self.fc(x)
 
 
-def _register(depth: int, residual: bool) -> None:
-    kind = "resnet" if residual else "plain"
-    name = f"{kind}{depth}"
-    facts: dict[str, Any] = {}
-    if residual:
-        params, error = published()["resnet_paper"]["cifar10"]["table6"][name]
-        facts = {
-            "params": params,
-            "cifar10_test_error_percent": error,
-            "source": "He et al. 2015, Table 6 (CIFAR-10)",
-        }
-
-    def build(*, variant: str, num_classes: int, in_channels: int, **kwargs: Any) -> CifarNet:
-        return CifarNet(
-            depth, residual=residual, num_classes=num_classes, in_channels=in_channels, **kwargs
-        )
-
-    build.__doc__ = (
-        f"{'ResNet' if residual else 'Plain net'}-{depth} for CIFAR-10 "
-        f"({'option-A shortcuts' if residual else 'no shortcuts'})."
-    )
-    register_model(
-        name,
-        family="cifar-resnet" if residual else "cifar-plain",
-        paper=RESNET_PAPER,
-        input_size=(3, 32, 32),
-        num_classes=10,
-        published=facts,
-    )(build)
+def _table6(depth: int) -> dict[str, Any]:
+    params, error = published()["resnet_paper"]["cifar10"]["table6"][f"resnet{depth}"]
+    return {
+        "params": params,
+        "cifar10_test_error_percent": error,
+        "source": "He et al. 2015, Table 6 (CIFAR-10)",
+    }
 
 
-for _depth in (20, 32, 44, 56, 110, 1202):
-    _register(_depth, residual=True)
-for _depth in (20, 32, 44, 56, 110):
-    _register(_depth, residual=False)
+_register_cifar = functools.partial(
+    register_model, paper=RESNET_PAPER, input_size=(3, 32, 32), num_classes=10
+)
+
+
+@_register_cifar(family="cifar-resnet", published=_table6(20))
+def resnet20(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
+    """ResNet-20 for CIFAR-10 (option-A shortcuts)."""
+    return CifarNet(20, residual=True, variant=variant, **kwargs)
+
+
+@_register_cifar(family="cifar-resnet", published=_table6(32))
+def resnet32(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
+    """ResNet-32 for CIFAR-10 (option-A shortcuts)."""
+    return CifarNet(32, residual=True, variant=variant, **kwargs)
+
+
+@_register_cifar(family="cifar-resnet", published=_table6(44))
+def resnet44(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
+    """ResNet-44 for CIFAR-10 (option-A shortcuts)."""
+    return CifarNet(44, residual=True, variant=variant, **kwargs)
+
+
+@_register_cifar(family="cifar-resnet", published=_table6(56))
+def resnet56(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
+    """ResNet-56 for CIFAR-10 (option-A shortcuts)."""
+    return CifarNet(56, residual=True, variant=variant, **kwargs)
+
+
+@_register_cifar(family="cifar-resnet", published=_table6(110))
+def resnet110(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
+    """ResNet-110 for CIFAR-10 (option-A shortcuts)."""
+    return CifarNet(110, residual=True, variant=variant, **kwargs)
+
+
+@_register_cifar(family="cifar-resnet", published=_table6(1202))
+def resnet1202(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
+    """ResNet-1202 for CIFAR-10 (option-A shortcuts)."""
+    return CifarNet(1202, residual=True, variant=variant, **kwargs)
+
+
+@_register_cifar(family="cifar-plain")
+def plain20(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
+    """Plain net-20 for CIFAR-10 (no shortcuts)."""
+    return CifarNet(20, residual=False, variant=variant, **kwargs)
+
+
+@_register_cifar(family="cifar-plain")
+def plain32(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
+    """Plain net-32 for CIFAR-10 (no shortcuts)."""
+    return CifarNet(32, residual=False, variant=variant, **kwargs)
+
+
+@_register_cifar(family="cifar-plain")
+def plain44(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
+    """Plain net-44 for CIFAR-10 (no shortcuts)."""
+    return CifarNet(44, residual=False, variant=variant, **kwargs)
+
+
+@_register_cifar(family="cifar-plain")
+def plain56(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
+    """Plain net-56 for CIFAR-10 (no shortcuts)."""
+    return CifarNet(56, residual=False, variant=variant, **kwargs)
+
+
+@_register_cifar(family="cifar-plain")
+def plain110(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
+    """Plain net-110 for CIFAR-10 (no shortcuts)."""
+    return CifarNet(110, residual=False, variant=variant, **kwargs)

@@ -1,14 +1,21 @@
-"""Pieces shared by the zoo's families: the input check every model does."""
+"""Pieces shared by the zoo's families: the input check every model does, and the one way a
+family turns a variant name ("paper", "torchvision") into the structural choices it stands for."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from cnnarch.errors import CnnarchError
+
+Design = TypeVar("Design")
+
+# The variants of a family whose only network is its paper's: nothing to choose.
+PAPER_ONLY: Mapping[str, None] = {"paper": None}
 
 
 class ZooModel(nn.Module):
@@ -16,12 +23,12 @@ class ZooModel(nn.Module):
 
     The channel count is checked before the forward pass (cheap). The spatial size is only
     examined when the forward pass fails, so a good input costs nothing extra: the smallest
-    accepted side is then found by shape inference on a meta copy built from `build_meta`.
+    accepted side is then found by shape inference on a meta copy of the model.
     """
 
     in_channels: int
     model_name: str = "model"
-    # (name, create_model keyword arguments), set by `create_model` so a meta twin can be built.
+    # (name, create_model keyword arguments), set by `create_model` for the analyzer.
     build_spec: tuple[str, dict[str, Any]] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -34,7 +41,7 @@ class ZooModel(nn.Module):
             if isinstance(x, torch.Tensor) and x.dim() == 4:
                 smallest = self.min_input_side()
                 side = min(x.shape[-2:])
-                if smallest is not None and side < smallest:
+                if side < smallest:
                     raise CnnarchError(
                         f"{self.model_name}: input {tuple(x.shape[-2:])} is too small; "
                         f"the smallest input this model accepts is {smallest}x{smallest}"
@@ -53,16 +60,23 @@ class ZooModel(nn.Module):
                 f"got {x.shape[1]} (input shape {tuple(x.shape)})"
             )
 
-    def min_input_side(self) -> int | None:
-        """Smallest accepted square side, or None for a model not made by `create_model`."""
-        if self.build_spec is None:
-            return None
-        from cnnarch.zoo.registry import create_model
+    def min_input_side(self) -> int:
+        """Smallest accepted square side, found on a meta twin of this model (no memory)."""
+        return smallest_input_side(self._meta_twin, self.in_channels, training=self.training)
 
-        name, kwargs = self.build_spec
-        return smallest_input_side(
-            lambda: create_model(name, **kwargs), self.in_channels, training=self.training
-        )
+    def _meta_twin(self) -> nn.Module:
+        """A copy of this model whose parameters and buffers are empty meta tensors: the memo
+        hands `deepcopy` a meta stand-in for each tensor, so no weight is copied."""
+        memo: dict[int, Any] = {}
+        for p in self.parameters():
+            memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
+        for b in self.buffers():
+            memo[id(b)] = torch.empty_like(b, device="meta")
+        twin = copy.deepcopy(self, memo)
+        for module in twin.modules():  # a user's hooks must not see the size search
+            module._forward_hooks.clear()
+            module._forward_pre_hooks.clear()
+        return twin
 
 
 def _accepts(model: nn.Module, in_channels: int, side: int) -> bool:
@@ -110,3 +124,13 @@ def smallest_input_side(
     if smallest is None:
         raise CnnarchError(f"no input side up to {limit} is accepted")
     return smallest
+
+
+def pick_variant(designs: Mapping[str, Design], variant: str) -> Design:
+    """The structural choices `designs[variant]` of one family, or a clear error."""
+    try:
+        return designs[variant]
+    except KeyError:
+        raise CnnarchError(
+            f"no variant {variant!r}; the variants are: {', '.join(designs)}"
+        ) from None

@@ -30,13 +30,14 @@ aux_logits1)`; `transform_input` defaults to False as in torchvision without wei
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from cnnarch.errors import CnnarchError
-from cnnarch.zoo.common import ZooModel
+from cnnarch.zoo.common import ZooModel, pick_variant
 from cnnarch.zoo.layers import (
     BasicConv2d,
     ConvReLU,
@@ -45,13 +46,14 @@ from cnnarch.zoo.layers import (
     local_response_norm,
     renormalise_input,
 )
-from cnnarch.zoo.registry import Paper, published, register_model, torchvision_facts
+from cnnarch.zoo.registry import Paper, published, register_model
 
 GOOGLENET_PAPER = Paper(
     "Szegedy, Liu, Jia, Sermanet, Reed, Anguelov, Erhan, Vanhoucke, Rabinovich",
     2014,
     "Going Deeper with Convolutions",
     "CVPR 2015",
+    arxiv="1409.4842",
 )
 
 ConvUnit = Callable[..., nn.Module]
@@ -123,15 +125,18 @@ class Inception(nn.Module):
 
 
 class InceptionAux(nn.Module):
-    """Auxiliary classifier: pool to 4x4 (at 224 input), 1x1 conv 128, FC 1024, dropout, FC."""
+    """Auxiliary classifier: pool to 4x4 (at 224 input), 1x1 conv 128, FC 1024, dropout, FC.
+
+    `fixed_pool`: the paper's 5x5/3 average pool (14x14 -> 4x4), with the FC layers applied
+    densely on larger maps; otherwise torchvision's adaptive pool to 4x4.
+    """
 
     def __init__(
-        self, in_channels: int, num_classes: int, conv: ConvUnit, dropout: float, paper: bool
+        self, in_channels: int, num_classes: int, conv: ConvUnit, dropout: float, fixed_pool: bool
     ) -> None:
         super().__init__()
-        self.paper = paper
-        # Paper: 5x5/3 average pool (14x14 -> 4x4); torchvision: adaptive pool to 4x4.
-        self.pool = nn.AvgPool2d(5, stride=3) if paper else nn.AdaptiveAvgPool2d((4, 4))
+        self.fixed_pool = fixed_pool
+        self.pool = nn.AvgPool2d(5, stride=3) if fixed_pool else nn.AdaptiveAvgPool2d((4, 4))
         self.conv = conv(in_channels, 128, kernel_size=1)
         self.fc1 = nn.Linear(128 * 4 * 4, 1024)
         self.relu = nn.ReLU(inplace=True)
@@ -143,47 +148,102 @@ class InceptionAux(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(self.pool(x))
-        if self.paper:
+        if self.fixed_pool:
             return classify_densely(self._classifier, x, (4, 4))
         return self._classifier(torch.flatten(x, 1))
 
 
+def init_torchvision(model: nn.Module) -> None:
+    """torchvision's GoogLeNet initialisation: truncated N(0, 0.01) weights, BN scale 1."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def torchvision_outputs(
+    logits: torch.Tensor, aux1: torch.Tensor | None, aux2: torch.Tensor | None
+) -> GoogLeNetOutputs:
+    return GoogLeNetOutputs(logits, aux2, aux1)
+
+
+@dataclass(frozen=True)
+class GoogLeNetDesign:
+    """What a variant fixes in GoogLeNet's structure."""
+
+    conv: ConvUnit  # conv -> ReLU (the paper) or conv -> BN -> ReLU
+    wide_kernel: int  # the kernel of the "5x5" branch
+    lrn: bool  # LRN after the first max pool and after conv3
+    pool4_kernel: int  # the max pool before (5a): 3x3/2 (Table 1) or 2x2/2
+    fixed_pools: bool  # 7x7 and 5x5/3 average pools, dense beyond 224; else adaptive pools
+    dropout: float  # before the last linear layer, unless given
+    init: Callable[[nn.Module], None]
+    outputs: Callable[..., tuple[torch.Tensor | None, ...]]  # (logits, aux1, aux2) -> output
+    transform_input: bool  # whether torchvision's input transform is available
+
+
+VARIANTS = {
+    "paper": GoogLeNetDesign(
+        conv=ConvReLU,
+        wide_kernel=5,
+        lrn=True,
+        pool4_kernel=3,
+        fixed_pools=True,
+        dropout=0.4,
+        init=init_glorot,
+        outputs=GoogLeNetOutput,
+        transform_input=False,
+    ),
+    "torchvision": GoogLeNetDesign(
+        conv=BasicConv2d,
+        wide_kernel=3,
+        lrn=False,
+        pool4_kernel=2,
+        fixed_pools=False,
+        dropout=0.2,
+        init=init_torchvision,
+        outputs=torchvision_outputs,
+        transform_input=True,
+    ),
+}
+
+
 class GoogLeNet(ZooModel):
-    """GoogLeNet, the paper's or (`torchvision=True`) torchvision's; see the module doc."""
+    """GoogLeNet, the paper's or (`variant="torchvision"`) torchvision's; see the module doc."""
 
     def __init__(
         self,
+        *,
+        variant: str = "paper",
         num_classes: int = 1000,
         in_channels: int = 3,
-        *,
-        torchvision: bool = False,
         aux_logits: bool = True,
         transform_input: bool = False,
         dropout: float | None = None,
         dropout_aux: float = 0.7,
     ) -> None:
         super().__init__()
-        if transform_input and (not torchvision or in_channels != 3):
+        design = pick_variant(VARIANTS, variant)
+        if transform_input and (not design.transform_input or in_channels != 3):
             raise CnnarchError("transform_input needs the torchvision variant and 3 channels")
         self.in_channels = in_channels
-        self.torchvision = torchvision
         self.aux_logits = aux_logits
         self.transform_input = transform_input
-        conv: ConvUnit = BasicConv2d if torchvision else ConvReLU
-        wide_kernel = 3 if torchvision else 5
-        if dropout is None:
-            dropout = 0.2 if torchvision else 0.4
+        self.outputs = design.outputs
+        conv = design.conv
 
         self.conv1 = conv(in_channels, 64, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.norm1 = None if torchvision else local_response_norm()
+        self.norm1 = local_response_norm() if design.lrn else None
         self.conv2 = conv(64, 64, kernel_size=1)
         self.conv3 = conv(64, 192, kernel_size=3, padding=1)
-        self.norm2 = None if torchvision else local_response_norm()
+        self.norm2 = local_response_norm() if design.lrn else None
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
 
         def inception(name: str, in_ch: int) -> Inception:
-            return Inception(in_ch, INCEPTION_WIDTHS[name], conv, wide_kernel)
+            return Inception(in_ch, INCEPTION_WIDTHS[name], conv, design.wide_kernel)
 
         self.inception3a = inception("3a", 192)
         self.inception3b = inception("3b", 256)
@@ -193,37 +253,29 @@ class GoogLeNet(ZooModel):
         self.inception4c = inception("4c", 512)
         self.inception4d = inception("4d", 512)
         self.inception4e = inception("4e", 528)
-        self.maxpool4 = nn.MaxPool2d(2 if torchvision else 3, stride=2, ceil_mode=True)
+        self.maxpool4 = nn.MaxPool2d(design.pool4_kernel, stride=2, ceil_mode=True)
         self.inception5a = inception("5a", 832)
         self.inception5b = inception("5b", 832)
 
         self.aux1: InceptionAux | None = None
         self.aux2: InceptionAux | None = None
         if aux_logits:
-            self.aux1 = InceptionAux(512, num_classes, conv, dropout_aux, paper=not torchvision)
-            self.aux2 = InceptionAux(528, num_classes, conv, dropout_aux, paper=not torchvision)
+            self.aux1 = InceptionAux(512, num_classes, conv, dropout_aux, design.fixed_pools)
+            self.aux2 = InceptionAux(528, num_classes, conv, dropout_aux, design.fixed_pools)
 
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1)) if torchvision else nn.AvgPool2d(7, stride=1)
-        self.dropout = nn.Dropout(dropout)
+        self.fixed_pools = design.fixed_pools
+        self.avgpool = (
+            nn.AvgPool2d(7, stride=1) if design.fixed_pools else nn.AdaptiveAvgPool2d((1, 1))
+        )
+        self.dropout = nn.Dropout(design.dropout if dropout is None else dropout)
         self.fc = nn.Linear(1024, num_classes)
-        if torchvision:
-            self._init_torchvision()
-        else:
-            init_glorot(self)
-
-    def _init_torchvision(self) -> None:
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        design.init(self)
 
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(x)
-        if self.torchvision:
-            return self.fc(self.dropout(torch.flatten(x, 1)))
-        return classify_densely(lambda v: self.fc(self.dropout(v)), x, (1, 1))
+        if self.fixed_pools:
+            return classify_densely(lambda v: self.fc(self.dropout(v)), x, (1, 1))
+        return self.fc(self.dropout(torch.flatten(x, 1)))
 
     def forward(self, x: torch.Tensor) -> Any:
         if self.transform_input:
@@ -245,10 +297,7 @@ class GoogLeNet(ZooModel):
         logits = self._head(x)
         if not (self.training and self.aux_logits):
             return logits
-        if self.torchvision:
-            return GoogLeNetOutputs(logits, aux2, aux1)
-        assert aux1 is not None and aux2 is not None
-        return GoogLeNetOutput(logits, aux1, aux2)
+        return self.outputs(logits, aux1, aux2)
 
 
 def _facts() -> dict[str, Any]:
@@ -259,35 +308,20 @@ def _facts() -> dict[str, Any]:
         "text": paper["text"],
         "ilsvrc2014_top5_error": paper["ilsvrc2014_top5_error"],
         "source": paper["source"],
-        "torchvision": torchvision_facts("googlenet"),
     }
 
 
 @register_model(
-    "googlenet",
     family="googlenet",
     paper=GOOGLENET_PAPER,
     input_size=(3, 224, 224),
-    variants=("paper", "torchvision"),
+    variants=tuple(VARIANTS),
     published=_facts(),
 )
-def googlenet(
-    *,
-    variant: str,
-    num_classes: int,
-    in_channels: int,
-    aux_logits: bool = True,
-    transform_input: bool = False,
-    dropout: float | None = None,
-    dropout_aux: float = 0.7,
-) -> GoogLeNet:
-    """GoogLeNet (Inception v1) with both auxiliary classifiers."""
-    return GoogLeNet(
-        num_classes,
-        in_channels,
-        torchvision=variant == "torchvision",
-        aux_logits=aux_logits,
-        transform_input=transform_input,
-        dropout=dropout,
-        dropout_aux=dropout_aux,
-    )
+def googlenet(*, variant: str = "paper", **kwargs: Any) -> GoogLeNet:
+    """GoogLeNet (Inception v1) with both auxiliary classifiers.
+
+    Options: `aux_logits`, `transform_input` (torchvision variant), `dropout` (default 0.4 in
+    the paper, 0.2 in torchvision) and `dropout_aux` (0.7).
+    """
+    return GoogLeNet(variant=variant, **kwargs)

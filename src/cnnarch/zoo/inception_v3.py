@@ -32,16 +32,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnarch.errors import CnnarchError
-from cnnarch.zoo.common import ZooModel
+from cnnarch.zoo.common import ZooModel, pick_variant
 from cnnarch.zoo.layers import BasicConv2d, renormalise_input
-from cnnarch.zoo.registry import Paper, published, register_model, torchvision_facts
+from cnnarch.zoo.registry import Paper, published, register_model
 
 INCEPTION_V3_PAPER = Paper(
     "Szegedy, Vanhoucke, Ioffe, Shlens, Wojna",
     2015,
     "Rethinking the Inception Architecture for Computer Vision",
     "CVPR 2016",
+    arxiv="1512.00567",
 )
+# Both variants are one network (see above): nothing to choose.
+VARIANTS = {"paper": None, "torchvision": None}
 
 
 class InceptionOutputs(NamedTuple):
@@ -191,14 +194,16 @@ class Inception3(ZooModel):
 
     def __init__(
         self,
+        *,
+        variant: str = "paper",
         num_classes: int = 1000,
         in_channels: int = 3,
-        *,
         aux_logits: bool = True,
         transform_input: bool = False,
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
+        pick_variant(VARIANTS, variant)
         if transform_input and in_channels != 3:
             raise CnnarchError("transform_input needs 3 input channels")
         self.in_channels = in_channels
@@ -253,35 +258,19 @@ class Inception3(ZooModel):
 
 def _facts() -> dict[str, Any]:
     paper = published()["inception_v3_paper"]
-    return {
-        "facts": paper["facts"],
-        "source": paper["source"],
-        "torchvision": torchvision_facts("inception_v3"),
-    }
+    return {"facts": paper["facts"], "source": paper["source"]}
 
 
 @register_model(
-    "inception_v3",
     family="inception",
     paper=INCEPTION_V3_PAPER,
     input_size=(3, 299, 299),
-    variants=("paper", "torchvision"),
+    variants=tuple(VARIANTS),
     published=_facts(),
 )
-def inception_v3(
-    *,
-    variant: str,
-    num_classes: int,
-    in_channels: int,
-    aux_logits: bool = True,
-    transform_input: bool = False,
-    dropout: float = 0.5,
-) -> Inception3:
-    """Inception-v3: factorised convolutions, one auxiliary head (same network in both variants)."""
-    return Inception3(
-        num_classes,
-        in_channels,
-        aux_logits=aux_logits,
-        transform_input=transform_input,
-        dropout=dropout,
-    )
+def inception_v3(*, variant: str = "paper", **kwargs: Any) -> Inception3:
+    """Inception-v3: factorised convolutions, one auxiliary head (same network in both variants).
+
+    Options: `aux_logits` (True), `transform_input` (False) and `dropout` (0.5).
+    """
+    return Inception3(variant=variant, **kwargs)

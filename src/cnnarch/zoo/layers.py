@@ -1,7 +1,7 @@
 """Layers several families share: LRN as the AlexNet paper writes it, the conv-BN-ReLU unit of
 torchvision's GoogLeNet and Inception-v3 (and their input transform), Glorot initialisation, the
-FC-4096-4096 classifier, and fully connected heads that slide over feature maps larger than the
-one they were trained on.
+FC-4096-4096 classifier, fully connected heads that slide over feature maps larger than the
+one they were trained on, and the ResNet paper's parameter-free shortcut (option A).
 """
 
 from __future__ import annotations
@@ -109,3 +109,18 @@ def classify_densely(
     At the training input size there is exactly one window and this is the ordinary classifier.
     """
     return classifier(sliding_windows(x, window)).mean(dim=1)
+
+
+class ZeroPadShortcut(nn.Module):
+    """Option A shortcut of He et al. 2015: stride-2 subsampling and zero channels appended
+    (no parameters)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.extra_channels = out_channels - in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))

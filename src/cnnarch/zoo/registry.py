@@ -1,8 +1,13 @@
 """Model registry: `create_model`, `list_models` and a card per model.
 
-Each family module registers its builders with `@register_model`. A builder is a function
-`builder(*, variant, num_classes, in_channels, **kwargs) -> nn.Module`; the registry checks
-the name and the variant before calling it, so builders only build.
+Each family module defines one builder function per model and registers it with
+`@register_model`: the function's name is the model's name. Every module of this package is
+imported on first use, so a new family registers itself without being listed anywhere.
+
+A builder takes keyword arguments only: `variant`, `num_classes`, `in_channels` and the model's
+options. It may pass `**kwargs` on to the model class its return annotation names; that class's
+keyword-only parameters are then options too. `create_model` checks the name, the variant and
+the options before calling the builder, so builders only build.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import functools
 import importlib
 import inspect
 import json
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,15 +31,8 @@ from torch import nn
 from cnnarch.errors import CnnarchError
 from cnnarch.zoo.common import ZooModel, smallest_input_side
 
-# Family modules, imported on first use so that `import cnnarch` stays cheap.
-_FAMILY_MODULES = (
-    "cnnarch.zoo.alexnet",
-    "cnnarch.zoo.vgg",
-    "cnnarch.zoo.googlenet",
-    "cnnarch.zoo.inception_v3",
-    "cnnarch.zoo.resnet",
-    "cnnarch.zoo.cifar",
-)
+# Every builder takes these; the others it takes are the model's options.
+_COMMON_ARGUMENTS = ("variant", "num_classes", "in_channels")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Paper:
     year: int
     title: str
     venue: str = ""
+    arxiv: str = ""  # arXiv identifier (YYMM.NNNNN, so chronological), if the paper has one
 
     def __str__(self) -> str:
         venue = f", {self.venue}" if self.venue else ""
@@ -70,13 +71,13 @@ class ModelCard:
 class _Entry:
     card: ModelCard
     builder: Callable[..., nn.Module]
+    options: tuple[str, ...]  # keyword options beyond `_COMMON_ARGUMENTS`
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
 def register_model(
-    name: str,
     *,
     family: str,
     paper: Paper,
@@ -84,13 +85,19 @@ def register_model(
     num_classes: int = 1000,
     variants: tuple[str, ...] = ("paper",),
     published: dict[str, Any] | None = None,
-    description: str = "",
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Register `builder` under `name` with its card."""
+    """Register the decorated builder under its own name, with its card; returns it unchanged.
+
+    A model with a torchvision variant also gets torchvision's published metrics.
+    """
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = builder.__name__
         if name in _REGISTRY:
             raise RuntimeError(f"model {name!r} registered twice")
+        facts = dict(published or {})
+        if "torchvision" in variants:
+            facts["torchvision"] = torchvision_facts(name)
         card = ModelCard(
             name=name,
             family=family,
@@ -98,19 +105,33 @@ def register_model(
             input_size=input_size,
             num_classes=num_classes,
             variants=variants,
-            published=published or {},
-            description=description or (builder.__doc__ or "").strip().split("\n")[0],
+            published=facts,
+            description=(builder.__doc__ or "").strip().split("\n")[0],
         )
-        _REGISTRY[name] = _Entry(card, builder)
+        _REGISTRY[name] = _Entry(card, builder, _options(builder))
         return builder
 
     return decorate
 
 
+def _options(builder: Callable[..., nn.Module]) -> tuple[str, ...]:
+    """The keyword-only parameters of `builder` and, if it passes `**kwargs` on, of the model
+    class it returns (positional parameters are structure the builder fixes, not options)."""
+    signature = inspect.signature(builder, eval_str=True)
+    params = list(signature.parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        params += inspect.signature(signature.return_annotation).parameters.values()
+    names = list(dict.fromkeys(p.name for p in params if p.kind is p.KEYWORD_ONLY))
+    missing = [arg for arg in _COMMON_ARGUMENTS if arg not in names]
+    if missing:
+        raise TypeError(f"builder {builder.__name__} does not take {', '.join(missing)}")
+    return tuple(name for name in names if name not in _COMMON_ARGUMENTS)
+
+
 @functools.cache
 def _load_families() -> None:
-    for module in _FAMILY_MODULES:
-        importlib.import_module(module)
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        importlib.import_module(f"{__package__}.{module.name}")
 
 
 def _entry(name: str) -> _Entry:
@@ -126,15 +147,17 @@ def _entry(name: str) -> _Entry:
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Model names matching the fnmatch `pattern`, family by family in `_FAMILY_MODULES` order
-    (not import order: one family module may import another), then in registration order."""
+    """Model names matching the fnmatch `pattern`, in the order their papers appeared (the
+    lecture's order), and the models of one paper in the order they were registered."""
     _load_families()
     names = [name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern)]
-    return sorted(names, key=lambda name: _family_rank(_REGISTRY[name].builder.__module__))
+    papers = {name: _REGISTRY[name].card.paper for name in names}
+    return sorted(names, key=lambda name: (papers[name].year, papers[name].arxiv))
 
 
-def _family_rank(module: str) -> int:
-    return _FAMILY_MODULES.index(module) if module in _FAMILY_MODULES else len(_FAMILY_MODULES)
+def model_builder(name: str) -> Callable[..., nn.Module]:
+    """The registered builder function of model `name` (e.g. `cnnarch.zoo.resnet.resnet50`)."""
+    return _entry(name).builder
 
 
 def model_card(name: str) -> ModelCard:
@@ -166,7 +189,12 @@ def create_model(
         raise CnnarchError(
             f"num_classes and in_channels must be positive (got {num_classes}, {in_channels})"
         )
-    _check_options(name, entry.builder, kwargs)
+    unknown = sorted(set(kwargs) - set(entry.options))
+    if unknown:
+        raise CnnarchError(
+            f"model {name!r} has no option {', '.join(map(repr, unknown))}; "
+            f"its options: {', '.join(entry.options) or 'none'}"
+        )
     model = entry.builder(
         variant=variant, num_classes=num_classes, in_channels=in_channels, **kwargs
     )
@@ -176,20 +204,6 @@ def create_model(
         spec.pop("devices", None)  # the meta twin used for size checks lives on one device
         model.build_spec = (name, spec)
     return model
-
-
-def _check_options(name: str, builder: Callable[..., nn.Module], kwargs: dict[str, Any]) -> None:
-    """Turn an option the builder does not take into one clear error (not a TypeError)."""
-    params = inspect.signature(builder).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    options = [p for p in params if p not in ("variant", "num_classes", "in_channels")]
-    unknown = sorted(set(kwargs) - set(options))
-    if unknown:
-        raise CnnarchError(
-            f"model {name!r} has no option {', '.join(map(repr, unknown))}; "
-            f"its options: {', '.join(options) or 'none'}"
-        )
 
 
 @functools.cache

@@ -21,16 +21,25 @@ The torchvision variant is torchvision's ResNet: stride on the 3x3 conv, project
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from cnnarch.errors import CnnarchError
-from cnnarch.zoo.cifar import RESNET_PAPER, ZeroPadShortcut
-from cnnarch.zoo.common import ZooModel
-from cnnarch.zoo.registry import published, register_model, torchvision_facts
+from cnnarch.zoo.common import ZooModel, pick_variant
+from cnnarch.zoo.layers import ZeroPadShortcut
+from cnnarch.zoo.registry import Paper, published, register_model
 
+RESNET_PAPER = Paper(
+    "He, Zhang, Ren, Sun",
+    2015,
+    "Deep Residual Learning for Image Recognition",
+    "CVPR 2016",
+    arxiv="1512.03385",
+)
 SHORTCUTS = ("A", "B", "C")
 STAGE_WIDTHS = (64, 128, 256, 512)
 # Table 1: blocks per stage.
@@ -63,9 +72,7 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(
-        self, in_channels: int, width: int, stride: int, shortcut: str | None, **_: Any
-    ) -> None:
+    def __init__(self, in_channels: int, width: int, stride: int, shortcut: str | None) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, width, 3, stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -122,25 +129,48 @@ class Bottleneck(nn.Module):
         return self.relu(out)
 
 
+@dataclass(frozen=True)
+class ResNetDesign:
+    """What a variant fixes in the structure of an ImageNet ResNet."""
+
+    stride_in_1x1: bool  # a bottleneck's stride on its first 1x1 conv, not on its 3x3 conv
+    projections_only: bool  # option B shortcuts only (A and C are the paper's alternatives)
+
+
+VARIANTS = {
+    "paper": ResNetDesign(stride_in_1x1=True, projections_only=False),
+    "torchvision": ResNetDesign(stride_in_1x1=False, projections_only=True),
+}
+
+
 class ResNet(ZooModel):
     """An ImageNet ResNet of `depth` 18, 34, 50, 101 or 152; `shortcut=None` gives the plain net."""
 
     def __init__(
         self,
         depth: int,
-        *,
         shortcut: str | None = "B",
-        stride_in_1x1: bool = True,
+        *,
+        variant: str = "paper",
         num_classes: int = 1000,
         in_channels: int = 3,
         zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
+        design = pick_variant(VARIANTS, variant)
         if depth not in BLOCKS:
             raise CnnarchError(f"ResNet depth must be one of {sorted(BLOCKS)}, got {depth}")
         if shortcut is not None and shortcut not in SHORTCUTS:
             raise CnnarchError(f"shortcut must be one of {', '.join(SHORTCUTS)}, got {shortcut!r}")
-        block = BasicBlock if depth < 50 else Bottleneck
+        if design.projections_only and shortcut not in (None, "B"):
+            raise CnnarchError(f"the {variant} variant has projection shortcuts (B) only")
+        bottleneck = depth >= 50
+        expansion = Bottleneck.expansion if bottleneck else BasicBlock.expansion
+        make_block = (
+            functools.partial(Bottleneck, stride_in_1x1=design.stride_in_1x1)
+            if bottleneck
+            else BasicBlock
+        )
         self.in_channels = in_channels
         self.depth = depth
         self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -153,8 +183,8 @@ class ResNet(ZooModel):
             blocks = []
             for i in range(count):
                 stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(block(channels, width, stride, shortcut, stride_in_1x1=stride_in_1x1))
-                channels = width * block.expansion
+                blocks.append(make_block(channels, width, stride, shortcut))
+                channels = width * expansion
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -178,9 +208,9 @@ class ResNet(ZooModel):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def _facts(name: str, plain: bool) -> dict[str, Any]:
+def _facts(depth: int, plain: bool = False) -> dict[str, Any]:
     paper = published()["resnet_paper"]
-    depth = name.removeprefix("plain").removeprefix("resnet")
+    name = f"{'plain' if plain else 'resnet'}{depth}"
     facts: dict[str, Any] = {"source": paper["source"]}
     if not plain:
         facts["table1_flops_multiply_adds_1e9"] = paper["table1_flops_multiply_adds_1e9"][name]
@@ -193,53 +223,85 @@ def _facts(name: str, plain: bool) -> dict[str, Any]:
         }
     if name in paper["table2_top1_error_10crop"]:
         facts["table2_top1_error_10crop"] = paper["table2_top1_error_10crop"][name]
-    if not plain:
-        facts["torchvision"] = torchvision_facts(name)
     return facts
 
 
-def _register(depth: int, plain: bool) -> None:
-    name = f"{'plain' if plain else 'resnet'}{depth}"
-
-    def build(
-        *,
-        variant: str,
-        num_classes: int,
-        in_channels: int,
-        shortcut: str | None = None,
-        zero_init_residual: bool = False,
-    ) -> ResNet:
-        if plain and shortcut is not None:
-            raise CnnarchError(f"{name} has no shortcuts; shortcut={shortcut!r} does not apply")
-        if variant == "torchvision" and shortcut not in (None, "B"):
-            raise CnnarchError("the torchvision variant has projection shortcuts (B) only")
-        kind = None if plain else (shortcut or "B")
-        return ResNet(
-            depth,
-            shortcut=kind,
-            stride_in_1x1=variant == "paper",
-            num_classes=num_classes,
-            in_channels=in_channels,
-            zero_init_residual=zero_init_residual,
-        )
-
-    kind = "basic" if depth < 50 else "bottleneck"
-    build.__doc__ = (
-        f"Plain-{depth}: ResNet-{depth} without shortcuts."
-        if plain
-        else f"ResNet-{depth} ({kind} blocks; shortcut A, B or C)."
-    )
-    register_model(
-        name,
-        family="resnet-plain" if plain else "resnet",
-        paper=RESNET_PAPER,
-        input_size=(3, 224, 224),
-        variants=("paper",) if plain else ("paper", "torchvision"),
-        published=_facts(name, plain),
-    )(build)
+_register_resnet = functools.partial(
+    register_model,
+    family="resnet",
+    paper=RESNET_PAPER,
+    input_size=(3, 224, 224),
+    variants=tuple(VARIANTS),
+)
+_register_plain = functools.partial(
+    register_model, family="resnet-plain", paper=RESNET_PAPER, input_size=(3, 224, 224)
+)
 
 
-for _depth in (18, 34, 50, 101, 152):
-    _register(_depth, plain=False)
-for _depth in (18, 34):
-    _register(_depth, plain=True)
+@_register_resnet(published=_facts(18))
+def resnet18(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> ResNet:
+    """ResNet-18 (basic blocks; shortcut A, B or C).
+
+    Two 3x3 convs per block, 2-2-2-2 blocks in conv2_x..conv5_x (Table 1).
+    """
+    return ResNet(18, shortcut, variant=variant, **kwargs)
+
+
+@_register_resnet(published=_facts(34))
+def resnet34(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> ResNet:
+    """ResNet-34 (basic blocks; shortcut A, B or C).
+
+    Two 3x3 convs per block, 3-4-6-3 blocks in conv2_x..conv5_x (Table 1).
+    """
+    return ResNet(34, shortcut, variant=variant, **kwargs)
+
+
+@_register_resnet(published=_facts(50))
+def resnet50(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> ResNet:
+    """ResNet-50 (bottleneck blocks; shortcut A, B or C).
+
+    1x1, 3x3, 1x1 convs per block, 3-4-6-3 blocks in conv2_x..conv5_x (Table 1).
+    """
+    return ResNet(50, shortcut, variant=variant, **kwargs)
+
+
+@_register_resnet(published=_facts(101))
+def resnet101(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> ResNet:
+    """ResNet-101 (bottleneck blocks; shortcut A, B or C).
+
+    1x1, 3x3, 1x1 convs per block, 3-4-23-3 blocks in conv2_x..conv5_x (Table 1).
+    """
+    return ResNet(101, shortcut, variant=variant, **kwargs)
+
+
+@_register_resnet(published=_facts(152))
+def resnet152(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> ResNet:
+    """ResNet-152 (bottleneck blocks; shortcut A, B or C).
+
+    1x1, 3x3, 1x1 convs per block, 3-8-36-3 blocks in conv2_x..conv5_x (Table 1).
+    """
+    return ResNet(152, shortcut, variant=variant, **kwargs)
+
+
+def _plain(depth: int, shortcut: None, variant: str, **kwargs: Any) -> ResNet:
+    if shortcut is not None:
+        raise CnnarchError(f"plain{depth} has no shortcuts; shortcut={shortcut!r} does not apply")
+    return ResNet(depth, None, variant=variant, **kwargs)
+
+
+@_register_plain(published=_facts(18, plain=True))
+def plain18(*, variant: str = "paper", shortcut: None = None, **kwargs: Any) -> ResNet:
+    """Plain-18: ResNet-18 without shortcuts.
+
+    The 18-layer plain net of Figure 3 (middle) and Table 2.
+    """
+    return _plain(18, shortcut, variant, **kwargs)
+
+
+@_register_plain(published=_facts(34, plain=True))
+def plain34(*, variant: str = "paper", shortcut: None = None, **kwargs: Any) -> ResNet:
+    """Plain-34: ResNet-34 without shortcuts.
+
+    The 34-layer plain net of Figure 3 (middle) and Table 2.
+    """
+    return _plain(34, shortcut, variant, **kwargs)

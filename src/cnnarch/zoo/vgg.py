@@ -19,21 +19,24 @@ from Table 1 in the tests (132.9, 132.9, 133.0, 133.6, 138.4, 143.7 million, bia
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from cnnarch.zoo.common import ZooModel
+from cnnarch.zoo.common import ZooModel, pick_variant
 from cnnarch.zoo.layers import classify_densely, fc_classifier, init_glorot, local_response_norm
-from cnnarch.zoo.registry import Paper, published, register_model, torchvision_facts
+from cnnarch.zoo.registry import Paper, published, register_model
 
 VGG_PAPER = Paper(
     "Simonyan, Zisserman",
     2014,
     "Very Deep Convolutional Networks for Large-Scale Image Recognition",
     "ICLR 2015",
+    arxiv="1409.1556",
 )
 
 # Table 1, one column per configuration: an int is a 3x3 conv of that width, ("1x1", width) a
@@ -80,42 +83,57 @@ def make_features(config: Sequence[Layer], in_channels: int, batch_norm: bool) -
     return nn.Sequential(*layers)
 
 
+def init_torchvision(model: nn.Module) -> None:
+    """torchvision's VGG initialisation: He normal convs, N(0, 0.01) linear layers."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+@dataclass(frozen=True)
+class VGGDesign:
+    """What a variant fixes in a VGG configuration."""
+
+    # torchvision's 7x7 adaptive average pool before the classifier (any input of at least
+    # 32x32), instead of the paper's dense evaluation (at least 224x224)
+    adaptive_pool: bool
+    init: Callable[[nn.Module], None]
+
+
+VARIANTS = {
+    "paper": VGGDesign(adaptive_pool=False, init=init_glorot),
+    "torchvision": VGGDesign(adaptive_pool=True, init=init_torchvision),
+}
+
+
 class VGG(ZooModel):
-    """A VGG configuration; `torchvision=True` adds torchvision's 7x7 adaptive average pool
-    (any input of at least 32x32) instead of the paper's dense evaluation (at least 224x224)."""
+    """A VGG configuration of Table 1 ("A" to "E"), with BatchNorm if `batch_norm`."""
 
     def __init__(
         self,
         config: str,
-        *,
         batch_norm: bool = False,
-        torchvision: bool = False,
+        *,
+        variant: str = "paper",
         num_classes: int = 1000,
         in_channels: int = 3,
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
+        design = pick_variant(VARIANTS, variant)
         self.in_channels = in_channels
         self.config = config
         self.features = make_features(CONFIGS[config], in_channels, batch_norm)
-        self.avgpool = nn.AdaptiveAvgPool2d(FC_WINDOW) if torchvision else None
+        self.avgpool = nn.AdaptiveAvgPool2d(FC_WINDOW) if design.adaptive_pool else None
         self.classifier = fc_classifier(512 * 7 * 7, num_classes, dropout)
-        if torchvision:
-            self._init_torchvision()
-        else:
-            init_glorot(self)
-
-    def _init_torchvision(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        design.init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)
@@ -124,52 +142,107 @@ class VGG(ZooModel):
         return self.classifier(torch.flatten(self.avgpool(x), 1))
 
 
-def _table2_facts(config: str, torchvision_name: str | None) -> dict[str, Any]:
+def _table2_facts(config: str) -> dict[str, Any]:
     paper = published()["vgg_paper"]
-    facts: dict[str, Any] = {
+    return {
         "config": config,
         "table2_params_millions": paper["table2_params_millions"][config],
         "source": paper["source"],
     }
-    if torchvision_name is not None:
-        facts["torchvision"] = torchvision_facts(torchvision_name)
-    return facts
 
 
-def _register(name: str, config: str, batch_norm: bool) -> None:
-    has_torchvision = config in ("A", "B", "D", "E")
-    description = f"VGG config {config}" + (" with BatchNorm" if batch_norm else "")
-
-    def build(*, variant: str, num_classes: int, in_channels: int, dropout: float = 0.5) -> VGG:
-        return VGG(
-            config,
-            batch_norm=batch_norm,
-            torchvision=variant == "torchvision",
-            num_classes=num_classes,
-            in_channels=in_channels,
-            dropout=dropout,
-        )
-
-    build.__doc__ = f"{description} (Simonyan & Zisserman, Table 1)."
-    register_model(
-        name,
-        family="vgg",
-        paper=VGG_PAPER,
-        input_size=(3, 224, 224),
-        variants=("paper", "torchvision") if has_torchvision else ("paper",),
-        published=_table2_facts(config, name if has_torchvision else None),
-        description=description,
-    )(build)
+# Configurations A, B, D and E are torchvision's vgg11, vgg13, vgg16 and vgg19 too.
+_register_vgg = functools.partial(
+    register_model, family="vgg", paper=VGG_PAPER, input_size=(3, 224, 224)
+)
+_WITH_TORCHVISION = tuple(VARIANTS)
 
 
-for _name, _config in [
-    ("vgg11", "A"),
-    ("vgg11_lrn", "A-LRN"),
-    ("vgg13", "B"),
-    ("vgg16_c", "C"),
-    ("vgg16", "D"),
-    ("vgg19", "E"),
-]:
-    _register(_name, _config, batch_norm=False)
-for _name, _config in [("vgg11_bn", "A"), ("vgg13_bn", "B"), ("vgg16_bn", "D"), ("vgg19_bn", "E")]:
-    _register(_name, _config, batch_norm=True)
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("A"))
+def vgg11(*, variant: str = "paper", **kwargs: Any) -> VGG:
+    """VGG config A.
+
+    Configuration A of Table 1: 11 weight layers.
+    """
+    return VGG("A", variant=variant, **kwargs)
+
+
+@_register_vgg(published=_table2_facts("A-LRN"))
+def vgg11_lrn(*, variant: str = "paper", **kwargs: Any) -> VGG:
+    """VGG config A-LRN.
+
+    Configuration A-LRN of Table 1: A with local response normalisation after the first conv.
+    """
+    return VGG("A-LRN", variant=variant, **kwargs)
+
+
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("B"))
+def vgg13(*, variant: str = "paper", **kwargs: Any) -> VGG:
+    """VGG config B.
+
+    Configuration B of Table 1: 13 weight layers.
+    """
+    return VGG("B", variant=variant, **kwargs)
+
+
+@_register_vgg(published=_table2_facts("C"))
+def vgg16_c(*, variant: str = "paper", **kwargs: Any) -> VGG:
+    """VGG config C.
+
+    Configuration C of Table 1: 16 weight layers, three of them 1x1 convs.
+    """
+    return VGG("C", variant=variant, **kwargs)
+
+
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("D"))
+def vgg16(*, variant: str = "paper", **kwargs: Any) -> VGG:
+    """VGG config D.
+
+    Configuration D of Table 1: 16 weight layers.
+    """
+    return VGG("D", variant=variant, **kwargs)
+
+
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("E"))
+def vgg19(*, variant: str = "paper", **kwargs: Any) -> VGG:
+    """VGG config E.
+
+    Configuration E of Table 1: 19 weight layers.
+    """
+    return VGG("E", variant=variant, **kwargs)
+
+
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("A"))
+def vgg11_bn(*, variant: str = "paper", **kwargs: Any) -> VGG:
+    """VGG config A with BatchNorm.
+
+    Configuration A of Table 1 with a BatchNorm after every conv (torchvision's vgg11_bn).
+    """
+    return VGG("A", batch_norm=True, variant=variant, **kwargs)
+
+
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("B"))
+def vgg13_bn(*, variant: str = "paper", **kwargs: Any) -> VGG:
+    """VGG config B with BatchNorm.
+
+    Configuration B of Table 1 with a BatchNorm after every conv (torchvision's vgg13_bn).
+    """
+    return VGG("B", batch_norm=True, variant=variant, **kwargs)
+
+
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("D"))
+def vgg16_bn(*, variant: str = "paper", **kwargs: Any) -> VGG:
+    """VGG config D with BatchNorm.
+
+    Configuration D of Table 1 with a BatchNorm after every conv (torchvision's vgg16_bn).
+    """
+    return VGG("D", batch_norm=True, variant=variant, **kwargs)
+
+
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("E"))
+def vgg19_bn(*, variant: str = "paper", **kwargs: Any) -> VGG:
+    """VGG config E with BatchNorm.
+
+    Configuration E of Table 1 with a BatchNorm after every conv (torchvision's vgg19_bn).
+    """
+    return VGG("E", batch_norm=True, variant=variant, **kwargs)
