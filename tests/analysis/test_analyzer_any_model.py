@@ -345,3 +345,28 @@ def test_explicit_cpu_factories_in_forward_stay_on_meta():
     summary = cnnarch.analyze(MakesOnCpu(), (4,))
     assert summary.mode == "meta"
     assert summary.inference_peak_bytes >= 4 * 10**12  # counted, never allocated
+
+
+# -- TorchScript ---------------------------------------------------------------------------------
+class Head(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
+def test_scripted_module_row_has_its_params_and_activations():
+    stem = nn.Conv2d(3, 3, 1)
+    eager = cnnarch.analyze(nn.Sequential(stem, Head()), (3, 8, 8))
+    scripted = cnnarch.analyze(nn.Sequential(stem, torch.jit.script(Head())), (3, 8, 8))
+    row = scripted.rows[-1]
+    assert row.type == "Head (TorchScript)" and row.params == 4 * 27 + 4 + 4 * 2 + 2
+    # its layers get no rows of their own; what they allocate is the scripted module's
+    assert row.activation_elements == 4 * 36 + 4 + 2
+    for total in ("total_params", "total_macs", "activation_elements", "inference_peak_bytes"):
+        assert getattr(scripted, total) == getattr(eager, total), total
+    with pytest.raises(CnnarchError, match="TorchScript"):
+        cnnarch.analyze(torch.jit.script(Head()), (3, 8, 8), train=True)

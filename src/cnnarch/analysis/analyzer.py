@@ -18,7 +18,7 @@ import gc
 import numbers
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -193,7 +193,7 @@ class _NeedsData(Exception):
 
 
 def _analyze(model: nn.Module, request: _Request, device: str) -> Summary:
-    no_forward = type(model).forward is nn.Module.forward
+    no_forward = getattr(model.forward, "__func__", None) is nn.Module.forward
     if no_forward or (request.sizes is None and request.inputs is None):
         reason = (
             f"{type(model).__name__} has no forward method"
@@ -201,6 +201,11 @@ def _analyze(model: nn.Module, request: _Request, device: str) -> Summary:
             else "no input size was given"
         )
         return _parameters_only(model, request, reason)
+    if request.train and any(isinstance(m, torch.jit.ScriptModule) for m in model.modules()):
+        raise CnnarchError(
+            f"{request.name}: TorchScript modules run their own weights, which a training "
+            f"pass would change: analyze the eager module for training memory"
+        )
     lazy = any(is_lazy(t) for t in _tensors(model))
     if lazy:
         model = _materialized(model, request)
@@ -407,6 +412,7 @@ class _State:
     leaves: set[int]  # ids of modules without children
     # (module, its parameter dict, its buffer dict) with stand-ins in place of the originals
     swaps: list[tuple[nn.Module, dict[str, Any], dict[str, Any]]]
+    scripted: set[int] = field(default_factory=set)  # ids of TorchScript modules
 
     def modules(self) -> Iterator[nn.Module]:
         return (module for module, _, _ in self.swaps)
@@ -466,6 +472,14 @@ def _stand_ins(model: nn.Module, dtype: torch.dtype | None, train: bool, on_meta
         }
         state.own_params[id(module)] = [id(p) for p in own.values() if p is not None]
         state.swaps.append((module, params, buffers))
+    for module in state.modules():
+        if isinstance(module, torch.jit.ScriptModule) and id(module) not in state.scripted:
+            # Compiled code calls its submodules without Python, so they get no frames of
+            # their own: the outermost scripted module is one row holding all of it.
+            inner = list(module.modules())
+            state.scripted.update(id(m) for m in inner)
+            state.leaves.add(id(module))
+            state.own_params[id(module)] = [id(p) for p in module.parameters()]
     return state
 
 
@@ -746,7 +760,7 @@ class _RowBuilder:
             saved += row.saved_bytes
         row = make_row(
             path=frame.path,
-            type=frame.type,
+            type=self._type(frame),
             depth=frame.depth,
             input_shapes=tuple(frame.input_shapes),
             output_shapes=tuple(frame.output_shapes),
@@ -766,6 +780,11 @@ class _RowBuilder:
         )
         self.rows[index] = row
         return row
+
+    def _type(self, frame: Frame) -> str:
+        if frame.module is not None and id(frame.module) in self.state.scripted:
+            return f"{frame.module.original_name} (TorchScript)"
+        return frame.type
 
     def _params_first_seen(self, module_id: int) -> tuple[int, int]:
         """Trainable and frozen elements of the module's own parameters not counted before."""
@@ -787,8 +806,10 @@ class _RowBuilder:
         if frame.new_keys:  # most frames of modules with children allocate nothing directly
             outputs = set(frame.output_keys)
             storages = self.tracer.storages
+            # A TorchScript module's layers have no rows: everything it allocates is its own.
+            scripted = id(frame.module) in self.state.scripted
             for key in frame.new_keys:
-                if key in outputs:
+                if scripted or key in outputs:
                     record = storages[key]
                     elements += record.nbytes // record.itemsize
                     nbytes += record.nbytes
