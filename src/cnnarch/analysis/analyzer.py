@@ -463,7 +463,7 @@ def _stand_ins(model: nn.Module, dtype: torch.dtype | None, train: bool, on_meta
 
     for path, module in model.named_modules():
         state.names[id(module)] = path
-        if all(child is None for child in module._modules.values()):
+        if next(module.children(), None) is None:
             state.leaves.add(id(module))
         own = parameter_dict(module)
         params = {k: None if p is None else stand_in(p, True) for k, p in own.items()}
@@ -665,7 +665,7 @@ def _parameters_only(model: nn.Module, request: _Request, reason: str) -> Summar
                 info = state.params[pid]
                 trainable += info.numel if info.trainable else 0
                 frozen += 0 if info.trainable else info.numel
-        children = [(n, c) for n, c in module._modules.items() if c is not None]
+        children = list(module.named_children())
         if not reused:
             for child_name, child in children:
                 t, f = visit(child, f"{path}.{child_name}" if path else child_name, depth + 1)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from cnnarch.analysis.torch_internals import (
+    default_call,
     global_module_hook_counts,
     has_overridden_call,
     has_own_hooks,
@@ -114,7 +115,7 @@ def _only_tracer_global_hooks() -> bool:
 
 
 def _fast_call(tracer: Tracer, m: nn.Module, ops: Callable, dims: int | None) -> Callable[..., Any]:
-    slow_call = m._call_impl  # the class's, bound to m
+    slow_call = default_call(m)
     # The functional layers check some things before any aten op runs (F.conv2d and F.linear:
     # input and weight of one dtype and device; F.batch_norm: statistics of the input's
     # width). An input that fails them takes the slow path, and so gets the same error in the

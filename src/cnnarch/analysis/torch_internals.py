@@ -13,6 +13,9 @@ import torch
 from torch import nn
 from torch.nn.modules import module as _module_globals
 
+# The base class of the tracer's aten-level mode (re-exported from here).
+from torch.utils._python_dispatch import TorchDispatchMode as TorchDispatchMode
+
 # Turns off `__torch_dispatch__` modes for the block: the tracer runs one aten op itself,
 # outside the dispatcher, as the dispatcher would run it inside the mode.
 disable_torch_dispatch = torch._C._DisableTorchDispatch
@@ -47,6 +50,11 @@ def set_parameter_and_buffer_dicts(
     `torch.func.functional_call` does tensor by tensor, here in two assignments)."""
     module.__dict__["_parameters"] = params
     module.__dict__["_buffers"] = buffers
+
+
+def default_call(module: nn.Module) -> Callable[..., Any]:
+    """What `module(...)` runs: its class's `_call_impl` (hooks, then `forward`)."""
+    return module._call_impl
 
 
 def override_call(module: nn.Module, call: Callable[..., Any]) -> None:

@@ -28,10 +28,10 @@ from torch.nn.modules.module import (
     register_module_forward_pre_hook,
 )
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from cnnarch.analysis.rules import op_cost, op_name
 from cnnarch.analysis.torch_internals import (
+    TorchDispatchMode,
     device_constructors,
     disable_torch_dispatch,
     disable_torch_function,
