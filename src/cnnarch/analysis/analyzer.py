@@ -184,12 +184,7 @@ class _Request:
 
 
 class _NeedsData(Exception):
-    """The meta pass reached an op that needs the values of its inputs."""
-
-    def __init__(self, where: str, detail: str) -> None:
-        super().__init__(f"{where}: {detail}")
-        self.where = where
-        self.detail = detail
+    """The meta pass reached an op that needs the values of its inputs (where, and which)."""
 
 
 def _analyze(model: nn.Module, request: _Request, device: str) -> Summary:
@@ -417,6 +412,30 @@ class _State:
     def modules(self) -> Iterator[nn.Module]:
         return (module for module, _, _ in self.swaps)
 
+    def first_seen_params(self, module_id: int, seen: set[int]) -> tuple[int, int]:
+        """Trainable and frozen elements of the module's own parameters not in `seen`
+        (which they join): a parameter counts in the first row that holds it."""
+        trainable = frozen = 0
+        for pid in self.own_params[module_id]:
+            if pid in seen:
+                continue
+            seen.add(pid)
+            info = self.params[pid]
+            if info.trainable:
+                trainable += info.numel
+            else:
+                frozen += info.numel
+        return trainable, frozen
+
+    def totals(self) -> tuple[int, int, int, int]:
+        """(trainable, frozen) parameter elements, parameter bytes, buffer bytes."""
+        params = self.params.values()
+        trainable = sum(p.numel for p in params if p.trainable)
+        frozen = sum(p.numel for p in params if not p.trainable)
+        param_bytes = sum(p.nbytes for p in params)
+        buffer_bytes = sum(b.numel() * b.element_size() for b in self.buffers)
+        return trainable, frozen, param_bytes, buffer_bytes
+
 
 def _stand_in_maker(
     dtype: torch.dtype | None, on_meta: bool
@@ -553,7 +572,7 @@ def _run_traced(
         if tracer.on_meta and needs_data(err):
             frame = tracer.innermost()
             where = f"in {_location(frame)}" if frame else "before any module ran"
-            raise _NeedsData(where, _describe(err)) from None
+            raise _NeedsData(f"{where}: {_describe(err)}") from None
         raise CnnarchError(_failure_message(model, request, tracer, args, kwargs, err)) from None
     if not tracer.top.children:
         raise CnnarchError(f"{request.name}: the forward pass did not call the model")
@@ -658,13 +677,7 @@ def _parameters_only(model: nn.Module, request: _Request, reason: str) -> Summar
         rows.append(None)  # type: ignore[arg-type]  # filled below, after the subtree
         reused = id(module) in seen_modules
         seen_modules.add(id(module))
-        trainable = frozen = 0
-        for pid in state.own_params[id(module)]:
-            if pid not in seen_params:
-                seen_params.add(pid)
-                info = state.params[pid]
-                trainable += info.numel if info.trainable else 0
-                frozen += 0 if info.trainable else info.numel
+        trainable, frozen = state.first_seen_params(id(module), seen_params)
         children = list(module.named_children())
         if not reused:
             for child_name, child in children:
@@ -690,11 +703,7 @@ def _parameters_only(model: nn.Module, request: _Request, reason: str) -> Summar
         return trainable, frozen
 
     visit(model, "", 0)
-    params = state.params.values()
-    trainable = sum(p.numel for p in params if p.trainable)
-    frozen = sum(p.numel for p in params if not p.trainable)
-    param_bytes = sum(p.nbytes for p in params)
-    buffer_bytes = sum(b.numel() * b.element_size() for b in state.buffers)
+    trainable, frozen, param_bytes, buffer_bytes = state.totals()
     return Summary(
         model_name=request.name,
         input_shape=(),
@@ -744,7 +753,7 @@ class _RowBuilder:
         if frame.module is not None:
             reused = id(frame.module) in self.seen_modules
             self.seen_modules.add(id(frame.module))
-            trainable, frozen = self._params_first_seen(id(frame.module))
+            trainable, frozen = self.state.first_seen_params(id(frame.module), self.seen_params)
         act_elements, act_bytes = self._new_outputs(frame)
         storages = self.tracer.storages
         saved = sum(storages[k].nbytes for k in frame.saved_keys) if frame.saved_keys else 0
@@ -786,20 +795,6 @@ class _RowBuilder:
             return f"{frame.module.original_name} (TorchScript)"
         return frame.type
 
-    def _params_first_seen(self, module_id: int) -> tuple[int, int]:
-        """Trainable and frozen elements of the module's own parameters not counted before."""
-        trainable = frozen = 0
-        for pid in self.state.own_params[module_id]:
-            if pid in self.seen_params:
-                continue
-            self.seen_params.add(pid)
-            info = self.state.params[pid]
-            if info.trainable:
-                trainable += info.numel
-            else:
-                frozen += info.numel
-        return trainable, frozen
-
     def _new_outputs(self, frame: Frame) -> tuple[int, int]:
         """Elements and bytes of the frame's outputs that it allocated itself."""
         elements = nbytes = 0
@@ -828,11 +823,7 @@ def _build_summary(
     builder = _RowBuilder(tracer, state)
     builder.build(tracer.top.children[0])
     rows = builder.rows
-    params = state.params.values()
-    trainable = sum(p.numel for p in params if p.trainable)
-    frozen = sum(p.numel for p in params if not p.trainable)
-    param_bytes = sum(p.nbytes for p in params)
-    buffer_bytes = sum(b.numel() * b.element_size() for b in state.buffers)
+    trainable, frozen, param_bytes, buffer_bytes = state.totals()
     distinct_inputs = {storage_key(t): t for t in inputs}.values()
     input_bytes = sum(t.untyped_storage().nbytes() for t in distinct_inputs)
     input_elements = sum(t.numel() for t in distinct_inputs)
