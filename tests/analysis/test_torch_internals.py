@@ -62,22 +62,25 @@ def test_device_constructors_are_the_factories_a_device_context_redirects():
 
 def test_swapped_dictionaries_are_what_module_attributes_read():
     layer = nn.Linear(2, 3)
-    original = (internals.parameter_dict(layer), internals.buffer_dict(layer))
+    params, buffers = internals.tensor_dicts(layer)
+    assert params["weight"] is layer.weight and buffers == {}
     stand_in = torch.empty(3, 2, device="meta")
-    internals.set_parameter_and_buffer_dicts(layer, {"weight": stand_in, "bias": None}, {})
+    originals = internals.swap_tensor_dicts([(layer, {"weight": stand_in, "bias": None}, {})])
     assert layer.weight is stand_in and layer.bias is None
     assert layer(torch.empty(4, 2, device="meta")).shape == (4, 3)  # forward reads them too
-    internals.set_parameter_and_buffer_dicts(layer, *original)
+    internals.swap_tensor_dicts(originals)
+    assert internals.tensor_dicts(layer)[0] is params
     assert isinstance(layer.weight, nn.Parameter) and layer.weight.device.type == "cpu"
 
 
-def test_override_call_replaces_the_call_of_one_instance():
+def test_override_call_wraps_the_call_of_one_instance():
     one, other = nn.Identity(), nn.Identity()
-    internals.override_call(one, lambda *args, **kwargs: "overridden")
-    assert internals.has_overridden_call(one) and not internals.has_overridden_call(other)
-    assert one(1) == "overridden" and other(1) == 1
+    assert internals.call_is_plain(one)
+    internals.override_call(one, lambda default: lambda x: ("wrapped", default(x)))
+    assert not internals.call_is_plain(one) and internals.call_is_plain(other)
+    assert one(1) == ("wrapped", 1) and other(1) == 1
     internals.restore_call(one)
-    assert one(1) == 1 and not internals.has_overridden_call(one)
+    assert one(1) == 1 and internals.call_is_plain(one)
 
 
 def test_hook_counts_see_global_and_own_hooks():
@@ -89,9 +92,8 @@ def test_hook_counts_see_global_and_own_hooks():
         handle.remove()
     assert internals.global_module_hook_counts() == before
     layer = nn.Identity()
-    assert not internals.has_own_hooks(layer)
     layer.register_forward_pre_hook(lambda module, args: None)
-    assert internals.has_own_hooks(layer)
+    assert not internals.call_is_plain(layer)
 
 
 def test_op_schema_packet_and_names():
@@ -111,13 +113,6 @@ def test_storage_id_is_shared_by_views_only():
     x = torch.zeros(4, device="meta")
     assert internals.storage_id(x) == internals.storage_id(x.view(2, 2))
     assert internals.storage_id(x) != internals.storage_id(x.clone())
-
-
-def test_default_call_runs_hooks_then_forward():
-    layer = nn.Identity()
-    seen: list[int] = []
-    layer.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
-    assert internals.default_call(layer)(7) == 7 and seen == [7]
 
 
 def test_dispatch_mode_base_class_sees_aten_ops():

@@ -23,7 +23,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, is_lazy
+from torch.nn.parameter import (
+    UninitializedBuffer,
+    UninitializedParameter,
+    UninitializedTensorMixin,
+    is_lazy,
+)
 
 from cnnarch.analysis.deadline import AnalysisTimeout, Deadline
 from cnnarch.analysis.fast_leaves import fast_leaves
@@ -37,9 +42,8 @@ from cnnarch.analysis.memory import (
 from cnnarch.analysis.smallest import bisect_smallest_side
 from cnnarch.analysis.summary import LayerRow, Summary, make_row
 from cnnarch.analysis.torch_internals import (
-    buffer_dict,
-    parameter_dict,
-    set_parameter_and_buffer_dicts,
+    swap_tensor_dicts,
+    tensor_dicts,
 )
 from cnnarch.analysis.trace import (
     NEVER_FREED,
@@ -183,6 +187,10 @@ class _Request:
     default_note: str = ""  # said in errors when the input size was a default
 
 
+class _Lazy(Exception):
+    """The model has lazy (uninitialized) parameters or buffers."""
+
+
 class _NeedsData(Exception):
     """The meta pass reached an op that needs the values of its inputs (where, and which)."""
 
@@ -201,9 +209,14 @@ def _analyze(model: nn.Module, request: _Request, device: str) -> Summary:
             f"{request.name}: TorchScript modules run their own weights, which a training "
             f"pass would change: analyze the eager module for training memory"
         )
-    lazy = any(is_lazy(t) for t in _tensors(model))
-    if lazy:
-        model = _materialized(model, request)
+    try:
+        return _traced_where_possible(model, request, device)
+    except _Lazy:
+        return _traced_where_possible(_materialized(model, request), request, device)
+
+
+def _traced_where_possible(model: nn.Module, request: _Request, device: str) -> Summary:
+    """On meta, unless the pass needs data (or `device` says otherwise): then on the CPU."""
     reason = ""
     if device != "cpu":
         try:
@@ -224,9 +237,9 @@ def _analyze(model: nn.Module, request: _Request, device: str) -> Summary:
 
 
 def _traced(model: nn.Module, request: _Request, on_meta: bool, reason: str) -> Summary:
-    dtype = request.dtype or _model_dtype(model)
-    args, kwargs = _make_inputs(request, dtype, on_meta)
     state = _stand_ins(model, request.dtype, request.train, on_meta)
+    dtype = request.dtype or state.main_dtype()
+    args, kwargs = _make_inputs(request, dtype, on_meta)
     tracer = _make_tracer(state, args, kwargs, on_meta)
     with _restore_modes(state, request.train), _swapped(state), request.deadline.running():
         output = _run_traced(model, request, tracer, state, args, kwargs)
@@ -346,21 +359,8 @@ def _to_cpu(value: Any) -> Any:
 
 def _tensors(model: nn.Module) -> Iterator[torch.Tensor]:
     for module in model.modules():
-        for tensors in (parameter_dict(module), buffer_dict(module)):
+        for tensors in tensor_dicts(module):
             yield from (t for t in tensors.values() if t is not None)
-
-
-def _model_dtype(model: nn.Module) -> torch.dtype:
-    """The floating dtype that holds most of the model's parameter elements (else buffer
-    elements), or torch's default dtype for a model with neither."""
-    for tensors in (list(model.parameters()), list(model.buffers())):
-        counts: Counter[torch.dtype] = Counter()
-        for t in tensors:
-            if t.is_floating_point() and not is_lazy(t):
-                counts[t.dtype] += t.numel()
-        if counts:
-            return counts.most_common(1)[0][0]
-    return torch.get_default_dtype()
 
 
 def _materialized(model: nn.Module, request: _Request) -> nn.Module:
@@ -379,7 +379,11 @@ def _materialized(model: nn.Module, request: _Request) -> nn.Module:
         else:
             memo[id(t)] = meta_empty(t.shape, t.dtype)
     twin = copy.deepcopy(model, memo)
-    dtype = request.dtype or _model_dtype(model)
+    # Uninitialized tensors have a dtype (`LazyLinear(4, dtype=torch.float16)`) but no size.
+    floating = Counter(t.dtype for t in _tensors(model) if t.dtype.is_floating_point)
+    dtype = request.dtype or (
+        floating.most_common(1)[0][0] if floating else torch.get_default_dtype()
+    )
     args, kwargs = _make_inputs(request, dtype, on_meta=True)
     try:
         with request.deadline.running(), torch.no_grad(), torch.device("meta"):
@@ -427,6 +431,21 @@ class _State:
                 frozen += info.numel
         return trainable, frozen
 
+    def main_dtype(self) -> torch.dtype:
+        """The floating dtype that holds most parameter elements (else buffer elements), or
+        torch's default dtype for a model with neither: the dtype of the inputs."""
+        for sizes in (
+            [(p.dtype, p.numel) for p in self.params.values()],
+            [(b.dtype, b.numel()) for b in self.buffers],
+        ):
+            counts: Counter[torch.dtype] = Counter()
+            for dtype, numel in sizes:
+                if dtype.is_floating_point:
+                    counts[dtype] += numel
+            if counts:
+                return counts.most_common(1)[0][0]
+        return torch.get_default_dtype()
+
     def totals(self) -> tuple[int, int, int, int]:
         """(trainable, frozen) parameter elements, parameter bytes, buffer bytes."""
         params = self.params.values()
@@ -437,38 +456,35 @@ class _State:
         return trainable, frozen, param_bytes, buffer_bytes
 
 
-def _stand_in_maker(
-    dtype: torch.dtype | None, on_meta: bool
-) -> Callable[[torch.Tensor, bool], torch.Tensor]:
-    """(tensor, is_param) -> the tensor the pass uses in its place: a meta tensor; or on the
-    CPU the tensor itself (a copy for buffers, which a training pass updates in place; zeros
-    for a tensor on meta)."""
-
-    def target(t: torch.Tensor) -> torch.dtype:
-        return dtype if dtype is not None and t.is_floating_point() else t.dtype
-
-    if on_meta:
-        return lambda t, is_param: meta_empty(t.shape, target(t))
-
-    def on_cpu(t: torch.Tensor, is_param: bool) -> torch.Tensor:
-        if t.device.type == "meta":
-            return torch.zeros(t.shape, dtype=target(t))
-        alias = t.detach()
-        copied = alias.to("cpu", target(t))
-        return alias.clone() if copied is alias and not is_param else copied
-
-    return on_cpu
+def _cpu_stand_in(tensor: torch.Tensor, dtype: torch.dtype, is_param: bool) -> torch.Tensor:
+    """The tensor a pass on the CPU uses: the tensor itself (a copy for buffers, which a
+    training pass updates in place), or zeros for a tensor on meta."""
+    if tensor.device.type == "meta":
+        return torch.zeros(tensor.shape, dtype=dtype)
+    alias = tensor.detach()
+    copied = alias.to("cpu", dtype)
+    return alias.clone() if copied is alias and not is_param else copied
 
 
 def _stand_ins(model: nn.Module, dtype: torch.dtype | None, train: bool, on_meta: bool) -> _State:
+    """Stand-ins for the model's tensors: meta tensors of the same shapes, or the tensors the
+    pass uses on the CPU; floating ones in `dtype` if given. Raises `_Lazy` for a model with
+    uninitialized (lazy) tensors."""
     by_id: dict[int, torch.Tensor] = {}
     state = _State({}, {}, [], [], {}, set(), [])
-    make = _stand_in_maker(dtype, on_meta)
+    scripted: list[nn.Module] = []
 
     def stand_in(tensor: torch.Tensor, is_param: bool) -> torch.Tensor:
         twin = by_id.get(id(tensor))
         if twin is None:
-            twin = by_id[id(tensor)] = make(tensor, is_param)
+            if isinstance(tensor, UninitializedTensorMixin):  # `is_lazy`, without a call
+                raise _Lazy
+            target = dtype if dtype is not None and tensor.is_floating_point() else tensor.dtype
+            twin = by_id[id(tensor)] = (
+                meta_empty(tensor.shape, target)
+                if on_meta
+                else _cpu_stand_in(tensor, target, is_param)
+            )
             if is_param:
                 trainable = tensor.requires_grad
                 if train and trainable:
@@ -482,17 +498,17 @@ def _stand_ins(model: nn.Module, dtype: torch.dtype | None, train: bool, on_meta
 
     for path, module in model.named_modules():
         state.names[id(module)] = path
-        if next(module.children(), None) is None:
+        if all(child is None for child in module._modules.values()):
             state.leaves.add(id(module))
-        own = parameter_dict(module)
+        own, own_buffers = tensor_dicts(module)
         params = {k: None if p is None else stand_in(p, True) for k, p in own.items()}
-        buffers = {
-            k: None if b is None else stand_in(b, False) for k, b in buffer_dict(module).items()
-        }
+        buffers = {k: None if b is None else stand_in(b, False) for k, b in own_buffers.items()}
         state.own_params[id(module)] = [id(p) for p in own.values() if p is not None]
         state.swaps.append((module, params, buffers))
-    for module in state.modules():
-        if isinstance(module, torch.jit.ScriptModule) and id(module) not in state.scripted:
+        if isinstance(module, torch.jit.ScriptModule):
+            scripted.append(module)
+    for module in scripted:
+        if id(module) not in state.scripted:
             # Compiled code calls its submodules without Python, so they get no frames of
             # their own: the outermost scripted module is one row holding all of it.
             inner = list(module.modules())
@@ -506,14 +522,11 @@ def _stand_ins(model: nn.Module, dtype: torch.dtype | None, train: bool, on_meta
 def _swapped(state: _State) -> Iterator[None]:
     """Give every module its stand-in parameters and buffers for the duration of the block,
     then put the user's own dictionaries (and so the very same tensors) back."""
-    originals = [(m, parameter_dict(m), buffer_dict(m)) for m, _, _ in state.swaps]
+    originals = swap_tensor_dicts((m, dict(p), dict(b)) for m, p, b in state.swaps)
     try:
-        for module, params, buffers in state.swaps:
-            set_parameter_and_buffer_dicts(module, dict(params), dict(buffers))
         yield
     finally:
-        for module, params, buffers in originals:
-            set_parameter_and_buffer_dicts(module, params, buffers)
+        swap_tensor_dicts(originals)
 
 
 def _make_tracer(
@@ -662,12 +675,13 @@ def _run_backward(tracer: Tracer, output: Any, state: _State) -> None:
 # -- parameters only -----------------------------------------------------------------------------
 def _parameters_only(model: nn.Module, request: _Request, reason: str) -> Summary:
     """The module tree with parameters and buffers, when no pass can run."""
-    if any(is_lazy(t) for t in _tensors(model)):
+    try:
+        state = _stand_ins(model, request.dtype, train=False, on_meta=True)
+    except _Lazy:
         raise CnnarchError(
             f"{request.name}: its lazy modules have no parameter shapes until a forward pass; "
             f"give an input size (input_size=, --input)"
-        )
-    state = _stand_ins(model, request.dtype, train=False, on_meta=True)
+        ) from None
     rows: list[LayerRow] = []
     seen_params: set[int] = set()
     seen_modules: set[int] = set()
@@ -678,7 +692,7 @@ def _parameters_only(model: nn.Module, request: _Request, reason: str) -> Summar
         reused = id(module) in seen_modules
         seen_modules.add(id(module))
         trainable, frozen = state.first_seen_params(id(module), seen_params)
-        children = list(module.named_children())
+        children = [(n, c) for n, c in module._modules.items() if c is not None]
         if not reused:
             for child_name, child in children:
                 t, f = visit(child, f"{path}.{child_name}" if path else child_name, depth + 1)
@@ -721,7 +735,7 @@ def _parameters_only(model: nn.Module, request: _Request, reason: str) -> Summar
         buffer_bytes=buffer_bytes,
         inference_peak_bytes=0,
         batch_size=request.batch_size,
-        dtype=str(request.dtype or _model_dtype(model)).removeprefix("torch."),
+        dtype=str(request.dtype or state.main_dtype()).removeprefix("torch."),
         mode="parameters",
         mode_reason=reason,
         param_dtypes=_param_dtypes(state),
@@ -730,10 +744,10 @@ def _parameters_only(model: nn.Module, request: _Request, reason: str) -> Summar
 
 def _param_dtypes(state: _State) -> dict[str, int]:
     """Parameter elements by dtype."""
-    counts: Counter[str] = Counter()
+    counts: Counter[torch.dtype] = Counter()
     for info in state.params.values():
-        counts[str(info.dtype).removeprefix("torch.")] += info.numel
-    return dict(counts)
+        counts[info.dtype] += info.numel
+    return {str(dtype).removeprefix("torch."): n for dtype, n in counts.items()}
 
 
 # -- rows and totals -----------------------------------------------------------------------------
@@ -769,7 +783,11 @@ class _RowBuilder:
             saved += row.saved_bytes
         row = make_row(
             path=frame.path,
-            type=self._type(frame),
+            type=(
+                f"{frame.module.original_name} (TorchScript)"
+                if id(frame.module) in self.state.scripted
+                else frame.type
+            ),
             depth=frame.depth,
             input_shapes=tuple(frame.input_shapes),
             output_shapes=tuple(frame.output_shapes),
@@ -789,11 +807,6 @@ class _RowBuilder:
         )
         self.rows[index] = row
         return row
-
-    def _type(self, frame: Frame) -> str:
-        if frame.module is not None and id(frame.module) in self.state.scripted:
-            return f"{frame.module.original_name} (TorchScript)"
-        return frame.type
 
     def _new_outputs(self, frame: Frame) -> tuple[int, int]:
         """Elements and bytes of the frame's outputs that it allocated itself."""

@@ -20,6 +20,7 @@ same summary with and without it.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -27,13 +28,11 @@ import torch
 from torch import nn
 
 from cnnarch.analysis.torch_internals import (
-    default_call,
+    call_is_plain,
     global_module_hook_counts,
-    has_overridden_call,
-    has_own_hooks,
     override_call,
-    parameter_dict,
     restore_call,
+    tensor_dicts,
 )
 from cnnarch.analysis.trace import Tracer, own_code
 
@@ -114,13 +113,14 @@ def _only_tracer_global_hooks() -> bool:
     return global_module_hook_counts() == (1, 1, 0, 0)
 
 
-def _fast_call(tracer: Tracer, m: nn.Module, ops: Callable, dims: int | None) -> Callable[..., Any]:
-    slow_call = default_call(m)
+def _fast_call(
+    tracer: Tracer, m: nn.Module, ops: Callable, dims: int | None, slow_call: Callable[..., Any]
+) -> Callable[..., Any]:
     # The functional layers check some things before any aten op runs (F.conv2d and F.linear:
     # input and weight of one dtype and device; F.batch_norm: statistics of the input's
     # width). An input that fails them takes the slow path, and so gets the same error in the
     # same words.
-    weight = parameter_dict(m).get("weight") if isinstance(m, (nn.Conv2d, nn.Linear)) else None
+    weight = tensor_dicts(m)[0].get("weight") if isinstance(m, (nn.Conv2d, nn.Linear)) else None
     width = m.num_features if isinstance(m, nn.BatchNorm2d) else None
 
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -155,12 +155,12 @@ def fast_leaves(tracer: Tracer, modules: Iterable[nn.Module]) -> Iterator[None]:
         if ENABLED and _only_tracer_global_hooks():
             for m in modules:
                 entry = FAST_LEAVES.get(type(m))
-                if entry is None or "forward" in m.__dict__ or has_overridden_call(m):
+                if entry is None or not call_is_plain(m):
                     continue
                 ops, qualifies, dims = entry
-                if has_own_hooks(m) or not qualifies(m):
+                if not qualifies(m):
                     continue
-                override_call(m, _fast_call(tracer, m, ops, dims))  # this instance only
+                override_call(m, functools.partial(_fast_call, tracer, m, ops, dims))
                 installed.append(m)
         yield
     finally:

@@ -281,15 +281,23 @@ def op_name(op: torch._ops.OpOverload) -> str:
     return packet.__name__ if qualified.startswith("aten::") else qualified
 
 
+# The rule of each overload seen, by `id` (asked once per op of a pass; cleared whenever a
+# rule is registered or removed).
+_RULE_BY_OVERLOAD: dict[int, Rule | None] = {}
+
+
 def rule_for(op: torch._ops.OpOverload) -> Rule | None:
     """The counting rule of an aten op, or None when the table has no entry for it."""
-    return _RULE_BY_OP.get(op_packet(op))
+    rule = _RULE_BY_OVERLOAD.get(id(op), _RULE_BY_OVERLOAD)
+    if rule is _RULE_BY_OVERLOAD:  # not seen yet
+        rule = _RULE_BY_OVERLOAD[id(op)] = _RULE_BY_OP.get(op_packet(op))
+    return rule  # type: ignore[return-value]
 
 
 def op_cost(op: torch._ops.OpOverload, args: Sequence[Any], kwargs: dict[str, Any], out: Any):
     """(MACs, FLOPs, counted) of one aten call. Views, and in-place changes of a view's
     geometry (`as_strided_`), cost nothing and are always counted."""
-    rule = _RULE_BY_OP.get(op_packet(op))
+    rule = rule_for(op)
     if rule is None:
         return 0, 0, op.is_view or torch.Tag.inplace_view in op.tags
     macs, flops = rule(args, kwargs, out)
@@ -308,6 +316,7 @@ class RuleHandle:
 
     def remove(self) -> None:
         _RULE_BY_OP.pop(self._packet, None)
+        _RULE_BY_OVERLOAD.clear()
 
 
 def register_rule(op: Any, *, macs: Count | None = None, flops: Count | None = None) -> RuleHandle:
@@ -341,4 +350,5 @@ def register_rule(op: Any, *, macs: Count | None = None, flops: Count | None = N
         return mac_count, flop_count
 
     _RULE_BY_OP[op] = rule
+    _RULE_BY_OVERLOAD.clear()
     return RuleHandle(op)

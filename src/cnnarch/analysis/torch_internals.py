@@ -6,7 +6,7 @@ one of them fails there, by name, rather than somewhere deep in a trace.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -33,42 +33,51 @@ def device_constructors() -> frozenset[Callable[..., Any]]:
     return frozenset(_device_constructors())
 
 
-def parameter_dict(module: nn.Module) -> dict[str, Any]:
-    """The dictionary `Module.__getattr__` reads a module's parameters from."""
-    return module.__dict__["_parameters"]
+def tensor_dicts(module: nn.Module) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The dictionaries `Module.__getattr__` reads a module's parameters and buffers from."""
+    own = module.__dict__
+    return own["_parameters"], own["_buffers"]
 
 
-def buffer_dict(module: nn.Module) -> dict[str, Any]:
-    """The dictionary `Module.__getattr__` reads a module's buffers from."""
-    return module.__dict__["_buffers"]
+Swap = tuple[nn.Module, dict[str, Any], dict[str, Any]]  # (module, parameters, buffers)
 
 
-def set_parameter_and_buffer_dicts(
-    module: nn.Module, params: dict[str, Any], buffers: dict[str, Any]
+def swap_tensor_dicts(swaps: Iterable[Swap]) -> list[Swap]:
+    """Give each module new parameter and buffer dictionaries, so that every later
+    `module.weight` reads the new tensors (what `torch.func.functional_call` does tensor by
+    tensor, here in two assignments); returns the old ones, to swap back."""
+    previous = []
+    for module, params, buffers in swaps:
+        own = module.__dict__
+        previous.append((module, own["_parameters"], own["_buffers"]))
+        own["_parameters"] = params
+        own["_buffers"] = buffers
+    return previous
+
+
+def call_is_plain(module: nn.Module) -> bool:
+    """Whether `module(...)` runs its class's `_call_impl` with no hooks of the module's own
+    and no `forward` or `_call_impl` set on the instance."""
+    return not (
+        "forward" in module.__dict__
+        or "_call_impl" in module.__dict__
+        or module._forward_hooks
+        or module._forward_pre_hooks
+        or module._backward_hooks
+        or module._backward_pre_hooks
+    )
+
+
+def override_call(
+    module: nn.Module, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
 ) -> None:
-    """Replace both dictionaries: every later `module.weight` reads the new tensors (what
-    `torch.func.functional_call` does tensor by tensor, here in two assignments)."""
-    module.__dict__["_parameters"] = params
-    module.__dict__["_buffers"] = buffers
-
-
-def default_call(module: nn.Module) -> Callable[..., Any]:
-    """What `module(...)` runs: its class's `_call_impl` (hooks, then `forward`)."""
-    return module._call_impl
-
-
-def override_call(module: nn.Module, call: Callable[..., Any]) -> None:
-    """Make `module(...)` run `call` instead of the class's `_call_impl`:
+    """Make `module(...)` run `wrap(the class's _call_impl)`, for this instance only:
     `Module.__call__` looks `_call_impl` up on the instance."""
-    module.__dict__["_call_impl"] = call
+    module.__dict__["_call_impl"] = wrap(module._call_impl)
 
 
 def restore_call(module: nn.Module) -> None:
     del module.__dict__["_call_impl"]
-
-
-def has_overridden_call(module: nn.Module) -> bool:
-    return "_call_impl" in module.__dict__
 
 
 def global_module_hook_counts() -> tuple[int, int, int, int]:
@@ -79,16 +88,6 @@ def global_module_hook_counts() -> tuple[int, int, int, int]:
         len(_module_globals._global_forward_hooks),
         len(_module_globals._global_backward_hooks),
         len(_module_globals._global_backward_pre_hooks),
-    )
-
-
-def has_own_hooks(module: nn.Module) -> bool:
-    """Whether hooks were registered on this module itself."""
-    return bool(
-        module._forward_hooks
-        or module._forward_pre_hooks
-        or module._backward_hooks
-        or module._backward_pre_hooks
     )
 
 

@@ -123,8 +123,9 @@ def _batch_norm_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tup
     x = args[0]
     stats_dtype = _reduced_precision_stats_dtype(x.dtype)
     channels = x.shape[1] if x.dim() > 1 else 0
-    if any(isinstance(t, torch.Tensor) and t.numel() != channels for t in args[1:5]):
-        return None
+    for t in args[1:5]:
+        if isinstance(t, torch.Tensor) and t.numel() != channels:
+            return None
     mean = meta_empty((channels,), stats_dtype)
     invstd = meta_empty((channels,), stats_dtype)
     return _like(x), mean, invstd
@@ -339,12 +340,15 @@ class FastMeta(TorchDispatchMode):
         return self.run(func, args, kwargs or {})
 
 
-# Ops whose CPU kernels require all tensor arguments to have one dtype and whose meta kernels
-# do not check it.
-_SAME_DTYPE_OPS = frozenset(
-    (aten.convolution.default, aten.mm.default, aten.addmm.default, aten.bmm.default,
-     aten.baddbmm.default)
-)  # fmt: skip
+# Ops whose CPU kernels require these arguments to have one dtype and whose meta kernels do
+# not check it, by `id` of the op (an op's own hash is Python code, and this is asked per op).
+_SAME_DTYPE_ARGS = {
+    id(aten.convolution.default): (0, 1, 2),  # input, weight, bias
+    id(aten.mm.default): (0, 1),
+    id(aten.bmm.default): (0, 1),
+    id(aten.addmm.default): (0, 1, 2),
+    id(aten.baddbmm.default): (0, 1, 2),
+}
 CPU_REPLAY_LIMIT = 64 * 2**20  # bytes of uninitialized CPU tensors a replay may allocate
 
 
@@ -357,9 +361,12 @@ def needs_data(err: BaseException) -> bool:
     )
 
 
-def _same_dtypes(args: tuple[Any, ...]) -> bool:
-    dtypes = {a.dtype for a in args if isinstance(a, torch.Tensor)}
-    return len(dtypes) <= 1
+def _same_dtypes(args: tuple[Any, ...], positions: tuple[int, ...]) -> bool:
+    dtype = args[0].dtype
+    for i in positions:
+        if i < len(args) and args[i] is not None and args[i].dtype != dtype:
+            return False
+    return True
 
 
 def cpu_error(
@@ -602,13 +609,14 @@ class Tracer(FastMeta):
     def run(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
         if not self.on_meta:
             return func(*args, **kwargs)
-        if func in _SAME_DTYPE_OPS and not _same_dtypes(args):
+        positions = _SAME_DTYPE_ARGS.get(id(func))
+        if positions is not None and not _same_dtypes(args, positions):
             # The meta kernels skip this check of the CPU and CUDA kernels.
             error = cpu_error(func, args, kwargs)
             if error is not None:
                 raise error
         try:
-            return super().run(func, args, kwargs)
+            return FastMeta.run(self, func, args, kwargs)
         except RuntimeError as err:
             # Meta kernels word some errors their own way ("Invalid channel dimensions"):
             # PyTorch's real message comes from its CPU kernel, given the same call.
