@@ -521,12 +521,18 @@ def _stand_ins(model: nn.Module, dtype: torch.dtype | None, train: bool, on_meta
 @contextlib.contextmanager
 def _swapped(state: _State) -> Iterator[None]:
     """Give every module its stand-in parameters and buffers for the duration of the block,
-    then put the user's own dictionaries (and so the very same tensors) back."""
+    then put the user's own dictionaries (and so the very same tensors) back, and every other
+    attribute the forward pass reassigned: a forward that caches a tensor in an attribute
+    (torchvision's anchor generators move theirs to the input's device) must not keep a
+    stand-in there."""
+    attributes = [(m, m.__dict__.copy()) for m, _, _ in state.swaps]
     originals = swap_tensor_dicts((m, dict(p), dict(b)) for m, p, b in state.swaps)
     try:
         yield
     finally:
         swap_tensor_dicts(originals)
+        for module, before in attributes:
+            module.__dict__.update(before)
 
 
 def _make_tracer(
