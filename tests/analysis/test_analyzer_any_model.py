@@ -358,6 +358,7 @@ class Head(nn.Module):
         return self.fc(self.conv(x).mean((2, 3)))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_scripted_module_row_has_its_params_and_activations():
     stem = nn.Conv2d(3, 3, 1)
     eager = cnnarch.analyze(nn.Sequential(stem, Head()), (3, 8, 8))
