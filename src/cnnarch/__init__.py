@@ -1,9 +1,14 @@
 """cnnarch: the CNN architectures of CS231n Lecture 9 as measured software."""
 
 from cnnarch.analysis import Summary, analyze
+from cnnarch.analysis.analyzer import set_model_resolver
 from cnnarch.errors import CnnarchError
 from cnnarch.experiments.inception import inception_cost
 from cnnarch.zoo import create_model, list_models, model_card
+from cnnarch.zoo_models import resolve as _resolve_zoo_model
+
+# The analyzer knows no model by name: the zoo's names and card input sizes come from here.
+set_model_resolver(_resolve_zoo_model)
 
 __all__ = [
     "CnnarchError",

@@ -6,6 +6,7 @@ Mistakes a user can make end in one line on stderr and exit status 2 (see `Cnnar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -130,15 +131,21 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         raise CnnarchError("--optimizer needs --train")
     if args.batch < 1:
         raise CnnarchError(f"--batch must be at least 1, got {args.batch}")
-    summary = analyze(
-        model,
-        size,
-        batch_size=args.batch,
-        dtype=parse_dtype(args.dtype),
-        train=args.train,
-        optimizer=args.optimizer,
-        variant=args.variant,
-    )
+    if args.timeout < 0:
+        raise CnnarchError(f"--timeout must be 0 (no limit) or more seconds, got {args.timeout}")
+    # What the model's own code prints goes to stderr: stdout carries the summary alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        summary = analyze(
+            model,
+            size,
+            batch_size=args.batch,
+            dtype=parse_dtype(args.dtype) if args.dtype else None,
+            train=args.train,
+            optimizer=args.optimizer,
+            variant=args.variant,
+            device=args.device,
+            timeout=args.timeout or None,
+        )
     if args.depth is not None:
         summary = summary.collapse(args.depth)
     formats = {
@@ -180,9 +187,28 @@ def _add_summary_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="zoo name (see `cnnarch models`) or module.path:factory")
     p.add_argument("--variant", default="paper", help="zoo variant (default paper)")
-    p.add_argument("--input", help="CxHxW of one example (default: the model's card, 3x224x224)")
+    p.add_argument(
+        "--input",
+        help="CxHxW of one example (default: a zoo model's card; without one, parameters only)",
+    )
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
-    p.add_argument("--dtype", default="float32", help="float32, float16, bfloat16 or float64")
+    p.add_argument(
+        "--dtype",
+        help="analyze as float32, float16, bfloat16 or float64 (default: the model's dtype)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "meta", "cpu"),
+        default="auto",
+        help="meta: shapes only; cpu: real tensors; auto (default): meta, and CPU where an op "
+        "needs data",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds the model's code may run (default 60; 0: no limit)",
+    )
     p.add_argument("--depth", type=int, help="show rows to this depth (0 = the model alone)")
     p.add_argument("--train", action="store_true", help="add the memory of one training step")
     p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), help="default sgd")

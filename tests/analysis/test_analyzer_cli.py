@@ -34,6 +34,26 @@ def factory_module(tmp_path, monkeypatch):
                 return 42
 
             instance = nn.Linear(4, 2)
+
+            class Chatty(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Linear(4, 2)
+
+                def forward(self, x):
+                    print("forward called with", tuple(x.shape))
+                    return self.fc(x)
+
+            class Spin(nn.Module):
+                def forward(self, x):
+                    while True:
+                        x = x + 0
+
+            def chatty():
+                return Chatty()
+
+            def spin():
+                return nn.Sequential(nn.Linear(4, 4), Spin())
             """
         )
     )
@@ -114,3 +134,26 @@ def test_bad_factories(factory_module, capsys):
     assert main(["summary", f"{factory_module}:tiny", "--input", "3x2x2"]) == 2
     err = capsys.readouterr().err
     assert "fails in `0` (Conv2d)" in err and "smallest square input that works is 3x3x3" in err
+
+
+def test_prints_of_the_forward_pass_stay_out_of_json(factory_module, capsys):
+    assert main(["summary", f"{factory_module}:chatty", "--input", "4", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["total_macs"] == 8
+    assert "forward called with (1, 4)" in captured.err
+
+
+def test_timeout_names_the_layer(factory_module, capsys):
+    argv = ["summary", f"{factory_module}:spin", "--input", "4", "--timeout", "0.3"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "did not finish within 0.3 s" in err and "`1` (Spin)" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_no_input_for_a_factory_model_lists_parameters(factory_module, capsys):
+    assert main(["summary", f"{factory_module}:instance"]) == 0
+    out = capsys.readouterr().out
+    assert "No forward pass ran (no input size was given)" in out and "Params: 10" in out
+    assert main(["summary", f"{factory_module}:instance", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "parameters"

@@ -187,3 +187,46 @@ def test_empty_rule_leaves_other_calls_to_the_kernel(kwargs):
 )  # fmt: skip
 def test_shape_rules_leave_unusual_calls_to_the_kernel(op, args):
     assert SHAPE_RULES[op](args, {}) is None
+
+
+def _outcome(model: nn.Module, **kwargs):
+    """The summary, or the error message."""
+    try:
+        return cnnarch.analyze(model, **kwargs)
+    except CnnarchError as err:
+        return str(err)
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "error"),
+    [
+        # float16 inputs to float32 layers: PyTorch refuses, so must both paths
+        (nn.Sequential(nn.Conv2d(3, 4, 3)), {"inputs": torch.zeros(1, 3, 6, 6).half()},
+         "Input type (c10::Half) and bias type (float) should be the same"),
+        (nn.Sequential(nn.Conv2d(3, 4, 3, bias=False)),
+         {"inputs": torch.zeros(1, 3, 6, 6).half()}, "Half"),
+        (nn.Sequential(nn.Linear(4, 2)), {"inputs": torch.zeros(3, 4).half()},
+         "mat1 and mat2 must have the same dtype"),
+        # the wrong number of channels, in PyTorch's words
+        (nn.Sequential(nn.Conv2d(3, 4, 3)), {"input_size": (5, 6, 6)},
+         "to have 3 channels, but got 5 channels instead"),
+        (nn.Sequential(nn.BatchNorm2d(3)), {"input_size": (5, 6, 6)},
+         "running_mean should contain 5 elements not 3"),
+        # a float16 model analyzed in its own dtype, and a bfloat16 one
+        (nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                       nn.Flatten(), nn.Linear(16, 2)).half(), {"input_size": (3, 6, 6)}, None),
+        (nn.Sequential(nn.Linear(4, 2)).to(torch.bfloat16), {"input_size": (4,)}, None),
+    ],
+)  # fmt: skip
+def test_fast_and_exact_paths_check_what_pytorch_checks(model, kwargs, error, monkeypatch):
+    model.eval()
+    fast = _outcome(model, **kwargs)
+    with monkeypatch.context() as patch:
+        patch.setattr(fast_leaves, "ENABLED", False)
+        exact = _outcome(model, **kwargs)
+    if error is None:
+        _assert_same(fast, exact)
+        assert fast.dtype == str(next(model.parameters()).dtype).removeprefix("torch.")
+    else:
+        assert fast == exact, (fast, exact)
+        assert error in fast

@@ -309,3 +309,28 @@ def test_too_small_input_names_layer_and_smallest_size():
 def test_zoo_model_too_small_names_layer():
     with pytest.raises(CnnarchError, match=r"224x224.*features\.30"):
         cnnarch.analyze("vgg16", (3, 16, 16))
+
+
+class CachesOnDevice(nn.Module):
+    """Moves a tensor attribute (not a buffer) to the input's device, as torchvision's anchor
+    generators do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.offsets = torch.ones(3)
+        self.calls = 0
+
+    def forward(self, x):
+        self.offsets = self.offsets.to(x.device)
+        self.calls += 1
+        return self.fc(x) + self.offsets
+
+
+def test_attributes_the_forward_reassigns_are_restored():
+    model = CachesOnDevice()
+    offsets = model.offsets
+    cnnarch.analyze(model, (3,))
+    assert model.offsets is offsets and model.calls == 0
+    assert cnnarch.analyze(model, (3,), device="cpu").total_macs == 9
+    assert model.offsets is offsets

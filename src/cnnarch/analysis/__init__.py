@@ -1,9 +1,18 @@
 """The analyzer: exact per-layer shapes, parameters, MACs and memory of any `nn.Module`, from
-one pass on meta tensors (nothing is computed, no activation is allocated)."""
+one traced pass on meta tensors (nothing computed, no activation allocated), or on real CPU
+tensors where the model's ops need data. It imports nothing else from cnnarch but its errors."""
 
 from cnnarch.analysis.analyzer import analyze
 from cnnarch.analysis.memory import TrainingMemory
-from cnnarch.analysis.rules import RULES, CountingRule
+from cnnarch.analysis.rules import RULES, CountingRule, register_rule
 from cnnarch.analysis.summary import LayerRow, Summary
 
-__all__ = ["RULES", "CountingRule", "LayerRow", "Summary", "TrainingMemory", "analyze"]
+__all__ = [
+    "RULES",
+    "CountingRule",
+    "LayerRow",
+    "Summary",
+    "TrainingMemory",
+    "analyze",
+    "register_rule",
+]

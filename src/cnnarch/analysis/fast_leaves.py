@@ -20,13 +20,20 @@ same summary with and without it.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.modules import module as module_globals
 
+from cnnarch.analysis.torch_internals import (
+    call_is_plain,
+    global_module_hook_counts,
+    override_call,
+    restore_call,
+    tensor_dicts,
+)
 from cnnarch.analysis.trace import Tracer, own_code
 
 aten = torch.ops.aten
@@ -100,25 +107,21 @@ FAST_LEAVES: dict[type[nn.Module], tuple[Callable[..., torch.Tensor], Any, int |
 }
 
 
-def _has_own_hooks(m: nn.Module) -> bool:
-    return bool(
-        m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
-    )
-
-
 def _only_tracer_global_hooks() -> bool:
     """The fast path skips global module hooks, so it is used only when the tracer's two are
     the only ones."""
-    return (
-        len(module_globals._global_forward_pre_hooks) == 1
-        and len(module_globals._global_forward_hooks) == 1
-        and not module_globals._global_backward_hooks
-        and not module_globals._global_backward_pre_hooks
-    )
+    return global_module_hook_counts() == (1, 1, 0, 0)
 
 
-def _fast_call(tracer: Tracer, m: nn.Module, ops: Callable, dims: int | None) -> Callable[..., Any]:
-    slow_call = m._call_impl  # the class's, bound to m
+def _fast_call(
+    tracer: Tracer, m: nn.Module, ops: Callable, dims: int | None, slow_call: Callable[..., Any]
+) -> Callable[..., Any]:
+    # The functional layers check some things before any aten op runs (F.conv2d and F.linear:
+    # input and weight of one dtype and device; F.batch_norm: statistics of the input's
+    # width). An input that fails them takes the slow path, and so gets the same error in the
+    # same words.
+    weight = tensor_dicts(m)[0].get("weight") if isinstance(m, (nn.Conv2d, nn.Linear)) else None
+    width = m.num_features if isinstance(m, nn.BatchNorm2d) else None
 
     def call(*args: Any, **kwargs: Any) -> Any:
         x = args[0] if len(args) == 1 and not kwargs else None
@@ -127,6 +130,8 @@ def _fast_call(tracer: Tracer, m: nn.Module, ops: Callable, dims: int | None) ->
                 isinstance(x, torch.Tensor)
                 and (dims is None or x.dim() == dims)
                 and not tracer.failed
+                and (weight is None or (x.dtype == weight.dtype and x.device == weight.device))
+                and (width is None or x.shape[1] == width)
             )
         if not usable:
             return slow_call(*args, **kwargs)
@@ -150,16 +155,14 @@ def fast_leaves(tracer: Tracer, modules: Iterable[nn.Module]) -> Iterator[None]:
         if ENABLED and _only_tracer_global_hooks():
             for m in modules:
                 entry = FAST_LEAVES.get(type(m))
-                if entry is None or "forward" in m.__dict__ or "_call_impl" in m.__dict__:
+                if entry is None or not call_is_plain(m):
                     continue
                 ops, qualifies, dims = entry
-                if _has_own_hooks(m) or not qualifies(m):
+                if not qualifies(m):
                     continue
-                # Module.__call__ looks `_call_impl` up on the instance, so this overrides it
-                # for this instance only; deleting it restores the class's.
-                m.__dict__["_call_impl"] = _fast_call(tracer, m, ops, dims)
+                override_call(m, functools.partial(_fast_call, tracer, m, ops, dims))
                 installed.append(m)
         yield
     finally:
         for m in installed:
-            del m.__dict__["_call_impl"]
+            restore_call(m)

@@ -5,7 +5,8 @@ paper, GoogLeNet's Table 1 and torchvision's metadata: only convolutions and mat
 (linear layers, ``matmul``, ``bmm``) have MACs. FLOPs count every op with the rule written next
 to it; one MAC is two FLOPs. Ops that only move or allocate data (``cat``, ``copy_``, padding,
 views) cost nothing. An op that is in none of these groups costs nothing too, and its name is
-reported in ``Summary.uncounted_ops`` so that nothing is left out silently.
+reported in ``Summary.uncounted_ops`` so that nothing is left out silently; `register_rule`
+gives such an op (a custom op, say) a rule of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from cnnarch.analysis.torch_internals import (
+    OpOverload,
+    OpOverloadPacket,
+    op_packet,
+    qualified_name,
+)
+from cnnarch.errors import CnnarchError
 
 aten = torch.ops.aten
 
@@ -104,6 +113,32 @@ def _zero(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> tuple[int, i
     return 0, 0
 
 
+def _fused_attention(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    # query (..., L, E), key (..., S, E), value (..., S, Ev): Q K^T takes L x S x E MACs per
+    # batch and head, (softmax) x V takes L x S x Ev.
+    query, key, value = args[0], args[1], args[2]
+    length, embed = query.shape[-2], query.shape[-1]
+    source = key.shape[-2]
+    heads = query.numel() // (length * embed) if length * embed else 0
+    macs = heads * length * source * (embed + value.shape[-1])
+    return macs, 2 * macs + 5 * heads * length * source
+
+
+def _vector_norm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    return 0, 2 * args[0].numel()
+
+
+# FLOPs per output element of interpolation: a 1-D linear interpolation (a + w (b - a)) is 3,
+# bilinear 3 of them, trilinear 7; bicubic is 5 four-tap interpolations (4 mul + 3 add each).
+_LINEAR, _BILINEAR, _TRILINEAR, _BICUBIC = 3, 9, 21, 35
+_GRID_SAMPLE_MODES = {0: _BILINEAR, 1: 0, 2: _BICUBIC}  # bilinear, nearest, bicubic
+
+
+def _grid_sample(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    mode = args[2] if len(args) > 2 else kwargs["interpolation_mode"]
+    return 0, _GRID_SAMPLE_MODES.get(mode, 0) * _first_tensor(out).numel()
+
+
 _ELEMENTWISE = (
     "add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "neg", "abs",
     "relu", "relu_", "threshold", "threshold_", "hardtanh", "hardtanh_", "leaky_relu",
@@ -123,6 +158,9 @@ _DATA_MOVEMENT = (
     "upsample_nearest2d", "lift_fresh", "scalar_tensor", "arange", "detach_", "_unsafe_view",
     "alias", "bernoulli", "randn", "rand", "normal_", "uniform_", "argmax", "topk", "sort",
     "split", "unsafe_split", "split_with_sizes", "unsafe_split_with_sizes", "unbind", "chunk",
+    "upsample_nearest1d", "upsample_nearest3d", "_upsample_nearest_exact1d",
+    "_upsample_nearest_exact2d", "_upsample_nearest_exact3d", "_local_scalar_dense",
+    "lift_fresh_copy", "new_full", "slice_scatter", "select_scatter", "index_put", "index_put_",
 )  # fmt: skip
 
 RULES: tuple[CountingRule, ...] = (
@@ -134,6 +172,18 @@ RULES: tuple[CountingRule, ...] = (
         "2 x MACs, + 1 per output element with bias",
     ),
     CountingRule(("mm", "bmm"), _mm, "m x k x n per matrix product", "2 x MACs"),
+    CountingRule(
+        (
+            "_scaled_dot_product_flash_attention",
+            "_scaled_dot_product_flash_attention_for_cpu",
+            "_scaled_dot_product_efficient_attention",
+            "_scaled_dot_product_cudnn_attention",
+            "_scaled_dot_product_fused_attention_overrideable",
+        ),
+        _fused_attention,
+        "batch x heads x L x S x (E + Ev) (the two matrix products)",
+        "2 x MACs + 5 per attention score (softmax)",
+    ),
     CountingRule(
         ("addmm", "baddbmm"), _addmm, "m x k x n per matrix product", "2 x MACs + m x n (bias)"
     ),
@@ -184,22 +234,121 @@ RULES: tuple[CountingRule, ...] = (
         "0",
         "5 per element (max, subtract, exp, sum, divide or log)",
     ),
+    CountingRule(("linalg_vector_norm",), _vector_norm, "0", "2 per input element"),
+    CountingRule(("upsample_linear1d",), _per_output_element(_LINEAR), "0", "3 per output element"),
+    CountingRule(
+        ("upsample_bilinear2d", "_upsample_bilinear2d_aa"),
+        _per_output_element(_BILINEAR),
+        "0",
+        "9 per output element (3 linear interpolations)",
+    ),
+    CountingRule(
+        ("upsample_trilinear3d",),
+        _per_output_element(_TRILINEAR),
+        "0",
+        "21 per output element (7 linear interpolations)",
+    ),
+    CountingRule(
+        ("upsample_bicubic2d", "_upsample_bicubic2d_aa"),
+        _per_output_element(_BICUBIC),
+        "0",
+        "35 per output element (5 four-tap interpolations)",
+    ),
+    CountingRule(
+        ("grid_sampler_2d",),
+        _grid_sample,
+        "0",
+        "per output element: bilinear 9, bicubic 35, nearest 0",
+    ),
     CountingRule(_ELEMENTWISE, _per_output_element(1), "0", "1 per output element"),
     CountingRule(_DATA_MOVEMENT, _zero, "0", "0 (data movement or allocation)"),
 )
 
-_RULE_BY_NAME: dict[str, Rule] = {name: entry.rule for entry in RULES for name in entry.ops}
+# An op's rule, keyed by its overload packet (`aten.mm`, `torch.ops.mylib.op`).
+_RULE_BY_OP: dict[Any, Rule] = {
+    getattr(aten, name): entry.rule
+    for entry in RULES
+    for name in entry.ops
+    if hasattr(aten, name)  # ops of newer PyTorch releases are skipped on older ones
+}
+_BUILT_IN = frozenset(_RULE_BY_OP)
+
+
+def op_name(op: torch._ops.OpOverload) -> str:
+    """`mm` for an aten op, `mylib::op` for any other."""
+    packet = op_packet(op)
+    qualified = qualified_name(packet)
+    return packet.__name__ if qualified.startswith("aten::") else qualified
+
+
+# The rule of each overload seen, by `id` (asked once per op of a pass; cleared whenever a
+# rule is registered or removed).
+_RULE_BY_OVERLOAD: dict[int, Rule | None] = {}
 
 
 def rule_for(op: torch._ops.OpOverload) -> Rule | None:
     """The counting rule of an aten op, or None when the table has no entry for it."""
-    return _RULE_BY_NAME.get(op._overloadpacket.__name__)
+    rule = _RULE_BY_OVERLOAD.get(id(op), _RULE_BY_OVERLOAD)
+    if rule is _RULE_BY_OVERLOAD:  # not seen yet
+        rule = _RULE_BY_OVERLOAD[id(op)] = _RULE_BY_OP.get(op_packet(op))
+    return rule  # type: ignore[return-value]
 
 
 def op_cost(op: torch._ops.OpOverload, args: Sequence[Any], kwargs: dict[str, Any], out: Any):
-    """(MACs, FLOPs, counted) of one aten call; views cost nothing and are always counted."""
+    """(MACs, FLOPs, counted) of one aten call. Views, and in-place changes of a view's
+    geometry (`as_strided_`), cost nothing and are always counted."""
     rule = rule_for(op)
     if rule is None:
-        return 0, 0, op.is_view
+        return 0, 0, op.is_view or torch.Tag.inplace_view in op.tags
     macs, flops = rule(args, kwargs, out)
     return macs, flops, True
+
+
+# A user rule maps (args, kwargs, output) of one call of the op to a count.
+Count = Callable[[Sequence[Any], dict[str, Any], Any], int]
+
+
+class RuleHandle:
+    """What `register_rule` returns: `remove()` takes the rule out again."""
+
+    def __init__(self, packet: Any) -> None:
+        self._packet = packet
+
+    def remove(self) -> None:
+        _RULE_BY_OP.pop(self._packet, None)
+        _RULE_BY_OVERLOAD.clear()
+
+
+def register_rule(op: Any, *, macs: Count | None = None, flops: Count | None = None) -> RuleHandle:
+    """Count an op that has no rule (a custom op, or an aten op this table lacks).
+
+    `op` is the operator object: `torch.ops.mylib.myop` (every overload) or one overload of it.
+    `macs` and `flops` are called with the aten call's arguments, keyword arguments and output
+    (tensors on meta: shapes and dtypes only) and return a count; FLOPs default to 2 x MACs,
+    and MACs to 0. An op has at most one rule: registering a second is an error.
+    """
+    if isinstance(op, OpOverload):
+        op = op_packet(op)
+    if not isinstance(op, OpOverloadPacket):
+        raise CnnarchError(
+            f"register_rule takes an operator such as torch.ops.aten.mm or "
+            f"torch.ops.mylib.myop, got {op!r}"
+        )
+    name = qualified_name(op)
+    if op in _RULE_BY_OP:
+        origin = "a built-in counting rule" if op in _BUILT_IN else "a counting rule already"
+        raise CnnarchError(
+            f"{name} has {origin}; an op takes one rule (remove the earlier one with the "
+            f"handle register_rule returned)"
+        )
+    if macs is None and flops is None:
+        raise CnnarchError(f"register_rule({name}) needs macs=, flops= or both")
+
+    def rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+        mac_count = int(macs(args, kwargs, out)) if macs is not None else 0
+        flop_count = int(flops(args, kwargs, out)) if flops is not None else 2 * mac_count
+        return mac_count, flop_count
+
+    _RULE_BY_OP[op] = rule
+    _RULE_BY_OVERLOAD.clear()
+    return RuleHandle(op)

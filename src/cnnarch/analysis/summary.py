@@ -99,6 +99,12 @@ class Summary:
     dtype: str = "float32"
     uncounted_ops: dict[str, int] = field(default_factory=dict)
     input_shapes: tuple[Shape, ...] = ()
+    # How the pass ran: "meta" (shapes only, nothing computed), "cpu" (real CPU tensors: an op
+    # needed data, or device="cpu" was asked for) or "parameters" (no pass: no input given, or
+    # a model without forward); `mode_reason` says why when it is not "meta".
+    mode: str = "meta"
+    mode_reason: str = ""
+    param_dtypes: dict[str, int] = field(default_factory=dict)  # parameter elements by dtype
 
     # -- views --------------------------------------------------------------------------------
     def collapse(self, depth: int) -> Summary:
@@ -121,15 +127,33 @@ class Summary:
         }
 
     def _columns(self) -> tuple[tuple[str, str], ...]:
+        if self.mode == "parameters":
+            return (_COLUMNS[0], _COLUMNS[2])
         return _COLUMNS if self.training else _COLUMNS[:-1]
 
+    def _params_line(self) -> str:
+        dtypes = sorted(self.param_dtypes.items(), key=lambda item: -item[1])
+        if len(dtypes) > 1:
+            precision = "; mixed dtypes: " + ", ".join(f"{d} {n:,}" for d, n in dtypes)
+        else:
+            precision = f" in {dtypes[0][0]}" if dtypes else ""
+        return (
+            f"Params: {self.total_params:,} (trainable {self.trainable_params:,}, frozen "
+            f"{self.frozen_params:,}) = {human(self.param_bytes, 'B')}{precision}; buffers "
+            f"{human(self.buffer_bytes, 'B')}"
+        )
+
     def totals_lines(self) -> list[str]:
+        if self.mode == "parameters":
+            return [
+                self._params_line(),
+                f"No forward pass ran ({self.mode_reason}): shapes, MACs and activation "
+                f"memory are unknown; give an input size to get them",
+            ]
         lines = [
             f"Input: {format_shapes(self.input_shapes)} ({self.input_elements:,} elements, "
             f"{human(self.input_bytes, 'B')})",
-            f"Params: {self.total_params:,} (trainable {self.trainable_params:,}, frozen "
-            f"{self.frozen_params:,}) = {human(self.param_bytes, 'B')}; buffers "
-            f"{human(self.buffer_bytes, 'B')}",
+            self._params_line(),
             f"MACs: {self.total_macs:,} ({human(self.total_macs)}); FLOPs (all ops): "
             f"{self.total_flops:,} ({human(self.total_flops)})",
             f"Forward activations (layer outputs, input excluded): {self.activation_elements:,} "
@@ -149,7 +173,12 @@ class Summary:
             )
         if self.uncounted_ops:
             names = ", ".join(sorted(self.uncounted_ops))
-            lines.append(f"Ops without a counting rule (0 FLOPs): {names}")
+            lines.append(
+                f"Ops without a counting rule (0 FLOPs): {names} (count them with "
+                f"cnnarch.analysis.register_rule)"
+            )
+        if self.mode == "cpu":
+            lines.append(f"Ran on real CPU tensors, not on meta: {self.mode_reason}")
         return lines
 
     # -- exports ------------------------------------------------------------------------------
@@ -219,6 +248,9 @@ class Summary:
             "buffer_bytes": self.buffer_bytes,
             "inference_peak_bytes": self.inference_peak_bytes,
             "uncounted_ops": dict(self.uncounted_ops),
+            "mode": self.mode,
+            "mode_reason": self.mode_reason,
+            "param_dtypes": dict(self.param_dtypes),
             "training": self.training.to_dict() if self.training else None,
         }
         if self.training is not None:

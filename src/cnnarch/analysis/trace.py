@@ -28,9 +28,16 @@ from torch.nn.modules.module import (
     register_module_forward_pre_hook,
 )
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from cnnarch.analysis.rules import op_cost
+from cnnarch.analysis.rules import op_cost, op_name
+from cnnarch.analysis.torch_internals import (
+    TorchDispatchMode,
+    device_constructors,
+    disable_torch_dispatch,
+    disable_torch_function,
+    op_schema,
+    storage_id,
+)
 
 aten = torch.ops.aten
 
@@ -74,7 +81,7 @@ def _tensor_positions(op: torch._ops.OpOverload) -> tuple[tuple[int, ...], tuple
     schema; None when a tensor could hide in another type."""
     singles: list[int] = []
     lists: list[int] = []
-    for position, argument in enumerate(op._schema.arguments):
+    for position, argument in enumerate(op_schema(op).arguments):
         kind = str(argument.type)
         if kind in ("Tensor", "Optional[Tensor]"):
             singles.append(position)
@@ -102,27 +109,23 @@ def op_inputs(op: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str
     return found
 
 
-def storage_key(tensor: torch.Tensor) -> int:
-    """Identity of the storage behind a tensor (views and in-place results share it)."""
-    return tensor.untyped_storage()._cdata
+storage_key = storage_id  # identity of the storage behind a tensor (views share it)
 
 
 def _reduced_precision_stats_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
-def _batch_norm_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+def _batch_norm_shape_rule(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
     # Output like the input; the saved mean and inverse std have one entry per channel, in
-    # float32 for half inputs. Checked against the meta kernel in the tests.
+    # float32 for half inputs. Checked against the meta kernel in the tests. Statistics of
+    # the wrong size go to the kernel (and its error).
     x = args[0]
     stats_dtype = _reduced_precision_stats_dtype(x.dtype)
     channels = x.shape[1] if x.dim() > 1 else 0
-    for name, t in zip(("weight", "bias", "running_mean", "running_var"), args[1:5], strict=False):
+    for t in args[1:5]:
         if isinstance(t, torch.Tensor) and t.numel() != channels:
-            raise RuntimeError(
-                f"batch norm {name} should contain {channels} elements (the input's channels), "
-                f"not {t.numel()}"
-            )
+            return None
     mean = meta_empty((channels,), stats_dtype)
     invstd = meta_empty((channels,), stats_dtype)
     return _like(x), mean, invstd
@@ -256,7 +259,7 @@ FRESH, IN_PLACE, OTHER = "fresh", "in-place", "other"
 def _op_kind(op: torch._ops.OpOverload) -> str:
     """FRESH: mutates nothing and returns only new tensors (outputs can be rebuilt from
     metadata); IN_PLACE: mutates and returns its first argument only (``add_``, ``relu_``)."""
-    schema = op._schema
+    schema = op_schema(op)
     args, returns = schema.arguments, schema.returns
     if not returns or any(str(ret.type) != "Tensor" for ret in returns):
         return OTHER
@@ -337,6 +340,62 @@ class FastMeta(TorchDispatchMode):
         return self.run(func, args, kwargs or {})
 
 
+# Ops whose CPU kernels require these arguments to have one dtype and whose meta kernels do
+# not check it, by `id` of the op (an op's own hash is Python code, and this is asked per op).
+_SAME_DTYPE_ARGS = {
+    id(aten.convolution.default): (0, 1, 2),  # input, weight, bias
+    id(aten.mm.default): (0, 1),
+    id(aten.bmm.default): (0, 1),
+    id(aten.addmm.default): (0, 1, 2),
+    id(aten.baddbmm.default): (0, 1, 2),
+}
+CPU_REPLAY_LIMIT = 64 * 2**20  # bytes of uninitialized CPU tensors a replay may allocate
+
+
+def needs_data(err: BaseException) -> bool:
+    """Whether a meta pass failed for want of real data: an op without a meta kernel
+    (`nonzero`, `nms`), `.item()` or `bool()` of a tensor, a copy to the CPU, an argument
+    that must be a CPU tensor. PyTorch's messages for all of these name the meta device."""
+    return isinstance(err, (RuntimeError, NotImplementedError, ValueError)) and (
+        "meta" in str(err).lower()
+    )
+
+
+def _same_dtypes(args: tuple[Any, ...], positions: tuple[int, ...]) -> bool:
+    dtype = args[0].dtype
+    for i in positions:
+        if i < len(args) and args[i] is not None and args[i].dtype != dtype:
+            return False
+    return True
+
+
+def cpu_error(
+    func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Exception | None:
+    """The error PyTorch's CPU kernel raises for this call, replayed on uninitialized CPU
+    tensors of the same shapes, strides and dtypes; None when it accepts the call, or when
+    the tensors would take more than `CPU_REPLAY_LIMIT` bytes."""
+    meta_tensors = [t for t in iter_tensors((args, kwargs)) if t.device.type == "meta"]
+    if sum(t.numel() * t.element_size() for t in meta_tensors) > CPU_REPLAY_LIMIT:
+        return None
+    if not all(t.is_floating_point() for t in meta_tensors):
+        return None  # integer arguments (indices, lengths) would be garbage: no replay
+
+    def on_cpu(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.device.type == "meta":
+            return torch.empty_strided(value.shape, value.stride(), dtype=value.dtype)
+        if isinstance(value, (list, tuple)):
+            return type(value)(on_cpu(v) for v in value)
+        return value
+
+    with disable_torch_function(), disable_torch_dispatch():
+        try:
+            func(*on_cpu(args), **{k: on_cpu(v) for k, v in kwargs.items()})
+        except Exception as err:
+            return err
+    return None
+
+
 @dataclass(eq=False, slots=True)
 class Frame:
     """One module call or one functional call, with what ran inside it."""
@@ -388,26 +447,19 @@ def _function_name(func: Any) -> str:
     return name
 
 
-def _factory_functions() -> frozenset[Any]:
-    try:  # the set `with torch.device(...)` redirects; private, hence the fallback
-        from torch.utils._device import _device_constructors
-
-        return frozenset(_device_constructors())
-    except ImportError:  # pragma: no cover
-        return frozenset((torch.empty, torch.zeros, torch.ones, torch.full, torch.arange))
-
-
-_FACTORIES = _factory_functions()
+_FACTORIES = device_constructors()
 
 
 # The hooks' own tensor inspection (shapes, storages) bypasses `_FunctionFrames`: it is not the
 # model's code, and a mode call per attribute read is most of the hooks' cost.
-own_code = torch._C.DisableTorchFunction
+own_code = disable_torch_function
 
 
 class _FunctionFrames(TorchFunctionMode):
     """Gives functional calls made directly in a non-leaf module a frame of their own, and
-    puts tensors that the forward pass creates without a device (`torch.zeros(n)`) on meta."""
+    (on meta) puts the tensors that the forward pass creates with a factory function on meta,
+    whatever device it names: `torch.zeros(n)` and `torch.empty(n, device="cpu")` allocate
+    nothing."""
 
     def __init__(self, tracer: Tracer) -> None:
         super().__init__()
@@ -415,9 +467,9 @@ class _FunctionFrames(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in _FACTORIES and kwargs.get("device") is None:
-            kwargs["device"] = "meta"
         tracer = self.tracer
+        if func in _FACTORIES and tracer.on_meta:
+            kwargs["device"] = META
         top = tracer.stack[-1]
         if top.leaf or top.kind != "module" or tracer.failed or tracer.phase != FORWARD:
             return func(*args, **kwargs)
@@ -434,8 +486,11 @@ class _FunctionFrames(TorchFunctionMode):
 class Tracer(FastMeta):
     """Records one pass; use as ``with tracer.recording(): model(x)``."""
 
-    def __init__(self, module_names: dict[int, str], leaves: set[int]) -> None:
+    def __init__(
+        self, module_names: dict[int, str], leaves: set[int], on_meta: bool = True
+    ) -> None:
         super().__init__()
+        self.on_meta = on_meta  # False: the pass runs on real CPU tensors
         self.module_names = module_names
         self.leaves = leaves
         self.top = Frame(path="", type="", depth=-1, kind="root", leaf=False)
@@ -551,13 +606,34 @@ class Tracer(FastMeta):
             self.stack[-1].saved_keys.extend(frame.saved_keys)
 
     # -- aten ops -----------------------------------------------------------------------------
+    def run(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
+        if not self.on_meta:
+            return func(*args, **kwargs)
+        positions = _SAME_DTYPE_ARGS.get(id(func))
+        if positions is not None and not _same_dtypes(args, positions):
+            # The meta kernels skip this check of the CPU and CUDA kernels.
+            error = cpu_error(func, args, kwargs)
+            if error is not None:
+                raise error
+        try:
+            return FastMeta.run(self, func, args, kwargs)
+        except RuntimeError as err:
+            # Meta kernels word some errors their own way ("Invalid channel dimensions"):
+            # PyTorch's real message comes from its CPU kernel, given the same call.
+            if needs_data(err):
+                raise
+            error = cpu_error(func, args, kwargs)
+            if error is not None and type(error) is type(err):
+                raise error from None
+            raise
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if self.failed:
             return func(*args, **kwargs)
         try:
             out = self.run(func, args, kwargs)
-        except Exception:
+        except BaseException:
             self.fail()
             raise
         self._record(func, args, kwargs, out)
@@ -568,7 +644,7 @@ class Tracer(FastMeta):
         the dispatcher (a few microseconds an op). Inside `__torch_dispatch__` torch has
         taken this mode off the stack and turned `__torch_function__` off; here both are
         switched off to the same end (a kernel's own ops are not recorded)."""
-        with own_code(), torch._C._DisableTorchDispatch():
+        with own_code(), disable_torch_dispatch():
             return self.__torch_dispatch__(func, (), args, kwargs)
 
     def _record(self, func: Any, args: Any, kwargs: Any, out: Any) -> None:
@@ -608,7 +684,7 @@ class Tracer(FastMeta):
         frame.macs += macs
         frame.flops += flops
         if not counted:
-            self.uncounted_ops[func._overloadpacket.__name__] += 1
+            self.uncounted_ops[op_name(func)] += 1
 
     # -- autograd -----------------------------------------------------------------------------
     def pack_saved(self, tensor: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from cnnarch.analysis.smallest import bisect_smallest_side
 from cnnarch.errors import CnnarchError
 
 Design = TypeVar("Design")
@@ -88,26 +89,6 @@ def _accepts(model: nn.Module, in_channels: int, side: int) -> bool:
     except (RuntimeError, ValueError, CnnarchError):
         return False
     return True
-
-
-def bisect_smallest_side(
-    accepts: Callable[[int], bool], start: int = 8, limit: int = 4096
-) -> int | None:
-    """Smallest side for which `accepts(side)` holds, assuming every larger side is accepted too;
-    None if no side up to `limit` is."""
-    hi = start
-    while not accepts(hi):
-        hi *= 2
-        if hi > limit:
-            return None
-    lo = 0  # largest side known (or assumed) to fail
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if accepts(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
 
 
 def smallest_input_side(

@@ -1,0 +1,122 @@
+"""Each private PyTorch interface the analyzer relies on still behaves as it expects: a PyTorch
+release that changes one fails here, by name."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.modules.module import register_module_forward_hook
+from torch.overrides import TorchFunctionMode
+
+from cnnarch.analysis import torch_internals as internals
+
+aten = torch.ops.aten
+
+
+class SeenOps(internals.TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[object] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func)
+        return func(*args, **(kwargs or {}))
+
+
+class SeenFunctions(TorchFunctionMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[object] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls.append(func)
+        return func(*args, **(kwargs or {}))
+
+
+def test_disable_torch_dispatch_hides_ops_from_dispatch_modes():
+    x = torch.ones(2)
+    with SeenOps() as mode:
+        torch.add(x, x)
+        with internals.disable_torch_dispatch():
+            torch.mul(x, x)
+    assert mode.ops == [aten.add.Tensor]
+
+
+def test_disable_torch_function_hides_calls_from_function_modes():
+    x = torch.ones(2)
+    with SeenFunctions() as mode:
+        torch.add(x, x)
+        with internals.disable_torch_function():
+            torch.mul(x, x)
+    assert mode.calls == [torch.add]
+
+
+def test_device_constructors_are_the_factories_a_device_context_redirects():
+    factories = internals.device_constructors()
+    assert {torch.empty, torch.zeros, torch.ones, torch.full, torch.arange, torch.tensor} <= (
+        factories
+    )
+    with torch.device("meta"):
+        assert all(f(2).device.type == "meta" for f in (torch.empty, torch.zeros, torch.ones))
+
+
+def test_swapped_dictionaries_are_what_module_attributes_read():
+    layer = nn.Linear(2, 3)
+    params, buffers = internals.tensor_dicts(layer)
+    assert params["weight"] is layer.weight and buffers == {}
+    stand_in = torch.empty(3, 2, device="meta")
+    originals = internals.swap_tensor_dicts([(layer, {"weight": stand_in, "bias": None}, {})])
+    assert layer.weight is stand_in and layer.bias is None
+    assert layer(torch.empty(4, 2, device="meta")).shape == (4, 3)  # forward reads them too
+    internals.swap_tensor_dicts(originals)
+    assert internals.tensor_dicts(layer)[0] is params
+    assert isinstance(layer.weight, nn.Parameter) and layer.weight.device.type == "cpu"
+
+
+def test_override_call_wraps_the_call_of_one_instance():
+    one, other = nn.Identity(), nn.Identity()
+    assert internals.call_is_plain(one)
+    internals.override_call(one, lambda default: lambda x: ("wrapped", default(x)))
+    assert not internals.call_is_plain(one) and internals.call_is_plain(other)
+    assert one(1) == ("wrapped", 1) and other(1) == 1
+    internals.restore_call(one)
+    assert one(1) == 1 and internals.call_is_plain(one)
+
+
+def test_hook_counts_see_global_and_own_hooks():
+    before = internals.global_module_hook_counts()
+    handle = register_module_forward_hook(lambda module, args, out: None)
+    try:
+        assert internals.global_module_hook_counts()[1] == before[1] + 1
+    finally:
+        handle.remove()
+    assert internals.global_module_hook_counts() == before
+    layer = nn.Identity()
+    layer.register_forward_pre_hook(lambda module, args: None)
+    assert not internals.call_is_plain(layer)
+
+
+def test_op_schema_packet_and_names():
+    op = aten.addmm.default
+    assert isinstance(op, internals.OpOverload)
+    packet = internals.op_packet(op)
+    assert packet is aten.addmm and isinstance(packet, internals.OpOverloadPacket)
+    assert internals.qualified_name(packet) == "aten::addmm"
+    arguments = internals.op_schema(op).arguments
+    assert [a.name for a in arguments[:3]] == ["self", "mat1", "mat2"]
+    assert str(arguments[0].type) == "Tensor"
+    in_place = internals.op_schema(aten.relu_.default)
+    assert in_place.arguments[0].alias_info.is_write
+
+
+def test_storage_id_is_shared_by_views_only():
+    x = torch.zeros(4, device="meta")
+    assert internals.storage_id(x) == internals.storage_id(x.view(2, 2))
+    assert internals.storage_id(x) != internals.storage_id(x.clone())
+
+
+def test_dispatch_mode_base_class_sees_aten_ops():
+    assert issubclass(SeenOps, internals.TorchDispatchMode)
+    with SeenOps() as mode:
+        torch.ones(2, device="meta").relu()
+    assert aten.relu.default in mode.ops
