@@ -78,5 +78,8 @@ def test_summary_totals_print_decimal_megabytes() -> None:
     # Linear(1000, 1000): 1,000,000 weights + 1,000 biases = 1,001,000 float32 values,
     # 4,004,000 bytes = 4.00 MB (it would be 3.82 MiB in binary units).
     lines = cnnarch.analyze(nn.Linear(1000, 1000), (1000,)).totals_lines()
-    assert "Params: 1,001,000 (trainable 1,001,000, frozen 0) = 4.00 MB; buffers 0 B" in lines
+    assert (
+        "Params: 1,001,000 (trainable 1,001,000, frozen 0) = 4.00 MB in float32; buffers 0 B"
+        in lines
+    )
     assert not any("iB" in line for line in lines)

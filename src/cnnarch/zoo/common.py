@@ -40,7 +40,10 @@ class ZooModel(nn.Module):
             return super().__call__(*args, **kwargs)
         except RuntimeError as err:
             if isinstance(x, torch.Tensor) and x.dim() == 4:
-                smallest = self.min_input_side()
+                try:
+                    smallest = self.min_input_side()
+                except CnnarchError:  # no size works: the input's size is not the problem
+                    raise err from None
                 side = min(x.shape[-2:])
                 if side < smallest:
                     raise CnnarchError(
