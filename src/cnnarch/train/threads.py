@@ -26,8 +26,8 @@ PROBE_ROUNDS = 3  # timed steps per count, after one untimed warm-up step each
 class ThreadChoice:
     """The thread count of a run and why: "given" (--threads), "measured" (fastest of
     `step_seconds`, the median seconds per step at each count), "resumed" (the count the
-    checkpoint was trained with), or "default" (torch's own: a GPU run, or several processes
-    on one machine, which split the cores evenly)."""
+    checkpoint was trained with), "the only usable core", or "default" (a GPU run keeps
+    torch's count; processes under torchrun split the cores evenly)."""
 
     threads: int
     how: str
@@ -86,10 +86,14 @@ def time_steps(
     return {n: statistics.median(t) for n, t in times.items()}
 
 
-def measure_choice(step: Callable[[], None], counts: Sequence[int] | None = None) -> ThreadChoice:
+def measure_choice(
+    step: Callable[[], None],
+    counts: Sequence[int] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> ThreadChoice:
     """The fastest of `counts` (default: 1 to the usable cores) for `step`, timed here."""
     counts = list(counts) if counts is not None else candidate_counts()
     if len(counts) == 1:
         return ThreadChoice(counts[0], "the only usable core")
-    seconds = time_steps(step, counts)
+    seconds = time_steps(step, counts, clock=clock)
     return ThreadChoice(fastest(seconds), "measured", seconds)
