@@ -584,7 +584,8 @@ class _Progress:
         where = f"run {self.index + 1}/{len(self.plan)}"
         if self.index + 1 < len(self.plan) and left is not None:
             where += f", about {duration(left)} left"
-        threads = f", {run['threads']} threads" if run["threads"] else ""
+        count = run["threads"]
+        threads = f", {count} thread{'' if count == 1 else 's'}" if count else ""
         if self.lines:
             self.bar.write(
                 f"{run['model']:>10s} seed {run['seed']}: train error {train_err:6.2f}%  "
