@@ -271,15 +271,15 @@ class _Run:
     def _choose_threads(self) -> ThreadChoice:
         """Set torch's thread count: given, the checkpoint's on resume, or the fastest measured.
 
-        A resumed run keeps the count it was trained with, because the last bits of a CPU
-        result can depend on it, and resuming is bit-exact only on the same count.
+        A resumed run keeps the count it was trained with: CPU results depend on it (it changes
+        the order of floating-point sums), so resuming is bit-exact only on the same count.
         """
         if self.cfg.threads is not None:
             choice = ThreadChoice(self.cfg.threads, "given")
             if self.resumed_threads not in (None, choice.threads) and self.dist.is_main:
                 print(
                     f"cnnarch: note: {self.out} was trained with {self.resumed_threads} threads; "
-                    f"continuing with {choice.threads} may change the last digits of the results",
+                    f"continuing with {choice.threads} changes the numbers slightly",
                     file=sys.stderr,
                 )
         elif self.device.type == "cpu" and self.dist.enabled:
@@ -746,7 +746,8 @@ def fit(
     every optimizer step (on every process).
 
     Returns one dict per epoch (`epoch`, `train_loss`, `train_error`, `test_loss`,
-    `test_error`, `lr`, `images_per_s`, `seconds`, `global_step`): errors in percent, losses
+    `test_error`, `lr`, `images_per_s`, `seconds`, `global_step`, `threads`): errors in percent,
+    `threads` the CPU thread count (`config.threads`, else the fastest measured), losses
     the mean cross-entropy of the main output (train: during the epoch, on augmented images),
     `lr` at the epoch's first step, `images_per_s` over the training steps alone, `seconds`
     the epoch's wall time with the evaluation. With `config.resume` the list also
