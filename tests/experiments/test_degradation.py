@@ -291,7 +291,7 @@ def test_one_line_per_finished_run_with_errors_threads_and_time_left(
         train_error, test_error = (run["history"][-1][k] for k in ("train_error", "test_error"))
         assert line.strip().startswith(f"{run['model']} seed 0: train error {train_error:6.2f}%")
         assert f"test error {test_error:6.2f}%" in line
-        assert run["threads"] == 2 and ", 2 threads;" in line
+        assert run["threads"] == 2 and ", 2 CPU threads;" in line
         assert f"run {i + 1}/4" in line
         assert ("left)" in line) == (i < 3)  # every run but the last says the time left
 

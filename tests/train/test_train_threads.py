@@ -12,7 +12,7 @@ import pytest
 import torch
 from train_helpers import TinyNet, tiny_config, without_timing, write_tiny_fashion
 
-from cnnarch.train import TrainingInterrupted, fit, load_checkpoint, threads
+from cnnarch.train import TrainingInterrupted, fit, load_checkpoint, summary_line, threads
 from cnnarch.train.threads import ThreadChoice, fastest, measure_choice, time_steps
 
 
@@ -63,6 +63,7 @@ def test_measure_choice_picks_the_faster_count_and_says_so() -> None:
     assert line.startswith("1 CPU thread, measured fastest here (1: 0.101 s/step, 2: 0.155")
     assert "--threads N overrides" in line
     assert measure_choice(clock.step, [4]) == ThreadChoice(4, "the only usable core")
+    assert ThreadChoice(2, "resumed").describe() == "2 CPU threads, as the run being resumed"
 
 
 @pytest.fixture
@@ -98,6 +99,8 @@ def test_unset_threads_trains_with_the_fastest_count_and_records_it(
     )
     assert [row["threads"] for row in history] == [2, 2, 2]
     assert load_checkpoint(tmp_path / "auto" / "checkpoint.pt")["threads"] == 2
+    config = tiny_config(data_dir, tmp_path / "auto")
+    assert f"s on 2 CPU threads; files in {tmp_path / 'auto'}" in summary_line(config, history)
     # The probe ran on a copy with the random state restored: the run is the one that
     # --threads 2 gives, bit for bit (dropout draws from the same generator).
     given = fit(tiny_config(data_dir, threads=2), lambda: TinyNet(dropout=0.2))

@@ -575,6 +575,8 @@ class _Progress:
 
     def finish(self, run: dict[str, Any]) -> None:
         """Count the finished run's rate and print its line."""
+        from cnnarch.train.threads import cpu_threads
+
         self.eta.record(run["kind"], run["depth"], self.trained, run["seconds"])
         self.bar.update((self.index + 1) * self.run_steps - self.bar.n)
         left = self.eta.seconds_left(
@@ -584,8 +586,7 @@ class _Progress:
         where = f"run {self.index + 1}/{len(self.plan)}"
         if self.index + 1 < len(self.plan) and left is not None:
             where += f", about {duration(left)} left"
-        count = run["threads"]
-        threads = f", {count} thread{'' if count == 1 else 's'}" if count else ""
+        threads = f", {cpu_threads(run['threads'])}" if run["threads"] else ""
         if self.lines:
             self.bar.write(
                 f"{run['model']:>10s} seed {run['seed']}: train error {train_err:6.2f}%  "

@@ -35,16 +35,18 @@ class ThreadChoice:
 
     def describe(self) -> str:
         """One line for the user, e.g. '2 CPU threads, measured fastest (1: 0.31 s/step, ...)'."""
-        noun = "thread" if self.threads == 1 else "threads"
+        count = cpu_threads(self.threads)
         if self.how == "measured":
             timings = ", ".join(f"{n}: {s:.3g} s/step" for n, s in self.step_seconds.items())
-            return (
-                f"{self.threads} CPU {noun}, measured fastest here ({timings}); "
-                "--threads N overrides"
-            )
+            return f"{count}, measured fastest here ({timings}); --threads N overrides"
         if self.how == "resumed":
-            return f"{self.threads} CPU {noun}, as the run being resumed"
-        return f"{self.threads} CPU {noun} ({self.how})"
+            return f"{count}, as the run being resumed"
+        return f"{count} ({self.how})"
+
+
+def cpu_threads(count: int) -> str:
+    """'1 CPU thread', '2 CPU threads'."""
+    return f"{count} CPU thread{'' if count == 1 else 's'}"
 
 
 def candidate_counts() -> list[int]:

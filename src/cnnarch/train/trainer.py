@@ -50,7 +50,7 @@ from cnnarch.train.checkpoint import (
 from cnnarch.train.config import TrainConfig
 from cnnarch.train.distributed import DistContext, cpu_threads_per_process
 from cnnarch.train.runfiles import RunFiles
-from cnnarch.train.threads import ThreadChoice, measure_choice
+from cnnarch.train.threads import ThreadChoice, cpu_threads, measure_choice
 from cnnarch.zoo.common import ZooModel
 
 ModelSource = nn.Module | Callable[[], nn.Module] | None
@@ -768,7 +768,7 @@ def summary_line(config: TrainConfig, history: list[dict[str, Any]]) -> str:
     last = history[-1]
     best = min(history, key=lambda row: row["test_error"])
     seconds = sum(row["seconds"] for row in history)
-    threads = f" on {last['threads']} CPU threads" if "threads" in last else ""
+    threads = f" on {cpu_threads(last['threads'])}" if "threads" in last else ""
     where = f"; files in {config.out}" if config.out else ""
     return (
         f"{config.model} on {config.dataset}, {last['epoch']} epochs: test error "
