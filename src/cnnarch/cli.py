@@ -107,7 +107,11 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         help="paper: He et al. 2015's CIFAR-10 recipe (164 epochs, batch 128, ...)",
     )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
-    p.add_argument("--threads", type=int, help="CPU threads per process")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads per process (default: the fastest of 1..cores, timed at the start)",
+    )
     p.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     p.set_defaults(run=_cmd_train)
@@ -340,7 +344,11 @@ def _add_experiment_parser(commands: argparse._SubParsersAction) -> None:
         "--out", default="runs/degradation", help="output folder (default runs/degradation)"
     )
     d.add_argument("--resume", action="store_true", help="continue an interrupted experiment")
-    d.add_argument("--threads", type=int, help="CPU threads for training (default: all cores)")
+    d.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for training (default: each run times 1..cores and takes the fastest)",
+    )
     d.set_defaults(run=_cmd_experiment_degradation)
 
 

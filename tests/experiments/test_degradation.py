@@ -6,6 +6,8 @@ import csv
 import gzip
 import json
 import math
+import os
+import signal
 import struct
 from pathlib import Path
 
@@ -14,15 +16,19 @@ import torch
 
 from cnnarch.cli import main
 from cnnarch.errors import CnnarchError
+from cnnarch.experiments import degradation
 from cnnarch.experiments.degradation import (
     QUICK_SUBSET,
     QUICK_TEST_SUBSET,
     DegradationSettings,
+    ExperimentEta,
     assess_effect,
+    duration,
     mean_std,
     parse_depths,
     run_degradation,
 )
+from cnnarch.train import TrainingInterrupted, threads
 
 N_TRAIN, N_TEST, SIDE = 40, 20, 12
 
@@ -241,3 +247,92 @@ def test_library_run_without_files(data_dir: Path) -> None:
     assert results["settings"]["train_images"] == 16 and len(results["runs"]) == 4
     assert [row["seeds"] for row in results["table"]] == [1, 1, 1, 1]
     assert all(row["train_error_std"] is None for row in results["table"])
+
+
+def test_eta_from_measured_rates_and_by_depth_for_models_not_yet_run() -> None:
+    eta = ExperimentEta()
+    assert eta.seconds_left([("plain", 20, 10)]) is None  # nothing measured yet
+    eta.record("plain", 20, 0, 3.0)  # a run resumed as finished trains nothing: no rate
+    assert eta.seconds_left([("plain", 20, 10)]) is None
+    eta.record("plain", 20, 100, 50.0)  # 0.5 s/step; 0.025 s per step and layer
+    assert eta.seconds_left([("plain", 20, 10)]) == pytest.approx(5.0)
+    assert eta.seconds_left([("residual", 56, 10)]) == pytest.approx(10 * 56 * 0.025)
+    # The run under way counts: resnet56 at 1.2 s/step so far.
+    todo = [("residual", 56, 40), ("plain", 20, 10), ("residual", 20, 10)]
+    per_layer = (50.0 + 12.0) / (100 * 20 + 10 * 56)
+    expected = 40 * 1.2 + 10 * 0.5 + 10 * 20 * per_layer
+    assert eta.seconds_left(todo, current=("residual", 56, 10, 12.0)) == pytest.approx(expected)
+    eta.record("plain", 20, 100, 70.0)  # a second seed: the rate is over both runs
+    assert eta.seconds_left([("plain", 20, 10)]) == pytest.approx(6.0)
+
+
+def test_duration_reads_as_seconds_minutes_or_hours() -> None:
+    assert [duration(s) for s in (0, 44.6, 60, 719, 3600, 3930)] == [
+        "0 s",
+        "45 s",
+        "1 min",
+        "12 min",
+        "1 h 00 min",
+        "1 h 06 min",
+    ]
+
+
+@pytest.fixture
+def two_threads_fastest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs measure 1 and 2 threads and find 2 faster, whatever the machine's load."""
+    monkeypatch.setattr(threads, "candidate_counts", lambda: [1, 2])
+    monkeypatch.setattr(threads, "time_steps", lambda step, counts, **kw: {1: 0.5, 2: 0.25})
+
+
+def test_one_line_per_finished_run_with_errors_threads_and_time_left(
+    data_dir: Path, two_threads_fastest: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = DegradationSettings(
+        preset="quick", data_dir=str(data_dir), depths=(8, 14), seeds=1, epochs=1, subset=16
+    )
+    results = run_degradation(settings, out=None, progress=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4
+    assert results["environment"]["threads"] is None  # chosen per run
+    for i, (line, run) in enumerate(zip(lines, results["runs"], strict=True)):
+        train_error, test_error = (run["history"][-1][k] for k in ("train_error", "test_error"))
+        assert line.strip().startswith(f"{run['model']} seed 0: train error {train_error:6.2f}%")
+        assert f"test error {test_error:6.2f}%" in line
+        assert run["threads"] == 2 and ", 2 CPU threads;" in line
+        assert f"run {i + 1}/4" in line
+        assert ("left)" in line) == (i < 3)  # every run but the last says the time left
+
+
+def test_interrupted_experiment_resumes_to_the_uninterrupted_results(
+    data_dir: Path, tmp_path: Path, two_threads_fastest: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = DegradationSettings(
+        preset="quick", data_dir=str(data_dir), depths=(8, 14), seeds=1, epochs=2, subset=16
+    )
+    reference = run_degradation(settings, tmp_path / "reference", progress=False)
+    on_step = degradation._Progress.on_step
+
+    def stop_in_third_run(self, info) -> None:
+        on_step(self, info)
+        if self.index == 2 and (info.epoch, info.step) == (1, 1):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(degradation._Progress, "on_step", stop_in_third_run)
+    out = tmp_path / "stopped"
+    with pytest.raises(TrainingInterrupted):
+        run_degradation(settings, out, progress=False)
+    partial = json.loads((out / "results.json").read_text())
+    assert partial["complete"] is False and len(partial["runs"]) == 2
+    monkeypatch.setattr(degradation._Progress, "on_step", on_step)
+    resumed = run_degradation(settings, out, resume=True, progress=False)
+    assert resumed["complete"] is True
+
+    def curves(results: dict) -> list:
+        timing = ("images_per_s", "seconds")
+        return [
+            [{k: v for k, v in row.items() if k not in timing} for row in run["history"]]
+            for run in results["runs"]
+        ]
+
+    assert curves(resumed) == curves(reference)
+    assert resumed["table"] == reference["table"]

@@ -21,10 +21,12 @@ each depth with identical settings and seeds, through `cnnarch.train.fit`, and w
               "momentum", "weight_decay", "schedule", "warmup_steps", "paper_warmup", "augment",
               "channels_last", "amp"},
  "environment": {"torch", "device", "threads", "world_size", "started_utc"},
+                                 # threads: the count given, or null: measured per run
  "wall_seconds": float,          # data loading to the end of the last run so far
- "runs": [{"model", "kind": "plain"|"residual", "depth", "seed", "seconds",
+ "runs": [{"model", "kind": "plain"|"residual", "depth", "seed", "seconds", "threads",
            "history": [{"epoch", "train_error", "test_error", "train_loss", "test_loss",
-                        "lr", "images_per_s", "seconds", "global_step"}, ...]}, ...],
+                        "lr", "images_per_s", "seconds", "global_step", "threads"}, ...]},
+          ...],
  "table": [{"model", "kind", "depth", "seeds", "train_error_mean", "train_error_std",
             "test_error_mean", "test_error_std"}, ...],
  "effect": {"shallow", "deep", "per_seed": [{"seed", "plain_gap", "residual_gap"}, ...],
@@ -51,13 +53,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm import tqdm
 
 from cnnarch.errors import CnnarchError
 from cnnarch.files import FolderLock, atomic_write_bytes, ensure_dir
+
+if TYPE_CHECKING:
+    from cnnarch.train import StepInfo
 
 WIDTHS = (16, 32, 64)
 KINDS = ("plain", "residual")
@@ -468,6 +473,130 @@ def _run_config(
     )
 
 
+class ExperimentEta:
+    """Seconds left in an experiment, from the step rates its runs have shown so far.
+
+    A model's rate is the wall time of its runs in this process (setup, thread choice and
+    evaluation included, so the estimate covers them too) over the steps they trained. A model
+    not yet measured gets the rate per layer of all measured ones times its depth: the work per
+    image of a 6n+2 net grows about linearly with its depth.
+    """
+
+    def __init__(self) -> None:
+        self.measured: dict[tuple[str, int], tuple[int, float]] = {}  # (kind, depth): steps, s
+
+    def record(self, kind: str, depth: int, steps: int, seconds: float) -> None:
+        """Add `steps` trained by a run of (kind, depth) in `seconds` (runs resumed as already
+        finished train no steps and add nothing)."""
+        if steps > 0:
+            done, spent = self.measured.get((kind, depth), (0, 0.0))
+            self.measured[kind, depth] = (done + steps, spent + seconds)
+
+    def seconds_left(
+        self,
+        todo: Sequence[tuple[str, int, int]],
+        current: tuple[str, int, int, float] | None = None,
+    ) -> float | None:
+        """Estimated seconds for the (kind, depth, steps) still `todo`; None before any step.
+
+        `current` (kind, depth, steps, seconds) is the progress of the run under way, which
+        counts as measured too.
+        """
+        measured = dict(self.measured)
+        if current is not None and current[2] > 0:
+            done, spent = measured.get(current[:2], (0, 0.0))
+            measured[current[:2]] = (done + current[2], spent + current[3])
+        if not measured:
+            return None
+        per_layer_step = sum(s for _, s in measured.values()) / sum(
+            steps * depth for (_, depth), (steps, _) in measured.items()
+        )
+        total = 0.0
+        for kind, depth, steps in todo:
+            if (kind, depth) in measured:
+                done, spent = measured[kind, depth]
+                total += steps * spent / done
+            else:
+                total += steps * depth * per_layer_step
+        return total
+
+
+def duration(seconds: float) -> str:
+    """A rounded duration for progress lines: '45 s', '12 min', '1 h 05 min'."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class _Progress:
+    """What an experiment shows as it goes: a bar over the steps of all its runs with the ETA
+    of the whole experiment, and one line per finished run with its final errors."""
+
+    def __init__(
+        self, plan: Sequence[tuple[int, str, int]], run_steps: int, bar: bool, lines: bool
+    ) -> None:
+        self.plan, self.run_steps, self.lines = plan, run_steps, lines
+        self.eta = ExperimentEta()
+        self.bar = tqdm(
+            total=len(plan) * run_steps,
+            unit="step",
+            disable=not bar,
+            dynamic_ncols=True,
+            mininterval=1.0,
+            # tqdm's own estimate assumes one rate for all runs; the postfix holds ours.
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}{postfix}]",
+        )
+        self.index, self.trained, self.run_started = 0, 0, time.perf_counter()
+
+    def start(self, index: int) -> None:
+        seed, kind, depth = self.plan[index]
+        self.index, self.trained, self.run_started = index, 0, time.perf_counter()
+        self.bar.set_description(
+            f"run {index + 1}/{len(self.plan)} {model_name(kind, depth)} seed {seed}"
+        )
+
+    def seconds_left(self, global_step: int) -> float | None:
+        """The ETA when the current run has done `global_step` of its steps."""
+        _, kind, depth = self.plan[self.index]
+        todo = [(kind, depth, self.run_steps - global_step)]
+        todo += [(k, d, self.run_steps) for _, k, d in self.plan[self.index + 1 :]]
+        current = (kind, depth, self.trained, time.perf_counter() - self.run_started)
+        return self.eta.seconds_left(todo, current)
+
+    def on_step(self, info: StepInfo) -> None:
+        self.trained += 1
+        self.bar.update(self.index * self.run_steps + info.global_step - self.bar.n)
+        left = self.seconds_left(info.global_step)
+        if left is not None:
+            self.bar.set_postfix_str(f"ETA {duration(left)}", refresh=False)
+
+    def finish(self, run: dict[str, Any]) -> None:
+        """Count the finished run's rate and print its line."""
+        from cnnarch.train.threads import cpu_threads
+
+        self.eta.record(run["kind"], run["depth"], self.trained, run["seconds"])
+        self.bar.update((self.index + 1) * self.run_steps - self.bar.n)
+        left = self.eta.seconds_left(
+            [(k, d, self.run_steps) for _, k, d in self.plan[self.index + 1 :]]
+        )
+        train_err, test_err = final_errors(run)
+        where = f"run {self.index + 1}/{len(self.plan)}"
+        if self.index + 1 < len(self.plan) and left is not None:
+            where += f", about {duration(left)} left"
+        threads = f", {cpu_threads(run['threads'])}" if run["threads"] else ""
+        if self.lines:
+            self.bar.write(
+                f"{run['model']:>10s} seed {run['seed']}: train error {train_err:6.2f}%  "
+                f"test error {test_err:6.2f}%  ({run['seconds']:.0f} s{threads}; {where})"
+            )
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def run_degradation(
     settings: DegradationSettings,
     out: str | Path | None = "runs/degradation",
@@ -480,10 +609,9 @@ def run_degradation(
     """Train plain and residual nets at every depth and seed; return (and write) the results.
 
     `data` (train, test) `ImageDataset`s replace loading `settings.dataset`. `threads` sets
-    torch's CPU threads during training (None: torch's default, one per core; on a machine
-    that others load too, 1 can be several times faster, as busy cores stall threads that
-    wait for each other). Under `torchrun` every run is data-parallel and only rank 0 writes
-    files and shows progress.
+    torch's CPU threads during training (None: each run measures which count is fastest here
+    and uses it, see `cnnarch.train.threads`). Under `torchrun` every run is data-parallel and
+    only rank 0 writes files and shows progress.
     """
     from cnnarch.data import load_dataset
     from cnnarch.train import fit
@@ -545,7 +673,7 @@ def run_degradation(
             "environment": {
                 "torch": torch.__version__,
                 "device": str(device),
-                "threads": threads or torch.get_num_threads(),
+                "threads": threads,
                 "world_size": dist.world_size,
                 "started_utc": started_utc,
             },
@@ -555,49 +683,33 @@ def run_degradation(
             "effect": None,
         }
         writer = out_path if dist.is_main else None
-        bar = tqdm(
-            total=len(plan) * settings.epochs * steps,
-            unit="step",
-            disable=not (progress and dist.is_main),
-            dynamic_ncols=True,
-            mininterval=1.0,
-        )
+        shown = _Progress(plan, settings.epochs * steps, progress and dist.is_main, dist.is_main)
         try:
             for i, (seed, kind, depth) in enumerate(plan):
-                name = model_name(kind, depth)
-                bar.set_description(f"run {i + 1}/{len(plan)} {name} seed {seed}")
-                done_before = bar.n
+                shown.start(i)
                 cfg = _run_config(run_settings, kind, depth, seed, out_path, resume, threads)
-                t0 = time.perf_counter()
                 history = fit(
                     cfg,
                     _builder(kind, depth, data[0].in_channels, data[0].num_classes),
-                    on_step=lambda info, base=done_before: bar.update(
-                        base + info.global_step - bar.n
-                    ),
+                    on_step=shown.on_step,
                     data=data,
                 )
-                seconds = time.perf_counter() - t0
                 run = {
-                    "model": name,
+                    "model": model_name(kind, depth),
                     "kind": kind,
                     "depth": depth,
                     "seed": seed,
-                    "seconds": seconds,
+                    "seconds": time.perf_counter() - shown.run_started,
+                    "threads": history[-1].get("threads"),
                     "history": history,
                 }
                 results["runs"].append(run)
-                train_err, test_err = final_errors(run)
-                bar.write(
-                    f"{name:>10s} seed {seed}: train error {train_err:6.2f}%  "
-                    f"test error {test_err:6.2f}%  ({seconds:.0f} s)"
-                )
-                bar.update(done_before + settings.epochs * steps - bar.n)
+                shown.finish(run)
                 _update(results, started)
                 if writer is not None:
                     write_outputs(results, writer, figure=False)
         finally:
-            bar.close()
+            shown.close()
         results["complete"] = True
         _update(results, started)
         if writer is not None:

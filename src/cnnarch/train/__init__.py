@@ -5,7 +5,7 @@ from cnnarch.train import TrainConfig, fit
 cfg = TrainConfig(model="plain20", dataset="fashion-mnist", epochs=3, batch_size=128, lr=0.1,
                   schedule="step", subset=None, seed=0, out="runs/plain20")
 history = fit(cfg)  # per epoch: epoch, train_loss, train_error, test_loss, test_error (errors
-                    # in %), lr, images_per_s, seconds, global_step
+                    # in %), lr, images_per_s, seconds, global_step, threads
 ```
 `schedule="step"` divides the learning rate by 10 at 50% and 75% of the steps, "cosine"
 anneals it to zero. With `out`, the run folder gets `config.json`, `metrics.jsonl`,

@@ -14,6 +14,7 @@ the global batch.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import math
@@ -49,6 +50,7 @@ from cnnarch.train.checkpoint import (
 from cnnarch.train.config import TrainConfig
 from cnnarch.train.distributed import DistContext, cpu_threads_per_process
 from cnnarch.train.runfiles import RunFiles
+from cnnarch.train.threads import ThreadChoice, cpu_threads, measure_choice
 from cnnarch.zoo.common import ZooModel
 
 ModelSource = nn.Module | Callable[[], nn.Module] | None
@@ -253,6 +255,8 @@ class _Run:
         self.out = Path(cfg.out) if cfg.out else None
         self.files = RunFiles(self.out) if self.out and self.dist.is_main else None
         self.history: list[dict[str, Any]] = []
+        self.resumed_threads: int | None = None  # the thread count the checkpoint was made with
+        self.threads = ThreadChoice(torch.get_num_threads(), "default")
         self.epoch, self.step = 0, 0
         self.partial = _empty_partial()
         self.last_save = time.monotonic()
@@ -260,14 +264,65 @@ class _Run:
     # --- setup -------------------------------------------------------------------------------
 
     def _configure_backend(self) -> None:
-        threads = self.cfg.threads
-        if threads is None and self.dist.enabled and self.device.type == "cpu":
-            threads = cpu_threads_per_process(self.dist.local_world_size)
-        if threads:
-            torch.set_num_threads(threads)
         if self.device.type == "cuda":
             torch.backends.cudnn.deterministic = self.cfg.deterministic
             torch.backends.cudnn.benchmark = not self.cfg.deterministic
+
+    def _choose_threads(self) -> ThreadChoice:
+        """Set torch's thread count: given, the checkpoint's on resume, or the fastest measured.
+
+        A resumed run keeps the count it was trained with: CPU results depend on it (it changes
+        the order of floating-point sums), so resuming is bit-exact only on the same count.
+        """
+        if self.cfg.threads is not None:
+            choice = ThreadChoice(self.cfg.threads, "given")
+            if self.resumed_threads not in (None, choice.threads) and self.dist.is_main:
+                print(
+                    f"cnnarch: note: {self.out} was trained with {self.resumed_threads} threads; "
+                    f"continuing with {choice.threads} changes the numbers slightly",
+                    file=sys.stderr,
+                )
+        elif self.device.type == "cpu" and self.dist.enabled:
+            choice = ThreadChoice(cpu_threads_per_process(self.dist.local_world_size), "default")
+        elif self.device.type != "cpu":
+            choice = ThreadChoice(torch.get_num_threads(), "default")
+        elif self.resumed_threads is not None:
+            choice = ThreadChoice(self.resumed_threads, "resumed")
+        elif self.epoch >= self.cfg.epochs:
+            choice = ThreadChoice(torch.get_num_threads(), "default")  # nothing left to train
+        else:
+            choice = measure_choice(self._probe_step())
+        torch.set_num_threads(choice.threads)
+        return choice
+
+    def _probe_step(self) -> Callable[[], None]:
+        """One training step on the first batch, on a copy of the model and optimizer, with the
+        random state restored afterwards: timing it leaves the run exactly as it was."""
+        model = copy.deepcopy(self.model)
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=self.cfg.lr,
+            momentum=self.cfg.momentum,
+            weight_decay=self.cfg.weight_decay,
+            nesterov=self.cfg.nesterov,
+        )
+        count = min(self.cfg.batch_size, len(self.train_set))
+        images, labels = self.train_set.images[:count], self.train_set.labels[:count]
+
+        def step() -> None:
+            with torch.random.fork_rng(devices=[]):
+                x = images
+                if self.cfg.augment:
+                    params = CropFlip.draw(count, self.cfg.pad, True, torch.Generator())
+                    x = pad_crop_flip(x, params, self.cfg.pad)
+                with self._autocast():
+                    output = model(self._model_input(x))
+                objective, _, _ = training_loss(output, labels, self.cfg.aux_weight)
+                objective.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+
+        return step
 
     def _seed_everything(self) -> None:
         seed = self.cfg.seed
@@ -336,6 +391,7 @@ class _Run:
     # --- checkpoints ---------------------------------------------------------------------------
 
     def _resume_or_start(self) -> None:
+        """Load the checkpoint to resume from, if any; refuse to overwrite a run without resume."""
         if self.out is None:
             return
         latest_exists = (self.out / LATEST).exists() or (self.out / PREVIOUS).exists()
@@ -345,7 +401,6 @@ class _Run:
                     f"{self.out} already holds a run; pass --resume to continue it, "
                     "or choose another --out"
                 )
-            self._start_files([])
             return
         ckpt, warnings = load_latest(self.out, rename_corrupt=self.dist.is_main)
         if self.dist.is_main:
@@ -354,10 +409,8 @@ class _Run:
         if ckpt is None:
             if self.dist.is_main:
                 print(f"cnnarch: no checkpoint in {self.out}; starting afresh", file=sys.stderr)
-            self._start_files([])
             return
         self._restore(ckpt)
-        self._start_files(self.history)
 
     def _start_files(self, history: list[dict[str, Any]]) -> None:
         """Write the run's config and make its metrics files hold exactly `history`."""
@@ -382,6 +435,7 @@ class _Run:
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
         self.history = list(ckpt.get("history", []))
+        self.resumed_threads = ckpt.get("threads")
         if self.step and self.dist.is_main:
             self.partial = dict(ckpt["partial"])  # the global sums live on one process only
         states = ckpt["rng"]
@@ -406,6 +460,7 @@ class _Run:
             "rng": states,
             "config": self.cfg.to_dict(),
             "world_size": self.dist.world_size,
+            "threads": self.threads.threads,
         }
         try:
             save_checkpoint(self.out, payload)
@@ -564,6 +619,7 @@ class _Run:
             "images_per_s": sums["count"] / max(train_s, 1e-9),
             "seconds": self.wall_s(),
             "global_step": (self.epoch + 1) * self.batches.steps,
+            "threads": self.threads.threads,
         }
         if self.cfg.progress and self.dist.is_main:
             bar.write(
@@ -645,6 +701,10 @@ class _Run:
 
     def run(self) -> list[dict[str, Any]]:
         self._resume_or_start()
+        self.threads = self._choose_threads()
+        if self.cfg.progress and self.dist.is_main and self.device.type == "cpu":
+            print(f"cnnarch: {self.threads.describe()}", file=sys.stderr)
+        self._start_files(self.history)
         done = self.epoch * self.batches.steps + self.step
         bar = tqdm(
             total=self.total_steps,
@@ -686,7 +746,8 @@ def fit(
     every optimizer step (on every process).
 
     Returns one dict per epoch (`epoch`, `train_loss`, `train_error`, `test_loss`,
-    `test_error`, `lr`, `images_per_s`, `seconds`, `global_step`): errors in percent, losses
+    `test_error`, `lr`, `images_per_s`, `seconds`, `global_step`, `threads`): errors in percent,
+    `threads` the CPU thread count (`config.threads`, else the fastest measured), losses
     the mean cross-entropy of the main output (train: during the epoch, on augmented images),
     `lr` at the epoch's first step, `images_per_s` over the training steps alone, `seconds`
     the epoch's wall time with the evaluation. With `config.resume` the list also
@@ -707,9 +768,10 @@ def summary_line(config: TrainConfig, history: list[dict[str, Any]]) -> str:
     last = history[-1]
     best = min(history, key=lambda row: row["test_error"])
     seconds = sum(row["seconds"] for row in history)
+    threads = f" on {cpu_threads(last['threads'])}" if "threads" in last else ""
     where = f"; files in {config.out}" if config.out else ""
     return (
         f"{config.model} on {config.dataset}, {last['epoch']} epochs: test error "
         f"{last['test_error']:.2f}% (best {best['test_error']:.2f}% at epoch {best['epoch']}), "
-        f"train error {last['train_error']:.2f}%, {seconds:.0f} s{where}"
+        f"train error {last['train_error']:.2f}%, {seconds:.0f} s{threads}{where}"
     )
