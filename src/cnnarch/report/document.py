@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from cnnarch.lecture.claims import Check
 from cnnarch.report.charts import SavedFigure
+from cnnarch.report.diagrams import Diagram
 from cnnarch.report.tables import Table
 
 
@@ -38,7 +39,7 @@ class Folded:
     block: Table
 
 
-Block = Paragraph | Bullets | Checks | Table | SavedFigure | Folded
+Block = Paragraph | Bullets | Checks | Table | SavedFigure | Folded | Diagram
 
 
 @dataclass
@@ -71,6 +72,9 @@ class Document:
 
     def figures(self) -> list[SavedFigure]:
         return [b for b in self.blocks() if isinstance(b, SavedFigure)]
+
+    def diagrams(self) -> list[Diagram]:
+        return [b for b in self.blocks() if isinstance(b, Diagram)]
 
     def all_sections(self) -> list[Section]:
         return [s for top in self.sections for s in top.walk()]

@@ -11,6 +11,7 @@ import html
 import re
 
 from cnnarch.report.charts import SavedFigure
+from cnnarch.report.diagrams import Diagram
 from cnnarch.report.document import Block, Bullets, Checks, Document, Folded, Paragraph, Section
 from cnnarch.report.tables import Table
 
@@ -58,6 +59,10 @@ tbody tr:hover { background: #eef5fb; }
 .meta a { margin-right: .6rem; }
 figure { margin: 1rem 0 1.6rem; max-width: 1040px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
+/* A diagram is inline SVG: sharp at any zoom; it shrinks to the page's width (never wider than
+   drawn) and its boxes show their exact values on hover. */
+figure.diagram svg { display: block; max-width: 100%; height: auto; border: 1px solid var(--line);
+  border-radius: 6px; }
 figcaption { color: var(--muted); font-size: .88rem; max-width: 80ch; }
 ul.checks { list-style: none; padding-left: 0; }
 ul.checks li { margin: .4rem 0; padding: .4rem .7rem; border-left: 4px solid var(--line);
@@ -157,6 +162,14 @@ def render_figure(figure: SavedFigure) -> str:
     )
 
 
+def render_diagram(diagram: Diagram) -> str:
+    return (
+        f'<figure class="diagram" id="{diagram.name}">{diagram.svg}'
+        f"<figcaption><strong>{inline(diagram.title)}.</strong> {inline(diagram.caption)} "
+        f'<a href="{FIGURES_DIR}/{diagram.name}.svg">SVG</a></figcaption></figure>'
+    )
+
+
 def render_block(block: Block) -> str:
     if isinstance(block, Paragraph):
         return f"<p>{inline(block.text)}</p>"
@@ -178,6 +191,8 @@ def render_block(block: Block) -> str:
         return render_table(block)
     if isinstance(block, SavedFigure):
         return render_figure(block)
+    if isinstance(block, Diagram):
+        return render_diagram(block)
     if isinstance(block, Folded):
         summary = f"<summary>{inline(block.summary)}</summary>"
         return f"<details>{summary}{render_table(block.block)}</details>"

@@ -12,6 +12,7 @@ from matplotlib.ticker import LogLocator, NullLocator
 from cnnarch.lecture.layers import LectureLayer, LectureLayers
 from cnnarch.report.charts import family_colour, new_figure, si
 from cnnarch.report.context import BYTES_PER_ELEMENT, Context
+from cnnarch.report.diagrams import network_diagrams
 from cnnarch.report.document import Bullets, Folded, Paragraph, Section
 from cnnarch.report.numbers import parse_printed
 from cnnarch.report.tables import Column, Table
@@ -111,6 +112,7 @@ def model_section(ctx: Context, name: str) -> Section:
             + lecture_note(card)
         ),
         Bullets(card_lines(ctx, name, totals, layers)),
+        *network_diagrams(layers, ctx.analyze(name)),
         profile_figure(ctx, name, layers),
         Folded(f"{name}: the table of this chart", layer_table(name, layers)),
     )
