@@ -10,6 +10,7 @@ import pytest
 from cdp_client import Browser, find_chromium
 from matplotlib import image
 
+from cnnarch.report.defaults import DEFAULT_MODELS
 from cnnarch.report.numbers import parse_printed
 
 CHROMIUM = find_chromium()
@@ -36,8 +37,14 @@ MEASURE = """
       overflowX: getComputedStyle(box).overflowX,
     };
   });
+  var diagrams = Array.from(document.querySelectorAll("figure.diagram")).map(function (fig) {
+    var box = fig.querySelector("svg").getBoundingClientRect();
+    return {id: fig.id, width: box.width, height: box.height, right: box.right,
+            boxes: fig.querySelectorAll("g.layer, g.segment").length};
+  });
   var root = document.documentElement;
-  return {tables: tables, pageScrollWidth: root.scrollWidth, pageWidth: root.clientWidth};
+  return {tables: tables, diagrams: diagrams, pageScrollWidth: root.scrollWidth,
+          pageWidth: root.clientWidth};
 })()
 """
 
@@ -119,6 +126,24 @@ def test_screenshot_is_not_blank(page) -> None:
     not_white = (pixels < 0.9).any(axis=-1).mean()
     assert not_white > 0.02  # text, tables and a chart, not an empty page
     assert len(np.unique(pixels.reshape(-1, 3).round(2), axis=0)) > 20  # more than one colour
+
+
+@pytest.mark.parametrize("width", [DESKTOP, PHONE])
+def test_every_lecture_model_has_its_diagrams_shown_within_the_page(layouts, width) -> None:
+    shown = {d["id"]: d for d in layouts[width]["diagrams"]}
+    expected = [f"{kind}_{name}" for name in DEFAULT_MODELS for kind in ("diagram", "strip")]
+    expected += ["diagram_inception_module", "diagram_basic_block", "diagram_bottleneck_block"]
+    for name in expected:
+        drawn = shown[name]
+        assert drawn["boxes"] > 0 and drawn["height"] > 50, name
+        assert drawn["width"] > 0 and drawn["right"] <= layouts[width]["pageWidth"], name
+
+
+def test_a_diagram_is_drawn_in_colour(page) -> None:
+    page.evaluate("document.getElementById('diagram_inception_module').scrollIntoView()")
+    pixels = image.imread(io.BytesIO(page.screenshot()), format="png")[..., :3]
+    conv_blue = np.array([0x00, 0x72, 0xB2]) / 255  # the conv colour of every diagram
+    assert (np.abs(pixels - conv_blue).max(axis=-1) < 0.02).sum() > 200
 
 
 def test_every_table_is_measured(layouts, report) -> None:

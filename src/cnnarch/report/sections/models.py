@@ -7,18 +7,17 @@ import re
 from typing import Any
 
 import numpy as np
+from matplotlib.patches import Patch
 from matplotlib.ticker import LogLocator, NullLocator
 
 from cnnarch.lecture.layers import LectureLayer, LectureLayers
-from cnnarch.report.charts import family_colour, new_figure, si
+from cnnarch.report.charts import new_figure, si
 from cnnarch.report.context import BYTES_PER_ELEMENT, Context
-from cnnarch.report.diagrams import network_diagrams
+from cnnarch.report.diagrams import KIND_COLOURS, KIND_LABELS, colour_kind, network_diagrams
 from cnnarch.report.document import Bullets, Folded, Paragraph, Section
 from cnnarch.report.numbers import parse_printed
 from cnnarch.report.tables import Column, Table
 from cnnarch.units import MB, byte_size, signed_percent
-
-TRAINING_ONLY_COLOUR = "#999999"
 
 
 def mb(nbytes: float) -> str:
@@ -271,9 +270,8 @@ def profile_figure(ctx: Context, name: str, layers: LectureLayers) -> Any:
     def draw() -> Any:
         fig, (top, bottom) = new_figure(height=5.6, nrows=2, sharex=True)
         x = np.arange(len(shown))
-        colours = [
-            TRAINING_ONLY_COLOUR if layer.training_only else family_colour(name) for layer in shown
-        ]
+        kinds = [colour_kind(layer) for layer in shown]
+        colours = [KIND_COLOURS[kind] for kind in kinds]
         top.bar(x, [layer.memory * BYTES_PER_ELEMENT / MB for layer in shown], color=colours)
         top.set_ylabel("output (MB)")
         top.set_title(f"{name}: memory and parameters per {layers.level}")
@@ -288,11 +286,14 @@ def profile_figure(ctx: Context, name: str, layers: LectureLayers) -> Any:
         bottom.set_xticks(x, labels, rotation=90, fontsize=7.5)
         for ax in (top, bottom):
             ax.grid(axis="x", visible=False)
+        # The same colour for each kind of layer as the diagrams.
+        legend = [Patch(color=KIND_COLOURS[k], label=KIND_LABELS[k]) for k in dict.fromkeys(kinds)]
+        top.legend(handles=legend, loc="upper right", ncols=min(len(legend), 4))
         return fig
 
-    caption = ""
+    caption = "Each bar coloured by its kind of layer, as in the diagrams."
     if any(layer.training_only for layer in shown):
-        caption = "Grey, *: training-only heads."
+        caption += " Grey, *: training-only heads."
     return ctx.figure(f"profile_{name}", f"{name}, per {layers.level}", caption, draw)
 
 
