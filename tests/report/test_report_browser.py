@@ -3,7 +3,10 @@ decodes, the screenshot is not blank, every table fits a desktop window and scro
 on a phone, and every numeric column sorts by value, printed figures ("1072K") included."""
 
 import io
+import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from cdp_client import Browser, find_chromium
 from matplotlib import image
 
 from cnnarch.report.defaults import DEFAULT_MODELS
+from cnnarch.report.explorer import QUANTITIES
 from cnnarch.report.numbers import parse_printed
 
 CHROMIUM = find_chromium()
@@ -38,7 +42,7 @@ MEASURE = """
     };
   });
   var diagrams = Array.from(document.querySelectorAll("figure.diagram")).map(function (fig) {
-    var box = fig.querySelector("svg").getBoundingClientRect();
+    var box = fig.querySelector(".diagram-box").getBoundingClientRect();
     return {id: fig.id, width: box.width, height: box.height, right: box.right,
             boxes: fig.querySelectorAll("g.layer, g.segment").length};
   });
@@ -228,3 +232,47 @@ def test_names_with_numbers_sort_naturally(sorted_columns) -> None:
             assert [int(n) for n in numbers] == sorted(int(n) for n in numbers), where
             discriminating += numbers != sorted(numbers)  # text order would differ here
     assert discriminating > 0
+
+
+# Set a model's explorer to a batch size and precision; read each shown value (exact integer).
+SET_EXPLORER = """
+(function (model, batch, precision) {
+  var form = document.querySelector('form.explorer[data-model="' + model + '"]');
+  form.batch.value = String(batch);
+  form.precision.value = precision;
+  form.dispatchEvent(new Event("input"));
+  var shown = {};
+  form.querySelectorAll("output").forEach(function (out) {
+    if (!out.closest("div").hidden) { shown[out.dataset.key] = Number(out.dataset.value); }
+  });
+  return shown;
+})
+"""
+
+
+@pytest.mark.parametrize(
+    ("model", "batch", "precision"),
+    [("vgg16", 256, "bfloat16"), ("googlenet", 1000, "float16"), ("resnet50", 3, "float32")],
+)
+def test_explorer_equals_the_cli(page, model, batch, precision) -> None:
+    shown = page.evaluate(f"{SET_EXPLORER}({json.dumps(model)}, {batch}, {json.dumps(precision)})")
+    command = ["summary", model, "--batch", str(batch), "--dtype", precision, "--format", "json"]
+    cli = subprocess.run(
+        [sys.executable, "-m", "cnnarch", *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    expected = json.loads(cli.stdout)
+    assert set(shown) == {key for key, _ in QUANTITIES}  # every quantity held the check
+    assert shown == {key: expected[key] for key in shown}
+
+
+def test_explorer_is_labelled_and_every_model_has_one(page) -> None:
+    found = page.evaluate(
+        "Array.from(document.querySelectorAll('form.explorer')).map(f => [f.dataset.model, "
+        "f.batch.closest('label') !== null, f.precision.closest('label') !== null])"
+    )
+    assert [m for m, _, _ in found] == list(DEFAULT_MODELS)
+    assert all(batch and precision for _, batch, precision in found)

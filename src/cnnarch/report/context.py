@@ -139,6 +139,14 @@ class Context:
             )
         return self._cache[key]
 
+    def explorer(self, name: str) -> Any:
+        """`name`'s explorer (paper variant): totals affine in the batch, per precision."""
+        from cnnarch.analysis import analyze
+        from cnnarch.report.explorer import Explorer, affine_totals
+
+        self.step(f"explorer {name}")
+        return Explorer(name, affine_totals(analyze, name))
+
     def slide_table(self, name: str) -> Any:
         """The lecture's VGG16-slide table of `name` (paper variant), from the cached analysis."""
         from cnnarch.lecture.vgg import slide_table

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from cnnarch.lecture.claims import Check
 from cnnarch.report.charts import SavedFigure
 from cnnarch.report.diagrams import Diagram
+from cnnarch.report.explorer import Explorer
 from cnnarch.report.tables import Table
 
 
@@ -39,7 +40,7 @@ class Folded:
     block: Table
 
 
-Block = Paragraph | Bullets | Checks | Table | SavedFigure | Folded | Diagram
+Block = Paragraph | Bullets | Checks | Table | SavedFigure | Folded | Diagram | Explorer
 
 
 @dataclass
@@ -75,6 +76,9 @@ class Document:
 
     def diagrams(self) -> list[Diagram]:
         return [b for b in self.blocks() if isinstance(b, Diagram)]
+
+    def explorers(self) -> list[Explorer]:
+        return [b for b in self.blocks() if isinstance(b, Explorer)]
 
     def all_sections(self) -> list[Section]:
         return [s for top in self.sections for s in top.walk()]

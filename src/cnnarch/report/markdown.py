@@ -5,6 +5,7 @@ from __future__ import annotations
 from cnnarch.report.charts import SavedFigure
 from cnnarch.report.diagrams import Diagram
 from cnnarch.report.document import Block, Bullets, Checks, Document, Folded, Paragraph, Section
+from cnnarch.report.explorer import Explorer
 from cnnarch.report.html import FIGURES_DIR, TABLES_DIR
 from cnnarch.report.tables import Table
 
@@ -33,6 +34,8 @@ def render_block(block: Block) -> str:
     if isinstance(block, Diagram):
         image = f"![{block.title}]({FIGURES_DIR}/{block.name}.svg)"
         return f"{image}\n\n_{block.title}._ {block.caption}"
+    if isinstance(block, Explorer):
+        return f"_The HTML page computes {block.model}'s totals at any batch size and precision._"
     raise TypeError(f"cannot render {type(block).__name__}")
 
 

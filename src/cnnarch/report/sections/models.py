@@ -111,6 +111,7 @@ def model_section(ctx: Context, name: str) -> Section:
             + lecture_note(card)
         ),
         Bullets(card_lines(ctx, name, totals, layers)),
+        ctx.explorer(name),
         *network_diagrams(layers, ctx.analyze(name)),
         profile_figure(ctx, name, layers),
         Folded(f"{name}: the table of this chart", layer_table(name, layers)),
@@ -311,6 +312,17 @@ def models_section(ctx: Context) -> Section:
             "the forward pass allocates, inside an Inception module or a residual block too."
         ),
         totals_table(ctx),
+        Paragraph(
+            "Each card has an explorer: choose a batch size (1 to 1024) and a precision, and "
+            "it shows what `cnnarch summary MODEL --batch B --dtype D --format json` reports "
+            "for the parameters, MACs, input, parameter bytes, forward activations and "
+            "inference peak, to the byte. The page computes them offline as value at batch 1 "
+            "+ step × (B − 1); the report checks that rule against the analyzer at batch 7 "
+            "and 1024 and leaves out any quantity that breaks it. Training memory is not "
+            "offered: its peak is the largest of the forward, backward and optimizer-step "
+            "moments, which grow at different rates with the batch, so it is not a straight "
+            "line (`cnnarch summary --train` computes it)."
+        ),
     )
     section.children = [model_section(ctx, name) for name in ctx.models]
     return section
