@@ -3,10 +3,10 @@
 
 The page can only compute what is affine in the batch size: value(B) = value(1) + step x (B - 1).
 Each quantity's value(1) and step come from the analyzer at batch 1 and 2, and the rule is
-checked against the analyzer at `CHECK_BATCHES`; a quantity that fails the check is left out
-for that model. Training memory is not offered: its peak is the largest of several moments of
-the step (forward, backward, optimizer step), each growing at its own rate with the batch, so it
-is not affine (`cnnarch summary --train` computes it).
+checked against the analyzer at `CHECK_BATCHES` (the largest batch the page offers); a
+quantity that fails the check is left out for that model. Training memory is not offered: its
+peak is the largest of several moments of the step (forward, backward, optimizer step), each
+growing at its own rate with the batch, so it is not affine (`cnnarch summary --train` computes it).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from cnnarch.analysis.loading import DTYPES
 
 PRECISIONS = ("float32", "bfloat16", "float16")
 MAX_BATCH = 1024
-CHECK_BATCHES = (7, MAX_BATCH)
+CHECK_BATCHES = (MAX_BATCH,)
 # (field of `cnnarch summary --format json`, label); bytes are shown in bytes and decimal MB.
 QUANTITIES = (
     ("total_params", "parameters (all)"),
