@@ -62,6 +62,7 @@ figure { margin: 1rem 0 1.6rem; max-width: 1040px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
 /* A diagram is inline SVG: sharp at any zoom; it shrinks to the page's width (never wider than
    drawn) and its boxes show their exact values on hover. */
+figure.diagram { max-width: none; }  /* wide diagrams use the page's full width */
 .diagram-box { max-width: 100%; overflow-x: auto; border: 1px solid var(--line);
   border-radius: 6px; width: fit-content; }
 .diagram-box svg { display: block; max-width: 100%; height: auto; }
