@@ -225,6 +225,54 @@ def _add_summary_parser(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_cmd_summary)
 
 
+def _cmd_diagram(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnnarch.analysis.loading import load_model, parse_size
+    from cnnarch.files import atomic_write_text
+    from cnnarch.report.diagrams import model_diagram
+
+    if args.out and not args.out.lower().endswith(".svg"):
+        raise CnnarchError(f"--out {args.out!r} must name an .svg file, e.g. --out net.svg")
+    drawn = model_diagram(
+        load_model(args.model, args.variant),
+        args.block,
+        input_size=parse_size(args.input) if args.input else None,
+        variant=args.variant,
+        view=args.view,
+    )
+    if args.out:
+        path = atomic_write_text(Path(args.out), drawn.svg)
+        print(f"{drawn.title}: wrote {path}")
+    else:
+        print(drawn.svg)
+    return 0
+
+
+def _add_diagram_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "diagram",
+        help="draw a model, or one of its modules, as an SVG diagram with shapes, weights, MACs",
+        description="Draw the lecture's layers of a model (analyzed on meta, nothing computed) "
+        "as SVG: each layer with its output shape, weights and MACs; a module that "
+        "concatenates as parallel branches, one that adds as main path and shortcut.",
+    )
+    p.add_argument("model", help="zoo name (see `cnnarch models`) or module.path:factory")
+    p.add_argument(
+        "--block", help="module path to draw alone, e.g. layer1.0 or inception3a (see summary)"
+    )
+    p.add_argument(
+        "--view",
+        choices=("layers", "strip"),
+        default="layers",
+        help="layers: the network's layers (default); strip: MACs and memory along the net",
+    )
+    p.add_argument("--variant", default="paper", help="zoo variant (default paper)")
+    p.add_argument("--input", help="CxHxW of one example (default: the model's card)")
+    p.add_argument("--out", help="write the SVG to this file (default: print it)")
+    p.set_defaults(run=_cmd_diagram)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -365,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(commands)
     _add_summary_parser(commands)
     _add_report_parser(commands)
+    _add_diagram_parser(commands)
     _add_experiment_parser(commands)
 
     return parser

@@ -3,19 +3,28 @@ decodes, the screenshot is not blank, every table fits a desktop window and scro
 on a phone, and every numeric column sorts by value, printed figures ("1072K") included."""
 
 import io
+import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from cdp_client import Browser, find_chromium
 from matplotlib import image
 
+from cnnarch.report.defaults import DEFAULT_MODELS
+from cnnarch.report.explorer import QUANTITIES
 from cnnarch.report.numbers import parse_printed
 
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="chromium is not installed (apt-get install chromium; .ci/run does)",
+    ),
+]
 
 DESKTOP, PHONE = 1400, 400  # window widths in CSS pixels
 HEIGHT = 900
@@ -36,8 +45,14 @@ MEASURE = """
       overflowX: getComputedStyle(box).overflowX,
     };
   });
+  var diagrams = Array.from(document.querySelectorAll("figure.diagram")).map(function (fig) {
+    var box = fig.querySelector(".diagram-box").getBoundingClientRect();
+    return {id: fig.id, width: box.width, height: box.height, right: box.right,
+            boxes: fig.querySelectorAll("g.layer, g.segment").length};
+  });
   var root = document.documentElement;
-  return {tables: tables, pageScrollWidth: root.scrollWidth, pageWidth: root.clientWidth};
+  return {tables: tables, diagrams: diagrams, pageScrollWidth: root.scrollWidth,
+          pageWidth: root.clientWidth};
 })()
 """
 
@@ -97,7 +112,6 @@ def sorted_columns(page) -> list[dict]:
     return page.evaluate(SORT_EVERY_COLUMN)
 
 
-@pytest.mark.slow
 def test_loads_without_console_errors_or_failed_requests(page) -> None:
     problems = page.problems()
     assert problems.exceptions == []
@@ -105,7 +119,6 @@ def test_loads_without_console_errors_or_failed_requests(page) -> None:
     assert problems.failed_loads == []
 
 
-@pytest.mark.slow
 def test_every_figure_is_shown(page, report) -> None:
     images = page.evaluate(
         "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
@@ -114,7 +127,6 @@ def test_every_figure_is_shown(page, report) -> None:
     assert all(complete and width > 300 and height > 200 for complete, width, height in images)
 
 
-@pytest.mark.slow
 def test_screenshot_is_not_blank(page) -> None:
     page.evaluate("document.getElementById('comparison').scrollIntoView()")
     pixels = image.imread(io.BytesIO(page.screenshot()), format="png")[..., :3]
@@ -124,21 +136,36 @@ def test_screenshot_is_not_blank(page) -> None:
     assert len(np.unique(pixels.reshape(-1, 3).round(2), axis=0)) > 20  # more than one colour
 
 
-@pytest.mark.slow
+@pytest.mark.parametrize("width", [DESKTOP, PHONE])
+def test_every_lecture_model_has_its_diagrams_shown_within_the_page(layouts, width) -> None:
+    shown = {d["id"]: d for d in layouts[width]["diagrams"]}
+    expected = [f"{kind}_{name}" for name in DEFAULT_MODELS for kind in ("diagram", "strip")]
+    expected += ["diagram_inception_module", "diagram_basic_block", "diagram_bottleneck_block"]
+    for name in expected:
+        drawn = shown[name]
+        assert drawn["boxes"] > 0 and drawn["height"] > 50, name
+        assert drawn["width"] > 0 and drawn["right"] <= layouts[width]["pageWidth"], name
+
+
+def test_a_diagram_is_drawn_in_colour(page) -> None:
+    page.evaluate("document.getElementById('diagram_inception_module').scrollIntoView()")
+    pixels = image.imread(io.BytesIO(page.screenshot()), format="png")[..., :3]
+    conv_blue = np.array([0x00, 0x72, 0xB2]) / 255  # the conv colour of every diagram
+    assert (np.abs(pixels - conv_blue).max(axis=-1) < 0.02).sum() > 200
+
+
 def test_every_table_is_measured(layouts, report) -> None:
     for width in (DESKTOP, PHONE):
         ids = [t["id"] for t in layouts[width]["tables"]]
         assert ids == [f"table-{path.stem}" for path in report.tables]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("width", [DESKTOP, PHONE])
 def test_no_table_hides_rows_behind_an_inner_scroll(layouts, width) -> None:
     clipped = [t["id"] for t in layouts[width]["tables"] if t["scrollHeight"] > t["clientHeight"]]
     assert clipped == []
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("width", [DESKTOP, PHONE])
 def test_the_page_never_overflows_sideways(layouts, width) -> None:
     layout = layouts[width]
@@ -147,7 +174,6 @@ def test_the_page_never_overflows_sideways(layouts, width) -> None:
     assert outside == []
 
 
-@pytest.mark.slow
 def test_at_desktop_width_every_column_shows(layouts) -> None:
     clipped = [
         (t["id"], t["scrollWidth"], t["clientWidth"])
@@ -157,14 +183,12 @@ def test_at_desktop_width_every_column_shows(layouts) -> None:
     assert clipped == []
 
 
-@pytest.mark.slow
 def test_on_a_phone_wide_tables_scroll_as_a_whole(layouts) -> None:
     wide = [t for t in layouts[PHONE]["tables"] if t["scrollWidth"] > t["clientWidth"]]
     assert wide, "no table is wider than a phone: this test measures nothing"
     assert {t["overflowX"] for t in wide} <= {"auto", "scroll"}
 
 
-@pytest.mark.slow
 def test_every_numeric_column_sorts_by_value(sorted_columns) -> None:
     columns = [c for c in sorted_columns if c["numeric"]]
     assert len(columns) > 20
@@ -180,7 +204,6 @@ def test_every_numeric_column_sorts_by_value(sorted_columns) -> None:
         assert column["state"] == "descending"
 
 
-@pytest.mark.slow
 def test_printed_figures_sort_by_value_not_as_text(sorted_columns) -> None:
     """Columns of printed figures ("150K", "3.2M") sort by the number they stand for."""
     printed = []
@@ -198,7 +221,6 @@ def test_printed_figures_sort_by_value_not_as_text(sorted_columns) -> None:
         assert texts != sorted(texts), column["table"]  # as text they would sort differently
 
 
-@pytest.mark.slow
 def test_names_with_numbers_sort_naturally(sorted_columns) -> None:
     """In text columns, "resnet18" comes before "resnet101" and "features.2" before
     "features.10"."""
@@ -214,3 +236,47 @@ def test_names_with_numbers_sort_naturally(sorted_columns) -> None:
             assert [int(n) for n in numbers] == sorted(int(n) for n in numbers), where
             discriminating += numbers != sorted(numbers)  # text order would differ here
     assert discriminating > 0
+
+
+# Set a model's explorer to a batch size and precision; read each shown value (exact integer).
+SET_EXPLORER = """
+(function (model, batch, precision) {
+  var form = document.querySelector('form.explorer[data-model="' + model + '"]');
+  form.batch.value = String(batch);
+  form.precision.value = precision;
+  form.dispatchEvent(new Event("input"));
+  var shown = {};
+  form.querySelectorAll("output").forEach(function (out) {
+    if (!out.closest("div").hidden) { shown[out.dataset.key] = Number(out.dataset.value); }
+  });
+  return shown;
+})
+"""
+
+
+@pytest.mark.parametrize(
+    ("model", "batch", "precision"),
+    [("vgg16", 256, "bfloat16"), ("googlenet", 1000, "float16"), ("resnet50", 3, "float32")],
+)
+def test_explorer_equals_the_cli(page, model, batch, precision) -> None:
+    shown = page.evaluate(f"{SET_EXPLORER}({json.dumps(model)}, {batch}, {json.dumps(precision)})")
+    command = ["summary", model, "--batch", str(batch), "--dtype", precision, "--format", "json"]
+    cli = subprocess.run(
+        [sys.executable, "-m", "cnnarch", *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    expected = json.loads(cli.stdout)
+    assert set(shown) == {key for key, _ in QUANTITIES}  # every quantity held the check
+    assert shown == {key: expected[key] for key in shown}
+
+
+def test_explorer_is_labelled_and_every_model_has_one(page) -> None:
+    found = page.evaluate(
+        "Array.from(document.querySelectorAll('form.explorer')).map(f => [f.dataset.model, "
+        "f.batch.closest('label') !== null, f.precision.closest('label') !== null])"
+    )
+    assert [m for m, _, _ in found] == list(DEFAULT_MODELS)
+    assert all(batch and precision for _, batch, precision in found)

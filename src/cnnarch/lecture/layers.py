@@ -146,8 +146,12 @@ def lecture_layers(
     training: Any | None = None,
     *,
     max_blocks: int = MAX_BLOCKS,
+    keep_pools: bool = False,
 ) -> LectureLayers:
     """The lecture's layers of `model` from its forward `summary`.
+
+    A pooling layer that keeps its input's shape (stride 1) folds into the layer before,
+    unless `keep_pools` (a diagram of a block draws the pool that starts a branch).
 
     With `training` (a summary of a training pass), modules that run only in training (the
     auxiliary classifiers of GoogLeNet and Inception-v3) are added, marked `training_only`,
@@ -199,7 +203,7 @@ def lecture_layers(
         if row.is_leaf:
             named = _leaf_name(module)
             unchanged = row.input_shapes[:1] == row.output_shapes[:1]
-            if named is None or (named[1] == "pool" and unchanged):
+            if named is None or (named[1] == "pool" and unchanged and not keep_pools):
                 if current:
                     current[0].rows.append(row)  # BN, ReLU, dropout: part of the layer before
                 return

@@ -26,7 +26,7 @@ from cnnarch.report.defaults import (
     DEFAULT_OUT,
 )
 from cnnarch.report.document import Bullets, Checks, Document, Paragraph, Section
-from cnnarch.report.html import TABLES_DIR, render_html
+from cnnarch.report.html import FIGURES_DIR, TABLES_DIR, render_html
 from cnnarch.report.markdown import render_markdown
 from cnnarch.report.sections.alexnet import alexnet_section
 from cnnarch.report.sections.comparison import comparison_section
@@ -224,6 +224,8 @@ def _write_report(
     for table in document.tables():
         tables.append(atomic_write_text(out / TABLES_DIR / f"{table.name}.csv", table.to_csv()))
         atomic_write_text(out / TABLES_DIR / f"{table.name}.json", table.to_json())
+    for diagram in document.diagrams():
+        atomic_write_text(out / FIGURES_DIR / f"{diagram.name}.svg", diagram.svg)
     markdown = atomic_write_text(out / "report.md", render_markdown(document))
     html = atomic_write_text(out / "index.html", render_html(document))
     figures = tuple(f.png for f in document.figures())

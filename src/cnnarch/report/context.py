@@ -139,6 +139,21 @@ class Context:
             )
         return self._cache[key]
 
+    def explorer(self, name: str) -> Any:
+        """`name`'s explorer (paper variant): totals affine in the batch, per precision."""
+        import torch
+
+        from cnnarch.analysis import analyze
+        from cnnarch.report.explorer import Explorer, affine_totals
+
+        def cached(model: str, batch_size: int, dtype: torch.dtype) -> Any:
+            if batch_size == 1 and dtype == torch.float32:
+                return self.analyze(model)  # the card's forward pass, analyzed already
+            return analyze(model, batch_size=batch_size, dtype=dtype)
+
+        self.step(f"explorer {name}")
+        return Explorer(name, affine_totals(cached, name))
+
     def slide_table(self, name: str) -> Any:
         """The lecture's VGG16-slide table of `name` (paper variant), from the cached analysis."""
         from cnnarch.lecture.vgg import slide_table

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from cnnarch.lecture.claims import Check
 from cnnarch.report.charts import SavedFigure
+from cnnarch.report.diagrams import Diagram
+from cnnarch.report.explorer import Explorer
 from cnnarch.report.tables import Table
 
 
@@ -38,7 +40,7 @@ class Folded:
     block: Table
 
 
-Block = Paragraph | Bullets | Checks | Table | SavedFigure | Folded
+Block = Paragraph | Bullets | Checks | Table | SavedFigure | Folded | Diagram | Explorer
 
 
 @dataclass
@@ -71,6 +73,12 @@ class Document:
 
     def figures(self) -> list[SavedFigure]:
         return [b for b in self.blocks() if isinstance(b, SavedFigure)]
+
+    def diagrams(self) -> list[Diagram]:
+        return [b for b in self.blocks() if isinstance(b, Diagram)]
+
+    def explorers(self) -> list[Explorer]:
+        return [b for b in self.blocks() if isinstance(b, Explorer)]
 
     def all_sections(self) -> list[Section]:
         return [s for top in self.sections for s in top.walk()]

@@ -11,7 +11,9 @@ import html
 import re
 
 from cnnarch.report.charts import SavedFigure
+from cnnarch.report.diagrams import Diagram
 from cnnarch.report.document import Block, Bullets, Checks, Document, Folded, Paragraph, Section
+from cnnarch.report.explorer import EXPLORER_JS, Explorer, explorer_data_html, explorer_html
 from cnnarch.report.tables import Table
 
 FIGURES_DIR = "figures"
@@ -58,6 +60,23 @@ tbody tr:hover { background: #eef5fb; }
 .meta a { margin-right: .6rem; }
 figure { margin: 1rem 0 1.6rem; max-width: 1040px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
+/* A diagram is inline SVG: sharp at any zoom; it shrinks to the page's width (never wider than
+   drawn) and its boxes show their exact values on hover. */
+figure.diagram { max-width: none; }  /* wide diagrams use the page's full width */
+.diagram-box { max-width: 100%; overflow-x: auto; border: 1px solid var(--line);
+  border-radius: 6px; width: fit-content; }
+.diagram-box svg { display: block; max-width: 100%; height: auto; }
+/* On a phone a diagram keeps its drawn size (readable text) and scrolls sideways in its box. */
+@media (max-width: 700px) { .diagram-box svg { max-width: none; } }
+form.explorer { background: var(--soft); border: 1px solid var(--line); border-radius: 6px;
+  padding: .6rem .8rem; margin: .8rem 0; max-width: 640px; }
+form.explorer label { margin-right: 1rem; white-space: nowrap; }
+form.explorer input { width: 6.5em; }
+form.explorer dl { margin: .5rem 0 0; }
+form.explorer dl div { display: flex; flex-wrap: wrap; justify-content: space-between;
+  gap: 0 1rem; border-bottom: 1px solid var(--line); padding: .15rem 0; }
+form.explorer dt { color: var(--muted); }
+form.explorer dd { margin: 0; font-variant-numeric: tabular-nums; }
 figcaption { color: var(--muted); font-size: .88rem; max-width: 80ch; }
 ul.checks { list-style: none; padding-left: 0; }
 ul.checks li { margin: .4rem 0; padding: .4rem .7rem; border-left: 4px solid var(--line);
@@ -157,6 +176,14 @@ def render_figure(figure: SavedFigure) -> str:
     )
 
 
+def render_diagram(diagram: Diagram) -> str:
+    return (
+        f'<figure class="diagram" id="{diagram.name}"><div class="diagram-box">{diagram.svg}</div>'
+        f"<figcaption><strong>{inline(diagram.title)}.</strong> {inline(diagram.caption)} "
+        f'<a href="{FIGURES_DIR}/{diagram.name}.svg">SVG</a></figcaption></figure>'
+    )
+
+
 def render_block(block: Block) -> str:
     if isinstance(block, Paragraph):
         return f"<p>{inline(block.text)}</p>"
@@ -178,6 +205,10 @@ def render_block(block: Block) -> str:
         return render_table(block)
     if isinstance(block, SavedFigure):
         return render_figure(block)
+    if isinstance(block, Diagram):
+        return render_diagram(block)
+    if isinstance(block, Explorer):
+        return explorer_html(block.model)
     if isinstance(block, Folded):
         summary = f"<summary>{inline(block.summary)}</summary>"
         return f"<details>{summary}{render_table(block.block)}</details>"
@@ -213,5 +244,6 @@ def render_html(document: Document) -> str:
         f"<title>{html.escape(document.title)}</title><style>{CSS}</style></head>\n"
         f"<body><main><h1>{inline(document.title)}</h1>\n{body}\n"
         f"{render_toc(document.sections)}\n{sections}\n</main>"
-        f"<script>{SORT_JS}</script></body></html>\n"
+        f"{explorer_data_html(document.explorers())}"
+        f"<script>{SORT_JS}{EXPLORER_JS}</script></body></html>\n"
     )

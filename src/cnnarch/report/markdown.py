@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from cnnarch.report.charts import SavedFigure
+from cnnarch.report.diagrams import Diagram
 from cnnarch.report.document import Block, Bullets, Checks, Document, Folded, Paragraph, Section
+from cnnarch.report.explorer import Explorer
 from cnnarch.report.html import FIGURES_DIR, TABLES_DIR
 from cnnarch.report.tables import Table
 
@@ -29,6 +31,11 @@ def render_block(block: Block) -> str:
         svg = f" ([SVG]({FIGURES_DIR}/{block.name}.svg))" if block.svg else ""
         image = f"![{block.title}]({FIGURES_DIR}/{block.name}.png)"
         return f"{image}\n\n_{block.title}._ {block.caption}{svg}"
+    if isinstance(block, Diagram):
+        image = f"![{block.title}]({FIGURES_DIR}/{block.name}.svg)"
+        return f"{image}\n\n_{block.title}._ {block.caption}"
+    if isinstance(block, Explorer):
+        return f"_The HTML page computes {block.model}'s totals at any batch size and precision._"
     raise TypeError(f"cannot render {type(block).__name__}")
 
 

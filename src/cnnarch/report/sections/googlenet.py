@@ -21,6 +21,7 @@ from cnnarch.lecture.googlenet import (
 )
 from cnnarch.report.charts import new_figure
 from cnnarch.report.context import Context
+from cnnarch.report.diagrams import inception_diagram
 from cnnarch.report.document import Checks, Paragraph, Section
 from cnnarch.report.tables import Column, Table
 
@@ -166,6 +167,7 @@ def inception_example_blocks(ctx: Context) -> list[Any]:
             "bottlenecks cut the cost and the depth."
         ),
         inception_table(naive, bottleneck),
+        inception_diagram(),
         inception_figure(ctx, naive, bottleneck),
         Checks(example.checks),
     ]

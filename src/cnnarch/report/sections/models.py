@@ -7,17 +7,17 @@ import re
 from typing import Any
 
 import numpy as np
+from matplotlib.patches import Patch
 from matplotlib.ticker import LogLocator, NullLocator
 
 from cnnarch.lecture.layers import LectureLayer, LectureLayers
-from cnnarch.report.charts import family_colour, new_figure, si
+from cnnarch.report.charts import new_figure, si
 from cnnarch.report.context import BYTES_PER_ELEMENT, Context
+from cnnarch.report.diagrams import KIND_COLOURS, KIND_LABELS, colour_kind, network_diagrams
 from cnnarch.report.document import Bullets, Folded, Paragraph, Section
 from cnnarch.report.numbers import parse_printed
 from cnnarch.report.tables import Column, Table
 from cnnarch.units import MB, byte_size, signed_percent
-
-TRAINING_ONLY_COLOUR = "#999999"
 
 
 def mb(nbytes: float) -> str:
@@ -111,6 +111,8 @@ def model_section(ctx: Context, name: str) -> Section:
             + lecture_note(card)
         ),
         Bullets(card_lines(ctx, name, totals, layers)),
+        ctx.explorer(name),
+        *network_diagrams(layers, ctx.analyze(name)),
         profile_figure(ctx, name, layers),
         Folded(f"{name}: the table of this chart", layer_table(name, layers)),
     )
@@ -269,9 +271,8 @@ def profile_figure(ctx: Context, name: str, layers: LectureLayers) -> Any:
     def draw() -> Any:
         fig, (top, bottom) = new_figure(height=5.6, nrows=2, sharex=True)
         x = np.arange(len(shown))
-        colours = [
-            TRAINING_ONLY_COLOUR if layer.training_only else family_colour(name) for layer in shown
-        ]
+        kinds = [colour_kind(layer) for layer in shown]
+        colours = [KIND_COLOURS[kind] for kind in kinds]
         top.bar(x, [layer.memory * BYTES_PER_ELEMENT / MB for layer in shown], color=colours)
         top.set_ylabel("output (MB)")
         top.set_title(f"{name}: memory and parameters per {layers.level}")
@@ -286,11 +287,14 @@ def profile_figure(ctx: Context, name: str, layers: LectureLayers) -> Any:
         bottom.set_xticks(x, labels, rotation=90, fontsize=7.5)
         for ax in (top, bottom):
             ax.grid(axis="x", visible=False)
+        # The same colour for each kind of layer as the diagrams.
+        legend = [Patch(color=KIND_COLOURS[k], label=KIND_LABELS[k]) for k in dict.fromkeys(kinds)]
+        top.legend(handles=legend, loc="upper right", ncols=min(len(legend), 4))
         return fig
 
-    caption = ""
+    caption = "Each bar coloured by its kind of layer, as in the diagrams."
     if any(layer.training_only for layer in shown):
-        caption = "Grey, *: training-only heads."
+        caption += " Grey, *: training-only heads."
     return ctx.figure(f"profile_{name}", f"{name}, per {layers.level}", caption, draw)
 
 
@@ -308,6 +312,17 @@ def models_section(ctx: Context) -> Section:
             "the forward pass allocates, inside an Inception module or a residual block too."
         ),
         totals_table(ctx),
+        Paragraph(
+            "Each card has an explorer: choose a batch size (1 to 1024) and a precision, and "
+            "it shows what `cnnarch summary MODEL --batch B --dtype D --format json` reports "
+            "for the parameters, MACs, input, parameter bytes, forward activations and "
+            "inference peak, to the byte. The page computes them offline as value at batch 1 "
+            "+ step × (B − 1); the report checks that rule against the analyzer at batch "
+            "1024 and leaves out any quantity that breaks it. Training memory is not "
+            "offered: its peak is the largest of the forward, backward and optimizer-step "
+            "moments, which grow at different rates with the batch, so it is not a straight "
+            "line (`cnnarch summary --train` computes it)."
+        ),
     )
     section.children = [model_section(ctx, name) for name in ctx.models]
     return section

@@ -9,6 +9,7 @@ import torch
 from cnnarch.lecture.claims import SHORTCUTS, difference
 from cnnarch.report.charts import family_colour, label_points, new_figure
 from cnnarch.report.context import Context
+from cnnarch.report.diagrams import Diagram, resnet_block_diagrams
 from cnnarch.report.document import Check, Checks, Paragraph, Section
 from cnnarch.report.tables import Column, Table
 from cnnarch.zoo.registry import create_model
@@ -144,6 +145,16 @@ def imagenet_shortcut_rows(ctx: Context) -> list[dict[str, Any]]:
     return rows
 
 
+def block_diagrams(ctx: Context) -> list[Diagram]:
+    """The basic and the bottleneck block, as the networks of the report build them."""
+    models = {}
+    for name in ("resnet34", "resnet50"):
+        if name in ctx.models:
+            with torch.device("meta"):
+                models[name] = (create_model(name), ctx.analyze(name))
+    return resnet_block_diagrams(models)
+
+
 def resnet_section(ctx: Context) -> Section:
     names = [f"resnet{d}" for d in IMAGENET_DEPTHS if f"resnet{d}" in ctx.models]
     section = Section("resnet", "ResNet: blocks, depth and shortcuts")
@@ -168,6 +179,7 @@ def resnet_section(ctx: Context) -> Section:
             note="Identity shortcut (input and output shapes agree); batch-norm parameters "
             "included.",
         ),
+        *block_diagrams(ctx),
     )
     if names:
         rows = depth_rows(ctx, names)
