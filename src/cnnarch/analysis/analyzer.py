@@ -18,14 +18,9 @@ import torch
 from torch import nn
 
 from cnnarch.analysis.fast_leaves import fast_leaves
-from cnnarch.analysis.memory import (
-    OPTIMIZER_STATE_COPIES,
-    STEP_TRANSIENT_PARAMS,
-    TrainingMemory,
-    check_optimizer,
-    live_peak,
-)
+from cnnarch.analysis.memory import live_peak
 from cnnarch.analysis.summary import LayerRow, Summary, make_row
+from cnnarch.analysis.training_modes import StepTrace, TrainingStep, resolve_step
 from cnnarch.analysis.trace import (
     NEVER_FREED,
     FastMeta,
@@ -58,6 +53,7 @@ def analyze(
     train: bool = False,
     optimizer: str | None = None,
     variant: str = "paper",
+    step: TrainingStep | None = None,
 ) -> Summary:
     """Analyze a module (or a zoo model by name) by tracing one pass on meta tensors.
 
@@ -72,11 +68,13 @@ def analyze(
         batch_size: prepended to each `input_size`.
         dtype: floating dtype of the inputs and of the floating parameters and buffers.
         train: trace in train mode and add the memory of a training step.
-        optimizer: "sgd" (default with `train`), "momentum" or "adam".
+        optimizer: with `train`, a name in `training_modes.OPTIMIZERS` (default "sgd").
         variant: the zoo variant when `model_or_name` is a name.
+        step: with `train`, how the step runs (optimizer, mixed precision, checkpointing,
+            accumulation; see `TrainingStep`), instead of `optimizer`.
     """
     model, name, default_size = _resolve_model(model_or_name, variant)
-    optimizer = check_optimizer(optimizer, train)
+    training_step = resolve_step(step, optimizer, train)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise CnnarchError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     if inputs is not None and input_size is not None:
@@ -86,7 +84,7 @@ def analyze(
     with _collector_paused():
         # The pass's own objects (tracer, frames, meta tensors) are freed when `_analyze`
         # returns, before the collector resumes and would otherwise walk them.
-        return _analyze(model, name, args, kwargs, dtype, train, optimizer, batch_size)
+        return _analyze(model, name, args, kwargs, dtype, training_step, batch_size)
 
 
 def _analyze(
@@ -95,18 +93,23 @@ def _analyze(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     dtype: torch.dtype,
-    train: bool,
-    optimizer: str | None,
+    step: TrainingStep | None,
     batch_size: int,
 ) -> Summary:
+    train = step is not None
     state = _meta_state(model, dtype, train)
     tracer = _make_tracer(state, args, kwargs)
+    session = StepTrace(step, tracer, model) if step is not None else None
     with _restore_modes(state, train), _swapped(state):
-        output = _run_traced(model, name, tracer, state, args, kwargs, train)
-        if train:
+        if session is None:
+            output = _run_traced(model, name, tracer, state, args, kwargs, train)
+        else:
+            with session.forward(state.meta_params):
+                output = _run_traced(model, name, tracer, state, args, kwargs, train)
             _run_backward(tracer, output, state)
+            session.optimizer_step()
     inputs = list(iter_tensors((args, kwargs)))
-    return _build_summary(name, tracer, state, inputs, optimizer, batch_size, dtype)
+    return _build_summary(name, tracer, state, inputs, session, batch_size, dtype)
 
 
 @contextlib.contextmanager
@@ -477,7 +480,7 @@ def _build_summary(
     tracer: Tracer,
     state: _MetaState,
     inputs: list[torch.Tensor],
-    optimizer: str | None,
+    session: StepTrace | None,
     batch_size: int,
     dtype: torch.dtype,
 ) -> Summary:
@@ -496,10 +499,8 @@ def _build_summary(
     forward_peak, _, _ = live_peak(records, forward_end=tracer.forward_end, training=False)
     baseline = param_bytes + buffer_bytes + input_bytes
     training = None
-    if optimizer is not None:
-        training = _training_memory(
-            tracer, state, optimizer, param_bytes, buffer_bytes, input_bytes
-        )
+    if session is not None:
+        training = session.memory(param_bytes, buffer_bytes, input_bytes)
     input_shapes = tuple(tuple(t.shape) for t in inputs)
     root = rows[0]
     return Summary(
@@ -525,41 +526,3 @@ def _build_summary(
         input_shapes=input_shapes,
     )
 
-
-def _training_memory(
-    tracer: Tracer,
-    state: _MetaState,
-    optimizer: str,
-    param_bytes: int,
-    buffer_bytes: int,
-    input_bytes: int,
-) -> TrainingMemory:
-    trainable = [p for p in state.params.values() if p.trainable]
-    grads_bytes = sum(p.nbytes for p in trainable)
-    largest = max((p.nbytes for p in trainable), default=0)
-    state_bytes = OPTIMIZER_STATE_COPIES[optimizer] * grads_bytes
-    step_transient = STEP_TRANSIENT_PARAMS[optimizer] * largest
-    saved_bytes = sum(
-        r.nbytes for r in tracer.storages.values() if r.saved and r.kind == "activation"
-    )
-    live, peak_at, backward_transient = live_peak(
-        tracer.storages.values(), forward_end=tracer.forward_end, training=True
-    )
-    step_peak = grads_bytes + step_transient
-    phase = "forward" if peak_at < tracer.forward_end else "backward"
-    if step_peak > live:
-        phase = "step"
-    baseline = param_bytes + buffer_bytes + input_bytes
-    return TrainingMemory(
-        optimizer=optimizer,
-        params_bytes=param_bytes,
-        buffer_bytes=buffer_bytes,
-        input_bytes=input_bytes,
-        grads_bytes=grads_bytes,
-        optimizer_state_bytes=state_bytes,
-        saved_bytes=saved_bytes,
-        backward_transient_bytes=backward_transient,
-        step_transient_bytes=step_transient,
-        peak_bytes=baseline + state_bytes + max(live, step_peak),
-        peak_phase=phase,
-    )

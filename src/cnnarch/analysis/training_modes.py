@@ -1,0 +1,398 @@
+"""How a training step is run, and what that changes in the traced pass: the optimizer (its step
+is traced with torch's own implementation), mixed precision, activation checkpointing,
+gradient accumulation and whether `zero_grad` frees the gradients.
+
+`StepTrace` wraps one traced pass: `forward()` is the context the model's forward runs in,
+`optimizer_step()` traces the step after backward, `memory()` sums it all up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils.checkpoint import checkpoint as checkpoint_call
+
+from cnnarch.analysis.memory import (
+    GRADIENTS,
+    INPUTS,
+    OPTIMIZER_STATE,
+    PARAMETERS,
+    StepTimeline,
+    TrainingMemory,
+    step_peak,
+)
+from cnnarch.analysis.trace import Tracer, storage_key
+from cnnarch.errors import CnnarchError
+
+OptimizerFactory = Callable[[Iterable[torch.Tensor], bool], torch.optim.Optimizer]
+
+# torch.optim's defaults, except the learning rates (which cost no memory).
+OPTIMIZERS: dict[str, OptimizerFactory] = {
+    "sgd": lambda p, foreach: torch.optim.SGD(p, lr=0.01, foreach=foreach),
+    "momentum": lambda p, foreach: torch.optim.SGD(p, lr=0.01, momentum=0.9, foreach=foreach),
+    "adam": lambda p, foreach: torch.optim.Adam(p, lr=1e-3, foreach=foreach),
+    "adamw": lambda p, foreach: torch.optim.AdamW(p, lr=1e-3, foreach=foreach),
+    "adagrad": lambda p, foreach: torch.optim.Adagrad(p, lr=0.01, foreach=foreach),
+    "rmsprop": lambda p, foreach: torch.optim.RMSprop(p, lr=0.01, foreach=foreach),
+}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# torch.amp.GradScaler's state for float16: the scale and the growth tracker (one float32 and
+# one int32 scalar) and the found-inf flag of the one device (one float32).
+GRAD_SCALER_BYTES = 4 + 4 + 4
+
+# Autocast's cast policy for the ops CNNs use (PyTorch's aten/src/ATen/autocast_mode.cpp, CPU
+# and CUDA lists): these run in the low precision, their floating inputs cast to it ...
+LOW_PRECISION_FUNCTIONS = frozenset(
+    {
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "linear",
+        "matmul",
+        "__matmul__",
+        "mm",
+        "bmm",
+        "addmm",
+        "addbmm",
+        "baddbmm",
+        "prelu",
+    }
+)
+# ... these in float32 (CPU list; on CUDA avg_pool3d runs in its input's precision) ...
+FLOAT32_FUNCTIONS = frozenset({"avg_pool3d", "max_pool3d", "adaptive_avg_pool3d"})
+# ... these in the widest floating dtype of their inputs. Every other op runs as it is called.
+PROMOTE_FUNCTIONS = frozenset({"cat", "stack", "index_copy"})
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """One optimizer step of training, as the user's loop runs it.
+
+    optimizer: a name in `OPTIMIZERS`; foreach: torch.optim's multi-tensor step (torch's
+    default for CUDA parameters) instead of the per-parameter loop (its default on the CPU);
+    precision: "fp32", or "bf16"/"fp16" autocast (float32 master weights, float16 with a
+    GradScaler); accumulate: micro-batches per step (gradients persist between them);
+    set_to_none: `zero_grad(set_to_none=...)` (False keeps the gradients allocated);
+    checkpoint: None, "stages" (each top-level child that holds parameters is recomputed in
+    backward) or N (groups of N consecutive blocks, see `checkpoint_segments`).
+    """
+
+    optimizer: str = "sgd"
+    foreach: bool = False
+    precision: str = "fp32"
+    accumulate: int = 1
+    set_to_none: bool = True
+    checkpoint: str | int | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("optimizer", self.optimizer, OPTIMIZERS)
+        _check_name("precision", self.precision, PRECISIONS)
+        if not _positive_int(self.accumulate):
+            raise CnnarchError(f"accumulate must be a positive integer, got {self.accumulate!r}")
+        if self.checkpoint not in (None, "stages") and not _positive_int(self.checkpoint):
+            raise CnnarchError(
+                f'checkpoint must be "stages" or a positive number of blocks, got '
+                f"{self.checkpoint!r}"
+            )
+
+    @property
+    def grads_persist(self) -> bool:
+        """Gradients exist before the backward pass that is the step's worst (the last
+        micro-batch's when accumulating, every one's when zero_grad keeps them)."""
+        return self.accumulate > 1 or not self.set_to_none
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _check_name(what: str, name: Any, valid: dict[str, Any]) -> None:
+    if name not in valid:
+        raise CnnarchError(f"unknown {what} {name!r}; choose one of {', '.join(valid)}")
+
+
+def resolve_step(
+    step: TrainingStep | None, optimizer: str | None, train: bool
+) -> TrainingStep | None:
+    """The step `analyze` traces: `step`, or one with `optimizer` (SGD by default)."""
+    if not train:
+        if step is not None or optimizer is not None:
+            raise CnnarchError(
+                "an optimizer or training step only matters for training: pass train=True "
+                "(--train)"
+            )
+        return None
+    if step is not None:
+        if optimizer is not None and optimizer != step.optimizer:
+            raise CnnarchError("give the optimizer either by name or in the step, not both")
+        return step
+    return TrainingStep(optimizer=optimizer or "sgd")
+
+
+# -- checkpointing -------------------------------------------------------------------------------
+def _has_params(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters())
+
+
+def checkpoint_segments(model: nn.Module, checkpoint: str | int) -> list[list[nn.Module]]:
+    """The groups of modules that run under one checkpoint each.
+
+    "stages": every top-level child that holds parameters, alone (a ResNet's layer1..layer4,
+    its stem conv and its classifier). N: the blocks are the top-level children, each
+    `nn.Sequential` among them replaced by its own children; runs of N consecutive blocks of
+    one Sequential form a segment (they are a chain), other blocks with parameters are one
+    segment each.
+    """
+    segments: list[list[nn.Module]] = []
+    for child in model.children():
+        if checkpoint == "stages" or not isinstance(child, nn.Sequential):
+            if _has_params(child):
+                segments.append([child])
+            continue
+        blocks = list(child.children())
+        assert isinstance(checkpoint, int)
+        segments += [blocks[i : i + checkpoint] for i in range(0, len(blocks), checkpoint)]
+    return segments
+
+
+class _Segment:
+    """Consecutive modules of one chain run as one checkpoint: the first module's call runs
+    them all (their own calls, hooks included) inside it; the others' calls, made by their
+    container afterwards, pass their input through."""
+
+    def __init__(self, modules: list[nn.Module]) -> None:
+        self.modules = modules
+        self.originals = [m.forward for m in modules]
+        self.running = False
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        if len(self.modules) == 1:
+            return self.originals[0](*args, **kwargs)
+        self.running = True
+        try:
+            out = self.modules[0](*args, **kwargs)
+            for module in self.modules[1:]:
+                out = module(out)
+        finally:
+            self.running = False
+        return out
+
+    def patch(self) -> None:
+        for index, module in enumerate(self.modules):
+            module.__dict__["forward"] = functools.partial(self._forward, index)
+
+    def unpatch(self) -> None:
+        for module in self.modules:
+            module.__dict__.pop("forward", None)
+
+    def _forward(self, index: int, *args: Any, **kwargs: Any) -> Any:
+        if self.running:  # inside the checkpoint: the module's own code
+            return self.originals[index](*args, **kwargs)
+        if index == 0:
+            return checkpoint_call(self.run, *args, use_reentrant=False, **kwargs)
+        return args[0]  # already computed inside the segment's checkpoint
+
+
+@contextlib.contextmanager
+def checkpointed(model: nn.Module, checkpoint: str | int | None) -> Iterator[None]:
+    """Run `model` with its segments (`checkpoint_segments`) under non-reentrant
+    `torch.utils.checkpoint`."""
+    if checkpoint is None:
+        yield
+        return
+    segments = [_Segment(modules) for modules in checkpoint_segments(model, checkpoint)]
+    try:
+        for segment in segments:
+            segment.patch()
+        yield
+    finally:
+        for segment in segments:
+            segment.unpatch()
+
+
+# -- mixed precision -----------------------------------------------------------------------------
+class AutocastOnMeta(TorchFunctionMode):
+    """`torch.autocast` for a pass on meta tensors, which autocast itself skips (it casts only
+    tensors of its own device type): the same casts, done where autocast does them, so that
+    autograd saves what it saves under autocast. Casts of parameters are cached until the
+    forward pass ends, as autocast caches them until its context exits."""
+
+    def __init__(self, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.dtype = dtype
+        self.cache: dict[int, torch.Tensor] = {}
+
+    def _cast(self, value: Any, dtype: torch.dtype) -> Any:
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            return value
+        if value.dtype == dtype or value.dtype == torch.float64:
+            return value
+        cacheable = dtype == self.dtype and value.is_leaf and value.requires_grad
+        if cacheable and id(value) in self.cache:
+            return self.cache[id(value)]
+        cast = value.to(dtype)
+        if cacheable:
+            self.cache[id(value)] = cast
+        return cast
+
+    def _cast_all(self, args: Any, kwargs: dict[str, Any], dtype: torch.dtype) -> Any:
+        def cast(v: Any) -> Any:
+            if isinstance(v, (list, tuple)):
+                return type(v)(cast(x) for x in v)
+            return self._cast(v, dtype)
+
+        return cast(args), {k: cast(v) for k, v in kwargs.items()}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in LOW_PRECISION_FUNCTIONS:
+            args, kwargs = self._cast_all(args, kwargs, self.dtype)
+            return func(*args, **kwargs)
+        if name in FLOAT32_FUNCTIONS:
+            args, kwargs = self._cast_all(args, kwargs, torch.float32)
+            return func(*args, **kwargs)
+        if name in PROMOTE_FUNCTIONS:
+            floats = [t.dtype for t in _tensors(args) if t.is_floating_point()]
+            if floats:
+                widest = max(floats, key=lambda d: torch.finfo(d).bits)
+                args, kwargs = self._cast_all(args, kwargs, widest)
+            return func(*args, **kwargs)
+        # Python-level functions (F.batch_norm, F.local_response_norm) run as called: a mode
+        # does not see the calls they make.
+        return func(*args, **kwargs)
+
+
+def _tensors(value: Any) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+
+
+# -- the traced step -----------------------------------------------------------------------------
+class StepTrace:
+    """The training-step parts of one traced pass (see the module's docstring)."""
+
+    def __init__(self, step: TrainingStep, tracer: Tracer, model: nn.Module) -> None:
+        self.step = step
+        self.tracer = tracer
+        self.model = model
+        self.trainable: list[torch.Tensor] = []
+        self.persistent_grads: list[torch.Tensor] = []
+        self.state: list[torch.Tensor] = []
+        self.weight_copies: set[int] = set()
+        self.backward_start = 0
+        self.step_start = 0
+
+    @contextlib.contextmanager
+    def forward(self, meta_params: Iterable[torch.Tensor]) -> Iterator[None]:
+        """The context of the traced forward pass."""
+        self.trainable = [p for p in meta_params if p.requires_grad]
+        if self.step.grads_persist:
+            for p in self.trainable:
+                p.grad = torch.empty_like(p)
+                self.tracer.register(p.grad, "grad")
+                self.persistent_grads.append(p.grad)
+        dtype = PRECISIONS[self.step.precision]
+        autocast = AutocastOnMeta(dtype) if dtype is not None else None
+        with checkpointed(self.model, self.step.checkpoint):
+            if autocast is None:
+                yield
+            else:
+                with autocast:
+                    yield
+        if autocast is not None:
+            self._keep_weight_copies(autocast.cache.values())
+
+    def _keep_weight_copies(self, copies: Iterable[torch.Tensor]) -> None:
+        """Autocast's cache holds the weight copies until the forward pass ends."""
+        end = self.tracer.clock
+        for copy in copies:
+            key = storage_key(copy)
+            record = self.tracer.storages.get(key)
+            if record is not None:
+                record.last_use = max(record.last_use, end)
+                self.weight_copies.add(key)
+
+    def optimizer_step(self) -> None:
+        """Trace `optimizer.step()` after backward, in its steady state (second step)."""
+        tracer = self.tracer
+        self.backward_start = tracer.forward_end
+        self.step_start = tracer.clock
+        params = [p for p in self.trainable if p.grad is not None]
+        if not params:
+            return
+        optimizer = OPTIMIZERS[self.step.optimizer](params, self.step.foreach)
+        with torch.no_grad():
+            optimizer.step()  # the first step creates the state, unrecorded
+        for values in optimizer.state.values():
+            for value in values.values():
+                if isinstance(value, torch.Tensor) and value.device.type == "meta":
+                    tracer.register(value, "state")
+                    self.state.append(value)
+        tracer.phase = "step"
+        with tracer.recording():
+            optimizer.step()
+
+    def memory(self, params_bytes: int, buffer_bytes: int, input_bytes: int) -> TrainingMemory:
+        tracer = self.tracer
+        timeline = StepTimeline(self.backward_start, self.step_start)
+        peak, peak_at, at_peak, backward_tmp, step_tmp = step_peak(
+            tracer.storages, timeline, self.weight_copies
+        )
+        state_bytes = _storage_bytes(self.state)
+        if self.step.precision == "fp16":
+            state_bytes += GRAD_SCALER_BYTES
+        persistent = _storage_bytes(self.persistent_grads)
+        fixed = {
+            PARAMETERS: params_bytes + buffer_bytes,
+            INPUTS: input_bytes,
+            OPTIMIZER_STATE: state_bytes,
+        }
+        breakdown = {**fixed, **at_peak}
+        breakdown[GRADIENTS] += persistent
+        if peak_at < self.backward_start:
+            phase = "forward"
+        elif peak_at < self.step_start:
+            phase = "backward"
+        else:
+            phase = "step"
+        copies = sum(tracer.storages[k].nbytes for k in self.weight_copies)
+        saved = sum(
+            r.nbytes
+            for k, r in tracer.storages.items()
+            if r.saved and r.kind == "activation" and k not in self.weight_copies
+        )
+        return TrainingMemory(
+            optimizer=self.step.optimizer,
+            params_bytes=params_bytes,
+            buffer_bytes=buffer_bytes,
+            input_bytes=input_bytes,
+            grads_bytes=_storage_bytes(p for p in self.trainable) if self.trainable else 0,
+            optimizer_state_bytes=state_bytes,
+            saved_bytes=saved,
+            backward_transient_bytes=backward_tmp,
+            step_transient_bytes=step_tmp,
+            peak_bytes=sum(fixed.values()) + persistent + peak,
+            peak_phase=phase,
+            at_peak=breakdown,
+            precision=self.step.precision,
+            weight_copies_bytes=copies,
+        )
+
+
+def _storage_bytes(tensors: Iterable[torch.Tensor]) -> int:
+    """Bytes of the distinct storages behind `tensors`."""
+    return sum({storage_key(t): t.untyped_storage().nbytes() for t in tensors}.values())
