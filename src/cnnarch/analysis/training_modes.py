@@ -28,10 +28,11 @@ from cnnarch.analysis.memory import (
     TrainingMemory,
     step_peak,
 )
-from cnnarch.analysis.trace import Tracer, storage_key
+from cnnarch.analysis.trace import FORWARD, Tracer, storage_key
 from cnnarch.errors import CnnarchError
 
 OptimizerFactory = Callable[[Iterable[torch.Tensor], bool], torch.optim.Optimizer]
+Observer = Callable[[tuple[Any, ...]], contextlib.AbstractContextManager[None]]
 
 # torch.optim's defaults, except the learning rates (which cost no memory).
 OPTIMIZERS: dict[str, OptimizerFactory] = {
@@ -170,22 +171,24 @@ class _Segment:
     them all (their own calls, hooks included) inside it; the others' calls, made by their
     container afterwards, pass their input through."""
 
-    def __init__(self, modules: list[nn.Module]) -> None:
+    def __init__(self, modules: list[nn.Module], observer: Observer | None) -> None:
         self.modules = modules
         self.originals = [m.forward for m in modules]
         self.running = False
+        self.observer = observer
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
-        if len(self.modules) == 1:
-            return self.originals[0](*args, **kwargs)
-        self.running = True
-        try:
-            out = self.modules[0](*args, **kwargs)
-            for module in self.modules[1:]:
-                out = module(out)
-        finally:
-            self.running = False
-        return out
+        with self.observer(args) if self.observer else contextlib.nullcontext():
+            if len(self.modules) == 1:
+                return self.originals[0](*args, **kwargs)
+            self.running = True
+            try:
+                out = self.modules[0](*args, **kwargs)
+                for module in self.modules[1:]:
+                    out = module(out)
+            finally:
+                self.running = False
+            return out
 
     def patch(self) -> None:
         for index, module in enumerate(self.modules):
@@ -204,13 +207,16 @@ class _Segment:
 
 
 @contextlib.contextmanager
-def checkpointed(model: nn.Module, checkpoint: str | int | None) -> Iterator[None]:
+def checkpointed(
+    model: nn.Module, checkpoint: str | int | None, observer: Observer | None = None
+) -> Iterator[None]:
     """Run `model` with its segments (`checkpoint_segments`) under non-reentrant
-    `torch.utils.checkpoint`."""
+    `torch.utils.checkpoint`; `observer(inputs)`, if given, is the context of each run of a
+    segment (in the forward pass, and again when backward recomputes it)."""
     if checkpoint is None:
         yield
         return
-    segments = [_Segment(modules) for modules in checkpoint_segments(model, checkpoint)]
+    segments = [_Segment(m, observer) for m in checkpoint_segments(model, checkpoint)]
     try:
         for segment in segments:
             segment.patch()
@@ -295,6 +301,8 @@ class StepTrace:
         self.weight_copies: set[int] = set()
         self.backward_start = 0
         self.step_start = 0
+        # (storage keys of a checkpointed segment's inputs, clock range of its recomputation)
+        self.recomputations: list[tuple[list[int], int, int]] = []
 
     @contextlib.contextmanager
     def forward(self, meta_params: Iterable[torch.Tensor]) -> Iterator[None]:
@@ -307,7 +315,7 @@ class StepTrace:
                 self.persistent_grads.append(p.grad)
         dtype = PRECISIONS[self.step.precision]
         autocast = AutocastOnMeta(dtype) if dtype is not None else None
-        with checkpointed(self.model, self.step.checkpoint):
+        with checkpointed(self.model, self.step.checkpoint, self._segment_run):
             if autocast is None:
                 yield
             else:
@@ -315,6 +323,28 @@ class StepTrace:
                     yield
         if autocast is not None:
             self._keep_weight_copies(autocast.cache.values())
+
+    @contextlib.contextmanager
+    def _segment_run(self, inputs: tuple[Any, ...]) -> Iterator[None]:
+        start = self.tracer.clock
+        try:
+            yield
+        finally:  # a recomputation ends early with an exception once it has what is needed
+            if self.tracer.phase != FORWARD:
+                keys = [storage_key(t) for t in _tensors(inputs)]
+                self.recomputations.append((keys, start, self.tracer.clock))
+
+    def _keep_checkpoint_inputs(self) -> None:
+        """A checkpoint holds its segment's inputs until backward is done with the segment,
+        that is until the last read of what its recomputation made."""
+        storages = self.tracer.storages
+        for keys, start, stop in self.recomputations:
+            made = [r.last_use for r in storages.values() if start <= r.created < stop]
+            done = max(made, default=stop)
+            for key in keys:
+                record = storages.get(key)
+                if record is not None:
+                    record.last_use = max(record.last_use, done)
 
     def _keep_weight_copies(self, copies: Iterable[torch.Tensor]) -> None:
         """Autocast's cache holds the weight copies until the forward pass ends."""
@@ -348,6 +378,7 @@ class StepTrace:
 
     def memory(self, params_bytes: int, buffer_bytes: int, input_bytes: int) -> TrainingMemory:
         tracer = self.tracer
+        self._keep_checkpoint_inputs()
         timeline = StepTimeline(self.backward_start, self.step_start)
         peak, peak_at, at_peak, backward_tmp, step_tmp = step_peak(
             tracer.storages, timeline, self.weight_copies

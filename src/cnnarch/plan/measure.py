@@ -90,11 +90,17 @@ class CpuStep:
 def measure_step_peak(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: TrainingStep
 ) -> int:
-    """Peak bytes of the second training step of `model` on micro-batch `x` with labels `y`."""
-    runner = CpuStep(model, step)
-    runner.run(x, y)  # the first step creates the optimizer state
-    gc.collect()
-    baseline = storage_bytes([*runner.alive(), x, y])
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        runner.run(x, y)
+    """Peak bytes of the second training step of `model` on micro-batch `x` with labels `y`.
+    One torch thread, so that no kernel's per-thread buffers depend on the machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runner = CpuStep(model, step)
+        runner.run(x, y)  # the first step creates the optimizer state
+        gc.collect()
+        baseline = storage_bytes([*runner.alive(), x, y])
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            runner.run(x, y)
+    finally:
+        torch.set_num_threads(threads)
     return baseline + allocation_peak(prof)
