@@ -20,7 +20,6 @@ from torch import nn
 from cnnarch.analysis.fast_leaves import fast_leaves
 from cnnarch.analysis.memory import live_peak
 from cnnarch.analysis.summary import LayerRow, Summary, make_row
-from cnnarch.analysis.training_modes import StepTrace, TrainingStep, resolve_step
 from cnnarch.analysis.trace import (
     NEVER_FREED,
     FastMeta,
@@ -30,6 +29,7 @@ from cnnarch.analysis.trace import (
     meta_empty,
     storage_key,
 )
+from cnnarch.analysis.training_modes import StepTrace, TrainingStep, resolve_step
 from cnnarch.errors import CnnarchError
 from cnnarch.zoo.common import bisect_smallest_side
 
@@ -525,4 +525,3 @@ def _build_summary(
         uncounted_ops=dict(tracer.uncounted_ops),
         input_shapes=input_shapes,
     )
-

@@ -29,7 +29,15 @@ OPTIMIZER_STATE = "optimizer state"
 WEIGHT_COPIES = "low-precision weight copies"  # autocast's cached casts of the weights
 SAVED = "saved activations"
 TEMPORARIES = "temporaries"
-BREAKDOWN_ORDER = (PARAMETERS, INPUTS, GRADIENTS, OPTIMIZER_STATE, WEIGHT_COPIES, SAVED, TEMPORARIES)
+BREAKDOWN_ORDER = (
+    PARAMETERS,
+    INPUTS,
+    GRADIENTS,
+    OPTIMIZER_STATE,
+    WEIGHT_COPIES,
+    SAVED,
+    TEMPORARIES,
+)
 
 
 @dataclass(frozen=True)

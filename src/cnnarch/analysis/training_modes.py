@@ -129,8 +129,7 @@ def resolve_step(
     if not train:
         if step is not None or optimizer is not None:
             raise CnnarchError(
-                "an optimizer or training step only matters for training: pass train=True "
-                "(--train)"
+                "an optimizer or training step only matters for training: pass train=True (--train)"
             )
         return None
     if step is not None:

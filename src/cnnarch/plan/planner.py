@@ -232,13 +232,6 @@ def plan(
         input_size: (C, H, W) of one example; the zoo card's by default.
         variant: the zoo variant when `model` is a name.
     """
-    memory_bytes = _bytes(memory, "memory")
-    reserve_bytes = _bytes(reserve, "reserve")
-    if reserve_bytes >= memory_bytes:
-        raise CnnarchError(
-            f"the reserve ({format_bytes(reserve_bytes)}) leaves nothing of the "
-            f"{format_bytes(memory_bytes)} budget: lower it with --reserve"
-        )
     step = None
     if train:
         step = TrainingStep(
@@ -252,6 +245,14 @@ def plan(
     elif (optimizer, precision, checkpoint, accumulate) != ("sgd", "fp32", None, 1):
         raise CnnarchError("optimizer, precision, checkpoint and accumulation need training")
     micro_batches = step.accumulate if step is not None else 1
+    micro = _micro_batch(batch, micro_batches) if batch is not None else None
+    memory_bytes = _bytes(memory, "memory")
+    reserve_bytes = _bytes(reserve, "reserve")
+    if reserve_bytes >= memory_bytes:
+        raise CnnarchError(
+            f"the reserve ({format_bytes(reserve_bytes)}) leaves nothing of the "
+            f"{format_bytes(memory_bytes)} budget: lower it with --reserve"
+        )
     usable = memory_bytes - reserve_bytes
     tracer = _Tracer(model, input_size, step, variant)
     tracer.peak(1)
@@ -263,8 +264,7 @@ def plan(
             f"({format_bytes(fixed)}: parameters, gradients, optimizer state) by "
             f"{format_bytes(fixed - usable)}"
         )
-    if batch is not None:
-        micro = _micro_batch(batch, micro_batches)
+    if micro is not None:
         searched = False
     else:
         micro = _search(tracer, usable)
