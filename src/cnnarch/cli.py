@@ -168,7 +168,16 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from cnnarch.analysis.loading import load_model, parse_size
     from cnnarch.plan import plan
 
-    training_flags = ("optimizer", "precision", "checkpoint", "accumulate", "zero_grad")
+    training_flags = (
+        "optimizer",
+        "precision",
+        "checkpoint",
+        "accumulate",
+        "zero_grad",
+        "world_size",
+        "sharding",
+        "bucket_view",
+    )
     given = [f"--{name.replace('_', '-')}" for name in training_flags if getattr(args, name)]
     if given and not args.train:
         raise CnnarchError(f"{', '.join(given)}: only for training, add --train")
@@ -183,6 +192,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         checkpoint=_checkpoint_option(args.checkpoint),
         accumulate=args.accumulate or 1,
         set_to_none=args.zero_grad != "zeros",
+        world_size=args.world_size or 1,
+        sharding=args.sharding or "none",
+        bucket_view=args.bucket_view,
         reserve=args.reserve,
         input_size=parse_size(args.input) if args.input else None,
         variant=args.variant,
@@ -201,7 +213,7 @@ def _checkpoint_option(text: str | None) -> str | int | None:
 
 
 def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
-    from cnnarch.analysis.training_modes import OPTIMIZERS, PRECISIONS
+    from cnnarch.analysis.training_modes import OPTIMIZERS, PRECISIONS, SHARDINGS
     from cnnarch.plan import DEFAULT_RESERVE
 
     p = commands.add_parser(
@@ -227,6 +239,9 @@ def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
         choices=("none", "zeros"),
         help="what zero_grad leaves: none (set_to_none=True, default) or zeros",
     )
+    p.add_argument("--world-size", type=int, help="data-parallel ranks (DDP; default 1)")
+    p.add_argument("--sharding", help=f"{', '.join(SHARDINGS)} (zero1: optimizer state sharded)")
+    p.add_argument("--bucket-view", action="store_true", help="DDP's gradient_as_bucket_view=True")
     p.add_argument(
         "--reserve",
         default=DEFAULT_RESERVE,

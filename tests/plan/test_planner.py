@@ -90,7 +90,9 @@ def test_accumulation_splits_the_batch_into_micro_batches() -> None:
     )
     assert (result.batch, result.global_batch) == (8, 32)
     assert result.peak_bytes == peak(8, accumulate=4)
-    with pytest.raises(CnnarchError, match="4 micro-batches do not divide the batch of 30"):
+    with pytest.raises(
+        CnnarchError, match="batch of 30 does not split evenly over 4 micro-batches"
+    ):
         plan(net(), "10MB", batch=30, accumulate=4, reserve=0, input_size=(3, 16, 16))
 
 
@@ -131,7 +133,12 @@ def test_zoo_model_plan_json() -> None:
         (["--train", "--optimizer", "lion"], "choose one of sgd, momentum, adam, adamw"),
         (["--train", "--precision", "int8"], "choose one of fp32, bf16, fp16"),
         (["--train", "--checkpoint", "layers"], "stages"),
-        (["--train", "--accumulate", "3", "--batch", "10"], "3 micro-batches do not divide"),
+        (["--train", "--accumulate", "3", "--batch", "10"], "over 3 micro-batches"),
+        (
+            ["--train", "--world-size", "4", "--batch", "10"],
+            "over world size 4: choose a multiple of 4",
+        ),
+        (["--train", "--sharding", "zero3"], "unknown sharding 'zero3'; choose one of none, zero1"),
         (["--optimizer", "adam"], "only for training"),
         (["--train", "--reserve", "3GB"], "leaves nothing"),
     ],

@@ -6,35 +6,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
+from plan_nets import BATCH, pooled_net, small_net
 
 import cnnarch
 from cnnarch.analysis.training_modes import TrainingStep, checkpoint_segments
 from cnnarch.errors import CnnarchError
 from cnnarch.plan.measure import measure_step_peak
-
-BATCH = 8
-
-
-def small_net() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1),
-        nn.BatchNorm2d(16),
-        nn.ReLU(),
-        nn.Sequential(
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.BatchNorm2d(32),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(32, 32, 3, padding=1),
-            nn.ReLU(),
-        ),
-        nn.Flatten(),
-        nn.Linear(32 * 16 * 16, 64),
-        nn.ReLU(),
-        nn.Linear(64, 10),
-    )
 
 
 def predicted_and_measured(step: TrainingStep) -> tuple[int, int]:
@@ -89,19 +66,6 @@ def test_checkpointing_saves_memory() -> None:
 
     assert peak("stages") < peak(None)
     assert peak(2) < peak(None)
-
-
-def pooled_net() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 64, 3, padding=1),
-        nn.BatchNorm2d(64),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(64, 10),
-    )
 
 
 # Autocast on the CPU: its bfloat16 convolutions with many input channels fall back to an

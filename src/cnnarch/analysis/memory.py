@@ -25,6 +25,7 @@ from cnnarch.analysis.trace import NEVER_FREED, StorageRecord
 PARAMETERS = "parameters"  # parameters and buffers
 INPUTS = "inputs"
 GRADIENTS = "gradients"
+GRADIENT_BUCKETS = "DDP gradient buckets"  # DDP's flat copies of the gradients
 OPTIMIZER_STATE = "optimizer state"
 WEIGHT_COPIES = "low-precision weight copies"  # autocast's cached casts of the weights
 SAVED = "saved activations"
@@ -33,6 +34,7 @@ BREAKDOWN_ORDER = (
     PARAMETERS,
     INPUTS,
     GRADIENTS,
+    GRADIENT_BUCKETS,
     OPTIMIZER_STATE,
     WEIGHT_COPIES,
     SAVED,

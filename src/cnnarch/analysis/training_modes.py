@@ -20,6 +20,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.checkpoint import checkpoint as checkpoint_call
 
 from cnnarch.analysis.memory import (
+    GRADIENT_BUCKETS,
     GRADIENTS,
     INPUTS,
     OPTIMIZER_STATE,
@@ -31,19 +32,30 @@ from cnnarch.analysis.memory import (
 from cnnarch.analysis.trace import FORWARD, Tracer, storage_key
 from cnnarch.errors import CnnarchError
 
-OptimizerFactory = Callable[[Iterable[torch.Tensor], bool], torch.optim.Optimizer]
 Observer = Callable[[tuple[Any, ...]], contextlib.AbstractContextManager[None]]
 
 # torch.optim's defaults, except the learning rates (which cost no memory).
-OPTIMIZERS: dict[str, OptimizerFactory] = {
-    "sgd": lambda p, foreach: torch.optim.SGD(p, lr=0.01, foreach=foreach),
-    "momentum": lambda p, foreach: torch.optim.SGD(p, lr=0.01, momentum=0.9, foreach=foreach),
-    "adam": lambda p, foreach: torch.optim.Adam(p, lr=1e-3, foreach=foreach),
-    "adamw": lambda p, foreach: torch.optim.AdamW(p, lr=1e-3, foreach=foreach),
-    "adagrad": lambda p, foreach: torch.optim.Adagrad(p, lr=0.01, foreach=foreach),
-    "rmsprop": lambda p, foreach: torch.optim.RMSprop(p, lr=0.01, foreach=foreach),
+OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
+    "sgd": (torch.optim.SGD, {"lr": 0.01}),
+    "momentum": (torch.optim.SGD, {"lr": 0.01, "momentum": 0.9}),
+    "adam": (torch.optim.Adam, {"lr": 1e-3}),
+    "adamw": (torch.optim.AdamW, {"lr": 1e-3}),
+    "adagrad": (torch.optim.Adagrad, {"lr": 0.01}),
+    "rmsprop": (torch.optim.RMSprop, {"lr": 0.01}),
 }
+
+
+def make_optimizer(
+    name: str, params: Iterable[torch.Tensor], foreach: bool
+) -> torch.optim.Optimizer:
+    optimizer_class, defaults = OPTIMIZERS[name]
+    return optimizer_class(params, foreach=foreach, **defaults)
+
+
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# With a world size above 1, every rank runs DistributedDataParallel; "zero1" also shards the
+# optimizer state over the ranks (torch.distributed.optim.ZeroRedundancyOptimizer).
+SHARDINGS = ("none", "zero1")
 # torch.amp.GradScaler's state for float16: the scale and the growth tracker (one float32 and
 # one int32 scalar) and the found-inf flag of the one device (one float32).
 GRAD_SCALER_BYTES = 4 + 4 + 4
@@ -85,7 +97,10 @@ class TrainingStep:
     GradScaler); accumulate: micro-batches per step (gradients persist between them);
     set_to_none: `zero_grad(set_to_none=...)` (False keeps the gradients allocated);
     checkpoint: None, "stages" (each top-level child that holds parameters is recomputed in
-    backward) or N (groups of N consecutive blocks, see `checkpoint_segments`).
+    backward) or N (groups of N consecutive blocks, see `checkpoint_segments`);
+    world_size: data-parallel ranks (DistributedDataParallel when above 1); bucket_view: DDP's
+    `gradient_as_bucket_view` (gradients live in its buckets instead of beside them);
+    sharding: "none" or "zero1" (`SHARDINGS`).
     """
 
     optimizer: str = "sgd"
@@ -94,10 +109,16 @@ class TrainingStep:
     accumulate: int = 1
     set_to_none: bool = True
     checkpoint: str | int | None = None
+    world_size: int = 1
+    bucket_view: bool = False
+    sharding: str = "none"
 
     def __post_init__(self) -> None:
         _check_name("optimizer", self.optimizer, OPTIMIZERS)
         _check_name("precision", self.precision, PRECISIONS)
+        _check_name("sharding", self.sharding, dict.fromkeys(SHARDINGS))
+        if not _positive_int(self.world_size):
+            raise CnnarchError(f"world size must be a positive integer, got {self.world_size!r}")
         if not _positive_int(self.accumulate):
             raise CnnarchError(f"accumulate must be a positive integer, got {self.accumulate!r}")
         if self.checkpoint not in (None, "stages") and not _positive_int(self.checkpoint):
@@ -110,7 +131,14 @@ class TrainingStep:
     def grads_persist(self) -> bool:
         """Gradients exist before the backward pass that is the step's worst (the last
         micro-batch's when accumulating, every one's when zero_grad keeps them)."""
-        return self.accumulate > 1 or not self.set_to_none
+        in_buckets = self.world_size > 1 and self.bucket_view  # DDP's buckets hold them
+        return self.accumulate > 1 or not self.set_to_none or in_buckets
+
+    @property
+    def bucket_copies(self) -> bool:
+        """DDP without `gradient_as_bucket_view` keeps its buckets, one more copy of the
+        gradients, for the whole run."""
+        return self.world_size > 1 and not self.bucket_view
 
 
 def _positive_int(value: Any) -> bool:
@@ -361,9 +389,11 @@ class StepTrace:
         self.backward_start = tracer.forward_end
         self.step_start = tracer.clock
         params = [p for p in self.trainable if p.grad is not None]
+        if self.step.world_size > 1 and self.step.sharding == "zero1":
+            params = largest_shard(params, self.step.world_size)
         if not params:
             return
-        optimizer = OPTIMIZERS[self.step.optimizer](params, self.step.foreach)
+        optimizer = make_optimizer(self.step.optimizer, params, self.step.foreach)
         with torch.no_grad():
             optimizer.step()  # the first step creates the state, unrecorded
         for values in optimizer.state.values():
@@ -386,10 +416,12 @@ class StepTrace:
         if self.step.precision == "fp16":
             state_bytes += GRAD_SCALER_BYTES
         persistent = _storage_bytes(self.persistent_grads)
+        buckets = _storage_bytes(self.trainable) if self.step.bucket_copies else 0
         fixed = {
             PARAMETERS: params_bytes + buffer_bytes,
             INPUTS: input_bytes,
             OPTIMIZER_STATE: state_bytes,
+            GRADIENT_BUCKETS: buckets,
         }
         breakdown = {**fixed, **at_peak}
         breakdown[GRADIENTS] += persistent
@@ -421,6 +453,18 @@ class StepTrace:
             precision=self.step.precision,
             weight_copies_bytes=copies,
         )
+
+
+def largest_shard(params: list[torch.Tensor], world_size: int) -> list[torch.Tensor]:
+    """The parameters of the rank with the most, as ZeroRedundancyOptimizer partitions them:
+    largest first, each to the rank holding the fewest elements so far (ties: lowest rank)."""
+    shards: list[list[torch.Tensor]] = [[] for _ in range(world_size)]
+    sizes = [0] * world_size
+    for param in sorted(params, key=lambda t: t.numel(), reverse=True):
+        rank = sizes.index(min(sizes))
+        shards[rank].append(param)
+        sizes[rank] += param.numel()
+    return shards[sizes.index(max(sizes))]
 
 
 def _storage_bytes(tensors: Iterable[torch.Tensor]) -> int:

@@ -10,6 +10,7 @@ the second one, so that the optimizer state exists (the steady state the planner
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 from collections.abc import Iterable
 
@@ -19,18 +20,27 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 from cnnarch.analysis.trace import iter_tensors
-from cnnarch.analysis.training_modes import OPTIMIZERS, PRECISIONS, TrainingStep, checkpointed
+from cnnarch.analysis.training_modes import (
+    OPTIMIZERS,
+    PRECISIONS,
+    TrainingStep,
+    checkpointed,
+    make_optimizer,
+)
 
 
-def allocation_peak(prof: profile) -> int:
+def allocation_peak(prof: profile, after: str | None = None) -> int:
     """Most bytes allocated and held at once during the profiled code: every allocation and free,
-    summed in time order (what was alive before the profiler started is not counted)."""
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
+    summed in time order (what was alive before the profiler started is not counted). With
+    `after`, the name of a `record_function` range, only the moments from its start count."""
+    events = list(prof.profiler.kineto_results.events())
+    start = min((e.start_ns() for e in events if e.name() == after), default=0) if after else 0
+    memory = sorted((e for e in events if e.name() == "[memory]"), key=lambda e: e.start_ns())
     running = peak = 0
-    for event in events:
+    for event in memory:
         running += event.nbytes()
-        peak = max(peak, running)
+        if event.start_ns() >= start:
+            peak = max(peak, running)
     return peak
 
 
@@ -49,7 +59,7 @@ class CpuStep:
         self.model = model.train()
         self.step = step
         trainable = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = OPTIMIZERS[step.optimizer](trainable, step.foreach)
+        self.optimizer = make_optimizer(step.optimizer, trainable, step.foreach)
         dtype = PRECISIONS[step.precision]
         self.autocast = (
             torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
@@ -104,3 +114,35 @@ def measure_step_peak(
     finally:
         torch.set_num_threads(threads)
     return baseline + allocation_peak(prof)
+
+
+def measure_rank_peak(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: TrainingStep
+) -> int:
+    """This rank's peak bytes in the second data-parallel training step (DistributedDataParallel,
+    and ZeroRedundancyOptimizer for "zero1"), inside an initialized process group. DDP's own
+    memory (its buckets) is allocated while profiling, so it is measured, not assumed."""
+    from torch.distributed.optim import ZeroRedundancyOptimizer
+    from torch.nn.parallel import DistributedDataParallel
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        baseline = storage_bytes([*model.parameters(), *model.buffers(), x, y])
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            ddp = DistributedDataParallel(model.train(), gradient_as_bucket_view=step.bucket_view)
+            runner = CpuStep(ddp, dataclasses.replace(step, world_size=1))
+            if step.sharding == "zero1":
+                optimizer_class, defaults = OPTIMIZERS[step.optimizer]
+                runner.optimizer = ZeroRedundancyOptimizer(
+                    ddp.parameters(),
+                    optimizer_class=optimizer_class,
+                    foreach=step.foreach,
+                    **defaults,
+                )
+            runner.run(x, y)  # the first step creates the optimizer state
+            with torch.profiler.record_function("second step"):
+                runner.run(x, y)
+    finally:
+        torch.set_num_threads(threads)
+    return baseline + allocation_peak(prof, after="second step")

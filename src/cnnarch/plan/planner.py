@@ -18,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from cnnarch.analysis.analyzer import analyze
-from cnnarch.analysis.memory import BREAKDOWN_ORDER, WEIGHT_COPIES
+from cnnarch.analysis.memory import BREAKDOWN_ORDER, GRADIENT_BUCKETS, WEIGHT_COPIES
 from cnnarch.analysis.training_modes import TrainingStep
 from cnnarch.errors import CnnarchError
 from cnnarch.plan.budget import format_bytes, parse_bytes
@@ -34,8 +34,9 @@ _SEARCH_LIMIT = 1 << 24  # micro-batches; far beyond any memory budget
 
 @dataclass(frozen=True)
 class Plan:
-    """The planner's answer. Sizes are bytes; `batch` is the micro-batch per device (what one
-    forward pass holds), `global_batch` the examples per optimizer step."""
+    """The planner's answer. Sizes are bytes, per device; `batch` is the micro-batch per device
+    (what one forward pass holds), `global_batch` the examples per optimizer step over all
+    devices."""
 
     model: str
     train: bool
@@ -135,7 +136,8 @@ class Plan:
         return "\n".join(lines)
 
     def _shown(self) -> dict[str, int]:
-        return {k: v for k, v in self.breakdown.items() if v or k != WEIGHT_COPIES}
+        optional = (WEIGHT_COPIES, GRADIENT_BUCKETS)  # shown where the step has them
+        return {k: v for k, v in self.breakdown.items() if v or k not in optional}
 
     def _setup(self) -> str:
         step = self.step
@@ -147,6 +149,10 @@ class Plan:
             parts.append(f"checkpoint {step.checkpoint}")
         if step.accumulate > 1:
             parts.append(f"{step.accumulate} micro-batches")
+        if step.world_size > 1:
+            ddp = "DDP, gradients in buckets" if step.bucket_view else "DDP"
+            shard = ", ZeRO-1" if step.sharding == "zero1" else ""
+            parts.append(f"{step.world_size} ranks ({ddp}{shard}; per rank)")
         if not step.set_to_none:
             parts.append("zero_grad keeps gradients")
         return ", ".join(parts)
@@ -197,6 +203,7 @@ class _Tracer:
                 self.details[batch] = (t.peak_phase, dict(t.at_peak), summary.model_name)
                 self.fixed = t.params_bytes + t.buffer_bytes + t.grads_bytes
                 self.fixed += t.optimizer_state_bytes + t.weight_copies_bytes
+                self.fixed += t.at_peak.get(GRADIENT_BUCKETS, 0)
         return self.peaks[batch]
 
 
@@ -212,6 +219,9 @@ def plan(
     checkpoint: str | int | None = None,
     accumulate: int = 1,
     set_to_none: bool = True,
+    world_size: int = 1,
+    sharding: str = "none",
+    bucket_view: bool = False,
     reserve: int | str = DEFAULT_RESERVE,
     input_size: Sequence[int] | None = None,
     variant: str = "paper",
@@ -223,10 +233,13 @@ def plan(
         model: a zoo name or any `nn.Module`.
         memory: the device's memory, in bytes or as text ("24GiB", "40GB").
         train: plan a training step (default) or an inference forward pass.
-        batch: examples per optimizer step to check (split into `accumulate` micro-batches);
-            None searches for the largest micro-batch that fits.
-        optimizer, foreach, precision, checkpoint, accumulate, set_to_none: the training step
-            (see `TrainingStep`); foreach defaults to True, torch's default for CUDA tensors.
+        batch: examples per optimizer step to check, over all ranks (split into `world_size`
+            ranks and `accumulate` micro-batches); None searches for the largest micro-batch
+            per rank that fits.
+        optimizer, foreach, precision, checkpoint, accumulate, set_to_none, world_size,
+            sharding, bucket_view: the training step (see `TrainingStep`); foreach defaults to
+            True, torch's default for CUDA tensors. With a world size the peak is per rank
+            (the rank with the largest optimizer shard).
         reserve: memory kept free for the CUDA context and allocator fragmentation
             (`DEFAULT_RESERVE`, explained there).
         input_size: (C, H, W) of one example; the zoo card's by default.
@@ -241,11 +254,16 @@ def plan(
             accumulate=accumulate,
             set_to_none=set_to_none,
             checkpoint=checkpoint,
+            world_size=world_size,
+            sharding=sharding,
+            bucket_view=bucket_view,
         )
-    elif (optimizer, precision, checkpoint, accumulate) != ("sgd", "fp32", None, 1):
-        raise CnnarchError("optimizer, precision, checkpoint and accumulation need training")
-    micro_batches = step.accumulate if step is not None else 1
-    micro = _micro_batch(batch, micro_batches) if batch is not None else None
+    elif (optimizer, precision, checkpoint, accumulate, world_size) != ("sgd", "fp32", None, 1, 1):
+        raise CnnarchError(
+            "optimizer, precision, checkpoint, accumulation and world size need training"
+        )
+    micro_batches = step.accumulate * step.world_size if step is not None else 1
+    micro = _micro_batch(batch, step) if batch is not None else None
     memory_bytes = _bytes(memory, "memory")
     reserve_bytes = _bytes(reserve, "reserve")
     if reserve_bytes >= memory_bytes:
@@ -307,15 +325,18 @@ def _bytes(value: int | str, what: str) -> int:
     return value
 
 
-def _micro_batch(batch: Any, micro_batches: int) -> int:
+def _micro_batch(batch: Any, step: TrainingStep | None) -> int:
+    """The micro-batch on one rank of `batch` examples per optimizer step."""
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise CnnarchError(f"batch must be a positive integer, got {batch!r}")
-    if batch % micro_batches:
+    ranks, micro = (step.world_size, step.accumulate) if step is not None else (1, 1)
+    if batch % (ranks * micro):
+        parts = [f"world size {ranks}"] * (ranks > 1) + [f"{micro} micro-batches"] * (micro > 1)
         raise CnnarchError(
-            f"{micro_batches} micro-batches do not divide the batch of {batch}: choose a batch "
-            f"that is a multiple of {micro_batches}"
+            f"the batch of {batch} does not split evenly over {' x '.join(parts)}: choose a "
+            f"multiple of {ranks * micro}"
         )
-    return batch // micro_batches
+    return batch // (ranks * micro)
 
 
 def _search(tracer: _Tracer, usable: int) -> int:
