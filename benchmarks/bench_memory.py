@@ -5,19 +5,20 @@ Prediction: `cnnarch.analyze(name, batch_size=B, train=True, step=TrainingStep(.
 trace. Measurement, on the CPU: `cnnarch.plan.measure.measure_step_peak`: what is alive when the
 second step starts (parameters, buffers, optimizer state, batch, labels, persisting gradients)
 plus the peak of the profiler's allocation events during that step (forward, loss, backward,
-optimizer step, zero_grad), one torch thread. Memory is counted, not timed, so a busy machine
-does not change it. Peers, for the same cells:
+optimizer step, zero_grad), one torch thread; data-parallel modes run 2 gloo processes and
+report the larger of their two peaks (`measure_rank_peak`). Memory is counted, not timed, so
+a busy machine does not change it. Peers, for the same cells:
 
 - MemTracker: PyTorch's `torch.distributed._tools.mem_tracker.MemTracker`, run by hand over two
   steps of the same loop under `FakeTensorMode` (its peak over the second);
 - Accelerate: `accelerate estimate-memory`'s training figure, by its documented formula (4x the
   model's size in the dtype: parameters, gradients, Adam's two moments); not installed here;
-- DeepSpeed: `estimate_zero2_model_states_mem_needs` (no offload, 1 GPU), by its published
-  formula: 4 + 16 bytes per parameter; not installed here;
+- DeepSpeed: `estimate_zero2_model_states_mem_needs` (no offload), by its published formula:
+  4 + 16 / world size bytes per parameter; not installed here;
 - torchinfo's "Estimated Total Size" when torchinfo is installed (fp32 forward, input + 2x the
   outputs of layers with parameters + parameters), else left out.
 
-    python benchmarks/bench_memory.py                       # 4 models x 5 modes, batch 8
+    python benchmarks/bench_memory.py                       # 4 models x 8 modes, batch 8
     python benchmarks/bench_memory.py --runs resnet18:16 --modes bf16 checkpoint
 """
 
@@ -25,15 +26,19 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
+import socket
 import time
 from collections.abc import Callable
 from functools import partial
 
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 import cnnarch
 from cnnarch.analysis.training_modes import TrainingStep
-from cnnarch.plan.measure import CpuStep, measure_step_peak
+from cnnarch.plan.measure import CpuStep, measure_rank_peak, measure_step_peak
 
 DEFAULT_RUNS = ("resnet18:8", "resnet50:8", "vgg16:8", "googlenet:8")
 MODES = {
@@ -42,6 +47,12 @@ MODES = {
     "checkpoint": TrainingStep("momentum", checkpoint="stages"),
     "accumulate4": TrainingStep("momentum", accumulate=4),
     "adamw-foreach": TrainingStep("adamw", foreach=True),
+}
+# Per rank, 2 gloo processes; each rank's micro-batch is the run's batch.
+DISTRIBUTED_MODES = {
+    "ddp": TrainingStep("adam", world_size=2),
+    "ddp-bucket-view": TrainingStep("adam", world_size=2, bucket_view=True),
+    "zero1": TrainingStep("adam", world_size=2, sharding="zero1"),
 }
 MB = 1e6
 
@@ -55,7 +66,7 @@ def timed(function: Callable[[], int]) -> tuple[int, float]:
 def memtracker_peak(name: str, batch: int, step: TrainingStep) -> int | None:
     """MemTracker's peak over the second of two steps of the same loop, on fake tensors; None
     where it cannot follow the loop (it refuses several forward calls in one iteration, as
-    gradient accumulation makes)."""
+    gradient accumulation makes; data parallelism needs its FSDP variant)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
 
@@ -67,7 +78,7 @@ def memtracker_peak(name: str, batch: int, step: TrainingStep) -> int | None:
         y = torch.randint(0, card.num_classes, (batch,))
         tracker = MemTracker()
         tracker.track_external(model, runner.optimizer)
-        if step.accumulate > 1:
+        if step.accumulate > 1 or step.world_size > 1:
             return None
         with tracker:
             runner.run(x, y)
@@ -90,20 +101,46 @@ def torchinfo_total(name: str, batch: int) -> int | None:
 
 
 def formula_peers(name: str, step: TrainingStep) -> dict[str, int]:
+    """Accelerate: 4x the model in its dtype. DeepSpeed's ZeRO-2 estimate per GPU (its closest
+    to ZeRO-1 and to one GPU; no offload): 4 bytes per parameter + 16 / world size."""
     params = cnnarch.analyze(name).total_params
     dtype_bytes = 2 if step.precision != "fp32" else 4
     return {
         "Accelerate": 4 * params * dtype_bytes,
-        "DeepSpeed": 4 * params + 16 * params,
+        "DeepSpeed": 4 * params + 16 * params // step.world_size,
     }
 
 
-def measure(name: str, batch: int, step: TrainingStep) -> int:
-    torch.manual_seed(0)
+def batch_of(name: str, batch: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(seed)
     card = cnnarch.model_card(name)
-    x = torch.randn(batch, *card.input_size)
-    y = torch.randint(0, card.num_classes, (batch,))
+    return torch.randn(batch, *card.input_size), torch.randint(0, card.num_classes, (batch,))
+
+
+def measure(name: str, batch: int, step: TrainingStep) -> int:
+    x, y = batch_of(name, batch, 0)
     return measure_step_peak(cnnarch.create_model(name), x, y, step)
+
+
+def _rank(rank: int, port: int, name: str, batch: int, step: TrainingStep, out: dict) -> None:
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=step.world_size)
+    try:
+        x, y = batch_of(name, batch, rank)
+        out[rank] = measure_rank_peak(cnnarch.create_model(name), x, y, step)
+    finally:
+        dist.destroy_process_group()
+
+
+def measure_distributed(name: str, batch: int, step: TrainingStep) -> int:
+    """The largest per-rank peak of `step.world_size` gloo processes."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with mp.Manager() as manager:
+        out = manager.dict()
+        mp.spawn(_rank, args=(port, name, batch, step, out), nprocs=step.world_size)
+        return max(out.values())
 
 
 def error(value: int | None, measured: int) -> str:
@@ -113,12 +150,14 @@ def error(value: int | None, measured: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", nargs="*", default=list(DEFAULT_RUNS), help="name:batch ...")
-    parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
+    every = [*MODES, *DISTRIBUTED_MODES]
+    parser.add_argument("--modes", nargs="*", default=every, choices=every)
     parser.add_argument("--no-peers", dest="peers", action="store_false")
     args = parser.parse_args()
     print(f"torch {torch.__version__}; sizes in MB (10^6 bytes); error = predicted / measured - 1")
+    steps = {**MODES, **DISTRIBUTED_MODES}
     for mode in args.modes:
-        print(f"  {mode}: {MODES[mode]}")
+        print(f"  {mode}: {steps[mode]}")
     columns = "model      batch mode          measured  cnnarch  error  analyze"
     peers = "  MemTracker error   time  Accelerate error  DeepSpeed error  torchinfo error"
     print(columns + (peers if args.peers else ""))
@@ -127,12 +166,15 @@ def main() -> None:
         name, _, batch_text = run.partition(":")
         batch = int(batch_text or 8)
         for mode in args.modes:
-            step = MODES[mode]
+            step = steps[mode]
             summary, analyze_seconds = timed(
                 partial(cnnarch.analyze, name, batch_size=batch, train=True, step=step)
             )
             predicted = summary.training.peak_bytes
-            measured = measure(name, batch, step)
+            if step.world_size > 1:
+                measured = measure_distributed(name, batch, step)
+            else:
+                measured = measure(name, batch, step)
             worst = max(worst, abs(predicted / measured - 1))
             line = (
                 f"{name:10s} {batch:5d} {mode:13s} {measured / MB:8.1f} {predicted / MB:8.1f} "

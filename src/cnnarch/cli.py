@@ -168,36 +168,34 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from cnnarch.analysis.loading import load_model, parse_size
     from cnnarch.plan import plan
 
-    training_flags = (
-        "optimizer",
-        "precision",
-        "checkpoint",
-        "accumulate",
-        "zero_grad",
-        "world_size",
-        "sharding",
-        "bucket_view",
-    )
-    given = [f"--{name.replace('_', '-')}" for name in training_flags if getattr(args, name)]
+    options = {
+        "optimizer": args.optimizer,
+        "foreach": args.foreach,
+        "precision": args.precision,
+        "checkpoint": _checkpoint_option(args.checkpoint),
+        "accumulate": args.accumulate,
+        "set_to_none": {"none": True, "zeros": False, None: None}[args.zero_grad],
+        "world_size": args.world_size,
+        "sharding": args.sharding,
+        "bucket_view": args.bucket_view or None,
+    }
+    options = {name: value for name, value in options.items() if value is not None}
+    given = [name for name in options if name != "foreach"]
     if given and not args.train:
-        raise CnnarchError(f"{', '.join(given)}: only for training, add --train")
+        flag = {"set_to_none": "zero-grad"}
+        flags = ", ".join(f"--{flag.get(name, name).replace('_', '-')}" for name in given)
+        raise CnnarchError(f"{flags}: only for training, add --train")
+    if not args.train:
+        options = {}
     result = plan(
         load_model(args.model, args.variant),
         args.memory,
         train=args.train,
         batch=args.batch,
-        optimizer=args.optimizer or "sgd",
-        foreach=args.foreach,
-        precision=args.precision or "fp32",
-        checkpoint=_checkpoint_option(args.checkpoint),
-        accumulate=args.accumulate or 1,
-        set_to_none=args.zero_grad != "zeros",
-        world_size=args.world_size or 1,
-        sharding=args.sharding or "none",
-        bucket_view=args.bucket_view,
         reserve=args.reserve,
         input_size=parse_size(args.input) if args.input else None,
         variant=args.variant,
+        **options,
     )
     print(result.to_json() if args.format == "json" else result.to_text())
     return 0

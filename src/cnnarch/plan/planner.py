@@ -10,6 +10,7 @@ traced: the answer is a batch whose own trace fits while the trace of the next o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -213,18 +214,10 @@ def plan(
     *,
     train: bool = True,
     batch: int | None = None,
-    optimizer: str = "sgd",
-    foreach: bool = True,
-    precision: str = "fp32",
-    checkpoint: str | int | None = None,
-    accumulate: int = 1,
-    set_to_none: bool = True,
-    world_size: int = 1,
-    sharding: str = "none",
-    bucket_view: bool = False,
     reserve: int | str = DEFAULT_RESERVE,
     input_size: Sequence[int] | None = None,
     variant: str = "paper",
+    **step_options: Any,
 ) -> Plan:
     """The largest batch per device that trains within `memory`, or, with `batch`, whether that
     many examples per optimizer step fit.
@@ -236,33 +229,17 @@ def plan(
         batch: examples per optimizer step to check, over all ranks (split into `world_size`
             ranks and `accumulate` micro-batches); None searches for the largest micro-batch
             per rank that fits.
-        optimizer, foreach, precision, checkpoint, accumulate, set_to_none, world_size,
-            sharding, bucket_view: the training step (see `TrainingStep`); foreach defaults to
-            True, torch's default for CUDA tensors. With a world size the peak is per rank
-            (the rank with the largest optimizer shard).
         reserve: memory kept free for the CUDA context and allocator fragmentation
             (`DEFAULT_RESERVE`, explained there).
         input_size: (C, H, W) of one example; the zoo card's by default.
         variant: the zoo variant when `model` is a name.
+        step_options: the training step, as `TrainingStep`'s fields (optimizer, precision,
+            checkpoint, accumulate, set_to_none, world_size, sharding, bucket_view, foreach);
+            foreach defaults to True here, torch's default for CUDA tensors. With a world size
+            the peak is per rank (the rank with the largest optimizer shard).
     """
-    step = None
-    if train:
-        step = TrainingStep(
-            optimizer=optimizer,
-            foreach=foreach,
-            precision=precision,
-            accumulate=accumulate,
-            set_to_none=set_to_none,
-            checkpoint=checkpoint,
-            world_size=world_size,
-            sharding=sharding,
-            bucket_view=bucket_view,
-        )
-    elif (optimizer, precision, checkpoint, accumulate, world_size) != ("sgd", "fp32", None, 1, 1):
-        raise CnnarchError(
-            "optimizer, precision, checkpoint, accumulation and world size need training"
-        )
-    micro_batches = step.accumulate * step.world_size if step is not None else 1
+    step = _training_step(train, step_options)
+    per_step = step.accumulate * step.world_size if step is not None else 1
     micro = _micro_batch(batch, step) if batch is not None else None
     memory_bytes = _bytes(memory, "memory")
     reserve_bytes = _bytes(reserve, "reserve")
@@ -299,7 +276,7 @@ def plan(
         memory_bytes=memory_bytes,
         reserve_bytes=reserve_bytes,
         batch=micro,
-        global_batch=micro * micro_batches,
+        global_batch=micro * per_step,
         peak_bytes=peak,
         peak_phase=phase,
         breakdown={k: breakdown[k] for k in _order(breakdown)},
@@ -310,6 +287,18 @@ def plan(
         next_peak_bytes=next_peak if searched else None,
         traced=dict(tracer.peaks),
     )
+
+
+def _training_step(train: bool, options: dict[str, Any]) -> TrainingStep | None:
+    if not train:
+        if options:
+            raise CnnarchError(f"{', '.join(options)}: only for training (train=True)")
+        return None
+    valid = [f.name for f in dataclasses.fields(TrainingStep)]
+    unknown = [name for name in options if name not in valid]
+    if unknown:
+        raise CnnarchError(f"unknown option {unknown[0]!r}; the step takes {', '.join(valid)}")
+    return TrainingStep(**{"foreach": True, **options})
 
 
 def _order(breakdown: dict[str, int]) -> list[str]:
