@@ -68,44 +68,29 @@ class TrainingMemory:
         return out
 
 
-def _intervals(records: Iterable[StorageRecord], training: bool, forward_end: int):
-    """(start, stop, bytes, category) of every storage the pass created; stop is exclusive."""
-    for record in records:
-        if record.kind != "activation" or record.created < 0:
-            continue
-        if not training:
-            if record.created < forward_end:
-                yield record.created, record.last_forward_use + 1, record.nbytes, "other"
-            continue
-        stop = record.last_use + 1
-        category = "other"
-        if record.is_grad:
-            stop, category = NEVER_FREED, "grad"
-        elif record.saved:
-            stop, category = max(stop, forward_end), "saved"
-        yield record.created, stop, record.nbytes, category
-
-
 def live_peak(
-    records: Iterable[StorageRecord], *, forward_end: int, training: bool
+    records: Iterable[StorageRecord], *, forward_end: int, training: bool = False
 ) -> tuple[int, int, int]:
-    """Sweep the storage intervals: (peak bytes, clock of the peak, most 'other' bytes alive
-    from `forward_end` on, i.e. the backward pass's own temporaries)."""
-    events: list[tuple[int, int, str]] = []
-    for start, stop, nbytes, category in _intervals(records, training, forward_end):
-        events.append((start, nbytes, category))
-        events.append((stop, -nbytes, category))
-    events.sort(key=lambda e: (e[0], e[1]))  # at equal times, frees come before allocations
-    live = {"other": 0, "saved": 0, "grad": 0}
-    total = peak = peak_at = other_after_forward = 0
-    for time, delta, category in events:
-        live[category] += delta
+    """The most bytes that storages the pass created hold at once: (peak, clock of the peak,
+    most temporaries alive at once from `forward_end` on). Inference counts the forward pass
+    alone; a training pass is swept by `step_peak`'s rules."""
+    records = list(records)
+    if training:
+        timeline = StepTimeline(forward_end, NEVER_FREED)
+        peak, peak_at, _, backward, _ = step_peak(dict(enumerate(records)), timeline, set())
+        return peak, peak_at, backward
+    events: list[tuple[int, int]] = []
+    for record in records:
+        if record.kind == "activation" and 0 <= record.created < forward_end:
+            events.append((record.created, record.nbytes))
+            events.append((record.last_forward_use + 1, -record.nbytes))
+    events.sort()  # at equal times, frees come before allocations
+    total = peak = peak_at = 0
+    for time, delta in events:
         total += delta
         if total > peak:
             peak, peak_at = total, time
-        if time >= forward_end and live["other"] > other_after_forward:
-            other_after_forward = live["other"]
-    return peak, peak_at, other_after_forward
+    return peak, peak_at, 0
 
 
 @dataclass(frozen=True)
