@@ -18,7 +18,7 @@ a busy machine does not change it. Peers, for the same cells:
 - torchinfo's "Estimated Total Size" when torchinfo is installed (fp32 forward, input + 2x the
   outputs of layers with parameters + parameters), else left out.
 
-    python benchmarks/bench_memory.py                       # 4 models x 8 modes, batch 8
+    python benchmarks/bench_memory.py                       # 4 models x 9 modes, batch 8
     python benchmarks/bench_memory.py --runs resnet18:16 --modes bf16 checkpoint
 """
 
@@ -43,8 +43,9 @@ from cnnarch.plan.measure import CpuStep, measure_rank_peak, measure_step_peak
 DEFAULT_RUNS = ("resnet18:8", "resnet50:8", "vgg16:8", "googlenet:8")
 MODES = {
     "fp32": TrainingStep("momentum"),
-    "bf16": TrainingStep("adam", precision="bf16"),
+    "bf16": TrainingStep("adam", precision="bf16", autocast_device="cpu"),
     "checkpoint": TrainingStep("momentum", checkpoint="stages"),
+    "checkpoint4": TrainingStep("momentum", checkpoint=4),
     "accumulate4": TrainingStep("momentum", accumulate=4),
     "adamw-foreach": TrainingStep("adamw", foreach=True),
 }

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from plan_nets import BATCH, pooled_net, small_net
+from torch import nn
 
 import cnnarch
-from cnnarch.analysis.training_modes import TrainingStep, checkpoint_segments
+from cnnarch.analysis.training_modes import AutocastOnMeta, TrainingStep, checkpoint_segments
 from cnnarch.errors import CnnarchError
 from cnnarch.plan.measure import measure_step_peak
 
@@ -75,7 +77,10 @@ def test_checkpointing_saves_memory() -> None:
 # weights, activations saved in bfloat16/float16, float32 gradients, the GradScaler's state.
 @pytest.mark.parametrize(
     "step",
-    [TrainingStep("adam", precision="bf16"), TrainingStep("momentum", precision="fp16")],
+    [
+        TrainingStep("adam", precision="bf16", autocast_device="cpu"),
+        TrainingStep("momentum", precision="fp16", autocast_device="cpu"),
+    ],
     ids=repr,
 )
 def test_autocast_matches_a_real_step(step: TrainingStep) -> None:
@@ -114,3 +119,55 @@ def test_training_step_rejects_bad_names() -> None:
         TrainingStep(accumulate=0)
     with pytest.raises(CnnarchError, match="checkpoint"):
         TrainingStep(checkpoint="layers")
+
+
+def _lrn_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.LocalResponseNorm(5),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8 * 16 * 16, 10),
+    )
+
+
+def test_autocast_inside_torch_functional() -> None:
+    """CPU autocast runs local_response_norm's inner average pool in float32: the ops inside a
+    torch.nn.functional function get autocast's casts too. (On the CPU, local_response_norm's
+    backward also holds one float32 activation more than its meta trace shows, in float32 as
+    well: the check is that bfloat16 adds no error of its own.)"""
+
+    def error(step: TrainingStep) -> int:
+        summary = cnnarch.analyze(_lrn_net(), (3, 32, 32), batch_size=BATCH, train=True, step=step)
+        x = torch.randn(BATCH, 3, 32, 32)
+        y = torch.randint(0, 10, (BATCH,))
+        return measure_step_peak(_lrn_net(), x, y, step) - summary.training.peak_bytes
+
+    bf16 = TrainingStep("sgd", precision="bf16", autocast_device="cpu")
+    assert abs(error(bf16) - error(TrainingStep("sgd"))) < 256
+
+
+@pytest.mark.parametrize(
+    ("call", "shape"),
+    [
+        (lambda x: F.conv2d(x, torch.randn(4, 3, 3, 3)), (2, 3, 8, 8)),
+        (lambda x: F.linear(x, torch.randn(5, 8)), (2, 8)),
+        (lambda x: x @ torch.randn(8, 3), (2, 8)),
+        (lambda x: F.avg_pool3d(x, 2), (2, 3, 4, 8, 8)),
+        (lambda x: F.local_response_norm(x, 3), (2, 6, 8, 8)),
+        (lambda x: F.max_pool2d(x, 2), (2, 3, 8, 8)),
+        (lambda x: F.adaptive_avg_pool2d(x, 1), (2, 3, 8, 8)),
+        (lambda x: torch.cat([x, x.float()], 1), (2, 3, 8, 8)),
+        (lambda x: F.relu(x) + x, (2, 3, 8, 8)),
+    ],
+)
+def test_cpu_cast_policy_is_autocasts(call, shape) -> None:
+    """The emulation's output dtype on real CPU tensors equals real CPU autocast's."""
+    x = torch.randn(shape).bfloat16() if shape[-1] == 8 and len(shape) == 4 else torch.randn(shape)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = call(x).dtype
+    with AutocastOnMeta(torch.bfloat16, "cpu"):
+        emulated = call(x).dtype
+    assert emulated == expected

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.checkpoint import checkpoint as checkpoint_call
@@ -81,9 +83,39 @@ LOW_PRECISION_FUNCTIONS = frozenset(
         "prelu",
     }
 )
-# ... these in float32 (CPU list; on CUDA avg_pool3d runs in its input's precision) ...
-FLOAT32_FUNCTIONS = frozenset({"avg_pool3d", "max_pool3d", "adaptive_avg_pool3d"})
-# ... these in the widest floating dtype of their inputs. Every other op runs as it is called.
+# ... these in float32, their inputs cast to it (the two devices' lists differ) ...
+FLOAT32_FUNCTIONS = {
+    "cpu": frozenset({"avg_pool3d", "adaptive_max_pool3d", "binary_cross_entropy", "cdist"}),
+    "cuda": frozenset(
+        {
+            "pow",
+            "__pow__",
+            "__rpow__",
+            "exp",
+            "log",
+            "log1p",
+            "expm1",
+            "reciprocal",
+            "rsqrt",
+            "softplus",
+            "layer_norm",
+            "group_norm",
+            "norm",
+            "nll_loss",
+            "mse_loss",
+            "l1_loss",
+            "smooth_l1_loss",
+            "binary_cross_entropy_with_logits",
+            "cdist",
+        }
+    ),
+}
+# ... these (CUDA) compute in float32 from a low-precision input: dtype=float32 is passed ...
+FLOAT32_OUTPUT_FUNCTIONS = {
+    "cpu": frozenset(),
+    "cuda": frozenset({"softmax", "log_softmax", "cumsum", "cumprod", "sum", "prod"}),
+}
+AUTOCAST_DEVICES = tuple(FLOAT32_FUNCTIONS)
 PROMOTE_FUNCTIONS = frozenset({"cat", "stack", "index_copy"})
 
 
@@ -100,7 +132,8 @@ class TrainingStep:
     backward) or N (groups of N consecutive blocks, see `checkpoint_segments`);
     world_size: data-parallel ranks (DistributedDataParallel when above 1); bucket_view: DDP's
     `gradient_as_bucket_view` (gradients live in its buckets instead of beside them);
-    sharding: "none" or "zero1" (`SHARDINGS`).
+    sharding: "none" or "zero1" (`SHARDINGS`); autocast_device: whose autocast op lists
+    apply ("cuda", what the planner plans for, or "cpu").
     """
 
     optimizer: str = "sgd"
@@ -112,11 +145,13 @@ class TrainingStep:
     world_size: int = 1
     bucket_view: bool = False
     sharding: str = "none"
+    autocast_device: str = "cuda"
 
     def __post_init__(self) -> None:
         _check_name("optimizer", self.optimizer, OPTIMIZERS)
         _check_name("precision", self.precision, PRECISIONS)
         _check_name("sharding", self.sharding, dict.fromkeys(SHARDINGS))
+        _check_name("autocast device", self.autocast_device, dict.fromkeys(AUTOCAST_DEVICES))
         if not _positive_int(self.world_size):
             raise CnnarchError(f"world size must be a positive integer, got {self.world_size!r}")
         if not _positive_int(self.accumulate):
@@ -260,9 +295,11 @@ class AutocastOnMeta(TorchFunctionMode):
     autograd saves what it saves under autocast. Casts of parameters are cached until the
     forward pass ends, as autocast caches them until its context exits."""
 
-    def __init__(self, dtype: torch.dtype) -> None:
+    def __init__(self, dtype: torch.dtype, device: str) -> None:
         super().__init__()
         self.dtype = dtype
+        self.float32 = FLOAT32_FUNCTIONS[device]
+        self.float32_output = FLOAT32_OUTPUT_FUNCTIONS[device]
         self.cache: dict[int, torch.Tensor] = {}
 
     def _cast(self, value: Any, dtype: torch.dtype) -> Any:
@@ -291,19 +328,40 @@ class AutocastOnMeta(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if name in LOW_PRECISION_FUNCTIONS:
             args, kwargs = self._cast_all(args, kwargs, self.dtype)
-            return func(*args, **kwargs)
-        if name in FLOAT32_FUNCTIONS:
+        elif name in self.float32:
             args, kwargs = self._cast_all(args, kwargs, torch.float32)
-            return func(*args, **kwargs)
-        if name in PROMOTE_FUNCTIONS:
+        elif name in self.float32_output and kwargs.get("dtype") is None:
+            if any(t.dtype == self.dtype for t in _tensors(args)):
+                kwargs = {**kwargs, "dtype": torch.float32}
+        elif name in PROMOTE_FUNCTIONS:
             floats = [t.dtype for t in _tensors(args) if t.is_floating_point()]
             if floats:
                 widest = max(floats, key=lambda d: torch.finfo(d).bits)
                 args, kwargs = self._cast_all(args, kwargs, widest)
-            return func(*args, **kwargs)
-        # Python-level functions (F.batch_norm, F.local_response_norm) run as called: a mode
-        # does not see the calls they make.
+        elif getattr(func, "__module__", None) == F.__name__ and inspect.isfunction(func):
+            with self, _functional_bodies_traced():
+                return func(*args, **kwargs)
         return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _functional_bodies_traced() -> Iterator[None]:
+    """A function of torch.nn.functional (local_response_norm, say) hands itself whole to an
+    active mode; autocast acts on the ops inside it. For the duration, its module's checks for
+    a mode say no, so that its body runs with the mode seeing each op it calls."""
+    names = ("has_torch_function", "has_torch_function_unary", "has_torch_function_variadic")
+    saved = {name: getattr(F, name) for name in names}
+    try:
+        for name in names:
+            setattr(F, name, _never)
+        yield
+    finally:
+        for name, check in saved.items():
+            setattr(F, name, check)
+
+
+def _never(*args: Any) -> bool:
+    return False
 
 
 def _tensors(value: Any) -> Iterator[torch.Tensor]:
@@ -341,7 +399,7 @@ class StepTrace:
                 self.tracer.register(p.grad, "grad")
                 self.persistent_grads.append(p.grad)
         dtype = PRECISIONS[self.step.precision]
-        autocast = AutocastOnMeta(dtype) if dtype is not None else None
+        autocast = AutocastOnMeta(dtype, self.step.autocast_device) if dtype else None
         with checkpointed(self.model, self.step.checkpoint, self._segment_run):
             if autocast is None:
                 yield
