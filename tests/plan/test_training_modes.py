@@ -171,3 +171,13 @@ def test_cpu_cast_policy_is_autocasts(call, shape) -> None:
     with AutocastOnMeta(torch.bfloat16, "cpu"):
         emulated = call(x).dtype
     assert emulated == expected
+
+
+def test_checkpointing_under_autocast_matches_a_real_step() -> None:
+    step = TrainingStep("adam", precision="bf16", autocast_device="cpu", checkpoint="stages")
+    summary = cnnarch.analyze(pooled_net(), (3, 32, 32), batch_size=BATCH, train=True, step=step)
+    x = torch.randn(BATCH, 3, 32, 32)
+    y = torch.randint(0, 10, (BATCH,))
+    segments = len(checkpoint_segments(pooled_net(), "stages"))
+    measured = measure_step_peak(pooled_net(), x, y, step)
+    assert 0 <= measured - summary.training.peak_bytes < 1024 + segments * RNG_STATE

@@ -106,8 +106,15 @@ def _analyze(
         else:
             with session.forward(state.meta_params):
                 output = _run_traced(model, name, tracer, state, args, kwargs, train)
-            _run_backward(tracer, output, state)
-            session.optimizer_step()
+            try:
+                _run_backward(tracer, output, state)
+                session.optimizer_step()
+            except Exception as err:
+                detail = (str(err).strip().splitlines() or [""])[0]
+                raise CnnarchError(
+                    f"{name}: the backward pass or optimizer step fails: "
+                    f"{type(err).__name__}: {detail}"
+                ) from None
     inputs = list(iter_tensors((args, kwargs)))
     return _build_summary(name, tracer, state, inputs, session, batch_size, dtype)
 

@@ -412,8 +412,13 @@ class StepTrace:
     @contextlib.contextmanager
     def _segment_run(self, inputs: tuple[Any, ...]) -> Iterator[None]:
         start = self.tracer.clock
+        dtype = PRECISIONS[self.step.precision]
+        # A checkpoint recomputes under the autocast state of the forward pass (a fresh cache).
+        recomputing = self.tracer.phase != FORWARD and dtype is not None
+        autocast = AutocastOnMeta(dtype, self.step.autocast_device) if recomputing else None
         try:
-            yield
+            with autocast if autocast is not None else contextlib.nullcontext():
+                yield
         finally:  # a recomputation ends early with an exception once it has what is needed
             if self.tracer.phase != FORWARD:
                 keys = [storage_key(t) for t in _tensors(inputs)]
