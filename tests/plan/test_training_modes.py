@@ -181,3 +181,37 @@ def test_checkpointing_under_autocast_matches_a_real_step() -> None:
     segments = len(checkpoint_segments(pooled_net(), "stages"))
     measured = measure_step_peak(pooled_net(), x, y, step)
     assert 0 <= measured - summary.training.peak_bytes < 1024 + segments * RNG_STATE
+
+
+def test_no_segment_starts_in_place() -> None:
+    net = nn.Sequential(
+        nn.Sequential(
+            nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.Conv2d(4, 4, 3), nn.ReLU(inplace=True)
+        )
+    )
+    blocks = list(net[0])
+    assert checkpoint_segments(net, 1) == [blocks[:2], blocks[2:]]
+
+
+class _SelfCheckpointed(nn.Module):
+    """A model that checkpoints its own trunk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trunk = small_net()[:4]
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(32 * 16 * 16, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch.utils.checkpoint import checkpoint
+
+        return self.head(checkpoint(self.trunk, x, use_reentrant=False))
+
+
+def test_a_model_that_checkpoints_itself() -> None:
+    step = TrainingStep("sgd")
+    torch.manual_seed(0)
+    summary = cnnarch.analyze(_SelfCheckpointed(), (3, 32, 32), batch_size=BATCH, train=True)
+    x = torch.randn(BATCH, 3, 32, 32)
+    y = torch.randint(0, 10, (BATCH,))
+    measured = measure_step_peak(_SelfCheckpointed(), x, y, step)
+    assert 0 <= measured - summary.training.peak_bytes < 1024 + RNG_STATE

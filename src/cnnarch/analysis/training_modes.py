@@ -213,7 +213,8 @@ def checkpoint_segments(model: nn.Module, checkpoint: str | int) -> list[list[nn
     "stages": every top-level child that holds parameters, alone (a ResNet's layer1..layer4,
     its stem conv and its classifier). N: the blocks are the top-level children, each
     `nn.Sequential` among them replaced by its own children; runs of N consecutive blocks of
-    one Sequential form a segment (they are a chain), other blocks with parameters are one
+    one Sequential form a segment (they are a chain; an in-place block such as
+    `ReLU(inplace=True)` joins the segment before it), other blocks with parameters are one
     segment each.
     """
     segments: list[list[nn.Module]] = []
@@ -224,7 +225,13 @@ def checkpoint_segments(model: nn.Module, checkpoint: str | int) -> list[list[nn
             continue
         blocks = list(child.children())
         assert isinstance(checkpoint, int)
-        segments += [blocks[i : i + checkpoint] for i in range(0, len(blocks), checkpoint)]
+        chunks = [blocks[i : i + checkpoint] for i in range(0, len(blocks), checkpoint)]
+        for index in range(len(chunks) - 1, 0, -1):
+            # An in-place block would overwrite the input its checkpoint keeps for recomputing:
+            # it ends the segment before instead.
+            while chunks[index] and getattr(chunks[index][0], "inplace", False):
+                chunks[index - 1].append(chunks[index].pop(0))
+        segments += [chunk for chunk in chunks if chunk]
     return segments
 
 
