@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from cnnarch.errors import CnnarchError
@@ -41,6 +43,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         history = fit(config)
     except TrainingInterrupted as stop:
+        _ignore_further_interrupts()
         print(f"cnnarch: {stop}", file=sys.stderr)
         return 128 + stop.signum
     if int(os.environ.get("RANK", "0")) == 0:
@@ -394,6 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _ignore_further_interrupts() -> None:
+    """Once the run has stopped and said so, more Ctrl-Cs must not interrupt the exit
+    handlers (torch's, tqdm's), which would print a traceback after the clean message."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -402,6 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cnnarch: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _ignore_further_interrupts()
         print("cnnarch: interrupted", file=sys.stderr)
         return 130
 

@@ -64,7 +64,10 @@ def test_subset_is_fixed_and_keeps_the_parent_statistics() -> None:
     a, b = ds.subset(5), ds.subset(5)
     assert torch.equal(a.images, b.images) and len(a) == 5
     assert a.mean == ds.mean and a.std == ds.std
-    assert ds.subset(None) is ds and ds.subset(50) is ds
+    assert ds.subset(None) is ds and ds.subset(20) is ds
+    # More than the set holds is an error naming both numbers, not a silent full-size run.
+    with pytest.raises(CnnarchError, match=r"subset of 50 images .* holds only 20"):
+        ds.subset(50)
     with pytest.raises(CnnarchError, match="labels must lie"):
         ImageDataset(images, torch.arange(20), ["a", "b"])
     with pytest.raises(CnnarchError, match="uint8"):

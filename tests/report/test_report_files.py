@@ -23,7 +23,7 @@ def test_failed_write_keeps_the_old_file_and_no_temporary(tmp_path, monkeypatch)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(files.os, "replace", no_space)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(files.WriteError, match="No space"):
         atomic_write_text(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]

@@ -3,7 +3,11 @@
 import csv
 import io
 import json
+import re
 
+import pytest
+
+from cnnarch.report.html import render_table
 from cnnarch.report.tables import MISSING, Column, Table
 
 
@@ -60,3 +64,59 @@ def test_terminal_text_right_aligns_numbers() -> None:
 def test_markdown_escapes_pipes_in_cells() -> None:
     table = Table("t", "t", [Column("a", "a")], [{"a": "x|y"}])
     assert "x\\|y" in table.to_markdown()
+
+
+def test_printed_figures_sort_by_their_value_but_stay_as_printed() -> None:
+    # GoogLeNet's Table 1 prints parameters with K = 1024; as text "1072K" < "112K" < "2.7K".
+    column = Column("printed", "params, printed", k=1024)
+    rows = [{"printed": "2.7K"}, {"printed": "1072K"}, {"printed": "112K"}, {"printed": None}]
+    table = Table("t", "t", [column], rows)
+    assert table.numeric_columns() == [True]
+    assert [column.sort_value(r["printed"]) for r in rows] == [
+        2.7 * 1024,
+        1072 * 1024,
+        112 * 1024,
+        None,
+    ]
+    assert table.to_markdown().splitlines()[1] == "|---:|"
+    assert json.loads(table.to_json())["rows"][1]["printed"] == "1072K"
+    html = render_table(table)
+    assert f'<td class="num" data-sort="{1072 * 1024 * 1.0!r}">1072K</td>' in html
+    assert f'<td class="num">{MISSING}</td>' in html  # no value: sorts last either way
+    # A column with one cell that is not a number stays text.
+    words = Table("w", "w", [Column("a", "a")], [{"a": "3.2M"}, {"a": "7x7/2"}])
+    assert words.numeric_columns() == [False]
+    assert "data-sort" not in render_table(words)
+
+
+def test_no_negative_zero_and_one_number_format() -> None:
+    columns = [Column("gap", "gap", unit="%", digits=1), Column("v", "value", digits=None)]
+    rows = [{"gap": -0.04, "v": 2764.8}, {"gap": -1.25, "v": 3.0}]
+    assert Table("t", "t", columns, rows).cells() == [["0.0", "2,764.8"], ["-1.2", "3"]]
+    difference = Column("d", "difference", unit="%", digits=1, signed=True)
+    assert [difference.format(v) for v in (57.5, -1.6, -0.04, 0.0)] == [
+        "+57.5",
+        "-1.6",
+        "0.0",
+        "0.0",
+    ]
+
+
+def test_byte_columns_use_decimal_units_only() -> None:
+    # 3,211,264 float32 values = 12,845,056 bytes = 12.8 MB (not 12.3 MiB).
+    column = Column("b", "memory", unit="bytes", show_unit="MB", digits=1)
+    assert column.format(12_845_056) == "12.8"
+    assert column.heading() == "memory (MB)" and column.heading(stored=True) == "memory (bytes)"
+    assert Column("b", "memory", unit="bytes", show_unit="GB", digits=2).format(2.5e9) == "2.50"
+    with pytest.raises(ValueError, match="1 MB = 10⁶ bytes"):
+        Column("b", "memory", unit="bytes", show_unit="MB", scale=2**20)
+    with pytest.raises(ValueError, match="not 'MiB'"):
+        Column("b", "memory", unit="bytes", show_unit="MiB")
+    # Counts take their decimal prefix from the shown unit unless a scale is given.
+    assert Column("m", "MACs", unit="MACs", show_unit="G", digits=2).format(1.814e9) == "1.81"
+
+
+def test_the_report_prints_no_negative_zero(report_dir) -> None:
+    for name in ("index.html", "report.md"):
+        text = (report_dir / name).read_text(encoding="utf-8")
+        assert not re.findall(r"(?<![\d.,])[-−]0(?:\.0+)?(?!\.?\d|,\d)", text), name

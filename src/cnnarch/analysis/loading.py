@@ -4,7 +4,9 @@ and sizes written like `3x224x224`."""
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import sys
 
 import torch
 from torch import nn
@@ -47,6 +49,9 @@ def load_model(spec: str, variant: str = "paper") -> nn.Module | str:
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise CnnarchError(f"malformed model {spec!r}: write NAME or module.path:factory")
+    # Like `python -m`, find modules in the current folder (the `cnnarch` script does not).
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as err:  # ImportError, or any error raised while importing it

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnnarch import units
 from cnnarch.analysis.memory import TrainingMemory
 from cnnarch.errors import CnnarchError
 
@@ -60,17 +61,8 @@ def format_shapes(shapes: tuple[Shape, ...]) -> str:
 
 
 def human(value: float, unit: str = "") -> str:
-    """1234567 -> '1.23M' (decimal prefixes; bytes use 'B' and powers of 1024)."""
-    if unit == "B":
-        for prefix in ("B", "KiB", "MiB", "GiB"):
-            if abs(value) < 1024 or prefix == "GiB":
-                return f"{value:.0f} {prefix}" if prefix == "B" else f"{value:.2f} {prefix}"
-            value /= 1024
-    for prefix in ("", "K", "M", "G"):
-        if abs(value) < 1000 or prefix == "G":
-            return f"{value:.0f}" if prefix == "" else f"{value:.2f}{prefix}"
-        value /= 1000
-    return str(value)
+    """1234567 -> '1.23M'; bytes (unit 'B') in decimal units: 12845056 -> '12.85 MB'."""
+    return units.byte_size(value) if unit == "B" else units.prefixed(value)
 
 
 _COLUMNS = (

@@ -2,15 +2,19 @@
 
 The batches are pickled dicts (`data`: uint8 array N x 3072, channel-major 32x32 planes;
 `labels`: list of ints). A pickle can run arbitrary code, so it is read with an unpickler that
-only resolves the handful of numpy names an array needs and refuses every other global.
+only resolves the handful of numpy names an array needs and refuses every other global. A
+pickle can also declare an array of any size; one larger than the file itself (which holds
+the array's bytes) is refused before it is allocated.
 """
 
 from __future__ import annotations
 
 import codecs
+import math
+import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -53,11 +57,33 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     allowed = _allowed_globals()
 
+    def __init__(self, file: BinaryIO, max_bytes: int) -> None:
+        super().__init__(file, encoding="bytes")
+        self.max_bytes = max_bytes
+
     def find_class(self, module: str, name: str) -> Any:
         try:
-            return self.allowed[(module, name)]
+            found = self.allowed[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(f"refusing to load the global {module}.{name}") from None
+        if name == "_reconstruct":
+            return self._checked_reconstruct
+        return found
+
+    def _checked_reconstruct(self, subtype: Any, shape: Any, dtype: Any) -> Any:
+        """numpy's `_reconstruct`, which allocates `shape` at once, for arrays the file can
+        hold (numpy's own pickles pass shape (0,) and fill the array from the file later)."""
+        try:
+            count = math.prod(int(d) for d in shape)
+            size = count * np.dtype(dtype).itemsize
+        except (TypeError, ValueError, OverflowError) as err:
+            raise pickle.UnpicklingError(f"malformed array shape {shape!r}: {err}") from None
+        if count < 0 or size > self.max_bytes:
+            raise pickle.UnpicklingError(
+                f"it declares an array of {size} bytes, more than the {self.max_bytes} bytes "
+                "of the whole file"
+            )
+        return self.allowed[("numpy.core.multiarray", "_reconstruct")](subtype, shape, dtype)
 
 
 def _key(batch: dict, name: str) -> Any:
@@ -71,7 +97,7 @@ def read_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of one CIFAR-10 python batch."""
     try:
         with open(path, "rb") as f:
-            batch = _ArrayOnlyUnpickler(f, encoding="bytes").load()
+            batch = _ArrayOnlyUnpickler(f, max_bytes=os.fstat(f.fileno()).st_size).load()
         data, labels = _key(batch, "data"), _key(batch, "labels")
     except OSError as err:
         raise CnnarchError(f"cannot read {path}: {err.strerror or err}") from None

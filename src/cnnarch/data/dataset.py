@@ -82,11 +82,18 @@ class ImageDataset:
         """`n` images drawn without replacement by a fixed seed (the same for every run).
 
         Statistics are kept from the full set, so a subset is normalized like its parent.
+        Asking for more images than the set holds is an error, not a silent full-size run.
         """
-        if n is None or n >= len(self):
+        if n is None or n == len(self):
             return self
         if n < 1:
             raise CnnarchError(f"subset size must be positive, got {n}")
+        if n > len(self):
+            raise CnnarchError(
+                f"a subset of {n} images was asked for, but {self.name} holds only "
+                f"{len(self)}; ask for at most {len(self)} (--subset / --test-subset), or "
+                "leave the option out to use every image"
+            )
         gen = torch.Generator().manual_seed(seed)
         index = torch.randperm(len(self), generator=gen)[:n].sort().values
         return ImageDataset(

@@ -1,12 +1,16 @@
 """Image folders: `root/train/<class>/*.png` and `root/test/<class>/*.png` (or `val`).
 
-Class names are the sub-folder names in sorted order. All images of a split must have the same
-size; they are read with Pillow (PNG, JPEG, BMP, ...), as grayscale when every image is
-grayscale and as RGB otherwise.
+Class names are the sub-folders of `train/` in sorted order, and both splits use that one
+list, so a label means the same class in each; a test class that `train/` lacks, or a class
+folder without images, is an error. All images of a split must have the same size; they are
+read with Pillow (PNG, JPEG, BMP, ...), as grayscale when every image is grayscale and as RGB
+otherwise. An image of more than `MAX_IMAGE_PIXELS` pixels is refused from its header, before
+it is decoded.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,7 @@ from cnnarch.errors import CnnarchError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
 _GRAY_MODES = {"1", "L", "I", "I;16", "F"}
+MAX_IMAGE_PIXELS = 50_000_000  # 50 megapixels (e.g. 8660x5773), far above any training image
 
 
 def _split_dir(root: Path, train: bool) -> Path:
@@ -30,34 +35,73 @@ def _split_dir(root: Path, train: bool) -> Path:
     )
 
 
+def _too_large(path: Path, size: str) -> CnnarchError:
+    return CnnarchError(
+        f"{path} is too large to be a training image ({size}; the limit is "
+        f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels): a corrupt or malicious file, or a picture to "
+        "scale down first; it was not decoded"
+    )
+
+
 def _read_image(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            gray = img.mode in _GRAY_MODES
-            return np.asarray(img.convert("L" if gray else "RGB"))
+        with warnings.catch_warnings():
+            # Pillow warns above its own limit (89 Mpx), which is above ours: checked below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:  # reads the header only
+                width, height = img.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise _too_large(path, f"{width}x{height} pixels")
+                gray = img.mode in _GRAY_MODES
+                return np.asarray(img.convert("L" if gray else "RGB"))
+    except Image.DecompressionBombError:  # Pillow's own limit, checked when it opens a file
+        raise _too_large(path, "over Pillow's limit") from None
     except (OSError, UnidentifiedImageError) as err:
         raise CnnarchError(f"cannot read image {path}: {err}") from None
 
 
+def _class_dirs(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def load_image_folder(root: str | Path | None, train: bool = True) -> ImageDataset:
-    """All images under the split folder of `root`, labelled by their class folder."""
+    """All images under the split folder of `root`, labelled by their class folder; the
+    labels index the classes of `train/`, in either split."""
     if root is None:
         raise CnnarchError("an image folder dataset needs --data-dir (a folder with train/, test/)")
-    folder = _split_dir(Path(root), train)
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    train_dir = _split_dir(Path(root), train=True)
+    folder = train_dir if train else _split_dir(Path(root), train=False)
+    classes = _class_dirs(train_dir)
     if not classes:
-        raise CnnarchError(f"{folder}: no class sub-folders")
+        raise CnnarchError(f"{train_dir}: no class sub-folders")
+    unknown = sorted(set(_class_dirs(folder)) - set(classes))
+    if unknown:
+        raise CnnarchError(
+            f"{folder} has classes that {train_dir} lacks ({', '.join(unknown)}); the labels "
+            "come from the training classes, so add them there or remove them here"
+        )
     arrays, labels, files = [], [], []
     for label, name in enumerate(classes):
-        for path in sorted((folder / name).iterdir()):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                arrays.append(_read_image(path))
-                labels.append(label)
-                files.append(path)
+        if not (folder / name).is_dir():
+            continue  # a class the test split does not hold: its label is simply unused
+        images = _image_files(folder / name)
+        if not images:
+            raise CnnarchError(
+                f"class folder {folder / name} holds no images (looked for "
+                f"{', '.join(sorted(IMAGE_SUFFIXES))}); add images or remove the folder"
+            )
+        for path in images:
+            arrays.append(_read_image(path))
+            labels.append(label)
+            files.append(path)
     if not arrays:
-        raise CnnarchError(f"{folder}: no images (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise CnnarchError(f"{folder} holds none of the classes of {train_dir}")
     size = arrays[0].shape[:2]
     for path, a in zip(files, arrays, strict=True):
         if a.shape[:2] != size:

@@ -45,6 +45,7 @@ import io
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -56,7 +57,7 @@ import torch
 from tqdm import tqdm
 
 from cnnarch.errors import CnnarchError
-from cnnarch.files import atomic_write_bytes
+from cnnarch.files import FolderLock, atomic_write_bytes, ensure_dir
 
 WIDTHS = (16, 32, 64)
 KINDS = ("plain", "residual")
@@ -397,7 +398,7 @@ def render_figure(results: dict[str, Any]) -> dict[str, bytes]:
 
 def write_outputs(results: dict[str, Any], out: Path, *, figure: bool = True) -> None:
     """results.json, and (when `figure`) the figure and the tables, each written atomically."""
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
     text = json.dumps(results, indent=1, allow_nan=False) + "\n"
     atomic_write_bytes(out / RESULTS_JSON, text.encode())
     if not figure or not results["runs"]:
@@ -495,15 +496,34 @@ def run_degradation(
     device = torch.device(f"cuda:{dist.local_rank}" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    created_group = dist.init(device)  # one process group for all runs, not one per run
+    lock = FolderLock(out_path, "degradation experiment") if out_path and dist.is_main else None
+    if lock is not None:
+        lock.acquire()  # before any work: an unusable or busy --out fails at once
+        if lock.stale_note:
+            print(f"cnnarch: warning: {lock.stale_note}", file=sys.stderr)
+    created_group = False
     try:
+        created_group = dist.init(device)  # one process group for all runs, not one per run
         if data is None:
             data = (
                 load_dataset(settings.dataset, settings.data_dir, train=True),
                 load_dataset(settings.dataset, settings.data_dir, train=False),
             )
-        train_n = len(data[0].subset(settings.subset))
-        test_n = len(data[1].subset(settings.test_subset))
+        # A preset's image counts are upper bounds: a smaller data set is used whole.
+        train_n = min(settings.subset or len(data[0]), len(data[0]))
+        test_n = min(settings.test_subset or len(data[1]), len(data[1]))
+        clamped = (settings.subset or 0) > train_n or (settings.test_subset or 0) > test_n
+        if dist.is_main and clamped:
+            print(
+                f"cnnarch: note: the data holds {len(data[0])} training and {len(data[1])} "
+                f"test images; using {train_n} and {test_n}",
+                file=sys.stderr,
+            )
+        run_settings = replace(
+            settings,
+            subset=train_n if train_n < len(data[0]) else None,
+            test_subset=test_n if test_n < len(data[1]) else None,
+        )
         steps = _steps_per_epoch(train_n, settings.batch_size)
         seeds = list(range(settings.seeds))
         plan = [
@@ -547,7 +567,7 @@ def run_degradation(
                 name = model_name(kind, depth)
                 bar.set_description(f"run {i + 1}/{len(plan)} {name} seed {seed}")
                 done_before = bar.n
-                cfg = _run_config(settings, kind, depth, seed, out_path, resume, threads)
+                cfg = _run_config(run_settings, kind, depth, seed, out_path, resume, threads)
                 t0 = time.perf_counter()
                 history = fit(
                     cfg,
@@ -586,6 +606,8 @@ def run_degradation(
     finally:
         if created_group:
             torch.distributed.destroy_process_group()
+        if lock is not None:
+            lock.release()
 
 
 def _update(results: dict[str, Any], started: float) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cnnarch.errors import CnnarchError
-from cnnarch.files import atomic_write_text, ensure_dir
+from cnnarch.files import atomic_write_text, staged_folder
 from cnnarch.report.context import Context
 from cnnarch.report.defaults import (
     DEFAULT_BATCH,
@@ -44,6 +44,21 @@ class ReportFiles:
     tables: tuple[Path, ...]
     comparison: Table  # for the terminal summary
     seconds: float
+
+    def moved(self, old: Path, new: Path) -> ReportFiles:
+        """The same files after folder `old` was moved to `new`."""
+
+        def there(path: Path) -> Path:
+            return new / path.relative_to(old)
+
+        return replace(
+            self,
+            out=new,
+            html=there(self.html),
+            markdown=there(self.markdown),
+            figures=tuple(map(there, self.figures)),
+            tables=tuple(map(there, self.tables)),
+        )
 
 
 def check_models(models: Sequence[str]) -> tuple[str, ...]:
@@ -106,12 +121,27 @@ def build_report(
     """Write the lecture's report to `out`: index.html, report.md, figures/ and tables/.
 
     `step` is called with a short label before each unit of work (for a progress display).
+    The files are written into a staging folder and swapped into `out` when all are written:
+    a failure (a full disk, say) leaves the previous report in `out` as it was.
     """
     started = time.perf_counter()
     if batch < 1:
         raise CnnarchError(f"batch must be at least 1, got {batch}")
     names = check_models(DEFAULT_MODELS if models is None else models)
-    out = ensure_dir(Path(out))
+    final = Path(out)
+    with staged_folder(final, "the report") as stage:
+        files = _write_report(stage, names, batch, Path(degradation_results), step, started)
+    return files.moved(stage, final)
+
+
+def _write_report(
+    out: Path,
+    names: tuple[str, ...],
+    batch: int,
+    degradation_results: Path,
+    step: Callable[[str], None] | None,
+    started: float,
+) -> ReportFiles:
     ctx = Context(out=out, models=names, batch=batch, step=step or (lambda _label: None))
     sections = lecture_sections(ctx, Path(degradation_results))
     document = Document(

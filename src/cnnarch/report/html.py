@@ -22,7 +22,7 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--ink); background: #fff; line-height: 1.5;
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
-main { max-width: 1080px; margin: 0 auto; padding: 24px 20px 64px; }
+main { max-width: 1360px; margin: 0 auto; padding: 24px 20px 64px; }
 h1 { font-size: 1.9rem; margin: 0 0 .3rem; }
 h2 { font-size: 1.45rem; margin: 2.4rem 0 .6rem; padding-bottom: .3rem;
   border-bottom: 1px solid var(--line); }
@@ -36,14 +36,18 @@ nav.toc { background: var(--soft); border: 1px solid var(--line); border-radius:
 nav.toc ul { margin: .2rem 0; padding-left: 1.2rem; }
 nav.toc > ul { columns: 2 260px; }
 a { color: var(--accent); }
-.scroll { overflow-x: auto; margin: .6rem 0 .2rem; border: 1px solid var(--line);
-  border-radius: 6px; max-height: 640px; overflow-y: auto; }
-table { border-collapse: collapse; font-size: .86rem; min-width: 100%; }
-caption { text-align: left; font-weight: 600; padding: .5rem .6rem; caption-side: top; }
+/* A table is as wide as its content and at most as wide as the page: at a desktop width every
+   column shows; on a narrow screen the table scrolls sideways as a whole (its title stays
+   above, outside the scroll). No fixed height, so every row shows and the page is the only
+   vertical scroll. */
+.table-box { width: fit-content; max-width: 100%; overflow-x: auto; margin: .6rem 0 .2rem;
+  border: 1px solid var(--line); border-radius: 6px; }
+table { border-collapse: collapse; font-size: .86rem; }
+.table-title { font-weight: 600; margin: 1.2rem 0 .3rem; }
 th, td { padding: .28rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 td { max-width: 34ch; }
-th, td.num { white-space: nowrap; }
-th { background: var(--soft); text-align: left; position: sticky; top: 0; cursor: pointer;
+td.num { white-space: nowrap; }
+th { background: var(--soft); text-align: left; vertical-align: bottom; cursor: pointer;
   user-select: none; }
 th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th[aria-sort="ascending"]::after { content: " \\25B2"; font-size: .7em; }
@@ -52,7 +56,7 @@ tbody tr:nth-child(even) { background: #fbfcfd; }
 tbody tr:hover { background: #eef5fb; }
 .meta { color: var(--muted); font-size: .85rem; margin: .1rem 0 1rem; }
 .meta a { margin-right: .6rem; }
-figure { margin: 1rem 0 1.6rem; }
+figure { margin: 1rem 0 1.6rem; max-width: 1040px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
 figcaption { color: var(--muted); font-size: .88rem; max-width: 80ch; }
 ul.checks { list-style: none; padding-left: 0; }
@@ -68,7 +72,10 @@ details { margin: .6rem 0; }
 summary { cursor: pointer; font-weight: 600; }
 """
 
-# Click a column heading to sort by it; numbers sort by their exact value (data-v).
+# Click a column heading to sort by it. Text sorts with the digits in it read as numbers
+# ("features.2" before "features.10"); numeric columns sort by each cell's exact value
+# (data-sort: the stored number, or the value a printed figure such as "1072K" reads as);
+# cells without one (missing values) stay last in both directions.
 SORT_JS = """
 document.querySelectorAll("table.sortable").forEach(function (table) {
   var heads = table.tHead.rows[0].cells;
@@ -83,12 +90,12 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
       function key(row) {
         var cell = row.cells[index];
         if (!numeric) { return cell.textContent; }
-        var v = parseFloat(cell.getAttribute("data-v"));
-        return isNaN(v) ? -Infinity : v;
+        return cell.hasAttribute("data-sort") ? parseFloat(cell.getAttribute("data-sort")) : null;
       }
       rows.sort(function (a, b) {
         var x = key(a), y = key(b);
-        var order = numeric ? x - y : String(x).localeCompare(String(y));
+        if (x === null || y === null) { return (x === null) - (y === null); }
+        var order = numeric ? x - y : x.localeCompare(y, undefined, {numeric: true});
         return ascending ? order : -order;
       });
       rows.forEach(function (row) { body.appendChild(row); });
@@ -116,13 +123,12 @@ def render_table(table: Table) -> str:
     for row, cells in zip(table.rows, table.cells(), strict=True):
         tds = []
         for col, text, num in zip(table.columns, cells, numeric, strict=True):
-            value = row.get(col.key)
-            if num and value is not None:
-                tds.append(f'<td class="num" data-v="{float(value)!r}">{html.escape(text)}</td>')
-            elif num:
-                tds.append(f'<td class="num">{html.escape(text)}</td>')
-            else:
+            if not num:
                 tds.append(f"<td>{inline(text)}</td>")
+                continue
+            value = col.sort_value(row.get(col.key))
+            sort = "" if value is None else f' data-sort="{value!r}"'
+            tds.append(f'<td class="num"{sort}>{html.escape(text)}</td>')
         body_rows.append("<tr>" + "".join(tds) + "</tr>")
     links = (
         f'<a href="{TABLES_DIR}/{table.name}.csv">CSV</a>'
@@ -130,8 +136,9 @@ def render_table(table: Table) -> str:
     )
     note = f" {inline(table.note)}" if table.note else ""
     return (
-        f'<div class="scroll"><table class="sortable" id="table-{table.name}">'
-        f"<caption>{inline(table.title)}</caption>"
+        f'<p class="table-title" id="title-{table.name}">{inline(table.title)}</p>'
+        f'<div class="table-box"><table class="sortable" id="table-{table.name}" '
+        f'aria-labelledby="title-{table.name}">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body_rows)}</tbody></table></div>"
         f'<p class="meta">{links}{note}</p>'
     )

@@ -26,10 +26,6 @@ def relative_difference(computed: float, published: float) -> float:
     return (published - computed) / computed
 
 
-def signed_percent(fraction: float, digits: int = 1) -> str:
-    return f"{100 * fraction:+.{digits}f}%"
-
-
 def resolution(text: str | int | float, k: float = 1e3) -> float:
     """The value of one unit in the last significant printed digit: '3.2M' -> 1e5,
     '159K' -> k, '380K' -> 10 k (trailing zeros of a whole number are not significant)."""

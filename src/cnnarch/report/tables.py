@@ -1,9 +1,11 @@
 """Tables with units: exact values in CSV and JSON, readable values in Markdown, HTML and terminal.
 
 A `Column` stores a value in one unit (bytes, MACs, parameters) and may show it scaled (MB,
-GMACs, M): `Column("act", "activations", unit="bytes", show_unit="MB", scale=1e6, digits=1)`.
-CSV and JSON keep the stored value, so nothing is lost to rounding; the other forms show it with
-thousands separators and the scaled unit in the header.
+M): `Column("act", "activations", unit="bytes", show_unit="MB", digits=1)`. Byte columns use the
+decimal units of `cnnarch.units` (MB = 10^6 bytes) and nothing else. CSV and JSON keep the stored
+value, so nothing is lost to rounding; the other forms print it with `cnnarch.units.number` and
+the shown unit in the header. A column of printed figures ("3.2M", "1072K") stays text in every
+form but sorts by the value it reads as.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnnarch import units
+from cnnarch.errors import CnnarchError
+from cnnarch.report.numbers import parse_printed
+
 MISSING = "—"
 
 
@@ -25,12 +31,32 @@ class Column:
     label: str
     unit: str = ""  # unit of the stored value, e.g. "bytes"
     show_unit: str | None = None  # unit of the shown value; None: the stored unit
-    scale: float = 1.0  # shown value = stored value / scale
-    digits: int | None = 0  # decimals shown; None: whole numbers plain, others to 3 decimals
+    scale: float | None = None  # shown value = stored value / scale; None: from `show_unit`
+    digits: int | None = 0  # decimals shown; None: see `cnnarch.units.number`
+    k: float = 1e3  # what a printed "K" means in this column (GoogLeNet's Table 1: 1024)
+    signed: bool = False  # a difference: shown with its sign ("+5.5", "-5.2", "0.0")
+
+    def __post_init__(self) -> None:
+        if self.unit == "bytes" and self.shown_unit != "bytes":
+            expected = units.BYTE_UNITS.get(self.shown_unit)
+            if expected is None or self.scale not in (None, expected):
+                raise ValueError(
+                    f"column {self.key!r}: bytes are shown in {', '.join(units.BYTE_UNITS)} "
+                    f"({units.BYTE_UNIT_NOTE}), not {self.shown_unit!r} at scale {self.scale}"
+                )
 
     @property
     def shown_unit(self) -> str:
         return self.unit if self.show_unit is None else self.show_unit
+
+    @property
+    def factor(self) -> float:
+        """What a stored value is divided by to be shown."""
+        if self.scale is not None:
+            return self.scale
+        if self.unit == "bytes":
+            return units.BYTE_UNITS.get(self.shown_unit, 1)
+        return units.COUNT_PREFIXES.get(self.shown_unit, 1)
 
     def heading(self, *, stored: bool = False) -> str:
         unit = self.unit if stored else self.shown_unit
@@ -42,20 +68,31 @@ class Column:
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, int | float):
-            shown = value / self.scale
-            digits = self.digits
-            if digits is None:
-                digits = 0 if float(shown).is_integer() else 3
-            return f"{shown:,.{digits}f}"
+            format_shown = units.signed if self.signed else units.number
+            return format_shown(value / self.factor, self.digits)
         if isinstance(value, Sequence) and not isinstance(value, str):
             return "×".join(str(v) for v in value)
         return str(value)
 
+    def sort_value(self, value: Any) -> float | None:
+        """The number a cell sorts by: the stored number, or a printed figure read with this
+        column's K ('1072K' -> 1,072,000); None for anything else."""
+        if isinstance(value, bool) or value is None:
+            return None
+        if isinstance(value, int | float):
+            return None if math.isnan(value) else float(value)
+        if isinstance(value, str):
+            try:
+                return parse_printed(value, self.k)
+            except CnnarchError:
+                return None
+        return None
+
     def is_numeric(self, rows: Sequence[dict[str, Any]]) -> bool:
-        values = [row.get(self.key) for row in rows if row.get(self.key) is not None]
-        return bool(values) and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in values
-        )
+        """True when the column has values and every one of them reads as a number."""
+        values = [row.get(self.key) for row in rows]
+        present = [v for v in values if self.format(v) != MISSING]
+        return bool(present) and all(self.sort_value(v) is not None for v in present)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -85,16 +86,27 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint") from None
     except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError) as err:
-        first_line = str(err).strip().split("\n")[0]
-        raise CheckpointError(
-            f"{path} is truncated, corrupt or not a safe checkpoint ({first_line})"
-        ) from None
+        raise CheckpointError(_unusable(path, err)) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a cnnarch training checkpoint")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path} is incomplete (missing {', '.join(missing)})")
     return ckpt
+
+
+def _unusable(path: Path, err: Exception) -> str:
+    """Why `torch.load` refused `path`, without PyTorch's advice to retry with
+    `weights_only=False`: that would run whatever code the file holds."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    refused = re.search(r"WeightsUnpickler error: (.*?)(?: was not an allowed global|\.\s|$)", text)
+    if refused:
+        return (
+            f"{path} is not a safe checkpoint and was not loaded ({refused.group(1).strip()}; "
+            "only tensors and plain data are read)"
+        )
+    first_line = text.strip().split("\n")[0]
+    return f"{path} is truncated, corrupt or not a checkpoint ({first_line})"
 
 
 def load_latest(

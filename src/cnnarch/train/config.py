@@ -43,7 +43,8 @@ class TrainConfig:
     `schedule`: "step" divides the learning rate by 10 at 50% and 75% of the steps (He et al.
     2015, CIFAR-10: at 32k and 48k of 64k iterations), "cosine" anneals it to 0, "constant"
     keeps it. `warmup_steps` first runs at lr/10. `subset` trains on that many training images
-    (drawn with a fixed seed, the same for every run), `test_subset` likewise for the test set.
+    (drawn with a fixed seed, the same for every run; more than the data holds is an error),
+    `test_subset` likewise for the test set.
     `out=None` writes no files. `checkpoint_every` also checkpoints every that many steps
     inside an epoch (0: only at epoch ends and every `checkpoint_minutes` minutes).
     `image_size` resizes every batch (bilinear, after augmentation) to that square side, so that
@@ -160,6 +161,12 @@ def build_config(options: dict[str, Any], preset: str | None = None) -> TrainCon
     values: dict[str, Any] = {}
     if given.get("resume") and given.get("out"):
         saved = Path(given["out"]) / "config.json"
+        if "model" not in given and not saved.is_file():
+            found = "no such folder" if not saved.parent.exists() else "no config.json there"
+            raise CnnarchError(
+                f"no run to resume in {saved.parent} ({found}); check --out, or start a new "
+                "run there by naming the model, without --resume"
+            )
         if saved.is_file():
             try:
                 values.update(json.loads(saved.read_text("utf-8")))

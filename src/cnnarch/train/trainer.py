@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from cnnarch.data import CropFlip, ImageDataset, Normalize, load_dataset, pad_crop_flip
 from cnnarch.errors import CnnarchError
+from cnnarch.files import FolderLock, WriteError
 from cnnarch.train.checkpoint import (
     LATEST,
     PREVIOUS,
@@ -208,6 +209,7 @@ class _Run:
         self.on_step = on_step
         self.threads_before = torch.get_num_threads()
         self.created_group = False
+        self.lock: FolderLock | None = None
         if model is None:
             from cnnarch.zoo import model_card
 
@@ -223,6 +225,12 @@ class _Run:
 
     def _setup(self, model: ModelSource, data: tuple[ImageDataset, ImageDataset] | None) -> None:
         cfg = self.cfg
+        if cfg.out and self.dist.is_main:
+            # One run per folder, checked before anything is loaded: a second run fails at once.
+            self.lock = FolderLock(Path(cfg.out), purpose="training run")
+            self.lock.acquire()
+            if self.lock.stale_note:
+                print(f"cnnarch: warning: {self.lock.stale_note}", file=sys.stderr)
         self._configure_backend()
         self._seed_everything()
         self.train_set, self.test_set = self._load_data(data)
@@ -399,7 +407,13 @@ class _Run:
             "config": self.cfg.to_dict(),
             "world_size": self.dist.world_size,
         }
-        save_checkpoint(self.out, payload)
+        try:
+            save_checkpoint(self.out, payload)
+        except WriteError as err:
+            raise WriteError(
+                f"{err}; {self._kept()}; make room or fix the folder, then continue with --resume",
+                err.errno,
+            ) from None
         self.last_save = time.monotonic()
 
     def _config_record(self) -> dict[str, Any]:
@@ -419,17 +433,19 @@ class _Run:
         total = self.dist.all_reduce(self.sums).cpu()
         return {"loss_sum": total[0].item(), "correct": int(total[1]), "count": int(total[2])}
 
-    def _check_finite(self, loss_sum: float) -> None:
+    def _kept(self) -> str:
+        """What survives a run stopped now: its last checkpoint, if any."""
+        latest = self.out / LATEST if self.out else None
+        if latest and latest.exists():
+            return f"training stopped and the last good checkpoint {latest} is kept"
+        return "training stopped and no checkpoint had been written"
+
+    def _check_finite(self, loss_sum: float, which: str = "loss", where: str = "") -> None:
         if not math.isfinite(loss_sum):
-            latest = self.out / LATEST if self.out else None
-            kept = (
-                f"the last good checkpoint {latest} is kept"
-                if latest and latest.exists()
-                else "no checkpoint had been written"
-            )
+            where = where or f"in epoch {self.epoch + 1}, step {self.step}"
             raise CnnarchError(
-                f"the loss became {loss_sum} in epoch {self.epoch + 1}, step {self.step} "
-                f"(lr {self.optimizer.param_groups[0]['lr']:g}); training stopped and {kept}; "
+                f"the {which} became {loss_sum} {where} "
+                f"(lr {self.optimizer.param_groups[0]['lr']:g}); {self._kept()}; "
                 "try a lower --lr"
             )
 
@@ -597,6 +613,8 @@ class _Run:
         self.history.append(row)
         if self.files:
             self.files.append_metrics(row)
+        # Checked after logging, so that metrics.jsonl shows the epoch (test_loss null).
+        self._check_finite(row["test_loss"], "test loss", f"after epoch {row['epoch']}")
         self.epoch, self.step = self.epoch + 1, 0
         self.partial = _empty_partial()
         self.epoch_start = time.perf_counter()
@@ -646,6 +664,8 @@ class _Run:
         return self.history
 
     def close(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
         torch.set_num_threads(self.threads_before)
         if self.created_group:
             torch.distributed.destroy_process_group()

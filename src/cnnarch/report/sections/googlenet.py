@@ -13,8 +13,9 @@ from cnnarch.report.charts import new_figure
 from cnnarch.report.context import Context
 from cnnarch.report.document import Check, Checks, Paragraph, Section
 from cnnarch.report.layers import output_shape
-from cnnarch.report.numbers import explain_gap, parse_printed, relative_difference, signed_percent
+from cnnarch.report.numbers import explain_gap, parse_printed, relative_difference
 from cnnarch.report.tables import Column, Table
+from cnnarch.units import signed_percent
 from cnnarch.zoo.registry import create_model
 
 # The modules of the zoo's GoogLeNet behind each row of Table 1, in the table's order.

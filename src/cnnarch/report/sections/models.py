@@ -11,7 +11,8 @@ from cnnarch.report.charts import family_colour, new_figure, si_formatter
 from cnnarch.report.context import Context
 from cnnarch.report.document import Bullets, Folded, Paragraph, Section
 from cnnarch.report.layers import display_rows, layer_table, top_rows
-from cnnarch.report.numbers import parse_printed, signed_percent
+from cnnarch.report.numbers import parse_printed
+from cnnarch.units import signed_percent
 
 MB = 1e6
 

@@ -10,8 +10,9 @@ from torch import nn
 from cnnarch.report.context import BYTES_PER_ELEMENT, Context
 from cnnarch.report.document import Check, Checks, Paragraph, Section
 from cnnarch.report.layers import leaf_rows, output_shape
-from cnnarch.report.numbers import explain_gap, parse_printed, signed_percent
+from cnnarch.report.numbers import explain_gap, parse_printed
 from cnnarch.report.tables import Column, Table
+from cnnarch.units import signed_percent
 from cnnarch.zoo.registry import create_model, published
 
 SLIDE_LAYERS = ("Conv2d", "MaxPool2d", "Linear")

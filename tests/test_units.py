@@ -1,0 +1,82 @@
+"""One way to print a number: separators, decimals, decimal byte units, signs, no negative zero."""
+
+import pytest
+from torch import nn
+
+import cnnarch
+from cnnarch import units
+from cnnarch.analysis.summary import human
+
+
+def test_numbers_have_separators_and_fixed_decimals() -> None:
+    assert units.number(61_100_840) == "61,100,840"
+    assert units.number(2764.8, 1) == "2,764.8"
+    assert units.number(2764.8) == "2,765"
+    assert units.number(0.5, 2) == "0.50"
+
+
+def test_free_decimals_drop_trailing_zeros() -> None:
+    # The report once printed 2764.8 as "2,764.800".
+    assert units.number(2764.8, None) == "2,764.8"
+    assert units.number(0.72440681, None) == "0.724"
+    assert units.number(1_000_000.0, None) == "1,000,000"
+    assert units.number(3, None) == "3"
+
+
+def test_no_negative_zero() -> None:
+    assert units.number(-0.04, 1) == "0.0"
+    assert units.number(-0.0) == "0"
+    assert units.number(-0.0001, None) == "0"
+    assert units.number(-0.05001, 1) == "-0.1"
+    assert units.signed(-0.04, 1) == "0.0"
+    assert units.signed_percent(-0.0004) == "0.0%"
+    assert units.signed_percent(0.0004) == "0.0%"
+
+
+def test_signed_differences_carry_their_sign() -> None:
+    # GoogLeNet's budget: 1.58 G computed against 1.5 G printed.
+    assert units.signed_percent(1.58 / 1.5 - 1) == "+5.3%"
+    assert units.signed_percent(1.5 / 1.58 - 1) == "-5.1%"
+    assert units.signed(1234.5, 1) == "+1,234.5"
+    assert units.percent(0.1234) == "12.3%"
+    assert units.percent(-0.0001) == "0.0%"
+
+
+def test_counts_take_decimal_prefixes() -> None:
+    assert units.prefixed(950) == "950"
+    assert units.prefixed(1_814_073_344) == "1.81G"
+    assert units.prefixed(11_689_512) == "11.69M"
+    assert units.prefixed(12_345) == "12.35K"
+    assert units.prefixed(2.5e12) == "2.50T"
+    assert units.prefixed(724_406_816, 3, "G") == "0.724G"  # AlexNet's MACs
+    assert units.prefixed(138_357_544, 0, "M") == "138M"  # VGG16's params, as the lecture
+    with pytest.raises(ValueError, match="unknown prefix 'B'"):
+        units.prefixed(1, prefix="B")
+
+
+def test_bytes_are_decimal_and_labelled() -> None:
+    # conv1_1 of VGG16: 224 * 224 * 64 float32 values = 12,845,056 bytes.
+    assert units.byte_size(12_845_056) == "12.85 MB"
+    assert units.byte_size(12_845_056, "MB", 1) == "12.8 MB"
+    assert units.byte_size(512) == "512 B"
+    assert units.byte_size(602_112) == "602.11 KB"  # a 3x224x224 float32 image
+    assert units.byte_size(2_137_500_000) == "2.14 GB"
+    assert units.byte_size(0) == "0 B"
+    assert units.MB == 10**6 and units.GB == 10**9
+    assert "1 MB = 10⁶ bytes" in units.BYTE_UNIT_NOTE
+    with pytest.raises(ValueError, match="unknown byte unit 'MiB'"):
+        units.byte_size(1, "MiB")
+
+
+def test_the_cli_formatter_uses_the_same_units() -> None:
+    # ResNet-18's 11,689,512 float32 parameters.
+    assert human(4 * 11_689_512, "B") == "46.76 MB"
+    assert human(1_814_073_344) == "1.81G"
+
+
+def test_summary_totals_print_decimal_megabytes() -> None:
+    # Linear(1000, 1000): 1,000,000 weights + 1,000 biases = 1,001,000 float32 values,
+    # 4,004,000 bytes = 4.00 MB (it would be 3.82 MiB in binary units).
+    lines = cnnarch.analyze(nn.Linear(1000, 1000), (1000,)).totals_lines()
+    assert "Params: 1,001,000 (trainable 1,001,000, frozen 0) = 4.00 MB; buffers 0 B" in lines
+    assert not any("iB" in line for line in lines)
