@@ -1,4 +1,4 @@
-"""Memory sizes as people write them ("24GiB", "40GB") and as the planner prints them."""
+"""Memory sizes as people write them: "24GiB", "40GB" (printed by `cnnarch.units.byte_size`)."""
 
 from __future__ import annotations
 
@@ -31,10 +31,3 @@ def parse_bytes(text: str) -> int:
             f"(units: {', '.join(UNITS)}; GB = 10^9 bytes, GiB = 2^30)"
         )
     return round(float(match.group(1)) * units[match.group(2).lower()])
-
-
-def format_bytes(nbytes: int) -> str:
-    """Decimal units, labelled: 1234567 -> '1.2 MB', 24e9 -> '24.00 GB' (1 MB = 10^6 bytes)."""
-    if abs(nbytes) >= 10**9:
-        return f"{nbytes / 1e9:.2f} GB"
-    return f"{nbytes / 1e6:.1f} MB"

@@ -22,7 +22,8 @@ from cnnarch.analysis.analyzer import analyze
 from cnnarch.analysis.memory import BREAKDOWN_ORDER, GRADIENT_BUCKETS, WEIGHT_COPIES
 from cnnarch.analysis.training_modes import TrainingStep
 from cnnarch.errors import CnnarchError
-from cnnarch.plan.budget import format_bytes, parse_bytes
+from cnnarch.plan.budget import parse_bytes
+from cnnarch.units import byte_size
 
 # Kept free for what PyTorch's allocator does not count: the CUDA context (driver state and the
 # kernels of CUDA, cuBLAS and cuDNN, about 0.3-0.6 GB on current GPUs with lazy module loading)
@@ -97,10 +98,10 @@ class Plan:
         return json.dumps(self.to_dict(), indent=2)
 
     def to_text(self) -> str:
-        usable = format_bytes(self.usable_bytes)
+        usable = byte_size(self.usable_bytes)
         lines = [f"{self.model}: {self._setup()}"]
         lines.append(
-            f"Budget {format_bytes(self.memory_bytes)} - reserve {format_bytes(self.reserve_bytes)}"
+            f"Budget {byte_size(self.memory_bytes)} - reserve {byte_size(self.reserve_bytes)}"
             f" (CUDA context, allocator fragmentation) = {usable} usable"
         )
         per_step = (
@@ -111,28 +112,28 @@ class Plan:
         else:
             verdict = "fits" if self.fits else "does NOT fit"
             lines.append(f"Batch {self.batch}{per_step} {verdict}")
-        margin = format_bytes(abs(self.margin_bytes))
+        margin = byte_size(abs(self.margin_bytes))
         lines.append(
-            f"Peak {format_bytes(self.peak_bytes)} (in the {self.peak_phase}), "
+            f"Peak {byte_size(self.peak_bytes)} (in the {self.peak_phase}), "
             + (f"margin {margin}" if self.fits else f"over by {margin}")
         )
         if self.searched and self.next_peak_bytes is not None:
-            over = format_bytes(self.next_peak_bytes - self.usable_bytes)
+            over = byte_size(self.next_peak_bytes - self.usable_bytes)
             lines.append(
-                f"Batch {self.batch + 1} would peak at {format_bytes(self.next_peak_bytes)}: "
+                f"Batch {self.batch + 1} would peak at {byte_size(self.next_peak_bytes)}: "
                 f"over by {over}"
             )
         lines.append("At the peak:")
         shown = self._shown()
         width = max(len(k) for k in shown)
         for name, nbytes in shown.items():
-            lines.append(f"  {name:<{width}s} {format_bytes(nbytes):>10s}")
+            lines.append(f"  {name:<{width}s} {byte_size(nbytes):>10s}")
         shape = "" if self.linear else "; smaller batches add less (the search used exact traces)"
         fixed = "parameters, gradients, optimizer state" if self.train else "parameters"
         lines.append(
             f"Needed whatever the batch ({fixed}): "
-            f"{format_bytes(self.fixed_bytes)}; one more example adds "
-            f"{format_bytes(self.per_example_bytes)} here{shape}"
+            f"{byte_size(self.fixed_bytes)}; one more example adds "
+            f"{byte_size(self.per_example_bytes)} here{shape}"
         )
         return "\n".join(lines)
 
@@ -245,8 +246,8 @@ def plan(
     reserve_bytes = _bytes(reserve, "reserve")
     if reserve_bytes >= memory_bytes:
         raise CnnarchError(
-            f"the reserve ({format_bytes(reserve_bytes)}) leaves nothing of the "
-            f"{format_bytes(memory_bytes)} budget: lower it with --reserve"
+            f"the reserve ({byte_size(reserve_bytes)}) leaves nothing of the "
+            f"{byte_size(memory_bytes)} budget: lower it with --reserve"
         )
     usable = memory_bytes - reserve_bytes
     tracer = _Tracer(model, input_size, step, variant)
@@ -254,10 +255,10 @@ def plan(
     fixed = tracer.fixed
     if fixed > usable:
         raise CnnarchError(
-            f"the budget ({format_bytes(usable)} after the {format_bytes(reserve_bytes)} "
+            f"the budget ({byte_size(usable)} after the {byte_size(reserve_bytes)} "
             f"reserve) is below what the step needs whatever the batch "
-            f"({format_bytes(fixed)}: parameters, gradients, optimizer state) by "
-            f"{format_bytes(fixed - usable)}"
+            f"({byte_size(fixed)}: parameters, gradients, optimizer state) by "
+            f"{byte_size(fixed - usable)}"
         )
     if micro is not None:
         searched = False
@@ -339,8 +340,8 @@ def _search(tracer: _Tracer, usable: int) -> int:
     one = tracer.peak(1)
     if one > usable:
         raise CnnarchError(
-            f"not even a batch of 1 fits: it peaks at {format_bytes(one)}, "
-            f"{format_bytes(one - usable)} over the {format_bytes(usable)} usable"
+            f"not even a batch of 1 fits: it peaks at {byte_size(one)}, "
+            f"{byte_size(one - usable)} over the {byte_size(usable)} usable"
         )
     fits, fails = 1, 2
     while tracer.peak(fails) <= usable:  # find a batch that does not fit, doubling
