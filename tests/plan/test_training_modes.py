@@ -163,9 +163,10 @@ def test_autocast_inside_torch_functional() -> None:
         (lambda x: F.relu(x) + x, (2, 3, 8, 8)),
     ],
 )
-def test_cpu_cast_policy_is_autocasts(call, shape) -> None:
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cpu_cast_policy_is_autocasts(call, shape, dtype) -> None:
     """The emulation's output dtype on real CPU tensors equals real CPU autocast's."""
-    x = torch.randn(shape).bfloat16() if shape[-1] == 8 and len(shape) == 4 else torch.randn(shape)
+    x = torch.randn(shape, dtype=dtype)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         expected = call(x).dtype
     with AutocastOnMeta(torch.bfloat16, "cpu"):
