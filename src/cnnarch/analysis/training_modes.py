@@ -512,7 +512,7 @@ class StepTrace:
             params_bytes=params_bytes,
             buffer_bytes=buffer_bytes,
             input_bytes=input_bytes,
-            grads_bytes=_storage_bytes(p for p in self.trainable) if self.trainable else 0,
+            grads_bytes=_storage_bytes(self.trainable),  # float32, like the parameters
             optimizer_state_bytes=state_bytes,
             saved_bytes=saved,
             backward_transient_bytes=backward_tmp,
