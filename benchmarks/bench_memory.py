@@ -6,8 +6,9 @@ trace. Measurement, on the CPU: `cnnarch.plan.measure.measure_step_peak`: what i
 second step starts (parameters, buffers, optimizer state, batch, labels, persisting gradients)
 plus the peak of the profiler's allocation events during that step (forward, loss, backward,
 optimizer step, zero_grad), one torch thread; data-parallel modes run 2 gloo processes and
-report the larger of their two peaks (`measure_rank_peak`). Memory is counted, not timed, so
-a busy machine does not change it. Peers, for the same cells:
+report the larger of their two peaks in the third step (`measure_rank_peak`). Memory is
+counted, not timed, so a busy machine does not change it (except DDP's, which can hold one
+more gradient bucket when its communication thread lags). Peers, for the same cells:
 
 - MemTracker: PyTorch's `torch.distributed._tools.mem_tracker.MemTracker`, run by hand over two
   steps of the same loop under `FakeTensorMode` (its peak over the second);

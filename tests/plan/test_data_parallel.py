@@ -56,8 +56,13 @@ def test_per_rank_peak_matches_the_worst_rank(measured: dict, index: int) -> Non
     step = STEPS[index]
     summary = cnnarch.analyze(small_net(), (3, 32, 32), batch_size=BATCH, train=True, step=step)
     worst = max(measured[(index, rank)] for rank in range(2))
-    # The prediction leaves out the loss: a few hundred bytes.
-    assert 0 <= worst - summary.training.peak_bytes < 1024
+    # The prediction leaves out the loss: a few hundred bytes. On a busy machine a rank's peak
+    # sometimes holds one more copy of a gradient bucket (here all the gradients, far below
+    # DDP's 25 MB bucket size), depending on when the gloo thread finishes a reduction: a
+    # timing the model does not follow.
+    extra = worst - summary.training.peak_bytes
+    bucket = summary.training.grads_bytes
+    assert 0 <= extra < 1024 or (step.sharding == "none" and 0 <= extra - bucket < 1024)
 
 
 def test_ddp_buckets_and_zero1_shards() -> None:

@@ -119,9 +119,11 @@ def measure_step_peak(
 def measure_rank_peak(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: TrainingStep
 ) -> int:
-    """This rank's peak bytes in the second data-parallel training step (DistributedDataParallel,
-    and ZeroRedundancyOptimizer for "zero1"), inside an initialized process group. DDP's own
-    memory (its buckets) is allocated while profiling, so it is measured, not assumed."""
+    """This rank's peak bytes in the third data-parallel training step (DistributedDataParallel,
+    and ZeroRedundancyOptimizer for "zero1"), inside an initialized process group: the first
+    creates the optimizer state, the second rebuilds DDP's buckets (old and new alive at once
+    for a moment, depending on when the communication thread lets go of the old ones). DDP's
+    own memory is allocated while profiling, so it is measured, not assumed."""
     from torch.distributed.optim import ZeroRedundancyOptimizer
     from torch.nn.parallel import DistributedDataParallel
 
@@ -141,8 +143,9 @@ def measure_rank_peak(
                     **defaults,
                 )
             runner.run(x, y)  # the first step creates the optimizer state
-            with torch.profiler.record_function("second step"):
+            runner.run(x, y)  # the second rebuilds DDP's buckets in the order gradients came
+            with torch.profiler.record_function("steady step"):
                 runner.run(x, y)
     finally:
         torch.set_num_threads(threads)
-    return baseline + allocation_peak(prof, after="second step")
+    return baseline + allocation_peak(prof, after="steady step")
