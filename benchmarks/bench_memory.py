@@ -1,110 +1,203 @@
-"""Predicted vs measured memory of one training step (forward, loss, backward, optimizer step).
+"""Predicted vs measured peak memory of one training step, in every training mode, with the
+figures other tools give for the same step.
 
-Prediction: `cnnarch.analyze(model, batch_size=B, train=True, optimizer=...)`, a meta trace.
-Measurement, on CPU: every allocation and free of the step, from the profiler's memory events
-(`profile_memory=True`), summed in time order; the peak of that running sum plus what is alive
-when the step starts (parameters, buffers, optimizer state, the batch and its labels, each
-storage counted once). On CUDA (`--device cuda`): `torch.cuda.max_memory_allocated` over the
-step. The step measured is the second one, so that optimizer state exists (steady state), with
-gradients set to None before it as `zero_grad()` does by default.
+Prediction: `cnnarch.analyze(name, batch_size=B, train=True, step=TrainingStep(...))`, a meta
+trace. Measurement, on the CPU: `cnnarch.plan.measure.measure_step_peak`: what is alive when the
+second step starts (parameters, buffers, optimizer state, batch, labels, persisting gradients)
+plus the peak of the profiler's allocation events during that step (forward, loss, backward,
+optimizer step, zero_grad), one torch thread; data-parallel modes run 2 gloo processes and
+report the larger of their two peaks in the third step (`measure_rank_peak`). Memory is
+counted, not timed, so a busy machine does not change it (except DDP's, which can hold one
+more gradient bucket when its communication thread lags). Peers, for the same cells:
 
-    python benchmarks/bench_memory.py      # resnet18 and resnet50 at 8 and 32, vgg16 at 8
-    python benchmarks/bench_memory.py --runs resnet18:8 --optimizer adam
+- MemTracker: PyTorch's `torch.distributed._tools.mem_tracker.MemTracker`, run by hand over two
+  steps of the same loop under `FakeTensorMode` (its peak over the second);
+- Accelerate: `accelerate estimate-memory`'s training figure, by its documented formula (4x the
+  model's size in the dtype: parameters, gradients, Adam's two moments); not installed here;
+- DeepSpeed: `estimate_zero2_model_states_mem_needs` (no offload), by its published formula:
+  4 + 16 / world size bytes per parameter; not installed here;
+- torchinfo's "Estimated Total Size" when torchinfo is installed (fp32 forward, input + 2x the
+  outputs of layers with parameters + parameters), else left out.
+
+    python benchmarks/bench_memory.py                       # 4 models x 9 modes, batch 8
+    python benchmarks/bench_memory.py --runs resnet18:16 --modes bf16 checkpoint
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
+import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
+from functools import partial
 
 import torch
-import torch.nn.functional as F
-from torch.profiler import ProfilerActivity, profile
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 import cnnarch
-from profiler_memory import allocation_peak
+from cnnarch.analysis.training_modes import TrainingStep
+from cnnarch.plan.measure import CpuStep, measure_rank_peak, measure_step_peak
 
-DEFAULT_RUNS = ("resnet18:8", "resnet18:32", "resnet50:8", "resnet50:32", "vgg16:8")
-MIB = 2**20
-
-
-def make_optimizer(name: str, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=0.01)
-    if name == "momentum":
-        return torch.optim.SGD(params, lr=0.01, momentum=0.9)
-    return torch.optim.Adam(params, lr=1e-3)
-
-
-def storage_bytes(tensors: Iterable[torch.Tensor]) -> int:
-    seen: dict[int, int] = {}
-    for t in tensors:
-        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-    return sum(seen.values())
-
-
-def state_tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
-    return [v for s in optimizer.state.values() for v in s.values() if torch.is_tensor(v)]
+DEFAULT_RUNS = ("resnet18:8", "resnet50:8", "vgg16:8", "googlenet:8")
+MODES = {
+    "fp32": TrainingStep("momentum"),
+    "bf16": TrainingStep("adam", precision="bf16", autocast_device="cpu"),
+    "checkpoint": TrainingStep("momentum", checkpoint="stages"),
+    "checkpoint4": TrainingStep("momentum", checkpoint=4),
+    "accumulate4": TrainingStep("momentum", accumulate=4),
+    "adamw-foreach": TrainingStep("adamw", foreach=True),
+}
+# Per rank, 2 gloo processes; each rank's micro-batch is the run's batch.
+DISTRIBUTED_MODES = {
+    "ddp": TrainingStep("adam", world_size=2),
+    "ddp-bucket-view": TrainingStep("adam", world_size=2, bucket_view=True),
+    "zero1": TrainingStep("adam", world_size=2, sharding="zero1"),
+}
+MB = 1e6
 
 
-def train_step(model, optimizer, x, y) -> None:
-    loss = F.cross_entropy(model(x), y)
-    loss.backward()
-    optimizer.step()
-
-
-def measure(name: str, batch: int, optimizer_name: str, device: str) -> tuple[int, float]:
-    """(peak bytes of the second training step, seconds it took)."""
-    torch.manual_seed(0)
-    model = cnnarch.create_model(name).to(device).train()
-    card = cnnarch.model_card(name)
-    optimizer = make_optimizer(optimizer_name, model.parameters())
-    x = torch.randn(batch, *card.input_size, device=device)
-    y = torch.randint(0, card.num_classes, (batch,), device=device)
-    train_step(model, optimizer, x, y)  # first step: creates the optimizer state
-    optimizer.zero_grad(set_to_none=True)
-    gc.collect()
+def timed(function: Callable[[], int]) -> tuple[int, float]:
     start = time.perf_counter()
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        train_step(model, optimizer, x, y)
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated(), time.perf_counter() - start
-    alive = [*model.parameters(), *model.buffers(), *state_tensors(optimizer), x, y]
-    baseline = storage_bytes(alive)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        train_step(model, optimizer, x, y)
-    seconds = time.perf_counter() - start
-    return baseline + allocation_peak(prof), seconds
+    value = function()
+    return value, time.perf_counter() - start
+
+
+def memtracker_peak(name: str, batch: int, step: TrainingStep) -> int | None:
+    """MemTracker's peak over the second of two steps of the same loop, on fake tensors; None
+    where it cannot follow the loop (it refuses several forward calls in one iteration, as
+    gradient accumulation makes; data parallelism needs its FSDP variant)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    card = cnnarch.model_card(name)
+    with FakeTensorMode():
+        model = cnnarch.create_model(name)
+        runner = CpuStep(model, step)
+        x = torch.randn(batch, *card.input_size)
+        y = torch.randint(0, card.num_classes, (batch,))
+        tracker = MemTracker()
+        tracker.track_external(model, runner.optimizer)
+        if step.accumulate > 1 or step.world_size > 1:
+            return None
+        with tracker:
+            runner.run(x, y)
+            tracker.reset_mod_stats()
+            runner.run(x, y)
+        snapshot = tracker.get_tracker_snapshot("peak")
+    return max(device["Total"] for device in snapshot.values())
+
+
+def torchinfo_total(name: str, batch: int) -> int | None:
+    try:
+        import torchinfo
+    except ImportError:
+        return None
+    card = cnnarch.model_card(name)
+    stats = torchinfo.summary(
+        cnnarch.create_model(name), (batch, *card.input_size), verbose=0, device="cpu"
+    )
+    return int(stats.total_input + stats.total_output_bytes + stats.total_param_bytes)
+
+
+def formula_peers(name: str, step: TrainingStep) -> dict[str, int]:
+    """Accelerate: 4x the model in its dtype. DeepSpeed's ZeRO-2 estimate per GPU (its closest
+    to ZeRO-1 and to one GPU; no offload): 4 bytes per parameter + 16 / world size."""
+    params = cnnarch.analyze(name).total_params
+    dtype_bytes = 2 if step.precision != "fp32" else 4
+    return {
+        "Accelerate": 4 * params * dtype_bytes,
+        "DeepSpeed": 4 * params + 16 * params // step.world_size,
+    }
+
+
+def batch_of(name: str, batch: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(seed)
+    card = cnnarch.model_card(name)
+    return torch.randn(batch, *card.input_size), torch.randint(0, card.num_classes, (batch,))
+
+
+def measure(name: str, batch: int, step: TrainingStep) -> int:
+    x, y = batch_of(name, batch, 0)
+    return measure_step_peak(cnnarch.create_model(name), x, y, step)
+
+
+def _rank(rank: int, port: int, name: str, batch: int, step: TrainingStep, out: dict) -> None:
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=step.world_size)
+    try:
+        x, y = batch_of(name, batch, rank)
+        out[rank] = measure_rank_peak(cnnarch.create_model(name), x, y, step)
+    finally:
+        dist.destroy_process_group()
+
+
+def measure_distributed(name: str, batch: int, step: TrainingStep) -> int:
+    """The largest per-rank peak of `step.world_size` gloo processes."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with mp.Manager() as manager:
+        out = manager.dict()
+        mp.spawn(_rank, args=(port, name, batch, step, out), nprocs=step.world_size)
+        return max(out.values())
+
+
+def error(value: int | None, measured: int) -> str:
+    return "-" if value is None else f"{100 * (value / measured - 1):+.1f}%"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", nargs="*", default=list(DEFAULT_RUNS), help="name:batch ...")
-    parser.add_argument("--optimizer", default="momentum", choices=("sgd", "momentum", "adam"))
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    every = [*MODES, *DISTRIBUTED_MODES]
+    parser.add_argument("--modes", nargs="*", default=every, choices=every)
+    parser.add_argument("--no-peers", dest="peers", action="store_false")
     args = parser.parse_args()
-    print(f"optimizer {args.optimizer}, device {args.device}, torch {torch.__version__}")
-    header = f"{'model':10s} {'batch':>5s} {'predicted':>12s} {'measured':>12s} {'pred/meas':>9s}"
-    print(header + f" {'analyze':>9s} {'step':>8s}  peak phase")
+    print(f"torch {torch.__version__}; sizes in MB (10^6 bytes); error = predicted / measured - 1")
+    steps = {**MODES, **DISTRIBUTED_MODES}
+    for mode in args.modes:
+        print(f"  {mode}: {steps[mode]}")
+    columns = "model      batch mode          measured  cnnarch  error  analyze"
+    peers = "  MemTracker error   time  Accelerate error  DeepSpeed error  torchinfo error"
+    print(columns + (peers if args.peers else ""))
+    worst = 0.0
     for run in args.runs:
         name, _, batch_text = run.partition(":")
-        batch = int(batch_text or 1)
-        start = time.perf_counter()
-        summary = cnnarch.analyze(name, batch_size=batch, train=True, optimizer=args.optimizer)
-        analyze_seconds = time.perf_counter() - start
-        assert summary.training is not None
-        predicted = summary.training.peak_bytes
-        measured, step_seconds = measure(name, batch, args.optimizer, args.device)
-        print(
-            f"{name:10s} {batch:5d} {predicted / MIB:10.1f}Mi {measured / MIB:10.1f}Mi "
-            f"{predicted / measured:9.3f} {analyze_seconds * 1e3:7.0f}ms {step_seconds:7.1f}s  "
-            f"{summary.training.peak_phase}"
-        )
-        gc.collect()
+        batch = int(batch_text or 8)
+        for mode in args.modes:
+            step = steps[mode]
+            summary, analyze_seconds = timed(
+                partial(cnnarch.analyze, name, batch_size=batch, train=True, step=step)
+            )
+            predicted = summary.training.peak_bytes
+            if step.world_size > 1:
+                measured = measure_distributed(name, batch, step)
+            else:
+                measured = measure(name, batch, step)
+            worst = max(worst, abs(predicted / measured - 1))
+            line = (
+                f"{name:10s} {batch:5d} {mode:13s} {measured / MB:8.1f} {predicted / MB:8.1f} "
+                f"{error(predicted, measured):>6s} {analyze_seconds * 1e3:6.0f}ms"
+            )
+            if args.peers:
+                tracked, tracker_seconds = timed(partial(memtracker_peak, name, batch, step))
+                formulas = formula_peers(name, step)
+                info = torchinfo_total(name, batch) if mode == "fp32" else None
+                line += (
+                    f"  {tracked / MB if tracked else 0:10.1f} {error(tracked, measured):>6s} "
+                    f"{tracker_seconds:5.1f}s"
+                    f"  {formulas['Accelerate'] / MB:10.1f} "
+                    f"{error(formulas['Accelerate'], measured):>6s}"
+                    f"  {formulas['DeepSpeed'] / MB:9.1f} "
+                    f"{error(formulas['DeepSpeed'], measured):>6s}"
+                    + (f"  {info / MB:9.1f} {error(info, measured):>6s}" if info else "")
+                )
+            print(line, flush=True)
+            gc.collect()
+    print(f"largest cnnarch error: {100 * worst:.2f}%")
 
 
 if __name__ == "__main__":

@@ -185,6 +185,8 @@ def _cs231n_text(model: object, size: object, variant: str, fmt: str) -> str:
 
 
 def _add_summary_parser(commands: argparse._SubParsersAction) -> None:
+    from cnnarch.analysis.training_modes import OPTIMIZERS
+
     p = commands.add_parser(
         "summary",
         help="per-layer shapes, params, MACs and memory of a model (traced on meta, no compute)",
@@ -215,7 +217,7 @@ def _add_summary_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--depth", type=int, help="show rows to this depth (0 = the model alone)")
     p.add_argument("--train", action="store_true", help="add the memory of one training step")
-    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), help="default sgd")
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), help="default sgd")
     p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table")
     p.add_argument(
         "--style",
@@ -271,6 +273,94 @@ def _add_diagram_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--input", help="CxHxW of one example (default: the model's card)")
     p.add_argument("--out", help="write the SVG to this file (default: print it)")
     p.set_defaults(run=_cmd_diagram)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from cnnarch.analysis.loading import load_model, parse_size
+    from cnnarch.plan import plan
+
+    options = {
+        "optimizer": args.optimizer,
+        "foreach": args.foreach,
+        "precision": args.precision,
+        "checkpoint": _checkpoint_option(args.checkpoint),
+        "accumulate": args.accumulate,
+        "set_to_none": {"none": True, "zeros": False, None: None}[args.zero_grad],
+        "world_size": args.world_size,
+        "sharding": args.sharding,
+        "bucket_view": args.bucket_view or None,
+    }
+    options = {name: value for name, value in options.items() if value is not None}
+    given = [name for name in options if name != "foreach"]
+    if given and not args.train:
+        flag = {"set_to_none": "zero-grad"}
+        flags = ", ".join(f"--{flag.get(name, name).replace('_', '-')}" for name in given)
+        raise CnnarchError(f"{flags}: only for training, add --train")
+    if not args.train:
+        options = {}
+    result = plan(
+        load_model(args.model, args.variant),
+        args.memory,
+        train=args.train,
+        batch=args.batch,
+        reserve=args.reserve,
+        input_size=parse_size(args.input) if args.input else None,
+        variant=args.variant,
+        **options,
+    )
+    print(result.to_json() if args.format == "json" else result.to_text())
+    return 0
+
+
+def _checkpoint_option(text: str | None) -> str | int | None:
+    """--checkpoint stages | N."""
+    if text is None or text == "stages":
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise CnnarchError(f'--checkpoint takes "stages" or a positive number of blocks, got {text!r}')
+
+
+def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
+    from cnnarch.analysis.training_modes import OPTIMIZERS, PRECISIONS, SHARDINGS
+    from cnnarch.plan import DEFAULT_RESERVE
+
+    p = commands.add_parser(
+        "plan",
+        help="the largest batch that trains within a memory budget (traced on meta, no compute)",
+    )
+    p.add_argument("model", help="zoo name (see `cnnarch models`) or module.path:factory")
+    p.add_argument("--memory", required=True, help="device memory, e.g. 24GiB or 40GB")
+    p.add_argument("--train", action="store_true", help="plan a training step (else inference)")
+    p.add_argument("--batch", type=int, help="check this batch per optimizer step instead")
+    p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default sgd)")
+    p.add_argument(
+        "--foreach",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="torch.optim's multi-tensor step, its default on CUDA (default on)",
+    )
+    p.add_argument("--precision", help=f"{', '.join(PRECISIONS)} (bf16/fp16: autocast)")
+    p.add_argument("--checkpoint", help="activation checkpointing: stages, or N blocks a segment")
+    p.add_argument("--accumulate", type=int, help="micro-batches per optimizer step (default 1)")
+    p.add_argument(
+        "--zero-grad",
+        choices=("none", "zeros"),
+        help="what zero_grad leaves: none (set_to_none=True, default) or zeros",
+    )
+    p.add_argument("--world-size", type=int, help="data-parallel ranks (DDP; default 1)")
+    p.add_argument("--sharding", help=f"{', '.join(SHARDINGS)} (zero1: optimizer state sharded)")
+    p.add_argument("--bucket-view", action="store_true", help="DDP's gradient_as_bucket_view=True")
+    p.add_argument(
+        "--reserve",
+        default=DEFAULT_RESERVE,
+        help=f"kept free for the CUDA context and allocator fragmentation (default "
+        f"{DEFAULT_RESERVE}; 0GB for none)",
+    )
+    p.add_argument("--input", help="CxHxW of one example (default: the model's card)")
+    p.add_argument("--variant", default="paper", help="zoo variant (default paper)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=_cmd_plan)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -412,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_train_parser(commands)
     _add_summary_parser(commands)
+    _add_plan_parser(commands)
     _add_report_parser(commands)
     _add_diagram_parser(commands)
     _add_experiment_parser(commands)

@@ -259,7 +259,7 @@ def test_rows_are_complete_frozen_layer_rows():
         ({"input_size": "3x4"}, "tuple of ints"),
         ({"batch_size": 0}, "batch size"),
         ({"optimizer": "adam"}, "train=True"),
-        ({"train": True, "optimizer": "rmsprop"}, "unknown optimizer"),
+        ({"train": True, "optimizer": "lion"}, "unknown optimizer"),
         ({"dtype": torch.int64}, "floating"),
     ],
 )

@@ -32,13 +32,7 @@ from torch.nn.parameter import (
 
 from cnnarch.analysis.deadline import AnalysisTimeout, Deadline
 from cnnarch.analysis.fast_leaves import fast_leaves
-from cnnarch.analysis.memory import (
-    OPTIMIZER_STATE_COPIES,
-    STEP_TRANSIENT_PARAMS,
-    TrainingMemory,
-    check_optimizer,
-    live_peak,
-)
+from cnnarch.analysis.memory import live_peak
 from cnnarch.analysis.smallest import bisect_smallest_side
 from cnnarch.analysis.summary import LayerRow, Summary, make_row
 from cnnarch.analysis.torch_internals import (
@@ -55,6 +49,7 @@ from cnnarch.analysis.trace import (
     needs_data,
     storage_key,
 )
+from cnnarch.analysis.training_modes import StepTrace, TrainingStep, resolve_step
 from cnnarch.errors import CnnarchError
 
 DEVICES = ("auto", "meta", "cpu")
@@ -104,6 +99,7 @@ def analyze(
     device: str = "auto",
     timeout: float | None = None,
     name: str | None = None,
+    step: TrainingStep | None = None,
 ) -> Summary:
     """Analyze a module by tracing one pass, on meta tensors where possible.
 
@@ -122,7 +118,7 @@ def analyze(
             parameters and buffers). Default: the model's own dtypes, and inputs of the dtype
             that holds most of its floating parameters.
         train: trace in train mode and add the memory of a training step.
-        optimizer: "sgd" (default with `train`), "momentum" or "adam".
+        optimizer: with `train`, a name in `training_modes.OPTIMIZERS` (default "sgd").
         variant: the zoo variant when `model_or_name` is a name.
         device: "auto" traces on meta and falls back to real CPU tensors when an op needs
             data; "meta" never computes (an op that needs data is an error); "cpu" computes.
@@ -130,10 +126,12 @@ def analyze(
             the layer the pass was in.
         name: the model's name in the summary and in messages (default: the zoo name, a
             `model_name` attribute, or the class name).
+        step: with `train`, how the step runs (optimizer, mixed precision, checkpointing,
+            accumulation; see `TrainingStep`), instead of `optimizer`.
     """
     model, found_name, default_size = _resolve(model_or_name, variant)
     name = name or found_name
-    optimizer = check_optimizer(optimizer, train)
+    training_step = resolve_step(step, optimizer, train)
     if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
         raise CnnarchError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     if device not in DEVICES:
@@ -150,7 +148,9 @@ def analyze(
         _check_batch_size(batch_size)
         size = default_size if size_is_default else input_size
         sizes = None if size is None else _check_sizes(size)
-    request = _Request(name, sizes, inputs, batch_size, dtype, train, optimizer, Deadline(timeout))
+    request = _Request(
+        name, sizes, inputs, batch_size, dtype, train, training_step, Deadline(timeout)
+    )
     if size_is_default:
         shown = "x".join(map(str, default_size))
         request.default_note = (
@@ -182,7 +182,7 @@ class _Request:
     batch_size: int
     dtype: torch.dtype | None
     train: bool
-    optimizer: str | None
+    step: TrainingStep | None  # with `train`: how the training step runs
     deadline: Deadline
     default_note: str = ""  # said in errors when the input size was a default
 
@@ -241,13 +241,25 @@ def _traced(model: nn.Module, request: _Request, on_meta: bool, reason: str) -> 
     dtype = request.dtype or state.main_dtype()
     args, kwargs = _make_inputs(request, dtype, on_meta)
     tracer = _make_tracer(state, args, kwargs, on_meta)
+    session = StepTrace(request.step, tracer, model) if request.step is not None else None
     with _restore_modes(state, request.train), _swapped(state), request.deadline.running():
-        output = _run_traced(model, request, tracer, state, args, kwargs)
-        if request.train:
-            _run_backward(tracer, output, state)
+        if session is None:
+            output = _run_traced(model, request, tracer, state, args, kwargs)
+        else:
+            with session.forward(state.stand_in_params):
+                output = _run_traced(model, request, tracer, state, args, kwargs)
+            try:
+                _run_backward(tracer, output, state)
+                session.optimizer_step()
+            except AnalysisTimeout:
+                raise
+            except Exception as err:
+                raise CnnarchError(
+                    f"{request.name}: the backward pass or optimizer step fails: {_describe(err)}"
+                ) from None
     inputs = list(iter_tensors((args, kwargs)))
     return _build_summary(
-        request, tracer, state, inputs, dtype, "meta" if on_meta else "cpu", reason
+        request, tracer, state, inputs, dtype, "meta" if on_meta else "cpu", reason, session
     )
 
 
@@ -838,6 +850,7 @@ def _build_summary(
     dtype: torch.dtype,
     mode: str,
     reason: str,
+    session: StepTrace | None,
 ) -> Summary:
     builder = _RowBuilder(tracer, state)
     builder.build(tracer.top.children[0])
@@ -850,10 +863,8 @@ def _build_summary(
     forward_peak, _, _ = live_peak(records, forward_end=tracer.forward_end, training=False)
     baseline = param_bytes + buffer_bytes + input_bytes
     training = None
-    if request.optimizer is not None:
-        training = _training_memory(
-            tracer, state, request.optimizer, param_bytes, buffer_bytes, input_bytes
-        )
+    if session is not None:
+        training = session.memory(param_bytes, buffer_bytes, input_bytes)
     input_shapes = tuple(tuple(t.shape) for t in inputs)
     root = rows[0]
     return Summary(
@@ -880,43 +891,4 @@ def _build_summary(
         mode=mode,
         mode_reason=reason,
         param_dtypes=_param_dtypes(state),
-    )
-
-
-def _training_memory(
-    tracer: Tracer,
-    state: _State,
-    optimizer: str,
-    param_bytes: int,
-    buffer_bytes: int,
-    input_bytes: int,
-) -> TrainingMemory:
-    trainable = [p for p in state.params.values() if p.trainable]
-    grads_bytes = sum(p.nbytes for p in trainable)
-    largest = max((p.nbytes for p in trainable), default=0)
-    state_bytes = OPTIMIZER_STATE_COPIES[optimizer] * grads_bytes
-    step_transient = STEP_TRANSIENT_PARAMS[optimizer] * largest
-    saved_bytes = sum(
-        r.nbytes for r in tracer.storages.values() if r.saved and r.kind == "activation"
-    )
-    live, peak_at, backward_transient = live_peak(
-        tracer.storages.values(), forward_end=tracer.forward_end, training=True
-    )
-    step_peak = grads_bytes + step_transient
-    phase = "forward" if peak_at < tracer.forward_end else "backward"
-    if step_peak > live:
-        phase = "step"
-    baseline = param_bytes + buffer_bytes + input_bytes
-    return TrainingMemory(
-        optimizer=optimizer,
-        params_bytes=param_bytes,
-        buffer_bytes=buffer_bytes,
-        input_bytes=input_bytes,
-        grads_bytes=grads_bytes,
-        optimizer_state_bytes=state_bytes,
-        saved_bytes=saved_bytes,
-        backward_transient_bytes=backward_transient,
-        step_transient_bytes=step_transient,
-        peak_bytes=baseline + state_bytes + max(live, step_peak),
-        peak_phase=phase,
     )

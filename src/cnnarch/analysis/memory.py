@@ -2,48 +2,50 @@
 
 A storage is alive from the op that first writes it to the last op that reads it, the way eager
 PyTorch frees a tensor once nothing refers to it. Parameters, buffers and the input are alive
-throughout. For a training step:
+throughout. For a training step (forward, backward and the optimizer step, all traced):
 
 - the forward pass keeps what autograd saves for backward (found by
   ``torch.autograd.graph.saved_tensors_hooks``, deduplicated by storage) until the backward op
-  that reads it; the backward pass is traced too, so its own temporaries (gradients of
-  activations, workspaces) are counted where they are alive;
-- gradients of parameters live from the op that computes them to the end of the step;
-- optimizer state is alive throughout (the steady state: the second step and later), and the
-  step itself may allocate temporaries (`STEP_TRANSIENT_PARAMS`).
+  that reads it; the backward pass's own temporaries (gradients of activations, workspaces) are
+  counted where they are alive;
+- gradients of parameters live from the op that computes them to the end of the step, or
+  throughout when they persist between steps (accumulation, ``zero_grad(set_to_none=False)``);
+- optimizer state is alive throughout (the steady state: the second step and later); the
+  optimizer's own step is traced, so its temporaries are those of torch's implementation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from cnnarch.analysis.trace import NEVER_FREED, StorageRecord
-from cnnarch.errors import CnnarchError
 
-# Optimizer state, in copies of the trainable parameters (torch.optim's defaults).
-OPTIMIZER_STATE_COPIES = {"sgd": 0, "momentum": 1, "adam": 2}
-# Temporaries of one step, in copies of the largest trainable parameter tensor: torch.optim.Adam's
-# per-parameter (CPU default) step computes `exp_avg_sq.sqrt() / bias_correction2_sqrt`, two
-# parameter-sized tensors alive at once. SGD with or without momentum updates in place. (On
-# CUDA torch defaults to the foreach step, whose temporaries span all parameters: not modelled.)
-STEP_TRANSIENT_PARAMS = {"sgd": 0, "momentum": 0, "adam": 2}
-
-
-def check_optimizer(optimizer: str | None, train: bool) -> str | None:
-    if optimizer is None:
-        return "sgd" if train else None
-    if optimizer not in OPTIMIZER_STATE_COPIES:
-        choices = ", ".join(OPTIMIZER_STATE_COPIES)
-        raise CnnarchError(f"unknown optimizer {optimizer!r}; choose one of {choices}")
-    if not train:
-        raise CnnarchError("an optimizer only matters for training: pass train=True (--train)")
-    return optimizer
+# What is alive at the peak of a training step, in the order it is printed.
+PARAMETERS = "parameters"  # parameters and buffers
+INPUTS = "inputs"
+GRADIENTS = "gradients"
+GRADIENT_BUCKETS = "DDP gradient buckets"  # DDP's flat copies of the gradients
+OPTIMIZER_STATE = "optimizer state"
+WEIGHT_COPIES = "low-precision weight copies"  # autocast's cached casts of the weights
+SAVED = "saved activations"
+TEMPORARIES = "temporaries"
+BREAKDOWN_ORDER = (
+    PARAMETERS,
+    INPUTS,
+    GRADIENTS,
+    GRADIENT_BUCKETS,
+    OPTIMIZER_STATE,
+    WEIGHT_COPIES,
+    SAVED,
+    TEMPORARIES,
+)
 
 
 @dataclass(frozen=True)
 class TrainingMemory:
-    """Bytes of one training step; `peak_bytes` is the most alive at any moment of it."""
+    """Bytes of one training step; `peak_bytes` is the most alive at any moment of it, and
+    `at_peak` says what that is (its values add up to `peak_bytes`)."""
 
     optimizer: str
     params_bytes: int
@@ -53,49 +55,89 @@ class TrainingMemory:
     optimizer_state_bytes: int
     saved_bytes: int  # what autograd keeps for backward (activations, not params or input)
     backward_transient_bytes: int  # most alive in backward beyond saved tensors and grads
-    step_transient_bytes: int
+    step_transient_bytes: int  # most temporaries alive at once in the optimizer step
     peak_bytes: int
     peak_phase: str  # "forward", "backward" or "step"
+    at_peak: dict[str, int] = field(default_factory=dict)
+    precision: str = "fp32"
+    weight_copies_bytes: int = 0  # low-precision copies of the weights made by autocast
 
-    def to_dict(self) -> dict[str, int | str]:
-        return dict(self.__dict__)
-
-
-def _intervals(records: Iterable[StorageRecord], training: bool, forward_end: int):
-    """(start, stop, bytes, category) of every storage the pass created; stop is exclusive."""
-    for record in records:
-        if record.kind != "activation" or record.created < 0:
-            continue
-        if not training:
-            if record.created < forward_end:
-                yield record.created, record.last_forward_use + 1, record.nbytes, "other"
-            continue
-        stop = record.last_use + 1
-        category = "other"
-        if record.is_grad:
-            stop, category = NEVER_FREED, "grad"
-        elif record.saved:
-            stop, category = max(stop, forward_end), "saved"
-        yield record.created, stop, record.nbytes, category
+    def to_dict(self) -> dict[str, object]:
+        out = dict(self.__dict__)
+        out["at_peak"] = dict(self.at_peak)
+        return out
 
 
 def live_peak(
-    records: Iterable[StorageRecord], *, forward_end: int, training: bool
+    records: Iterable[StorageRecord], *, forward_end: int, training: bool = False
 ) -> tuple[int, int, int]:
-    """Sweep the storage intervals: (peak bytes, clock of the peak, most 'other' bytes alive
-    from `forward_end` on, i.e. the backward pass's own temporaries)."""
+    """The most bytes that storages the pass created hold at once: (peak, clock of the peak,
+    most temporaries alive at once from `forward_end` on). Inference counts the forward pass
+    alone; a training pass is swept by `step_peak`'s rules."""
+    records = list(records)
+    if training:
+        timeline = StepTimeline(forward_end, NEVER_FREED)
+        peak, peak_at, _, backward, _ = step_peak(dict(enumerate(records)), timeline, set())
+        return peak, peak_at, backward
+    events: list[tuple[int, int]] = []
+    for record in records:
+        if record.kind == "activation" and 0 <= record.created < forward_end:
+            events.append((record.created, record.nbytes))
+            events.append((record.last_forward_use + 1, -record.nbytes))
+    events.sort()  # at equal times, frees come before allocations
+    total = peak = peak_at = 0
+    for time, delta in events:
+        total += delta
+        if total > peak:
+            peak, peak_at = total, time
+    return peak, peak_at, 0
+
+
+@dataclass(frozen=True)
+class StepTimeline:
+    """Where a traced training step's phases begin, on the tracer's clock."""
+
+    backward_start: int
+    step_start: int
+
+
+def step_peak(
+    records: Mapping[int, StorageRecord],
+    timeline: StepTimeline,
+    weight_copies: set[int],
+) -> tuple[int, int, dict[str, int], int, int]:
+    """The most bytes the pass's own storages hold at once in a training step.
+
+    Returns (peak, clock of the peak, bytes by category at the peak, most temporaries alive at
+    once in the backward pass, the same in the optimizer step). Storages in `weight_copies`
+    (keys) count as WEIGHT_COPIES; saved tensors live at least to the end of the forward pass.
+    """
     events: list[tuple[int, int, str]] = []
-    for start, stop, nbytes, category in _intervals(records, training, forward_end):
-        events.append((start, nbytes, category))
-        events.append((stop, -nbytes, category))
+    for key, record in records.items():
+        if record.kind != "activation" or record.created < 0:
+            continue
+        stop = record.last_use + 1
+        if record.is_grad:
+            stop, category = NEVER_FREED, GRADIENTS
+        elif key in weight_copies:
+            stop, category = max(stop, timeline.backward_start), WEIGHT_COPIES
+        elif record.saved:
+            stop, category = max(stop, timeline.backward_start), SAVED
+        else:
+            category = TEMPORARIES
+        events.append((record.created, record.nbytes, category))
+        events.append((stop, -record.nbytes, category))
     events.sort(key=lambda e: (e[0], e[1]))  # at equal times, frees come before allocations
-    live = {"other": 0, "saved": 0, "grad": 0}
-    total = peak = peak_at = other_after_forward = 0
+    live = dict.fromkeys((GRADIENTS, WEIGHT_COPIES, SAVED, TEMPORARIES), 0)
+    total = peak = peak_at = backward_temporaries = step_temporaries = 0
+    at_peak = dict(live)
     for time, delta, category in events:
         live[category] += delta
         total += delta
         if total > peak:
-            peak, peak_at = total, time
-        if time >= forward_end and live["other"] > other_after_forward:
-            other_after_forward = live["other"]
-    return peak, peak_at, other_after_forward
+            peak, peak_at, at_peak = total, time, dict(live)
+        if time >= timeline.step_start:
+            step_temporaries = max(step_temporaries, live[TEMPORARIES])
+        elif time >= timeline.backward_start:
+            backward_temporaries = max(backward_temporaries, live[TEMPORARIES])
+    return peak, peak_at, at_peak, backward_temporaries, step_temporaries

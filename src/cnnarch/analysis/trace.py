@@ -529,14 +529,16 @@ class Tracer(FastMeta):
             handle.remove()
         self._handles.clear()
 
+    # Frames are for the forward pass: in backward, activation checkpointing reruns modules
+    # (and stops them early with an exception of its own).
     def _enter_module(self, module: nn.Module, args: Any) -> None:
-        if id(module) in self.module_names and not self.failed:
+        if id(module) in self.module_names and not self.failed and self.phase == FORWARD:
             self.enter_module(module)
 
     def _exit_module(self, module: nn.Module, args: Any, *kwargs_and_output: Any) -> None:
         # Torch passes (kwargs, output) normally, and (output,) alone when it calls the hook
         # because the forward raised.
-        if id(module) not in self.module_names:
+        if id(module) not in self.module_names or self.phase != FORWARD:
             return
         if len(kwargs_and_output) == 1:
             self.exit_module_raising(module, args)

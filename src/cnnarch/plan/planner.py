@@ -1,0 +1,371 @@
+"""`plan`: the largest batch that trains within a memory budget, or whether a given batch fits.
+
+The planner does not run the model: each batch it considers is one exact meta trace of a
+training step by `cnnarch.analyze` (forward, backward and optimizer step, with the step's
+precision, checkpointing and accumulation). From the peaks at batches 1 and 2 it takes the
+fixed part (what the step needs whatever the batch: parameters, gradients, optimizer state)
+and the part that grows with each example; it does not trust that line beyond the batches it
+traced: the answer is a batch whose own trace fits while the trace of the next one does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from cnnarch.analysis.analyzer import analyze
+from cnnarch.analysis.memory import BREAKDOWN_ORDER, GRADIENT_BUCKETS, WEIGHT_COPIES
+from cnnarch.analysis.training_modes import TrainingStep
+from cnnarch.errors import CnnarchError
+from cnnarch.plan.budget import parse_bytes
+from cnnarch.units import byte_size
+
+# Kept free for what PyTorch's allocator does not count: the CUDA context (driver state and the
+# kernels of CUDA, cuBLAS and cuDNN, about 0.3-0.6 GB on current GPUs with lazy module loading)
+# and the caching allocator's rounding and fragmentation (blocks rounded up to 512 bytes and
+# carved out of 2 MB / 20 MB segments, so reserved memory runs some hundreds of MB above
+# allocated). Set it to 0 to plan against allocated bytes alone (the CPU, say).
+DEFAULT_RESERVE = "1GB"
+_SEARCH_LIMIT = 1 << 24  # micro-batches; far beyond any memory budget
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The planner's answer. Sizes are bytes, per device; `batch` is the micro-batch per device
+    (what one forward pass holds), `global_batch` the examples per optimizer step over all
+    devices."""
+
+    model: str
+    train: bool
+    step: TrainingStep | None
+    memory_bytes: int
+    reserve_bytes: int
+    batch: int
+    global_batch: int
+    peak_bytes: int
+    peak_phase: str
+    breakdown: dict[str, int]
+    fixed_bytes: int  # needed whatever the batch: parameters, buffers, gradients, state
+    per_example_bytes: int  # what one more example adds to the peak, at `batch`
+    linear: bool  # every traced batch's peak lies on the line through `batch` and the next
+    searched: bool  # True: `batch` is the largest that fits; False: the batch asked about
+    next_peak_bytes: int | None = None  # the peak at batch + 1 (searched plans)
+    traced: dict[int, int] = field(default_factory=dict)  # batch -> peak, every trace made
+
+    @property
+    def usable_bytes(self) -> int:
+        return self.memory_bytes - self.reserve_bytes
+
+    @property
+    def margin_bytes(self) -> int:
+        """Usable memory left at the peak; negative when the batch does not fit."""
+        return self.usable_bytes - self.peak_bytes
+
+    @property
+    def fits(self) -> bool:
+        return self.margin_bytes >= 0
+
+    def to_dict(self) -> dict[str, Any]:
+        step = self.step
+        return {
+            "model": self.model,
+            "train": self.train,
+            "step": dict(step.__dict__) if step is not None else None,
+            "memory_bytes": self.memory_bytes,
+            "reserve_bytes": self.reserve_bytes,
+            "usable_bytes": self.usable_bytes,
+            "batch": self.batch,
+            "global_batch": self.global_batch,
+            "fits": self.fits,
+            "peak_bytes": self.peak_bytes,
+            "margin_bytes": self.margin_bytes,
+            "peak_phase": self.peak_phase,
+            "breakdown": dict(self.breakdown),
+            "fixed_bytes": self.fixed_bytes,
+            "per_example_bytes": self.per_example_bytes,
+            "linear": self.linear,
+            "searched": self.searched,
+            "next_peak_bytes": self.next_peak_bytes,
+            "traced": {str(b): p for b, p in sorted(self.traced.items())},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_text(self) -> str:
+        usable = byte_size(self.usable_bytes)
+        lines = [f"{self.model}: {self._setup()}"]
+        lines.append(
+            f"Budget {byte_size(self.memory_bytes)} - reserve {byte_size(self.reserve_bytes)}"
+            f" (CUDA context, allocator fragmentation) = {usable} usable"
+        )
+        per_step = (
+            f" ({self.global_batch} per optimizer step)" if self.global_batch != self.batch else ""
+        )
+        if self.searched:
+            lines.append(f"Largest batch that fits: {self.batch}{per_step}")
+        else:
+            verdict = "fits" if self.fits else "does NOT fit"
+            lines.append(f"Batch {self.batch}{per_step} {verdict}")
+        margin = byte_size(abs(self.margin_bytes))
+        lines.append(
+            f"Peak {byte_size(self.peak_bytes)} (in the {self.peak_phase}), "
+            + (f"margin {margin}" if self.fits else f"over by {margin}")
+        )
+        if self.searched and self.next_peak_bytes is not None:
+            over = byte_size(self.next_peak_bytes - self.usable_bytes)
+            lines.append(
+                f"Batch {self.batch + 1} would peak at {byte_size(self.next_peak_bytes)}: "
+                f"over by {over}"
+            )
+        lines.append("At the peak:")
+        shown = self._shown()
+        width = max(len(k) for k in shown)
+        for name, nbytes in shown.items():
+            lines.append(f"  {name:<{width}s} {byte_size(nbytes):>10s}")
+        shape = "" if self.linear else "; smaller batches add less (the search used exact traces)"
+        fixed = "parameters, gradients, optimizer state" if self.train else "parameters"
+        lines.append(
+            f"Needed whatever the batch ({fixed}): "
+            f"{byte_size(self.fixed_bytes)}; one more example adds "
+            f"{byte_size(self.per_example_bytes)} here{shape}"
+        )
+        return "\n".join(lines)
+
+    def _shown(self) -> dict[str, int]:
+        optional = (WEIGHT_COPIES, GRADIENT_BUCKETS)  # shown where the step has them
+        return {k: v for k, v in self.breakdown.items() if v or k not in optional}
+
+    def _setup(self) -> str:
+        step = self.step
+        if step is None:
+            return "inference (no gradients)"
+        parts = [f"training, {step.optimizer}" + (" (foreach)" if step.foreach else "")]
+        parts.append(step.precision if step.precision == "fp32" else f"{step.precision} autocast")
+        if step.checkpoint is not None:
+            parts.append(f"checkpoint {step.checkpoint}")
+        if step.accumulate > 1:
+            parts.append(f"{step.accumulate} micro-batches")
+        if step.world_size > 1:
+            ddp = "DDP, gradients in buckets" if step.bucket_view else "DDP"
+            shard = ", ZeRO-1" if step.sharding == "zero1" else ""
+            parts.append(f"{step.world_size} ranks ({ddp}{shard}; per rank)")
+        if not step.set_to_none:
+            parts.append("zero_grad keeps gradients")
+        return ", ".join(parts)
+
+
+class _Tracer:
+    """Peak (and what it is made of) at each batch, each batch traced once."""
+
+    def __init__(
+        self,
+        model: nn.Module | str,
+        input_size: Sequence[int] | None,
+        step: TrainingStep | None,
+        variant: str,
+    ) -> None:
+        self.model = model
+        self.input_size = input_size
+        self.step = step
+        self.variant = variant
+        self.peaks: dict[int, int] = {}
+        self.fixed = 0  # bytes needed whatever the batch (the same in every trace)
+        self.details: dict[int, tuple[str, dict[str, int], str]] = {}
+
+    def peak(self, batch: int) -> int:
+        if batch not in self.peaks:
+            summary = analyze(
+                self.model,
+                self.input_size,
+                batch_size=batch,
+                train=self.step is not None,
+                step=self.step,
+                variant=self.variant,
+            )
+            t = summary.training
+            if t is None:
+                activations = summary.inference_peak_bytes - summary.param_bytes
+                activations -= summary.buffer_bytes + summary.input_bytes
+                breakdown = {
+                    BREAKDOWN_ORDER[0]: summary.param_bytes + summary.buffer_bytes,
+                    BREAKDOWN_ORDER[1]: summary.input_bytes,
+                    "activations": activations,
+                }
+                self.peaks[batch] = summary.inference_peak_bytes
+                self.details[batch] = ("forward", breakdown, summary.model_name)
+                self.fixed = summary.param_bytes + summary.buffer_bytes
+            else:
+                self.peaks[batch] = t.peak_bytes
+                self.details[batch] = (t.peak_phase, dict(t.at_peak), summary.model_name)
+                self.fixed = t.params_bytes + t.buffer_bytes + t.grads_bytes
+                self.fixed += t.optimizer_state_bytes + t.weight_copies_bytes
+                self.fixed += t.at_peak.get(GRADIENT_BUCKETS, 0)
+        return self.peaks[batch]
+
+
+def plan(
+    model: nn.Module | str,
+    memory: int | str,
+    *,
+    train: bool = True,
+    batch: int | None = None,
+    reserve: int | str = DEFAULT_RESERVE,
+    input_size: Sequence[int] | None = None,
+    variant: str = "paper",
+    **step_options: Any,
+) -> Plan:
+    """The largest batch per device that trains within `memory`, or, with `batch`, whether that
+    many examples per optimizer step fit.
+
+    Args:
+        model: a zoo name or any `nn.Module`.
+        memory: the device's memory, in bytes or as text ("24GiB", "40GB").
+        train: plan a training step (default) or an inference forward pass.
+        batch: examples per optimizer step to check, over all ranks (split into `world_size`
+            ranks and `accumulate` micro-batches); None searches for the largest micro-batch
+            per rank that fits.
+        reserve: memory kept free for the CUDA context and allocator fragmentation
+            (`DEFAULT_RESERVE`, explained there).
+        input_size: (C, H, W) of one example; the zoo card's by default.
+        variant: the zoo variant when `model` is a name.
+        step_options: the training step, as `TrainingStep`'s fields (optimizer, precision,
+            checkpoint, accumulate, set_to_none, world_size, sharding, bucket_view, foreach);
+            foreach defaults to True here, torch's default for CUDA tensors. With a world size
+            the peak is per rank (the rank with the largest optimizer shard).
+    """
+    step = _training_step(train, step_options)
+    per_step = step.accumulate * step.world_size if step is not None else 1
+    micro = _micro_batch(batch, step) if batch is not None else None
+    memory_bytes = _bytes(memory, "memory")
+    reserve_bytes = _bytes(reserve, "reserve")
+    if reserve_bytes >= memory_bytes:
+        raise CnnarchError(
+            f"the reserve ({byte_size(reserve_bytes)}) leaves nothing of the "
+            f"{byte_size(memory_bytes)} budget: lower it with --reserve"
+        )
+    usable = memory_bytes - reserve_bytes
+    tracer = _Tracer(model, input_size, step, variant)
+    tracer.peak(1)
+    fixed = tracer.fixed
+    if fixed > usable:
+        raise CnnarchError(
+            f"the budget ({byte_size(usable)} after the {byte_size(reserve_bytes)} "
+            f"reserve) is below what the step needs whatever the batch "
+            f"({byte_size(fixed)}: parameters, gradients, optimizer state) by "
+            f"{byte_size(fixed - usable)}"
+        )
+    if micro is not None:
+        searched = False
+    else:
+        micro = _search(tracer, usable)
+        searched = True
+    peak = tracer.peak(micro)
+    next_peak = tracer.peak(micro + 1)
+    per_example = next_peak - peak
+    phase, breakdown, name = tracer.details[micro]
+    linear = all(p == peak + (b - micro) * per_example for b, p in tracer.peaks.items())
+    return Plan(
+        model=name,
+        train=train,
+        step=step,
+        memory_bytes=memory_bytes,
+        reserve_bytes=reserve_bytes,
+        batch=micro,
+        global_batch=micro * per_step,
+        peak_bytes=peak,
+        peak_phase=phase,
+        breakdown={k: breakdown[k] for k in _order(breakdown)},
+        fixed_bytes=fixed,
+        per_example_bytes=per_example,
+        linear=linear,
+        searched=searched,
+        next_peak_bytes=next_peak if searched else None,
+        traced=dict(tracer.peaks),
+    )
+
+
+def _training_step(train: bool, options: dict[str, Any]) -> TrainingStep | None:
+    if not train:
+        if options:
+            raise CnnarchError(f"{', '.join(options)}: only for training (train=True)")
+        return None
+    valid = [f.name for f in dataclasses.fields(TrainingStep)]
+    unknown = [name for name in options if name not in valid]
+    if unknown:
+        raise CnnarchError(f"unknown option {unknown[0]!r}; the step takes {', '.join(valid)}")
+    return TrainingStep(**{"foreach": True, **options})
+
+
+def _order(breakdown: dict[str, int]) -> list[str]:
+    known = [k for k in BREAKDOWN_ORDER if k in breakdown]
+    return known + [k for k in breakdown if k not in known]
+
+
+def _bytes(value: int | str, what: str) -> int:
+    if isinstance(value, str):
+        return parse_bytes(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CnnarchError(f"{what} must be a number of bytes or a size like 24GiB, got {value!r}")
+    return value
+
+
+def _micro_batch(batch: Any, step: TrainingStep | None) -> int:
+    """The micro-batch on one rank of `batch` examples per optimizer step."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise CnnarchError(f"batch must be a positive integer, got {batch!r}")
+    ranks, micro = (step.world_size, step.accumulate) if step is not None else (1, 1)
+    if batch % (ranks * micro):
+        parts = [f"world size {ranks}"] * (ranks > 1) + [f"{micro} micro-batches"] * (micro > 1)
+        raise CnnarchError(
+            f"the batch of {batch} does not split evenly over {' x '.join(parts)}: choose a "
+            f"multiple of {ranks * micro}"
+        )
+    return batch // (ranks * micro)
+
+
+def _search(tracer: _Tracer, usable: int) -> int:
+    """The largest micro-batch whose traced peak fits in `usable` (the next one's does not).
+
+    The peak is a maximum over the step's moments of bytes that each grow linearly with the
+    batch, so it is convex and piecewise linear in the batch: a chord between a batch that fits
+    and one that does not lies above it, and where the chord meets the budget the peak fits.
+    Each round traces that batch and the next, and bisects once if it gained little.
+    """
+    one = tracer.peak(1)
+    if one > usable:
+        raise CnnarchError(
+            f"not even a batch of 1 fits: it peaks at {byte_size(one)}, "
+            f"{byte_size(one - usable)} over the {byte_size(usable)} usable"
+        )
+    fits, fails = 1, 2
+    while tracer.peak(fails) <= usable:  # find a batch that does not fit, doubling
+        fits, fails = fails, 2 * fails
+        if fails > _SEARCH_LIMIT:
+            raise CnnarchError("the peak hardly grows with the batch: no largest batch to find")
+    while fails - fits > 1:
+        width = fails - fits
+        low, high = tracer.peak(fits), tracer.peak(fails)
+        chord = fits + (usable - low) * (fails - fits) // (high - low)
+        candidate = min(max(chord, fits + 1), fails - 1)
+        if tracer.peak(candidate) > usable:
+            fails = candidate
+        else:
+            fits = candidate
+            if candidate + 1 < fails:
+                if tracer.peak(candidate + 1) > usable:
+                    fails = candidate + 1
+                else:
+                    fits = candidate + 1
+        if 1 < fails - fits > width // 2:  # little progress: one bisection step
+            middle = (fits + fails) // 2
+            if tracer.peak(middle) > usable:
+                fails = middle
+            else:
+                fits = middle
+    return fits
