@@ -51,6 +51,7 @@ def measured() -> dict:
         return dict(results)
 
 
+@pytest.mark.slow  # two gloo processes per step
 @pytest.mark.parametrize("index", range(len(STEPS)), ids=[repr(s) for s in STEPS])
 def test_per_rank_peak_matches_the_worst_rank(measured: dict, index: int) -> None:
     step = STEPS[index]

@@ -17,3 +17,11 @@ def report(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def report_dir(report) -> Path:
     return report.out
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reads the report built once per session is slow: it waits for that build
+    (a test using the fixture needs no mark of its own)."""
+    for item in items:
+        if "report" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
