@@ -2,7 +2,7 @@
 figures other tools give for the same step.
 
 Prediction: `cnnarch.analyze(name, batch_size=B, train=True, step=TrainingStep(...))`, a meta
-trace. Measurement, on the CPU: `cnnarch.plan.measure.measure_step_peak`: what is alive when the
+trace. Measurement, on the CPU: `cnnarch.planner.measure.measure_step_peak`: what is alive when the
 second step starts (parameters, buffers, optimizer state, batch, labels, persisting gradients)
 plus the peak of the profiler's allocation events during that step (forward, loss, backward,
 optimizer step, zero_grad), one torch thread; data-parallel modes run 2 gloo processes and
@@ -39,7 +39,7 @@ import torch.multiprocessing as mp
 
 import cnnarch
 from cnnarch.analysis.training_modes import TrainingStep
-from cnnarch.plan.measure import CpuStep, measure_rank_peak, measure_step_peak
+from cnnarch.planner.measure import CpuStep, measure_rank_peak, measure_step_peak
 
 DEFAULT_RUNS = ("resnet18:8", "resnet50:8", "vgg16:8", "googlenet:8")
 MODES = {

@@ -21,14 +21,17 @@ __all__ = [
     "list_models",
     "load_dataset",
     "model_card",
+    "plan",
     "run_degradation",
 ]
 
-# Imported on first use: the trainer and the data loaders are not needed to analyze a model.
+# Imported on first use: the trainer, the data loaders and the planner are not needed to
+# analyze a model.
 _LAZY = {
     "TrainConfig": "cnnarch.train",
     "fit": "cnnarch.train",
     "load_dataset": "cnnarch.data",
+    "plan": "cnnarch.planner",
     "run_degradation": "cnnarch.experiments.degradation",
 }
 

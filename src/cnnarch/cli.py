@@ -277,7 +277,7 @@ def _add_diagram_parser(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from cnnarch.analysis.loading import load_model, parse_size
-    from cnnarch.plan import plan
+    from cnnarch.planner import plan
 
     options = {
         "optimizer": args.optimizer,
@@ -323,7 +323,7 @@ def _checkpoint_option(text: str | None) -> str | int | None:
 
 def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
     from cnnarch.analysis.training_modes import OPTIMIZERS, PRECISIONS, SHARDINGS
-    from cnnarch.plan import DEFAULT_RESERVE
+    from cnnarch.planner import DEFAULT_RESERVE
 
     p = commands.add_parser(
         "plan",

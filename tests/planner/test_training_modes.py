@@ -13,7 +13,7 @@ from torch import nn
 import cnnarch
 from cnnarch.analysis.training_modes import AutocastOnMeta, TrainingStep, checkpoint_segments
 from cnnarch.errors import CnnarchError
-from cnnarch.plan.measure import measure_step_peak
+from cnnarch.planner.measure import measure_step_peak
 
 
 def predicted_and_measured(step: TrainingStep) -> tuple[int, int]:

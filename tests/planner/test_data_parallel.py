@@ -14,7 +14,7 @@ from plan_nets import BATCH, small_net
 
 import cnnarch
 from cnnarch.analysis.training_modes import TrainingStep, largest_shard
-from cnnarch.plan.measure import measure_rank_peak
+from cnnarch.planner.measure import measure_rank_peak
 
 STEPS = [
     TrainingStep("adam", world_size=2),

@@ -22,7 +22,7 @@ from cnnarch.analysis.analyzer import analyze
 from cnnarch.analysis.memory import BREAKDOWN_ORDER, GRADIENT_BUCKETS, WEIGHT_COPIES
 from cnnarch.analysis.training_modes import TrainingStep
 from cnnarch.errors import CnnarchError
-from cnnarch.plan.budget import parse_bytes
+from cnnarch.planner.budget import parse_bytes
 from cnnarch.units import byte_size
 
 # Kept free for what PyTorch's allocator does not count: the CUDA context (driver state and the

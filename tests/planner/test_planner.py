@@ -11,7 +11,7 @@ import cnnarch
 from cnnarch.analysis.training_modes import TrainingStep
 from cnnarch.cli import main
 from cnnarch.errors import CnnarchError
-from cnnarch.plan import Plan, parse_bytes, plan
+from cnnarch.planner import Plan, parse_bytes, plan
 
 
 def net() -> nn.Module:
