@@ -15,7 +15,6 @@ def load_table(report_dir, name: str) -> dict:
     return json.loads((report_dir / "tables" / f"{name}.json").read_text())
 
 
-@pytest.mark.slow
 def test_every_file_is_written(report, report_dir) -> None:
     assert report.html == report_dir / "index.html"
     assert (report_dir / "report.md").read_text().startswith("# CS231n Lecture 9")
@@ -39,7 +38,6 @@ def test_every_file_is_written(report, report_dir) -> None:
     assert leftovers == []
 
 
-@pytest.mark.slow
 def test_html_is_self_contained(report_dir) -> None:
     html = (report_dir / "index.html").read_text()
     # Nothing fetched from the network: no external scripts, styles or images.
@@ -48,7 +46,6 @@ def test_html_is_self_contained(report_dir) -> None:
     assert html.count("data:image/png;base64,") == len(list((report_dir / "figures").glob("*.png")))
 
 
-@pytest.mark.slow
 def test_comparison_numbers_are_the_analyzers(report_dir) -> None:
     rows = {r["name"]: r for r in load_table(report_dir, "comparison")["rows"]}
     assert list(rows) == list(DEFAULT_MODELS)
@@ -72,7 +69,6 @@ def test_comparison_numbers_are_the_analyzers(report_dir) -> None:
     assert rows["vgg16"]["train"] == training.training.peak_bytes
 
 
-@pytest.mark.slow
 def test_layer_tables_sum_to_the_totals(report_dir) -> None:
     for name in ("vgg16", "resnet152"):
         rows = load_table(report_dir, f"layers_{name}")["rows"]
@@ -81,7 +77,6 @@ def test_layer_tables_sum_to_the_totals(report_dir) -> None:
         assert sum(r["macs"] for r in rows) == summary.total_macs
 
 
-@pytest.mark.slow
 def test_published_figures_name_source_and_reason(report_dir) -> None:
     rows = load_table(report_dir, "published_vs_computed")["rows"]
     assert len(rows) > 40
@@ -100,7 +95,6 @@ def test_published_figures_name_source_and_reason(report_dir) -> None:
     assert bound["why"] == "a bound, met"
 
 
-@pytest.mark.slow
 def test_canziani_reading_sits_beside_the_computed_costs(report_dir) -> None:
     rows = {r["label"]: r for r in load_table(report_dir, "canziani_reading")["rows"]}
     assert rows["VGG-16"]["weights"] == 138e6  # as read: 138 M-weights
@@ -193,7 +187,6 @@ def test_unreadable_degradation_results_do_not_stop_the_report(tmp_path) -> None
     assert "could not be read" in files.markdown.read_text()
 
 
-@pytest.mark.slow
 def test_without_results_the_shipped_run_is_shown_and_named(report_dir) -> None:
     section = (report_dir / "report.md").read_text().split("## The degradation experiment")[1]
     assert "run `cnnarch experiment degradation` to make your own" in section
@@ -224,7 +217,6 @@ def test_out_that_is_a_file(tmp_path) -> None:
         build_report(blocker, ["resnet20"])
 
 
-@pytest.mark.slow
 def test_intro_opens_with_the_key_ideas_and_lists_what_does_not_hold(report_dir) -> None:
     intro = (report_dir / "report.md").read_text().split("## How the numbers are counted")[0]
     assert intro.index("**The lecture's key ideas, measured**") < intro.index("claims from")

@@ -55,7 +55,6 @@ def analyzed(report_dir) -> dict:
     return {pair: analyses(*pair) for pair in sorted(pairs)}
 
 
-@pytest.mark.slow
 def test_model_totals_are_the_analyzers_for_the_variant_named(report_dir, analyzed) -> None:
     rows = table(report_dir, "model_totals")["rows"]
     assert [r["name"] for r in rows] == list(DEFAULT_MODELS)
@@ -76,7 +75,6 @@ def test_model_totals_are_the_analyzers_for_the_variant_named(report_dir, analyz
     assert googlenet["params"] > googlenet["inference_params"]  # both shown where they differ
 
 
-@pytest.mark.slow
 def test_comparison_is_the_analyzers_for_the_variant_named(report_dir, analyzed) -> None:
     for row in table(report_dir, "comparison")["rows"]:
         forward, training = analyzed[row["name"], row["variant"]]
@@ -87,7 +85,6 @@ def test_comparison_is_the_analyzers_for_the_variant_named(report_dir, analyzed)
         assert row["train"] == training.training.peak_bytes, row["name"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["model_totals", "comparison", "layers_googlenet"])
 def test_html_tables_show_the_json_tables_values(report_dir, name) -> None:
     data = table(report_dir, name)
@@ -109,7 +106,6 @@ def test_html_tables_show_the_json_tables_values(report_dir, name) -> None:
                 assert cell == pytest.approx(row[key], rel=1e-12), (name, key)
 
 
-@pytest.mark.slow
 def test_layer_tables_add_up_to_the_model_totals(report_dir) -> None:
     totals = {r["name"]: r for r in table(report_dir, "model_totals")["rows"]}
     for name in DEFAULT_MODELS:
@@ -125,7 +121,6 @@ def test_layer_tables_add_up_to_the_model_totals(report_dir) -> None:
     ]
 
 
-@pytest.mark.slow
 def test_the_largest_layers_are_shares_of_the_total_that_contains_them(report_dir) -> None:
     markdown = (report_dir / "report.md").read_text()
     card = markdown.split("### googlenet")[1].split("### inception_v3")[0]
@@ -138,7 +133,6 @@ def test_the_largest_layers_are_shares_of_the_total_that_contains_them(report_di
     assert int(line.group(2)) == round(100 * sum(top) / total)
 
 
-@pytest.mark.slow
 def test_verdicts_use_one_vocabulary_and_the_count_adds_up(report_dir) -> None:
     page = (report_dir / "index.html").read_text()
     verdicts = re.findall(r'<span class="verdict">([a-z ]+):</span>', page)
@@ -163,7 +157,6 @@ def test_verdicts_use_one_vocabulary_and_the_count_adds_up(report_dir) -> None:
         assert f'<a href="#{anchor}">' in page and f'<section id="{anchor}">' in page
 
 
-@pytest.mark.slow
 def test_differences_have_one_sign_and_agree_with_their_reasons(report_dir) -> None:
     rows = table(report_dir, "published_vs_computed")["rows"]
     for row in rows:
@@ -177,7 +170,6 @@ def test_differences_have_one_sign_and_agree_with_their_reasons(report_dir) -> N
     assert "+5.5% relative to the 1.5 G budget" in markdown and "-5.2%" not in markdown
 
 
-@pytest.mark.slow
 def test_variants_are_named_where_they_change_the_numbers(report_dir) -> None:
     markdown = (report_dir / "report.md").read_text()
     comparison = markdown.split("## Comparing the architectures")[1]
@@ -186,7 +178,6 @@ def test_variants_are_named_where_they_change_the_numbers(report_dir) -> None:
     assert f"(paper variant: {paper.total_macs / 1e9:.2f} G" in comparison
 
 
-@pytest.mark.slow
 def test_the_published_count_follows_from_the_rows(report_dir) -> None:
     from cnnarch.report.sections.published import agreement
 

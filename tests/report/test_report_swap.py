@@ -21,7 +21,6 @@ def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
     }
 
 
-@pytest.mark.slow
 def test_a_full_disk_leaves_the_previous_report_whole(
     report_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

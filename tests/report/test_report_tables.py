@@ -116,7 +116,6 @@ def test_byte_columns_use_decimal_units_only() -> None:
     assert Column("m", "MACs", unit="MACs", show_unit="G", digits=2).format(1.814e9) == "1.81"
 
 
-@pytest.mark.slow
 def test_the_report_prints_no_negative_zero(report_dir) -> None:
     for name in ("index.html", "report.md"):
         text = (report_dir / name).read_text(encoding="utf-8")
