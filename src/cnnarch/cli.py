@@ -444,6 +444,13 @@ def _cmd_experiment_degradation(args: argparse.Namespace) -> int:
 
 def _add_experiment_parser(commands: argparse._SubParsersAction) -> None:
     """`cnnarch experiment NAME`: the lecture's experiments, one sub-command each."""
+    from cnnarch.experiments.degradation import (
+        STANDARD_EPOCHS,
+        STANDARD_PLAIN_SEEDS,
+        STANDARD_SEEDS,
+        STANDARD_SUBSET,
+    )
+
     p = commands.add_parser("experiment", help="run one of the lecture's experiments")
     experiments = p.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
 
@@ -463,6 +470,15 @@ def _add_experiment_parser(commands: argparse._SubParsersAction) -> None:
         help="a proxy that fits 2 CPU cores in 15 minutes (default)",
     )
     budget.add_argument(
+        "--standard",
+        dest="preset",
+        action="store_const",
+        const="standard",
+        help="both halves of the claim on 2 CPU cores in about 90 minutes: "
+        f"{STANDARD_SUBSET} images x {STANDARD_EPOCHS} epochs, ResNets with "
+        f"{STANDARD_SEEDS} seeds, plain nets with {STANDARD_PLAIN_SEEDS}",
+    )
+    budget.add_argument(
         "--full",
         dest="preset",
         action="store_const",
@@ -475,7 +491,12 @@ def _add_experiment_parser(commands: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--depths", help="comma-separated 6n+2 depths (default: 20,56 quick, 20,...,110 full)"
     )
-    d.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per model (default 3)")
+    d.add_argument(
+        "--seeds",
+        type=int,
+        help="seeds 0..N-1 per model (default 3; standard: "
+        f"{STANDARD_SEEDS}, the plain nets {STANDARD_PLAIN_SEEDS})",
+    )
     d.add_argument("--epochs", type=int, help="override the preset's number of epochs")
     d.add_argument("--subset", type=int, help="override the preset's training images")
     d.add_argument(

@@ -9,6 +9,7 @@ import math
 import os
 import signal
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,10 @@ from cnnarch.cli import main
 from cnnarch.errors import CnnarchError
 from cnnarch.experiments import degradation
 from cnnarch.experiments.degradation import (
+    CPU_TEST_SUBSET,
     QUICK_SUBSET,
-    QUICK_TEST_SUBSET,
+    STANDARD_EPOCHS,
+    STANDARD_SUBSET,
     DegradationSettings,
     ExperimentEta,
     assess_effect,
@@ -81,7 +84,7 @@ def test_results_hold_settings_and_every_curve(quick_run: Path) -> None:
     s = results["settings"]
     assert results["complete"] is True and results["wall_seconds"] > 0
     assert s["preset"] == "quick" and s["dataset"] == "fashion-mnist" and s["epochs"] == 2
-    assert (s["subset"], s["test_subset"]) == (QUICK_SUBSET, QUICK_TEST_SUBSET)
+    assert (s["subset"], s["test_subset"]) == (QUICK_SUBSET, CPU_TEST_SUBSET)
     assert s["depths"] == [8, 14] and s["seeds"] == [0, 1] and s["widths"] == [16, 32, 64]
     assert (s["train_images"], s["test_images"]) == (N_TRAIN, N_TEST)  # subsets exceed the data
     assert s["steps_per_epoch"] == math.ceil(N_TRAIN / s["batch_size"])
@@ -236,6 +239,55 @@ def test_effect_verdict(plain_deep: tuple, resnet_deep: tuple, verdict: str) -> 
     assert effect["plain_gap_mean"] == pytest.approx(sum(plain_deep) / 2 - 20.0)
     assert effect["residual_gap_mean"] == pytest.approx(sum(resnet_deep) / 2 - 10.0)
     assert effect["verdict"] == verdict
+
+
+def test_plain_nets_with_fewer_seeds_are_judged_on_the_seeds_they_have() -> None:
+    runs = [_run("plain", 20, 0, 20.0), _run("plain", 56, 0, 50.0)]
+    for seed, deep in ((0, 9.0), (1, 10.5), (2, 8.0)):  # gaps -1, +0.5, -2 against 10
+        runs += [_run("residual", 20, seed, 10.0), _run("residual", 56, seed, deep)]
+    effect = assess_effect(runs)
+    assert effect is not None
+    assert [(s["seed"], s["plain_gap"]) for s in effect["per_seed"]] == [
+        (0, 30.0),
+        (1, None),
+        (2, None),
+    ]
+    assert [s["residual_gap"] for s in effect["per_seed"]] == [-1.0, 0.5, -2.0]
+    assert effect["plain_gap_mean"] == 30.0
+    assert effect["residual_gap_mean"] == pytest.approx(-2.5 / 3)
+    assert effect["verdict"] == "shown on average"  # seed 1's ResNet-56 is 0.5 behind
+    # Without a residual pair there is nothing to judge yet.
+    assert assess_effect([*runs[:2], _run("residual", 20, 0, 10.0)]) is None
+
+
+def test_standard_preset_runs_the_plain_nets_with_fewer_seeds(
+    data_dir: Path, two_threads_fastest: None
+) -> None:
+    settings = degradation.preset_settings("standard", data_dir=str(data_dir))
+    assert (settings.subset, settings.epochs, settings.batch_size) == (
+        STANDARD_SUBSET,
+        STANDARD_EPOCHS,
+        32,
+    )
+    assert settings.seeds_of("residual") == [0, 1] and settings.seeds_of("plain") == [0]
+    assert degradation.preset_settings("standard", seeds=1).seeds_of("plain") == [0]
+    assert degradation.preset_settings("quick").seeds_of("plain") == [0, 1, 2]
+    small = replace(settings, depths=(8, 14), epochs=1, subset=16)
+    results = run_degradation(small, out=None, progress=False)
+    ran = [(r["kind"], r["depth"], r["seed"]) for r in results["runs"]]
+    assert ran == [
+        ("plain", 8, 0),
+        ("plain", 14, 0),
+        ("residual", 8, 0),
+        ("residual", 14, 0),
+        ("residual", 8, 1),
+        ("residual", 14, 1),
+    ]
+    assert results["settings"]["seeds"] == [0, 1]
+    assert results["settings"]["plain_seeds"] == [0]
+    assert [row["seeds"] for row in results["table"]] == [1, 1, 2, 2]
+    with pytest.raises(CnnarchError, match="plain_seeds must be between 1 and seeds"):
+        replace(settings, plain_seeds=3)
 
 
 @pytest.mark.slow

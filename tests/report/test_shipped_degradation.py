@@ -1,4 +1,4 @@
-"""The degradation results shipped in the package: a real run, internally consistent."""
+"""The degradation results shipped in the package: real runs, internally consistent."""
 
 from __future__ import annotations
 
@@ -16,18 +16,24 @@ from cnnarch.experiments.degradation import (
 from cnnarch.report.sections.degradation import SHIPPED, effect_checks
 
 
+@pytest.fixture(scope="module", params=sorted(SHIPPED))
+def preset(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def shipped() -> dict:
-    return load_results(SHIPPED)
+def shipped(preset: str) -> dict:
+    return load_results(SHIPPED[preset])
 
 
-def test_it_is_a_complete_quick_run_with_its_record(shipped) -> None:
+def test_it_is_a_complete_run_of_its_preset_with_its_record(preset: str, shipped) -> None:
     assert shipped["complete"] is True
     settings = shipped["settings"]
-    assert settings["preset"] == "quick"
+    assert settings["preset"] == preset
     assert shipped["environment"]["torch"] and shipped["environment"]["started_utc"]
     assert shipped["wall_seconds"] > 0
-    expected = {(k, d, s) for k in KINDS for d in settings["depths"] for s in settings["seeds"]}
+    seeds = {"plain": settings.get("plain_seeds", settings["seeds"]), "residual": settings["seeds"]}
+    expected = {(k, d, s) for k in KINDS for d in settings["depths"] for s in seeds[k]}
     assert {(r["kind"], r["depth"], r["seed"]) for r in shipped["runs"]} == expected
     for run in shipped["runs"]:
         assert [e["epoch"] for e in run["history"]] == list(range(1, settings["epochs"] + 1))
@@ -57,7 +63,7 @@ def test_the_verdict_follows_from_the_table(shipped) -> None:
     assert residual.holds == (effect["residual_gap_mean"] <= 0)
 
 
-def test_the_file_is_the_experiments_output_unchanged(shipped) -> None:
+def test_the_file_is_the_experiments_output_unchanged(preset: str, shipped) -> None:
     # Written by `write_outputs`: indent 1, a final newline; nothing re-serialised by hand.
-    text = SHIPPED.read_text("utf-8")
+    text = SHIPPED[preset].read_text("utf-8")
     assert text == json.dumps(shipped, indent=1, allow_nan=False) + "\n"

@@ -55,7 +55,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 from tqdm import tqdm
 
 from cnnarch.errors import CnnarchError
@@ -66,9 +65,9 @@ if TYPE_CHECKING:
 
 WIDTHS = (16, 32, 64)
 KINDS = ("plain", "residual")
-PRESETS = ("quick", "full")
+PRESETS = ("quick", "standard", "full")
 FULL_DEPTHS = (20, 32, 44, 56, 110)
-QUICK_DEPTHS = (20, 56)
+CPU_DEPTHS = (20, 56)
 RESULTS_JSON = "results.json"
 FIGURE_STEM = "degradation"
 TABLE_STEM = "table"
@@ -85,8 +84,9 @@ class DegradationSettings:
     preset: str
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
-    depths: tuple[int, ...] = QUICK_DEPTHS
+    depths: tuple[int, ...] = CPU_DEPTHS
     seeds: int = 3
+    plain_seeds: int | None = None
     subset: int | None = None
     test_subset: int | None = None
     epochs: int = 164
@@ -112,6 +112,10 @@ class DegradationSettings:
             raise CnnarchError(f"give at least two different depths, got {list(self.depths)}")
         if self.seeds < 1:
             raise CnnarchError(f"seeds must be at least 1, got {self.seeds}")
+        if self.plain_seeds is not None and not 1 <= self.plain_seeds <= self.seeds:
+            raise CnnarchError(
+                f"plain_seeds must be between 1 and seeds ({self.seeds}), got {self.plain_seeds}"
+            )
         if self.epochs < 1:
             raise CnnarchError(f"epochs must be at least 1, got {self.epochs}")
         if self.subset is not None and self.subset < 1:
@@ -120,6 +124,12 @@ class DegradationSettings:
     def warmup_for(self, depth: int) -> int:
         return 400 if self.paper_warmup and depth >= 110 else self.warmup_steps
 
+    def seeds_of(self, kind: str) -> list[int]:
+        """The seeds `kind` runs with: all of them, or the first `plain_seeds` for plain nets
+        (the plain half is decided by a wide margin at every seed; the residual half is not)."""
+        count = self.plain_seeds if kind == "plain" and self.plain_seeds else self.seeds
+        return list(range(count))
+
 
 def preset_settings(
     preset: str = "quick",
@@ -127,18 +137,47 @@ def preset_settings(
     dataset: str = "fashion-mnist",
     data_dir: str | None = None,
     depths: Sequence[int] | None = None,
-    seeds: int = 3,
+    seeds: int | None = None,
     epochs: int | None = None,
     subset: int | None = None,
 ) -> DegradationSettings:
-    """The settings of a preset, with `epochs` and `subset` (training images) if given.
+    """The settings of a preset, with `depths`, `seeds`, `epochs` and `subset` (training
+    images) replaced where given.
 
     "full" is the paper's recipe (batch 128, lr 0.1 divided by 10 at 50% and 75% of 164 epochs,
-    momentum 0.9, weight decay 1e-4, pad-and-crop + flip, depths 20/32/44/56/110). "quick" is the
-    proxy that fits 2 CPU cores in 15 minutes: the same recipe on fewer images and epochs, with
-    batch 32 at the linearly scaled lr 0.025.
+    momentum 0.9, weight decay 1e-4, pad-and-crop + flip, depths 20/32/44/56/110, for a GPU).
+    "quick" (15 minutes on 2 CPU cores) and "standard" (about 90) are the same recipe on fewer
+    images and epochs, with batch 32 at the linearly scaled lr 0.025; "standard" runs the
+    residual nets with STANDARD_SEEDS seeds and the plain nets with one (`seeds` sets the first;
+    the plain count never exceeds it).
     """
-    settings = _preset(preset, dataset, data_dir, depths, seeds)
+    if preset not in PRESETS:
+        raise CnnarchError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    common = {"preset": preset, "dataset": dataset, "data_dir": data_dir}
+    if preset == "full":
+        settings = DegradationSettings(
+            **common, depths=FULL_DEPTHS, seeds=3, epochs=164, paper_warmup=True
+        )
+    else:
+        cpu = {"batch_size": CPU_BATCH_SIZE, "lr": CPU_LR, "test_subset": CPU_TEST_SUBSET}
+        if preset == "quick":
+            settings = DegradationSettings(
+                **common, **cpu, seeds=3, subset=QUICK_SUBSET, epochs=QUICK_EPOCHS
+            )
+        else:
+            settings = DegradationSettings(
+                **common,
+                **cpu,
+                seeds=STANDARD_SEEDS,
+                plain_seeds=STANDARD_PLAIN_SEEDS,
+                subset=STANDARD_SUBSET,
+                epochs=STANDARD_EPOCHS,
+            )
+    if depths is not None:
+        settings = replace(settings, depths=tuple(depths))
+    if seeds is not None:
+        plain = min(settings.plain_seeds, seeds) if settings.plain_seeds else None
+        settings = replace(settings, seeds=seeds, plain_seeds=plain)
     if epochs is not None:
         settings = replace(settings, epochs=epochs)
     if subset is not None:
@@ -146,45 +185,22 @@ def preset_settings(
     return settings
 
 
-def _preset(
-    preset: str, dataset: str, data_dir: str | None, depths: Sequence[int] | None, seeds: int
-) -> DegradationSettings:
-    if preset == "full":
-        return DegradationSettings(
-            preset="full",
-            dataset=dataset,
-            data_dir=data_dir,
-            depths=tuple(depths or FULL_DEPTHS),
-            seeds=seeds,
-            epochs=164,
-            paper_warmup=True,
-        )
-    if preset == "quick":
-        return DegradationSettings(
-            preset="quick",
-            dataset=dataset,
-            data_dir=data_dir,
-            depths=tuple(depths or QUICK_DEPTHS),
-            seeds=seeds,
-            subset=QUICK_SUBSET,
-            test_subset=QUICK_TEST_SUBSET,
-            epochs=QUICK_EPOCHS,
-            batch_size=QUICK_BATCH_SIZE,
-            lr=QUICK_LR,
-        )
-    raise CnnarchError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-
-
-# The quick proxy's budget, chosen by measurement on 2 CPU cores (README, degradation section):
-# the paper's recipe on QUICK_SUBSET training images for QUICK_EPOCHS epochs, with batch 32 and
+# The CPU presets' budgets, chosen by measurement on 2 CPU cores (README, degradation section):
+# the paper's recipe on a subset of the training images for a few epochs, with batch 32 and
 # lr 0.1 * 32/128 (the linear scaling rule, Goyal et al. 2017). On a CPU an image costs about the
 # same at batch 32 as at 128, so the smaller batch buys four times the optimizer steps, and the
 # claim under test is about what those steps achieve.
+CPU_BATCH_SIZE = 32
+CPU_LR = 0.1 * CPU_BATCH_SIZE / 128
+CPU_TEST_SUBSET = 1000
 QUICK_SUBSET = 2000
-QUICK_TEST_SUBSET = 1000
 QUICK_EPOCHS = 6
-QUICK_BATCH_SIZE = 32
-QUICK_LR = 0.1 * QUICK_BATCH_SIZE / 128
+# "standard": pilot runs of ResNet-20 against ResNet-56 at growing budgets found the deeper
+# ResNet ahead from STANDARD_EPOCHS epochs of STANDARD_SUBSET images (README's budget table).
+STANDARD_SUBSET = 10_000
+STANDARD_EPOCHS = 24
+STANDARD_SEEDS = 2
+STANDARD_PLAIN_SEEDS = 1
 
 
 def check_depth(depth: int) -> int:
@@ -257,31 +273,33 @@ def summary_table(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def assess_effect(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """Deep minus shallow final training error per seed and kind, and whether the claim holds.
 
-    Only seeds with all four runs (two kinds x shallowest and deepest depth) count; None if none.
+    A kind's gap at a seed counts when that kind ran at the shallowest and the deepest depth
+    with that seed (the plain nets may run with fewer seeds: their gap is then None at the
+    others). None until both kinds have at least one gap.
     """
     depths = sorted({r["depth"] for r in runs})
     if len(depths) < 2:
         return None
     shallow, deep = depths[0], depths[-1]
     train = {(r["kind"], r["depth"], r["seed"]): final_errors(r)[0] for r in runs}
-    per_seed = []
-    for seed in sorted({r["seed"] for r in runs}):
-        needed = [(k, d, seed) for k in KINDS for d in (shallow, deep)]
-        if all(key in train for key in needed):
-            per_seed.append(
-                {
-                    "seed": seed,
-                    "plain_gap": train["plain", deep, seed] - train["plain", shallow, seed],
-                    "residual_gap": train["residual", deep, seed]
-                    - train["residual", shallow, seed],
-                }
-            )
-    if not per_seed:
+
+    def gap(kind: str, seed: int) -> float | None:
+        if (kind, deep, seed) in train and (kind, shallow, seed) in train:
+            return train[kind, deep, seed] - train[kind, shallow, seed]
         return None
-    plain_mean = statistics.fmean(s["plain_gap"] for s in per_seed)
-    residual_mean = statistics.fmean(s["residual_gap"] for s in per_seed)
-    every_plain = all(s["plain_gap"] > 0 for s in per_seed)
-    every_residual = all(s["residual_gap"] <= 0 for s in per_seed)
+
+    per_seed = [
+        {"seed": seed, "plain_gap": gap("plain", seed), "residual_gap": gap("residual", seed)}
+        for seed in sorted({r["seed"] for r in runs})
+    ]
+    per_seed = [s for s in per_seed if s["plain_gap"] is not None or s["residual_gap"] is not None]
+    plain = [s["plain_gap"] for s in per_seed if s["plain_gap"] is not None]
+    residual = [s["residual_gap"] for s in per_seed if s["residual_gap"] is not None]
+    if not plain or not residual:
+        return None
+    plain_mean, residual_mean = statistics.fmean(plain), statistics.fmean(residual)
+    every_plain = all(g > 0 for g in plain)
+    every_residual = all(g <= 0 for g in residual)
     if every_plain and every_residual:
         verdict = "shown"
     elif plain_mean > 0 and residual_mean <= 0:
@@ -613,6 +631,8 @@ def run_degradation(
     and uses it, see `cnnarch.train.threads`). Under `torchrun` every run is data-parallel and
     only rank 0 writes files and shows progress.
     """
+    import torch
+
     from cnnarch.data import load_dataset
     from cnnarch.train import fit
     from cnnarch.train.distributed import DistContext
@@ -655,16 +675,25 @@ def run_degradation(
         steps = _steps_per_epoch(train_n, settings.batch_size)
         seeds = list(range(settings.seeds))
         plan = [
-            (seed, kind, depth) for seed in seeds for kind in KINDS for depth in settings.depths
+            (seed, kind, depth)
+            for seed in seeds
+            for kind in KINDS
+            if seed in settings.seeds_of(kind)
+            for depth in settings.depths
         ]
         results: dict[str, Any] = {
             "experiment": "degradation",
             "format": 1,
             "complete": False,
             "settings": {
-                **{k: v for k, v in asdict(settings).items() if k not in ("data_dir", "seeds")},
+                **{
+                    k: v
+                    for k, v in asdict(settings).items()
+                    if k not in ("data_dir", "seeds", "plain_seeds")
+                },
                 "depths": list(settings.depths),
                 "seeds": seeds,
+                **({"plain_seeds": settings.seeds_of("plain")} if settings.plain_seeds else {}),
                 "widths": list(WIDTHS),
                 "train_images": train_n,
                 "test_images": test_n,

@@ -1,9 +1,10 @@
 """The degradation experiment (deeper plain nets train worse; ResNets do not).
 
 Shows the `results.json` that `cnnarch experiment degradation` writes (format 1, see
-`cnnarch.experiments.degradation`): the reader's own run when there is one, else the real run
-shipped in the package (`SHIPPED`); the page says which. The curves are drawn from the results
-by the experiment's own figure function; other JSON is shown as a plain table of its records.
+`cnnarch.experiments.degradation`): the reader's own run when there is one, else the real runs
+shipped in the package (`SHIPPED`: the standard run, then the quick one); the page says which.
+The curves are drawn from the results by the experiment's own figure function; other JSON is
+shown as a plain table of its records.
 """
 
 from __future__ import annotations
@@ -22,31 +23,24 @@ from cnnarch.report.tables import Column, Table
 SOURCE = "He et al. 2015, Section 4.2 and Fig. 6"
 PLAIN_CLAIM = "deeper plain nets have higher training error than shallower ones"
 RESIDUAL_CLAIM = "residual nets of the same depths do not: the deeper one trains no worse"
-# A real run of `cnnarch experiment degradation --quick --threads 1`, shipped with the package
-# so that the section is never empty; a run of the reader's own takes precedence.
-SHIPPED = Path(__file__).resolve().parents[2] / "experiments" / "results" / "degradation_quick.json"
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "experiments" / "results"
+# Real runs of `cnnarch experiment degradation --standard` and `--quick`, the experiment's own
+# files, shipped so that the section is never empty; a run of the reader's own takes precedence.
+SHIPPED = {preset: RESULTS_DIR / f"degradation_{preset}.json" for preset in ("standard", "quick")}
 
 
 def degradation_section(ctx: Context, results: Path) -> Section:
     section = Section("degradation", "The degradation experiment")
-    if results.is_file():
-        try:
-            data = json.loads(results.read_text("utf-8"))
-        except (OSError, ValueError) as err:
-            # An optional input: the rest of the report stands without it.
-            section.add(Paragraph(f"`{results}` could not be read ({err}); rerun the experiment."))
-            return section
-        origin = f"Results from `{results}`"
-    else:
-        data = json.loads(SHIPPED.read_text("utf-8"))
-        origin = (
-            f"No results at `{results}` (run `cnnarch experiment degradation` to make your own, "
-            "or pass `cnnarch report --degradation FILE`), so this section shows the results "
-            "shipped with cnnarch: a real run of `cnnarch experiment degradation --quick "
-            f"--threads 1` started {data['environment']['started_utc']}"
-        )
+    if not results.is_file():
+        return shipped_section(ctx, section, results)
+    try:
+        data = json.loads(results.read_text("utf-8"))
+    except (OSError, ValueError) as err:
+        # An optional input: the rest of the report stands without it.
+        section.add(Paragraph(f"`{results}` could not be read ({err}); rerun the experiment."))
+        return section
     if isinstance(data, dict) and data.get("experiment") == "degradation" and "table" in data:
-        section.add(*experiment_blocks(ctx, data, origin))
+        section.add(*experiment_blocks(ctx, data, f"Results from `{results}`"))
     else:
         section.add(Paragraph(f"Results from `{results}` (not in the experiment's format)."))
         table = records_table(data)
@@ -55,7 +49,56 @@ def degradation_section(ctx: Context, results: Path) -> Section:
     return section
 
 
-def experiment_blocks(ctx: Context, data: dict[str, Any], origin: str) -> list[Any]:
+def shipped_section(ctx: Context, section: Section, results: Path) -> Section:
+    """The shipped runs: the first in `SHIPPED` in full, the others' tables and verdicts."""
+    runs = [json.loads(path.read_text("utf-8")) for path in SHIPPED.values() if path.is_file()]
+    described = "; then ".join(
+        f"`--{data['settings']['preset']}` ({_duration(data)} on two CPU cores)" for data in runs
+    )
+    section.add(
+        Paragraph(
+            f"No results at `{results}` (run `cnnarch experiment degradation` to make your own, "
+            "or pass `cnnarch report --degradation FILE`), so this section shows the results "
+            "shipped with cnnarch, real runs of the experiment (its own files, unchanged): "
+            f"first {described}."
+        ),
+        *experiment_blocks(ctx, runs[0], _origin(runs[0])),
+    )
+    for data in runs[1:]:
+        preset = data["settings"]["preset"]
+        child = Section(f"degradation-{preset}", f"The {preset} run")
+        child.add(
+            *experiment_blocks(ctx, data, _origin(data), figure=False, key_ideas=False, name=preset)
+        )
+        section.children.append(child)
+    return section
+
+
+def _origin(data: dict[str, Any]) -> str:
+    preset, environment = data["settings"]["preset"], data.get("environment") or {}
+    threads = environment.get("threads")
+    flags = f"--{preset}" + (f" --threads {threads}" if threads else "")
+    return (
+        f"A run of `cnnarch experiment degradation {flags}` started "
+        f"{environment.get('started_utc', '(time not recorded)')}"
+    )
+
+
+def _duration(data: dict[str, Any]) -> str:
+    from cnnarch.experiments.degradation import duration
+
+    return duration(float(data["wall_seconds"]))
+
+
+def experiment_blocks(
+    ctx: Context,
+    data: dict[str, Any],
+    origin: str,
+    *,
+    figure: bool = True,
+    key_ideas: bool = True,
+    name: str = "",
+) -> list[Any]:
     from cnnarch.experiments.degradation import settings_line
 
     runs = len(data.get("runs", []))
@@ -69,15 +112,16 @@ def experiment_blocks(ctx: Context, data: dict[str, Any], origin: str) -> list[A
             f"{origin}; {state}: {settings_line(data)}" + (f"; {machine}." if machine else ".")
         )
     ]
-    if data.get("runs"):
+    if figure and data.get("runs"):
         blocks.append(curves_figure(ctx, data))
-    blocks.append(final_errors_table(data["table"]))
+    blocks.append(final_errors_table(data["table"], name))
     effect = data.get("effect")
     if effect:
         plain, residual = effect_checks(effect)
         blocks.append(Checks((plain, residual)))
-        ctx.key_idea(DEEPER_IS_HARDER, _short(plain.evidence), [plain], "degradation")
-        ctx.key_idea(RESIDUAL_TRAINS, _short(residual.evidence), [residual], "degradation")
+        if key_ideas:
+            ctx.key_idea(DEEPER_IS_HARDER, _short(plain.evidence), [plain], "degradation")
+            ctx.key_idea(RESIDUAL_TRAINS, _short(residual.evidence), [residual], "degradation")
     return blocks
 
 
@@ -89,11 +133,15 @@ def _short(evidence: str) -> str:
 def effect_checks(effect: dict[str, Any]) -> tuple[Check, Check]:
     """The claim's two halves, each judged on the per-seed gaps (deep minus shallow final
     training error): plain nets degrade; residual nets do not."""
-    seeds = effect["per_seed"]
     deep, shallow = effect["deep"], effect["shallow"]
 
-    def gaps(kind: str) -> str:
-        return ", ".join(f"{s[f'{kind}_gap']:+.2f}" for s in seeds)
+    def gaps(kind: str) -> list[float]:
+        return [s[f"{kind}_gap"] for s in effect["per_seed"] if s[f"{kind}_gap"] is not None]
+
+    def listed(kind: str) -> str:
+        values = gaps(kind)
+        seeds = f"{len(values)} seed{'s' if len(values) != 1 else ''}"
+        return f"{seeds}: {', '.join(f'{g:+.2f}' for g in values)}"
 
     plain_mean, residual_mean = effect["plain_gap_mean"], effect["residual_gap_mean"]
     return (
@@ -101,15 +149,15 @@ def effect_checks(effect: dict[str, Any]) -> tuple[Check, Check]:
             PLAIN_CLAIM,
             plain_mean > 0,
             f"plain-{deep} minus plain-{shallow}, final training error: {plain_mean:+.2f} points "
-            f"on average over {len(seeds)} seed(s) ({gaps('plain')}).",
+            f"on average ({listed('plain')}).",
             SOURCE,
         ),
         Check(
             RESIDUAL_CLAIM,
             residual_mean <= 0,
             f"ResNet-{deep} minus ResNet-{shallow}, final training error: {residual_mean:+.2f} "
-            f"points on average ({gaps('residual')}), against {plain_mean:+.2f} for the plain "
-            "nets. In this short run (few epochs, a data subset) the deeper ResNet "
+            f"points on average ({listed('residual')}), against {plain_mean:+.2f} for the "
+            "plain nets. In this run (a data subset, a few epochs) the deeper ResNet "
             + (
                 "trains no worse."
                 if residual_mean <= 0
@@ -140,11 +188,12 @@ def curves_figure(ctx: Context, data: dict[str, Any]) -> SavedFigure:
     )
 
 
-def final_errors_table(rows: list[dict[str, Any]]) -> Table:
+def final_errors_table(rows: list[dict[str, Any]], name: str = "") -> Table:
     pct = {"unit": "%", "digits": 2}
     return Table(
-        "degradation",
-        "Degradation experiment: final errors, mean and standard deviation over seeds",
+        f"degradation-{name}" if name else "degradation",
+        f"Degradation experiment{f' ({name} run)' if name else ''}: final errors, mean and "
+        "standard deviation over seeds",
         [
             Column("model", "model"),
             Column("kind", "kind"),
