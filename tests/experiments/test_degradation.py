@@ -388,3 +388,16 @@ def test_interrupted_experiment_resumes_to_the_uninterrupted_results(
 
     assert curves(resumed) == curves(reference)
     assert resumed["table"] == reference["table"]
+
+
+def test_load_results_names_what_is_wrong_with_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text('{"experiment": "degradation", "format": 1, "runs": []}')
+    with pytest.raises(CnnarchError, match="missing complete, settings, environment"):
+        degradation.load_results(path)
+    path.write_text('[{"model": "plain20"}]')
+    with pytest.raises(CnnarchError, match="is not a degradation results file"):
+        degradation.load_results(tmp_path)  # a folder holding results.json
+    path.write_text("{not json")
+    with pytest.raises(CnnarchError, match="cannot read degradation results"):
+        degradation.load_results(path)

@@ -45,7 +45,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import statistics
 import sys
 import time
@@ -59,16 +58,17 @@ from tqdm import tqdm
 
 from cnnarch.errors import CnnarchError
 from cnnarch.files import FolderLock, atomic_write_bytes, ensure_dir
+from cnnarch.zoo.cifar import WIDTHS, CifarNet, check_depth
 
 if TYPE_CHECKING:
     from cnnarch.train import StepInfo
 
-WIDTHS = (16, 32, 64)
 KINDS = ("plain", "residual")
 PRESETS = ("quick", "standard", "full")
 FULL_DEPTHS = (20, 32, 44, 56, 110)
 CPU_DEPTHS = (20, 56)
 RESULTS_JSON = "results.json"
+RESULT_KEYS = ("complete", "settings", "environment", "wall_seconds", "runs", "table", "effect")
 FIGURE_STEM = "degradation"
 TABLE_STEM = "table"
 
@@ -197,20 +197,10 @@ QUICK_SUBSET = 2000
 QUICK_EPOCHS = 6
 # "standard": pilot runs of ResNet-20 against ResNet-56 at growing budgets found the deeper
 # ResNet ahead from STANDARD_EPOCHS epochs of STANDARD_SUBSET images (README's budget table).
-STANDARD_SUBSET = 10_000
-STANDARD_EPOCHS = 24
+STANDARD_SUBSET = 5_000
+STANDARD_EPOCHS = 48
 STANDARD_SEEDS = 2
 STANDARD_PLAIN_SEEDS = 1
-
-
-def check_depth(depth: int) -> int:
-    """`depth` if it is 6n+2 with n >= 1 (the family of He et al. 2015, Section 4.2)."""
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise CnnarchError(
-            f"unknown depth {depth!r}: the CIFAR nets have 6n+2 layers (8, 14, 20, 32, 44, 56, "
-            "110, ...)"
-        )
-    return depth
 
 
 def parse_depths(text: str) -> tuple[int, ...]:
@@ -388,34 +378,33 @@ def render_figure(results: dict[str, Any]) -> dict[str, bytes]:
     """The figure as {"png": bytes, "svg": bytes}: Fig. 6 of the paper, from `results`."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    from cnnarch.report.charts import chart_style, new_figure
 
     runs = results["runs"]
     depths = sorted({r["depth"] for r in runs})
-    fig = Figure(figsize=(10, 4.2), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
     colors = matplotlib.colormaps["viridis"]
-    for ax, kind in zip(axes, KINDS, strict=True):
-        for i, depth in enumerate(depths):
-            if not any(r["kind"] == kind and r["depth"] == depth for r in runs):
-                continue
-            color = colors(0.85 * i / max(len(depths) - 1, 1))
-            label = f"{'ResNet' if kind == 'residual' else 'plain'}-{depth}"
-            xs, train, test = mean_curves(runs, kind, depth)
-            ax.plot(xs, train, "--", color=color, linewidth=1.0)
-            ax.plot(xs, test, "-", color=color, linewidth=2.0, label=label)
-        ax.set_title("plain networks" if kind == "plain" else "residual networks (ResNets)")
-        ax.set_xlabel(f"epoch ({results['settings']['steps_per_epoch']} iterations each)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(title="dashed: training, solid: test", fontsize=8, title_fontsize=8)
-    axes[0].set_ylabel("error (%)")
-    fig.suptitle(settings_line(results), fontsize=8)
-    out = {}
-    for fmt in ("png", "svg"):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=150)
-        out[fmt] = buf.getvalue()
+    with chart_style():
+        fig, axes = new_figure(height=4.2, ncols=2, sharey=True)
+        for ax, kind in zip(axes, KINDS, strict=True):
+            for i, depth in enumerate(depths):
+                if not any(r["kind"] == kind and r["depth"] == depth for r in runs):
+                    continue
+                color = colors(0.85 * i / max(len(depths) - 1, 1))
+                label = f"{'ResNet' if kind == 'residual' else 'plain'}-{depth}"
+                xs, train, test = mean_curves(runs, kind, depth)
+                ax.plot(xs, train, "--", color=color, linewidth=1.0)
+                ax.plot(xs, test, "-", color=color, linewidth=2.0, label=label)
+            ax.set_title("plain networks" if kind == "plain" else "residual networks (ResNets)")
+            ax.set_xlabel(f"epoch ({results['settings']['steps_per_epoch']} iterations each)")
+            ax.grid(True, alpha=0.3)
+            ax.legend(title="dashed: training, solid: test", fontsize=8, title_fontsize=8)
+        axes[0].set_ylabel("error (%)")
+        fig.suptitle(settings_line(results), fontsize=8)
+        out = {}
+        for fmt in ("png", "svg"):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=fmt, dpi=150)
+            out[fmt] = buf.getvalue()
     return out
 
 
@@ -436,8 +425,6 @@ def write_outputs(results: dict[str, Any], out: Path, *, figure: bool = True) ->
 
 
 def _builder(kind: str, depth: int, in_channels: int, num_classes: int) -> Callable[[], Any]:
-    from cnnarch.zoo.cifar import CifarNet
-
     def build() -> CifarNet:
         net = CifarNet(
             depth, residual=kind == "residual", num_classes=num_classes, in_channels=in_channels
@@ -446,13 +433,6 @@ def _builder(kind: str, depth: int, in_channels: int, num_classes: int) -> Calla
         return net
 
     return build
-
-
-def _steps_per_epoch(n: int, batch_size: int) -> int:
-    from cnnarch.train.trainer import steps_per_epoch
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return steps_per_epoch(n, batch_size, world)
 
 
 def _run_config(
@@ -636,14 +616,13 @@ def run_degradation(
     from cnnarch.data import load_dataset
     from cnnarch.train import fit
     from cnnarch.train.distributed import DistContext
+    from cnnarch.train.trainer import pick_device, steps_per_epoch
 
     started = time.perf_counter()
     started_utc = datetime.now(timezone.utc).isoformat(timespec="seconds")
     out_path = Path(out) if out is not None else None
     dist = DistContext.from_env()
-    device = torch.device(f"cuda:{dist.local_rank}" if torch.cuda.is_available() else "cpu")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    device = pick_device("auto", dist)
     lock = FolderLock(out_path, "degradation experiment") if out_path and dist.is_main else None
     if lock is not None:
         lock.acquire()  # before any work: an unusable or busy --out fails at once
@@ -672,7 +651,7 @@ def run_degradation(
             subset=train_n if train_n < len(data[0]) else None,
             test_subset=test_n if test_n < len(data[1]) else None,
         )
-        steps = _steps_per_epoch(train_n, settings.batch_size)
+        steps = steps_per_epoch(train_n, settings.batch_size, dist.world_size)
         seeds = list(range(settings.seeds))
         plan = [
             (seed, kind, depth)
@@ -758,7 +737,8 @@ def _update(results: dict[str, Any], started: float) -> None:
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
-    """A results.json written by `run_degradation` (a folder holding one, or the file)."""
+    """A results.json written by `run_degradation` (a folder holding one, or the file), checked
+    to be one: the experiment, format 1, with its settings, runs, table and effect."""
     path = Path(path)
     if path.is_dir():
         path = path / RESULTS_JSON
@@ -766,6 +746,12 @@ def load_results(path: str | Path) -> dict[str, Any]:
         results = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as err:
         raise CnnarchError(f"cannot read degradation results {path}: {err}") from None
-    if results.get("experiment") != "degradation":
+    if not isinstance(results, dict) or results.get("experiment") != "degradation":
         raise CnnarchError(f"{path} is not a degradation results file")
+    missing = [key for key in RESULT_KEYS if key not in results]
+    if results.get("format") != 1 or missing:
+        raise CnnarchError(
+            f"{path} is not in the format this cnnarch reads (format 1"
+            + (f"; missing {', '.join(missing)})" if missing else ")")
+        )
     return results

@@ -187,8 +187,10 @@ def _empty_partial() -> dict[str, Any]:
     return {"loss_sum": 0.0, "correct": 0, "count": 0, "train_s": 0.0, "wall_s": 0.0}
 
 
-def _pick_device(cfg: TrainConfig, dist: DistContext) -> torch.device:
-    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+def pick_device(device: str, dist: DistContext) -> torch.device:
+    """This process's device for `device` ("auto", "cpu" or "cuda"): under torchrun, the GPU
+    of its local rank (made current)."""
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if not use_cuda:
         return torch.device("cpu")
     if not torch.cuda.is_available():
@@ -217,7 +219,7 @@ class _Run:
 
             model_card(cfg.model)  # an unknown name fails before the data is read
         self.dist = DistContext.from_env()
-        self.device = _pick_device(cfg, self.dist)
+        self.device = pick_device(cfg.device, self.dist)
         self.created_group = self.dist.init(self.device)
         try:
             self._setup(model, data)

@@ -52,6 +52,16 @@ class CifarBlock(nn.Module):
         return self.relu(out)
 
 
+def check_depth(depth: object) -> int:
+    """`depth` if it is 6n+2 with n >= 1 (the family of He et al. 2015, Section 4.2)."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise CnnarchError(
+            f"unknown depth {depth!r}: the CIFAR nets have 6n+2 layers (8, 14, 20, 32, 44, 56, "
+            "110, ...)"
+        )
+    return depth
+
+
 class CifarNet(ZooModel):
     """A 6n+2 layer net for 32x32 inputs; `residual=False` gives the plain net."""
 
@@ -66,9 +76,7 @@ class CifarNet(ZooModel):
     ) -> None:
         super().__init__()
         pick_variant(PAPER_ONLY, variant)
-        if depth < 8 or (depth - 2) % 6:
-            raise CnnarchError(f"depth must be 6n+2 with n >= 1, got {depth}")
-        n = (depth - 2) // 6
+        n = (check_depth(depth) - 2) // 6
         self.in_channels = in_channels
         self.depth = depth
         self.residual = residual

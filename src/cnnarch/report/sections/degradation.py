@@ -3,16 +3,17 @@
 Shows the `results.json` that `cnnarch experiment degradation` writes (format 1, see
 `cnnarch.experiments.degradation`): the reader's own run when there is one, else the real runs
 shipped in the package (`SHIPPED`: the standard run, then the quick one); the page says which.
-The curves are drawn from the results by the experiment's own figure function; other JSON is
-shown as a plain table of its records.
+The curves are drawn from the results by the experiment's own figure function; a file that is
+not the experiment's results is named, with why, and the rest of the report goes on.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from cnnarch.errors import CnnarchError
+from cnnarch.experiments.degradation import duration, load_results, settings_line
 from cnnarch.files import atomic_write_bytes
 from cnnarch.lecture.claims import DEEPER_IS_HARDER, RESIDUAL_TRAINS
 from cnnarch.report.charts import SavedFigure
@@ -34,24 +35,18 @@ def degradation_section(ctx: Context, results: Path) -> Section:
     if not results.is_file():
         return shipped_section(ctx, section, results)
     try:
-        data = json.loads(results.read_text("utf-8"))
-    except (OSError, ValueError) as err:
+        data = load_results(results)
+    except CnnarchError as err:
         # An optional input: the rest of the report stands without it.
-        section.add(Paragraph(f"`{results}` could not be read ({err}); rerun the experiment."))
+        section.add(Paragraph(f"The results could not be read ({err}); rerun the experiment."))
         return section
-    if isinstance(data, dict) and data.get("experiment") == "degradation" and "table" in data:
-        section.add(*experiment_blocks(ctx, data, f"Results from `{results}`"))
-    else:
-        section.add(Paragraph(f"Results from `{results}` (not in the experiment's format)."))
-        table = records_table(data)
-        if table is not None:
-            section.add(table)
+    section.add(*experiment_blocks(ctx, data, f"Results from `{results}`"))
     return section
 
 
 def shipped_section(ctx: Context, section: Section, results: Path) -> Section:
     """The shipped runs: the first in `SHIPPED` in full, the others' tables and verdicts."""
-    runs = [json.loads(path.read_text("utf-8")) for path in SHIPPED.values() if path.is_file()]
+    runs = [load_results(path) for path in SHIPPED.values() if path.is_file()]
     described = "; then ".join(
         f"`--{data['settings']['preset']}` ({_duration(data)} on two CPU cores)" for data in runs
     )
@@ -85,8 +80,6 @@ def _origin(data: dict[str, Any]) -> str:
 
 
 def _duration(data: dict[str, Any]) -> str:
-    from cnnarch.experiments.degradation import duration
-
     return duration(float(data["wall_seconds"]))
 
 
@@ -99,8 +92,6 @@ def experiment_blocks(
     key_ideas: bool = True,
     name: str = "",
 ) -> list[Any]:
-    from cnnarch.experiments.degradation import settings_line
-
     runs = len(data.get("runs", []))
     state = "complete" if data.get("complete") else f"incomplete ({runs} runs so far)"
     environment = data.get("environment") or {}
@@ -208,29 +199,3 @@ def final_errors_table(rows: list[dict[str, Any]], name: str = "") -> Table:
         note="Training error: on the (augmented) training batches during the last epoch, as in "
         "the paper's Fig. 6. Measured by this package, not published.",
     )
-
-
-def _records(data: Any) -> list[dict[str, Any]]:
-    """The flat records in a results file of another shape, wherever it keeps them."""
-    if isinstance(data, list):
-        return [r for r in data if isinstance(r, dict)]
-    if isinstance(data, dict):
-        for key in ("table", "results", "rows", "runs"):
-            if isinstance(data.get(key), list):
-                return _records(data[key])
-    return []
-
-
-def records_table(data: Any) -> Table | None:
-    records = [{k: v for k, v in r.items() if _scalar(v)} for r in _records(data)]
-    if not records:
-        return None
-    keys: list[str] = []
-    for record in records:
-        keys += [k for k in record if k not in keys]
-    columns = [Column(k, k.replace("_", " "), digits=None) for k in keys]
-    return Table("degradation", "Degradation experiment: results", columns, records)
-
-
-def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
