@@ -2,7 +2,7 @@
 
 Every tool analyzes the same CPU model (built once per model with real weights, eval mode) at
 the model's default input. Protocol per tool and model: one untimed warm-up call, then the
-fastest of `--repeat` timed calls (wall clock). torch runs on `--threads` threads (default 1:
+fastest of `--repeats` timed calls (wall clock). torch runs on `--threads` threads (default 1:
 on a shared machine, more threads than free cores make the peers' real forward passes wait on
 each other and their times meaningless; give `--threads 2` on an idle 2-core machine).
 Peak memory is measured in a separate, untimed call: the peak of torch's CPU allocations
@@ -115,10 +115,10 @@ def quiet(call: Callable[[], tuple[int, int]]) -> tuple[int, int]:
         return call()
 
 
-def timed(tool: str, model: nn.Module, x: torch.Tensor, repeat: int) -> Result:
+def timed(tool: str, model: nn.Module, x: torch.Tensor, repeats: int) -> Result:
     quiet(lambda: TOOLS[tool](model, x))  # warm-up
     best = float("inf")
-    for _ in range(repeat):
+    for _ in range(repeats):
         gc.collect()
         start = time.perf_counter()
         params, macs = quiet(lambda: TOOLS[tool](model, x))
@@ -148,7 +148,9 @@ def main() -> None:
     parser.add_argument("--peer-batches", nargs="*", type=int, default=[1])
     parser.add_argument("--no-memory", action="store_true", help="skip the memory pass")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed calls; the fastest counts")
+    parser.add_argument(
+        "--repeats", "--repeat", type=int, default=3, help="timed calls; the fastest counts"
+    )
     add_json_option(parser, __file__)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -173,7 +175,7 @@ def main() -> None:
                 if tool != "cnnarch" and batch not in args.peer_batches:
                     continue
                 try:
-                    result = timed(tool, model, x, args.repeat)
+                    result = timed(tool, model, x, args.repeats)
                 except Exception as err:  # a peer that cannot handle a model
                     failure = f"{type(err).__name__}: {err}"
                     print(f"{name:14s} {tool:10s} {batch:5d}  failed: {failure}")

@@ -21,6 +21,8 @@ from cnnarch.errors import CnnarchError
 BATCH_FLAGS = ("--batch-size", "--batch")
 # `cnnarch summary --format` -> the `Summary` method that writes it.
 SUMMARY_FORMATS = {"table": "to_table", "md": "to_markdown", "csv": "to_csv", "json": "to_json"}
+# `cnnarch plan --zero-grad` -> `zero_grad(set_to_none=...)`.
+ZERO_GRAD = {"none": True, "zeros": False}
 
 
 def _default_of(function: Callable[..., Any], parameter: str) -> Any:
@@ -111,7 +113,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         help="dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)",
     )
     option("--epochs", type=int)
-    option(*BATCH_FLAGS, type=int, help="global batch size")
+    option(*BATCH_FLAGS, type=int, metavar="N", help="global batch size")
     option("--lr", type=float, help="base learning rate")
     option("--momentum", type=float)
     option("--weight-decay", type=float)
@@ -237,6 +239,7 @@ def _add_summary_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         *BATCH_FLAGS,
+        metavar="N",
         type=int,
         default=_default_of(analyze, "batch_size"),
         help="batch size (default %(default)s)",
@@ -331,7 +334,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         "precision": args.precision,
         "checkpoint": _checkpoint_option(args.checkpoint),
         "accumulate": args.accumulate,
-        "set_to_none": {"none": True, "zeros": False, None: None}[args.zero_grad],
+        "set_to_none": ZERO_GRAD.get(args.zero_grad),
         "world_size": args.world_size,
         "sharding": args.sharding,
         "bucket_view": args.bucket_view or None,
@@ -379,7 +382,9 @@ def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
     _add_model_arguments(p, "CxHxW of one example (default: the model's card)")
     p.add_argument("--memory", required=True, help="device memory, e.g. 24GiB or 40GB")
     p.add_argument("--train", action="store_true", help="plan a training step (else inference)")
-    p.add_argument(*BATCH_FLAGS, type=int, help="check this batch per optimizer step instead")
+    p.add_argument(
+        *BATCH_FLAGS, type=int, metavar="N", help="check this batch per optimizer step instead"
+    )
     p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default {step.optimizer})")
     p.add_argument(
         "--foreach",
@@ -397,11 +402,10 @@ def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
         type=int,
         help=f"micro-batches per optimizer step (default {step.accumulate})",
     )
-    zero_grad = {"none": True, "zeros": False}  # the flag's value -> set_to_none
-    kept = next(name for name, value in zero_grad.items() if value == step.set_to_none)
+    kept = next(name for name, value in ZERO_GRAD.items() if value == step.set_to_none)
     p.add_argument(
         "--zero-grad",
-        choices=tuple(zero_grad),
+        choices=tuple(ZERO_GRAD),
         help=f"what zero_grad leaves: none (set_to_none=True) or zeros (default {kept})",
     )
     p.add_argument(
@@ -466,6 +470,7 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         *BATCH_FLAGS,
+        metavar="N",
         type=int,
         default=DEFAULT_BATCH,
         help="batch size for training memory (default %(default)s)",

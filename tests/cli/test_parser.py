@@ -81,7 +81,7 @@ def test_batch_size_has_one_spelling_and_the_old_one_still_works(
     assert parser.parse_args([*argv, "--batch-size", "6"]).batch_size == 6
     assert parser.parse_args([*argv, "--batch", "6"]).batch_size == 6
     usage = command(argv[0]).format_help()
-    assert "--batch-size N, --batch N" in usage or "--batch-size BATCH_SIZE, --batch" in usage
+    assert "--batch-size N, --batch N" in usage
 
 
 def test_a_variant_defaults_to_the_paper_in_every_command() -> None:
