@@ -39,7 +39,8 @@ RESULT_FIELDS = (
 
 @dataclass
 class TrainConfig:
-    """A training run. Defaults: SGD with momentum on Fashion-MNIST, on the CPU.
+    """A training run. Defaults: SGD with momentum on Fashion-MNIST, on a CUDA GPU if torch
+    sees one (`device="auto"`), else on the CPU.
 
     `schedule`: "step" divides the learning rate by 10 at 50% and 75% of the steps (He et al.
     2015, CIFAR-10: at 32k and 48k of 64k iterations), "cosine" anneals it to 0, "constant"
