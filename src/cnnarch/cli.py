@@ -87,6 +87,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     from cnnarch.data import DATASETS
+    from cnnarch.data.fashion_mnist import DEFAULT_DIR as FASHION_MNIST_DIR
     from cnnarch.train.config import SCHEDULES, TRAIN_DEVICES, TRAIN_PRESETS, TrainConfig
 
     p = commands.add_parser(
@@ -108,10 +109,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
 
     p.add_argument("model", nargs="?", help="model name (see `cnnarch models`)")
     option("--dataset", help=", ".join(DATASETS))
-    option(
-        "--data-dir",
-        help="dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)",
-    )
+    option("--data-dir", help=f"dataset folder (default for fashion-mnist: {FASHION_MNIST_DIR})")
     option("--epochs", type=int)
     option(*BATCH_FLAGS, type=int, metavar="N", help="global batch size")
     option("--lr", type=float, help="base learning rate")
@@ -147,10 +145,12 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         type=int,
         help="resize batches to NxN (e.g. 224 to train alexnet or googlenet on Fashion-MNIST)",
     )
+    paper = TRAIN_PRESETS["paper"](TrainConfig.model)
     p.add_argument(
         "--preset",
         choices=tuple(TRAIN_PRESETS),
-        help="paper: He et al. 2015's CIFAR-10 recipe (164 epochs, batch 128, ...)",
+        help=f"paper: He et al. 2015's CIFAR-10 recipe ({paper['epochs']} epochs, batch "
+        f"{paper['batch_size']}, ...)",
     )
     option("--device", choices=TRAIN_DEVICES)
     option(
