@@ -100,7 +100,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
 
     def option(*flags: str, help: str | None = None, **kwargs: Any) -> None:
         """A flag for a `TrainConfig` field, whose default its help shows. argparse's own
-        default stays None: a flag left out must not hide the preset's or the saved value."""
+        default stays None: a flag left out must not override the preset or the resumed run."""
         action = p.add_argument(*flags, help=help, **kwargs)
         default = getattr(TrainConfig, action.dest)
         if default is not None and not isinstance(default, bool):
@@ -402,11 +402,14 @@ def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
         type=int,
         help=f"micro-batches per optimizer step (default {step.accumulate})",
     )
-    kept = next(name for name, value in ZERO_GRAD.items() if value == step.set_to_none)
+    zero_grad_default = next(
+        name for name, to_none in ZERO_GRAD.items() if to_none == step.set_to_none
+    )
     p.add_argument(
         "--zero-grad",
         choices=tuple(ZERO_GRAD),
-        help=f"what zero_grad leaves: none (set_to_none=True) or zeros (default {kept})",
+        help="what zero_grad leaves: none (set_to_none=True) or zeros "
+        f"(default {zero_grad_default})",
     )
     p.add_argument(
         "--world-size", type=int, help=f"data-parallel ranks (DDP; default {step.world_size})"
