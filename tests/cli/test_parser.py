@@ -37,7 +37,7 @@ def test_every_train_flag_shows_the_default_of_its_config_field() -> None:
     for action in train._actions:
         if action.dest not in fields or action.dest == "model":
             continue
-        # Left out, a flag must not hide the preset's or the resumed run's value.
+        # Left out, a flag must not override the preset or the resumed run's saved value.
         assert action.default is None, action.option_strings
         default = fields[action.dest].default
         if default is not None and not isinstance(default, bool):
