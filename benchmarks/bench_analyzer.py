@@ -2,14 +2,15 @@
 
 Every tool analyzes the same CPU model (built once per model with real weights, eval mode) at
 the model's default input. Protocol per tool and model: one untimed warm-up call, then the
-fastest of `--repeat` timed calls (wall clock). torch runs on `--threads` threads (default 1:
+fastest of `--repeats` timed calls (wall clock). torch runs on `--threads` threads (default 1:
 on a shared machine, more threads than free cores make the peers' real forward passes wait on
 each other and their times meaningless; give `--threads 2` on an idle 2-core machine).
 Peak memory is measured in a separate, untimed call: the peak of torch's CPU allocations
 (profiler memory events) plus the peak of Python allocations (tracemalloc). The peers run
 real forward passes, so they are timed at batch 1 only unless `--peer-batches` says otherwise;
 cnnarch is timed at batch 1 and 64 (and measured on vgg16 at 256 for its memory). Peers are
-optional: a missing one is reported and skipped.
+optional: a missing one is reported and skipped. The table also goes to `--json FILE` (default
+benchmarks/results/bench_analyzer.json).
 
     python benchmarks/bench_analyzer.py                       # every ImageNet model of the zoo
     python benchmarks/bench_analyzer.py --models vgg16 resnet50
@@ -32,7 +33,8 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 import cnnarch
-from profiler_memory import allocation_peak
+from cnnarch.planner.measure import allocation_peak
+from json_results import add_json_option, write_results
 
 MIB = 2**20
 
@@ -113,10 +115,10 @@ def quiet(call: Callable[[], tuple[int, int]]) -> tuple[int, int]:
         return call()
 
 
-def timed(tool: str, model: nn.Module, x: torch.Tensor, repeat: int) -> Result:
+def timed(tool: str, model: nn.Module, x: torch.Tensor, repeats: int) -> Result:
     quiet(lambda: TOOLS[tool](model, x))  # warm-up
     best = float("inf")
-    for _ in range(repeat):
+    for _ in range(repeats):
         gc.collect()
         start = time.perf_counter()
         params, macs = quiet(lambda: TOOLS[tool](model, x))
@@ -146,7 +148,10 @@ def main() -> None:
     parser.add_argument("--peer-batches", nargs="*", type=int, default=[1])
     parser.add_argument("--no-memory", action="store_true", help="skip the memory pass")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed calls; the fastest counts")
+    parser.add_argument(
+        "--repeats", "--repeat", type=int, default=3, help="timed calls; the fastest counts"
+    )
+    add_json_option(parser, __file__)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     tools = available_tools()
@@ -156,6 +161,7 @@ def main() -> None:
     cnnarch.analyze(nn.Conv2d(3, 3, 3), (3, 8, 8))  # first-use imports, outside any timing
 
     totals: dict[tuple[str, int], float] = {}
+    rows: list[dict[str, object]] = []
     head = f"{'model':14s} {'tool':10s} {'batch':>5s} {'time ms':>9s} {'params':>12s} {'MACs':>15s}"
     print(head + f" {'peak MiB':>9s}  notes")
     for name in models:
@@ -169,13 +175,16 @@ def main() -> None:
                 if tool != "cnnarch" and batch not in args.peer_batches:
                     continue
                 try:
-                    result = timed(tool, model, x, args.repeat)
+                    result = timed(tool, model, x, args.repeats)
                 except Exception as err:  # a peer that cannot handle a model
-                    print(f"{name:14s} {tool:10s} {batch:5d}  failed: {type(err).__name__}: {err}")
+                    failure = f"{type(err).__name__}: {err}"
+                    print(f"{name:14s} {tool:10s} {batch:5d}  failed: {failure}")
+                    rows.append({"model": name, "tool": tool, "batch": batch, "failed": failure})
                     continue
                 key = (tool, batch)
                 totals[key] = totals.get(key, 0.0) + result.seconds
-                memory = "" if args.no_memory else f"{peak_memory(tool, model, x) / MIB:9.1f}"
+                peak = None if args.no_memory else peak_memory(tool, model, x)
+                memory = "" if peak is None else f"{peak / MIB:9.1f}"
                 if tool == "cnnarch":
                     ours_params, ours_macs = result.params, result.macs
                     notes = ""
@@ -185,6 +194,18 @@ def main() -> None:
                 print(
                     f"{name:14s} {tool:10s} {batch:5d} {result.seconds * 1e3:9.1f} "
                     f"{result.params:12,} {result.macs:15,} {memory:>9s}  {notes}"
+                )
+                rows.append(
+                    {
+                        "model": name,
+                        "tool": tool,
+                        "batch": batch,
+                        "seconds": result.seconds,
+                        "params": result.params,
+                        "macs": result.macs,
+                        "peak_bytes": peak,
+                        "notes": notes,
+                    }
                 )
         del model
         gc.collect()
@@ -208,12 +229,25 @@ def main() -> None:
         print(
             f"fastest peer at batch 1: {fastest[1]}; cnnarch is {fastest[0] / ours_1:.1f}x faster"
         )
+    vgg16_peak = None
     if "vgg16" in models and not args.no_memory:
         with torch.device("meta"):
             vgg = cnnarch.create_model("vgg16")
         x = torch.empty(256, 3, 224, 224, device="meta")
-        peak = peak_memory("cnnarch", vgg, x) / MIB
-        print(f"cnnarch on vgg16 (meta) at batch 256: analysis peak {peak:.1f} MiB")
+        vgg16_peak = peak_memory("cnnarch", vgg, x)
+        print(f"cnnarch on vgg16 (meta) at batch 256: analysis peak {vgg16_peak / MIB:.1f} MiB")
+    write_results(
+        args,
+        {
+            "tools": tools,
+            "rows": rows,
+            "total_seconds": [
+                {"tool": tool, "batch": batch, "seconds": seconds}
+                for (tool, batch), seconds in totals.items()
+            ],
+            "cnnarch_vgg16_meta_batch_256_peak_bytes": vgg16_peak,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -8,14 +8,17 @@ one is timed (the first warms up), `--repeats` times in alternating order; the b
 is kept. On a shared machine, compare only numbers printed with a low load average.
 
 The FLOP rate counts 3 x forward MACs x 2 FLOPs per training image (forward, and a backward
-that costs about twice the forward), with MACs of conv and linear layers measured by forward
-hooks. CPU peak = threads x clock x FP32 lanes x 2 (an FMA is 2 FLOPs) x FMA units per core:
-lanes from /proc/cpuinfo's flags (avx512f: 16, avx2+fma: 8, else 4), the clock from its
-"cpu MHz" (under a hypervisor this is the nominal clock; a turbo clock would make the true
-fraction lower), FMA units per core assumed 2 (override with --fma-units / --ghz).
+that costs about twice the forward), with the forward MACs counted by `cnnarch.analyze` (on
+meta tensors: nothing is computed). CPU peak = threads x clock x FP32 lanes x 2 (an FMA is 2
+FLOPs) x FMA units per core: lanes from /proc/cpuinfo's flags (avx512f: 16, avx2+fma: 8, else
+4), the clock from its "cpu MHz" (under a hypervisor this is the nominal clock; a turbo clock
+would make the true fraction lower), FMA units per core assumed 2 (override with --fma-units /
+--ghz).
 
     python benchmarks/bench_train.py                      # CPU: resnet20 and resnet56, batch 128
-    python benchmarks/bench_train.py --device cuda --amp --batch 512 --images 50000
+    python benchmarks/bench_train.py --device cuda --amp --batch-size 512 --images 50000
+
+The table also goes to `--json FILE` (default benchmarks/results/bench_train.json).
 """
 
 from __future__ import annotations
@@ -31,34 +34,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import cnnarch
 from cnnarch.data import CropFlip, ImageDataset, Normalize, pad_crop_flip
 from cnnarch.train import TrainConfig, fit
 from cnnarch.zoo import create_model
+from json_results import add_json_option, write_results
 
 
-def forward_macs(model: nn.Module, shape: tuple[int, int, int]) -> int:
-    """Multiply-accumulates of conv and linear layers for one image."""
-    total = 0
-
-    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            kh, kw = module.kernel_size
-            total += output.numel() * (module.in_channels // module.groups) * kh * kw
-        else:
-            total += output.numel() * module.in_features
-
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear))
-    ]
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, *shape))
-    for h in handles:
-        h.remove()
-    return total
+def forward_macs(name: str, shape: tuple[int, int, int]) -> int:
+    """Multiply-accumulates of one image's forward pass through `name` built for 10 classes."""
+    with torch.device("meta"):
+        model = create_model(name, num_classes=10, in_channels=shape[0])
+    return cnnarch.analyze(model, shape).total_macs
 
 
 def cpu_peak_flops(threads: int, ghz: float | None, fma_units: int) -> tuple[float, str]:
@@ -103,8 +90,8 @@ def hand_loop(
         order = torch.randperm(len(data), generator=gen)
         sync(device)
         start = time.perf_counter()
-        for s in range(0, len(data), args.batch):
-            index = order[s : s + args.batch].to(device)
+        for s in range(0, len(data), args.batch_size):
+            index = order[s : s + args.batch_size].to(device)
             params = CropFlip.draw(len(index), 4, True, gen)
             x = normalize(pad_crop_flip(images[index], params, 4)).contiguous(memory_format=fmt)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
@@ -123,8 +110,8 @@ def trainer(name: str, data: ImageDataset, args: argparse.Namespace, channels_la
         model=name,
         dataset="synthetic",
         epochs=args.epochs,
-        batch_size=args.batch,
-        test_subset=args.batch,
+        batch_size=args.batch_size,
+        test_subset=args.batch_size,
         schedule="constant",
         progress=False,
         channels_last=channels_last,
@@ -177,13 +164,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", nargs="+", default=["resnet20", "resnet56"])
     p.add_argument("--images", type=int, default=1024, help="training images per epoch")
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--batch-size", "--batch", type=int, default=128)
     p.add_argument("--epochs", type=int, default=2, help="the last one is timed")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
     p.add_argument("--ghz", type=float, help="CPU clock for the peak (default: /proc/cpuinfo)")
     p.add_argument("--fma-units", type=int, default=2, help="FMA units per core (default 2)")
+    add_json_option(p, __file__)
     args = p.parse_args()
 
     data = synthetic_cifar(args.images)
@@ -195,7 +183,7 @@ def main() -> None:
         peak, how = 0.0, torch.cuda.get_device_name()
         print(f"GPU: {how}")
     print(
-        f"{args.images} images 3x32x32, batch {args.batch}, device {args.device}, "
+        f"{args.images} images 3x32x32, batch {args.batch_size}, device {args.device}, "
         f"amp {args.amp}, torch {torch.__version__}, {threads} threads, "
         f"load average {os.getloadavg()[0]:.1f} (best of {args.repeats} runs each)"
     )
@@ -204,8 +192,9 @@ def main() -> None:
     )
     header += f" {'GFLOP/s':>8s} {'of peak':>8s}" if peak else f" {'TFLOP/s':>8s} {'GPU util':>8s}"
     print(header)
+    rows = []
     for name in args.models:
-        macs = forward_macs(create_model(name, num_classes=10, in_channels=3), (3, 32, 32))
+        macs = forward_macs(name, (3, 32, 32))
         flops_per_image = 3 * macs * 2
         for channels_last in (False, True):
             hand, ours, util = 0.0, 0.0, None
@@ -231,10 +220,24 @@ def main() -> None:
             else:
                 line += f" {rate / 1e12:8.2f} {'' if util is None else f'{util:.0f}%':>8s}"
             print(line, flush=True)
+            rows.append(
+                {
+                    "model": name,
+                    "format": fmt,
+                    "forward_macs": macs,
+                    "hand_images_per_s": hand,
+                    "cnnarch_images_per_s": ours,
+                    "ratio": ours / hand,
+                    "flop_per_s": rate,
+                    "fraction_of_peak": rate / peak if peak else None,
+                    "gpu_utilization": util,
+                }
+            )
         print(
             f"  ({name}: {macs / 1e6:.2f} M forward MACs per image; "
             f"load average now {os.getloadavg()[0]:.1f})"
         )
+    write_results(args, {"peak": how, "peak_flop_per_s": peak or None, "rows": rows})
 
 
 if __name__ == "__main__":

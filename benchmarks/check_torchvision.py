@@ -17,6 +17,8 @@ Not a dependency of cnnarch and not run in CI: torchvision needs a CUDA build of
 
     python -m venv /tmp/tv && /tmp/tv/bin/pip install torchvision numpy tqdm pillow matplotlib
     PYTHONPATH=src /tmp/tv/bin/python benchmarks/check_torchvision.py [NAME ...]
+
+The lines printed also go to `--json FILE` (default benchmarks/results/check_torchvision.json).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from torchvision import models
 from torchvision.models._api import WeightsEnum
 
 import cnnarch
+from json_results import add_json_option, write_results
 
 # The image sizes torchvision gave its detection models when it computed their metadata.
 DETECTION_SIZES = {
@@ -71,7 +74,7 @@ def weights_stubbed() -> Iterator[None]:
 
 def task_of(name: str) -> str:
     module = models.get_model_builder(name).__module__.split(".")
-    return module[-2] if module[-2] != "torchvision" else "classification"
+    return module[-2] if module[-2] != "models" else "classification"
 
 
 def example_inputs(task: str, name: str, weights: Any) -> tuple[Any, ...]:
@@ -109,12 +112,14 @@ def build(name: str, task: str, weights: Any) -> nn.Module:
             return builder(**options).eval()
 
 
-def check(name: str) -> tuple[bool, str]:
+def check(name: str) -> tuple[bool, str, dict[str, Any]]:
+    """(agrees, the line to print, the same as a record) for torchvision's model `name`."""
     task = task_of(name)
     weights_enum = models.get_model_weights(name)
     weights = getattr(weights_enum, "DEFAULT", None)
     if weights is None:
-        return True, f"{name:40s} {task:14s} no weights: skipped"
+        record = {"model": name, "task": task, "ok": True, "skipped": "no weights"}
+        return True, f"{name:40s} {task:14s} no weights: skipped", record
     reference = weights.meta["unquantized"] if task == "quantization" else weights
     expected_params = reference.meta["num_params"]
     expected_ops = reference.meta["_ops"]
@@ -139,26 +144,47 @@ def check(name: str) -> tuple[bool, str]:
         f"{pytorch_params:,}{metadata}) MACs {gmacs:9.3f} G (torchvision {expected_ops:.3f}) "
         f"{summary.mode:4s} {seconds:6.1f} s  {'ok' if ok else 'DIFFERS'}"
     )
-    return ok, line
+    record = {
+        "model": name,
+        "task": task,
+        "ok": ok,
+        "params": summary.total_params,
+        "pytorch_params": pytorch_params,
+        "metadata_params": expected_params,
+        "gmacs": gmacs,
+        "torchvision_gmacs": expected_ops,
+        "mode": summary.mode,
+        "seconds": seconds,
+    }
+    return ok, line, record
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="default: every model torchvision lists")
+    add_json_option(parser, __file__)
     args = parser.parse_args()
     torch.set_num_threads(1)
     names = args.names or models.list_models()
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {len(names)} models")
     matched = failed = 0
+    records = []
     for name in names:
         try:
-            ok, line = check(name)
+            ok, line, record = check(name)
         except Exception as err:  # report and go on: one line per model
-            ok, line = False, f"{name:40s} FAILED: {type(err).__name__}: {err}"
+            failure = f"{type(err).__name__}: {err}"
+            ok, line = False, f"{name:40s} FAILED: {failure}"
+            record = {"model": name, "ok": False, "failed": failure}
         matched += ok
         failed += not ok
+        records.append(record)
         print(line, flush=True)
     print(f"\n{matched} of {len(names)} models analyzed and matching; {failed} not")
+    write_results(
+        args,
+        {"torchvision": torchvision.__version__, "matched": matched, "models": records},
+    )
     return 0 if failed == 0 else 1
 
 

@@ -7,13 +7,46 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from cnnarch.errors import CnnarchError
+
+# The one spelling of a batch size in every command; `--batch` is kept as an alias.
+BATCH_FLAGS = ("--batch-size", "--batch")
+# `cnnarch summary --format` -> the `Summary` method that writes it.
+SUMMARY_FORMATS = {"table": "to_table", "md": "to_markdown", "csv": "to_csv", "json": "to_json"}
+# `cnnarch plan --zero-grad` -> `zero_grad(set_to_none=...)`.
+ZERO_GRAD = {"none": True, "zeros": False}
+
+
+def _default_of(function: Callable[..., Any], parameter: str) -> Any:
+    """The library's default for `parameter` of `function`, which its command shares."""
+    return inspect.signature(function).parameters[parameter].default
+
+
+def _add_model_arguments(p: argparse.ArgumentParser, input_help: str) -> None:
+    """The model a command reads: a zoo name or a factory, its variant, one example's size."""
+    from cnnarch.zoo import create_model
+
+    p.add_argument("model", help="zoo name (see `cnnarch models`) or module.path:factory")
+    p.add_argument(
+        "--variant",
+        default=_default_of(create_model, "variant"),
+        help="zoo variant (default %(default)s)",
+    )
+    p.add_argument("--input", help=input_help)
+
+
+def _add_models_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("models", help="list the model zoo")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
+    p.set_defaults(run=_cmd_models)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -53,6 +86,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
+    from cnnarch.data import DATASETS
+    from cnnarch.data.fashion_mnist import DEFAULT_DIR as FASHION_MNIST_DIR
+    from cnnarch.train.config import SCHEDULES, TRAIN_DEVICES, TRAIN_PRESETS, TrainConfig
+
     p = commands.add_parser(
         "train",
         help="train a model (use `torchrun --nproc_per_node=N -m cnnarch train ...` for DDP)",
@@ -60,60 +97,69 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         "epoch. Flags left out come from --preset, then (with --resume) from the run's saved "
         "config, then the defaults shown.",
     )
+
+    def option(*flags: str, help: str | None = None, **kwargs: Any) -> None:
+        """A flag for a `TrainConfig` field, whose default its help shows. argparse's own
+        default stays None: a flag left out must not override the preset or the resumed run."""
+        action = p.add_argument(*flags, help=help, **kwargs)
+        default = getattr(TrainConfig, action.dest)
+        if default is not None and not isinstance(default, bool):
+            shown = f"default {default}".replace("%", "%%")
+            action.help = f"{help} ({shown})" if help else shown
+
     p.add_argument("model", nargs="?", help="model name (see `cnnarch models`)")
-    p.add_argument("--dataset", help="fashion-mnist (default), cifar10 or folder")
-    p.add_argument(
-        "--data-dir",
-        help="dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)",
-    )
-    p.add_argument("--epochs", type=int, help="default 10")
-    p.add_argument("--batch-size", type=int, help="global batch size, default 128")
-    p.add_argument("--lr", type=float, help="base learning rate, default 0.1")
-    p.add_argument("--momentum", type=float, help="default 0.9")
-    p.add_argument("--weight-decay", type=float, help="default 1e-4")
-    p.add_argument(
+    option("--dataset", help=", ".join(DATASETS))
+    option("--data-dir", help=f"dataset folder (default for fashion-mnist: {FASHION_MNIST_DIR})")
+    option("--epochs", type=int)
+    option(*BATCH_FLAGS, type=int, metavar="N", help="global batch size")
+    option("--lr", type=float, help="base learning rate")
+    option("--momentum", type=float)
+    option("--weight-decay", type=float)
+    option(
         "--schedule",
-        choices=("step", "cosine", "constant"),
-        help="step: lr/10 at 50%% and 75%% of the steps (default); cosine; constant",
+        choices=SCHEDULES,
+        help="step: lr/10 at 50%% and 75%% of the steps; cosine; constant",
     )
-    p.add_argument("--warmup-steps", type=int, help="steps at lr/10 first, default 0")
-    p.add_argument("--subset", type=int, help="train on N images (fixed draw)")
-    p.add_argument("--test-subset", type=int, help="test on N images (fixed draw)")
-    p.add_argument("--seed", type=int, help="default 0")
-    p.add_argument("--out", help="run folder for config, metrics and checkpoints")
-    p.add_argument(
+    option("--warmup-steps", type=int, help="steps at lr/10 first")
+    option("--subset", type=int, help="train on N images (fixed draw)")
+    option("--test-subset", type=int, help="test on N images (fixed draw)")
+    option("--seed", type=int)
+    option("--out", help="run folder for config, metrics and checkpoints")
+    option(
         "--resume",
         action="store_true",
         default=None,
         help="continue the run in --out from its last checkpoint",
     )
-    p.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast")
-    p.add_argument("--channels-last", action="store_true", default=None)
-    p.add_argument(
+    option("--amp", action="store_true", default=None, help="bfloat16 autocast")
+    option("--channels-last", action="store_true", default=None)
+    option(
         "--no-augment",
         dest="augment",
         action="store_false",
         default=None,
         help="no random crops and flips",
     )
-    p.add_argument(
+    option(
         "--image-size",
         type=int,
         help="resize batches to NxN (e.g. 224 to train alexnet or googlenet on Fashion-MNIST)",
     )
+    paper = TRAIN_PRESETS["paper"](TrainConfig.model)
     p.add_argument(
         "--preset",
-        choices=("paper",),
-        help="paper: He et al. 2015's CIFAR-10 recipe (164 epochs, batch 128, ...)",
+        choices=tuple(TRAIN_PRESETS),
+        help=f"paper: He et al. 2015's CIFAR-10 recipe ({paper['epochs']} epochs, batch "
+        f"{paper['batch_size']}, ...)",
     )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
-    p.add_argument(
+    option("--device", choices=TRAIN_DEVICES)
+    option(
         "--threads",
         type=int,
         help="CPU threads per process (default: the fastest of 1..cores, timed at the start)",
     )
-    p.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps")
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    option("--checkpoint-every", type=int, help="also checkpoint every N steps, 0 for none")
+    option("--no-progress", dest="progress", action="store_false", default=None)
     p.set_defaults(run=_cmd_train)
 
 
@@ -124,17 +170,17 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.variant)
     size = parse_size(args.input) if args.input else None
     if args.style == "cs231n":
-        if args.train or args.optimizer or args.depth is not None or args.batch != 1:
+        if args.train or args.optimizer or args.depth is not None or args.batch_size != 1:
             raise CnnarchError(
                 "--style cs231n shows the lecture's table of one image's forward pass; "
-                "drop --train, --optimizer, --depth and --batch (or drop --style)"
+                "drop --train, --optimizer, --depth and --batch-size (or drop --style)"
             )
         print(_cs231n_text(model, size, args.variant, args.format))
         return 0
     if args.optimizer and not args.train:
         raise CnnarchError("--optimizer needs --train")
-    if args.batch < 1:
-        raise CnnarchError(f"--batch must be at least 1, got {args.batch}")
+    if args.batch_size < 1:
+        raise CnnarchError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.timeout < 0:
         raise CnnarchError(f"--timeout must be 0 (no limit) or more seconds, got {args.timeout}")
     # What the model's own code prints goes to stderr: stdout carries the summary alone.
@@ -142,7 +188,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         summary = analyze(
             model,
             size,
-            batch_size=args.batch,
+            batch_size=args.batch_size,
             dtype=parse_dtype(args.dtype) if args.dtype else None,
             train=args.train,
             optimizer=args.optimizer,
@@ -152,13 +198,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         )
     if args.depth is not None:
         summary = summary.collapse(args.depth)
-    formats = {
-        "table": summary.to_table,
-        "md": summary.to_markdown,
-        "csv": summary.to_csv,
-        "json": summary.to_json,
-    }
-    print(formats[args.format]().rstrip("\n"))
+    print(getattr(summary, SUMMARY_FORMATS[args.format])().rstrip("\n"))
     return 0
 
 
@@ -185,40 +225,48 @@ def _cs231n_text(model: object, size: object, variant: str, fmt: str) -> str:
 
 
 def _add_summary_parser(commands: argparse._SubParsersAction) -> None:
-    from cnnarch.analysis.training_modes import OPTIMIZERS
+    from cnnarch.analysis import analyze
+    from cnnarch.analysis.analyzer import DEVICES
+    from cnnarch.analysis.loading import DTYPES
+    from cnnarch.analysis.training_modes import OPTIMIZERS, TrainingStep
 
     p = commands.add_parser(
         "summary",
         help="per-layer shapes, params, MACs and memory of a model (traced on meta, no compute)",
     )
-    p.add_argument("model", help="zoo name (see `cnnarch models`) or module.path:factory")
-    p.add_argument("--variant", default="paper", help="zoo variant (default paper)")
-    p.add_argument(
-        "--input",
-        help="CxHxW of one example (default: a zoo model's card; without one, parameters only)",
+    _add_model_arguments(
+        p, "CxHxW of one example (default: a zoo model's card; without one, parameters only)"
     )
-    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument(
+        *BATCH_FLAGS,
+        metavar="N",
+        type=int,
+        default=_default_of(analyze, "batch_size"),
+        help="batch size (default %(default)s)",
+    )
     p.add_argument(
         "--dtype",
-        help="analyze as float32, float16, bfloat16 or float64 (default: the model's dtype)",
+        help=f"analyze as {', '.join(DTYPES)} (default: the model's dtype)",
     )
     p.add_argument(
         "--device",
-        choices=("auto", "meta", "cpu"),
-        default="auto",
-        help="meta: shapes only; cpu: real tensors; auto (default): meta, and CPU where an op "
-        "needs data",
+        choices=DEVICES,
+        default=_default_of(analyze, "device"),
+        help="meta: shapes only; cpu: real tensors; auto: meta, and CPU where an op needs data "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--timeout",
         type=float,
         default=60.0,
-        help="seconds the model's code may run (default 60; 0: no limit)",
+        help="seconds the model's code may run (default %(default)g; 0: no limit)",
     )
     p.add_argument("--depth", type=int, help="show rows to this depth (0 = the model alone)")
     p.add_argument("--train", action="store_true", help="add the memory of one training step")
-    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), help="default sgd")
-    p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table")
+    p.add_argument(
+        "--optimizer", choices=tuple(OPTIMIZERS), help=f"default {TrainingStep.optimizer}"
+    )
+    p.add_argument("--format", choices=tuple(SUMMARY_FORMATS), default="table")
     p.add_argument(
         "--style",
         choices=("cs231n",),
@@ -252,6 +300,8 @@ def _cmd_diagram(args: argparse.Namespace) -> int:
 
 
 def _add_diagram_parser(commands: argparse._SubParsersAction) -> None:
+    from cnnarch.report.diagrams import model_diagram
+
     p = commands.add_parser(
         "diagram",
         help="draw a model, or one of its modules, as an SVG diagram with shapes, weights, MACs",
@@ -259,18 +309,17 @@ def _add_diagram_parser(commands: argparse._SubParsersAction) -> None:
         "as SVG: each layer with its output shape, weights and MACs; a module that "
         "concatenates as parallel branches, one that adds as main path and shortcut.",
     )
-    p.add_argument("model", help="zoo name (see `cnnarch models`) or module.path:factory")
+    _add_model_arguments(p, "CxHxW of one example (default: the model's card)")
     p.add_argument(
         "--block", help="module path to draw alone, e.g. layer1.0 or inception3a (see summary)"
     )
     p.add_argument(
         "--view",
         choices=("layers", "strip"),
-        default="layers",
-        help="layers: the network's layers (default); strip: MACs and memory along the net",
+        default=_default_of(model_diagram, "view"),
+        help="layers: the network's layers; strip: MACs and memory along the net "
+        "(default %(default)s)",
     )
-    p.add_argument("--variant", default="paper", help="zoo variant (default paper)")
-    p.add_argument("--input", help="CxHxW of one example (default: the model's card)")
     p.add_argument("--out", help="write the SVG to this file (default: print it)")
     p.set_defaults(run=_cmd_diagram)
 
@@ -285,7 +334,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         "precision": args.precision,
         "checkpoint": _checkpoint_option(args.checkpoint),
         "accumulate": args.accumulate,
-        "set_to_none": {"none": True, "zeros": False, None: None}[args.zero_grad],
+        "set_to_none": ZERO_GRAD.get(args.zero_grad),
         "world_size": args.world_size,
         "sharding": args.sharding,
         "bucket_view": args.bucket_view or None,
@@ -302,7 +351,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         load_model(args.model, args.variant),
         args.memory,
         train=args.train,
-        batch=args.batch,
+        batch=args.batch_size,
         reserve=args.reserve,
         input_size=parse_size(args.input) if args.input else None,
         variant=args.variant,
@@ -322,43 +371,60 @@ def _checkpoint_option(text: str | None) -> str | int | None:
 
 
 def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
-    from cnnarch.analysis.training_modes import OPTIMIZERS, PRECISIONS, SHARDINGS
+    from cnnarch.analysis.training_modes import OPTIMIZERS, PRECISIONS, SHARDINGS, TrainingStep
     from cnnarch.planner import DEFAULT_RESERVE
 
+    step = TrainingStep  # its field defaults are the planner's, but for foreach
     p = commands.add_parser(
         "plan",
         help="the largest batch that trains within a memory budget (traced on meta, no compute)",
     )
-    p.add_argument("model", help="zoo name (see `cnnarch models`) or module.path:factory")
+    _add_model_arguments(p, "CxHxW of one example (default: the model's card)")
     p.add_argument("--memory", required=True, help="device memory, e.g. 24GiB or 40GB")
     p.add_argument("--train", action="store_true", help="plan a training step (else inference)")
-    p.add_argument("--batch", type=int, help="check this batch per optimizer step instead")
-    p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default sgd)")
+    p.add_argument(
+        *BATCH_FLAGS, type=int, metavar="N", help="check this batch per optimizer step instead"
+    )
+    p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default {step.optimizer})")
     p.add_argument(
         "--foreach",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="torch.optim's multi-tensor step, its default on CUDA (default on)",
     )
-    p.add_argument("--precision", help=f"{', '.join(PRECISIONS)} (bf16/fp16: autocast)")
+    p.add_argument(
+        "--precision",
+        help=f"{', '.join(PRECISIONS)} (default {step.precision}; bf16/fp16: autocast)",
+    )
     p.add_argument("--checkpoint", help="activation checkpointing: stages, or N blocks a segment")
-    p.add_argument("--accumulate", type=int, help="micro-batches per optimizer step (default 1)")
+    p.add_argument(
+        "--accumulate",
+        type=int,
+        help=f"micro-batches per optimizer step (default {step.accumulate})",
+    )
+    zero_grad_default = next(
+        name for name, to_none in ZERO_GRAD.items() if to_none == step.set_to_none
+    )
     p.add_argument(
         "--zero-grad",
-        choices=("none", "zeros"),
-        help="what zero_grad leaves: none (set_to_none=True, default) or zeros",
+        choices=tuple(ZERO_GRAD),
+        help="what zero_grad leaves: none (set_to_none=True) or zeros "
+        f"(default {zero_grad_default})",
     )
-    p.add_argument("--world-size", type=int, help="data-parallel ranks (DDP; default 1)")
-    p.add_argument("--sharding", help=f"{', '.join(SHARDINGS)} (zero1: optimizer state sharded)")
+    p.add_argument(
+        "--world-size", type=int, help=f"data-parallel ranks (DDP; default {step.world_size})"
+    )
+    p.add_argument(
+        "--sharding",
+        help=f"{', '.join(SHARDINGS)} (default {step.sharding}; zero1: optimizer state sharded)",
+    )
     p.add_argument("--bucket-view", action="store_true", help="DDP's gradient_as_bucket_view=True")
     p.add_argument(
         "--reserve",
         default=DEFAULT_RESERVE,
-        help=f"kept free for the CUDA context and allocator fragmentation (default "
-        f"{DEFAULT_RESERVE}; 0GB for none)",
+        help="kept free for the CUDA context and allocator fragmentation (default "
+        "%(default)s; 0GB for none)",
     )
-    p.add_argument("--input", help="CxHxW of one example (default: the model's card)")
-    p.add_argument("--variant", default="paper", help="zoo variant (default paper)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=_cmd_plan)
 
@@ -375,7 +441,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             bar.update()
 
         files = build_report(
-            args.out, args.models, args.batch, degradation_results=args.degradation, step=step
+            args.out, args.models, args.batch_size, degradation_results=args.degradation, step=step
         )
     print(files.comparison.select(TERMINAL_COLUMNS).to_text())
     print(
@@ -397,9 +463,7 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "report", help="the lecture as a report: HTML, Markdown, figures and tables"
     )
-    p.add_argument(
-        "--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT}/)"
-    )
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default %(default)s/)")
     p.add_argument(
         "--models",
         nargs="+",
@@ -408,15 +472,16 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
         help=f"models to include (default: {' '.join(DEFAULT_MODELS)})",
     )
     p.add_argument(
-        "--batch",
+        *BATCH_FLAGS,
+        metavar="N",
         type=int,
         default=DEFAULT_BATCH,
-        help=f"batch size for training memory (default {DEFAULT_BATCH})",
+        help="batch size for training memory (default %(default)s)",
     )
     p.add_argument(
         "--degradation",
         default=str(DEFAULT_DEGRADATION_RESULTS),
-        help=f"degradation results to include (default {DEFAULT_DEGRADATION_RESULTS})",
+        help="degradation results to include (default %(default)s)",
     )
     p.set_defaults(run=_cmd_report)
 
@@ -517,10 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser("models", help="list the model zoo")
-    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
-    p.set_defaults(run=_cmd_models)
-
+    _add_models_parser(commands)
     _add_train_parser(commands)
     _add_summary_parser(commands)
     _add_plan_parser(commands)

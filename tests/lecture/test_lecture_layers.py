@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
 import torch
 
 import cnnarch
-from cnnarch.cli import main
 from cnnarch.lecture.layers import lecture_layers
 from cnnarch.lecture.vgg import slide_table
 from cnnarch.zoo.registry import create_model, published
@@ -105,32 +103,6 @@ def test_vgg16_slide_table_equals_the_slide() -> None:
     assert "arithmetic slip" in table.notes[1]
 
 
-@pytest.mark.parametrize("fmt", ["table", "md", "csv", "json"])
-def test_cs231n_style_in_every_format(fmt: str, capsys) -> None:
-    assert main(["summary", "vgg16", "--style", "cs231n", "--format", fmt]) == 0
-    out = capsys.readouterr().out
-    if fmt == "json":
-        data = json.loads(out)
-        assert data["totals"]["slide_total_values"] == 15_237_608
-        assert data["totals"]["layer_output_values"] == 15_087_080
-        assert [c["verdict"] for c in data["checks"]] == ["holds", "holds"]
-        assert len(data["rows"]) == 22 and data["not_layers"] == ["mean()"]
-    elif fmt == "csv":
-        lines = out.splitlines()
-        assert lines[1].split(",")[:2] == ["INPUT", "224x224x3"] and len(lines) == 23
-    else:
-        assert "15,237,608" in out and "24M" in out and "CONV3-64" in out
-
-
-def test_cs231n_style_for_any_model(capsys) -> None:
-    assert main(["summary", "resnet18", "--style", "cs231n", "--format", "json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    names = [r["layer"] for r in data["rows"]]
-    assert names[:4] == ["INPUT", "CONV7-64", "POOL3", "conv2_1"] and data["checks"] == []
-    summary = cnnarch.analyze("resnet18")
-    assert sum(r["params"] for r in data["rows"]) == summary.total_params
-
-
 @pytest.mark.slow
 def test_the_analyzer_does_not_depend_on_the_lecture() -> None:
     import subprocess
@@ -164,11 +136,3 @@ def test_any_module_folds_bn_relu_and_flatten_into_its_layers() -> None:
     ]
     assert found.layers[0].params == 3 * 9 * 8 + 8 + 2 * 8  # conv with bias, BN scale and shift
     assert found.layers[0].paths == ("0", "1", "2")
-
-
-@pytest.mark.parametrize("extra", [["--train"], ["--depth", "1"], ["--batch", "4"]])
-def test_cs231n_style_refuses_flags_it_cannot_show(extra, capsys) -> None:
-    assert main(["summary", "vgg16", "--style", "cs231n", *extra]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("cnnarch: error: --style cs231n shows the lecture's table")
-    assert len(err.strip().splitlines()) == 1

@@ -83,8 +83,8 @@ def test_a_builder_called_directly_builds_what_create_model_builds(name: str) ->
 @pytest.mark.parametrize("name", cnnarch.list_models())
 def test_unknown_options_are_refused_with_the_list_of_known_ones(name: str) -> None:
     known = ", ".join(options_of(name)) or "none"
-    with pytest.raises(CnnarchError, match=f"has no option 'colour'; its options: {known}$"):
-        cnnarch.create_model(name, colour="red")
+    with pytest.raises(CnnarchError, match=f"has no option 'color'; its options: {known}$"):
+        cnnarch.create_model(name, color="red")
 
 
 def test_structure_that_a_builder_fixes_is_no_option() -> None:
@@ -98,8 +98,8 @@ def test_structure_that_a_builder_fixes_is_no_option() -> None:
 def test_blocks_refuse_unknown_keyword_arguments() -> None:
     with pytest.raises(TypeError, match="stride_in_1x1"):
         BasicBlock(64, 64, 1, "B", stride_in_1x1=True)
-    with pytest.raises(TypeError, match="colour"):
-        Bottleneck(256, 64, 1, "B", colour="red")
+    with pytest.raises(TypeError, match="color"):
+        Bottleneck(256, 64, 1, "B", color="red")
 
 
 def test_a_direct_call_with_an_unknown_variant_is_a_clear_error() -> None:

@@ -1,11 +1,10 @@
-"""Every model of the zoo: cards, builds on meta, output shapes, training step, bad input, CLI."""
+"""Every model of the zoo: cards, builds on meta, output shapes, training step, bad input."""
 
 import pytest
 import torch
 
 import cnnarch
 from cnnarch import CnnarchError
-from cnnarch.cli import main
 from cnnarch.zoo.registry import min_input_size
 
 IMAGENET = [
@@ -172,20 +171,3 @@ def test_forward_and_backward_on_a_small_batch(
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
-
-
-def test_cli_lists_every_model_with_its_parameters(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["models", "alexnet"]) == 0
-    header, line = capsys.readouterr().out.strip().splitlines()
-    assert header.split()[:6] == ["name", "family", "variants", "params", "input", "paper"]
-    # 60,965,224 (two towers) and 61,100,840 (torchvision) parameters.
-    assert line.split()[:5] == [
-        "alexnet",
-        "alexnet",
-        "paper/torchvision",
-        "60.97M/61.10M",
-        "3x227x227",
-    ]
-    assert "Krizhevsky" in line
-    assert main(["models", "nothing*"]) == 2
-    assert "no model matches" in capsys.readouterr().err

@@ -20,12 +20,20 @@ numbers. Under `torchrun` the run is data-parallel (DDP) with the same global ba
 """
 
 from cnnarch.train.checkpoint import CheckpointError, load_checkpoint
-from cnnarch.train.config import PRESETS, SCHEDULES, TrainConfig, build_config, paper_preset
+from cnnarch.train.config import (
+    SCHEDULES,
+    TRAIN_DEVICES,
+    TRAIN_PRESETS,
+    TrainConfig,
+    build_config,
+    paper_preset,
+)
 from cnnarch.train.trainer import StepInfo, TrainingInterrupted, fit, summary_line
 
 __all__ = [
-    "PRESETS",
     "SCHEDULES",
+    "TRAIN_DEVICES",
+    "TRAIN_PRESETS",
     "CheckpointError",
     "StepInfo",
     "TrainConfig",

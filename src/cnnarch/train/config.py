@@ -12,6 +12,7 @@ from typing import Any
 from cnnarch.errors import CnnarchError
 
 SCHEDULES = ("step", "cosine", "constant")
+TRAIN_DEVICES = ("auto", "cpu", "cuda")
 
 # Fields that change what a run computes: a resumed run must keep them.
 RESULT_FIELDS = (
@@ -38,7 +39,8 @@ RESULT_FIELDS = (
 
 @dataclass
 class TrainConfig:
-    """A training run. Defaults: SGD with momentum on Fashion-MNIST, on the CPU.
+    """A training run. Defaults: SGD with momentum on Fashion-MNIST, on a CUDA GPU if torch
+    sees one (`device="auto"`), else on the CPU.
 
     `schedule`: "step" divides the learning rate by 10 at 50% and 75% of the steps (He et al.
     2015, CIFAR-10: at 32k and 48k of 64k iterations), "cosine" anneals it to 0, "constant"
@@ -106,8 +108,10 @@ class TrainConfig:
             raise CnnarchError(
                 f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}"
             )
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise CnnarchError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.device not in TRAIN_DEVICES:
+            raise CnnarchError(
+                f"device must be one of {', '.join(TRAIN_DEVICES)}, got {self.device!r}"
+            )
         if self.resume and self.out is None:
             raise CnnarchError("resume needs the run folder (--out) that holds the checkpoint")
 
@@ -148,7 +152,8 @@ def paper_preset(model: str) -> dict[str, Any]:
     }
 
 
-PRESETS = {"paper": paper_preset}
+# `cnnarch train --preset NAME`: the settings of a published recipe for a model.
+TRAIN_PRESETS = {"paper": paper_preset}
 
 
 def build_config(options: dict[str, Any], preset: str | None = None) -> TrainConfig:
@@ -173,10 +178,12 @@ def build_config(options: dict[str, Any], preset: str | None = None) -> TrainCon
             except (OSError, ValueError) as err:
                 raise CnnarchError(f"cannot read {saved}: {err}") from None
     if preset is not None:
-        if preset not in PRESETS:
-            raise CnnarchError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        if preset not in TRAIN_PRESETS:
+            raise CnnarchError(
+                f"unknown preset {preset!r}; choose one of {', '.join(TRAIN_PRESETS)}"
+            )
         model = given.get("model", values.get("model", TrainConfig.model))
-        values.update(PRESETS[preset](model))
+        values.update(TRAIN_PRESETS[preset](model))
     values.update(given)
     if "model" not in values:
         raise CnnarchError("name the model to train (see `cnnarch models`)")

@@ -9,7 +9,7 @@ Readings of the paper, written down:
 - Input 227x227. The paper says 224, but 224 does not give its own 55x55 conv1 maps with an
   11x11/4 unpadded conv; 227 does (the CS231n notes make the same argument).
 - LRN (k=2, n=5, alpha=1e-4, beta=0.75) after the ReLUs of conv1 and conv2, over the adjacent
-  kernel maps of the same tower (each GPU normalised its own maps), then 3x3/2 max pooling.
+  kernel maps of the same tower (each GPU normalized its own maps), then 3x3/2 max pooling.
 - Inputs larger than 227 are evaluated densely: the fully connected layers slide over the
   pool5 maps and the logits are averaged (the paper itself averaged ten 224 crops).
 
@@ -207,7 +207,7 @@ class ZFNet(ZooModel):
 
     The rest follows Zeiler & Fergus's Figure 3: 224x224 input, conv1 padded by 1 (110x110),
     conv2 5x5 with stride 2, 3x3/2 max pools with ceil rounding (55, 13 and 6 as in the figure)
-    each followed by local contrast normalisation (AlexNet's LRN here) after pool1 and pool2,
+    each followed by local contrast normalization (AlexNet's LRN here) after pool1 and pool2,
     dropout 0.5 in FC6 and FC7. Inputs larger than 224 are evaluated densely as for AlexNet.
     """
 

@@ -11,7 +11,7 @@ leaves the heads out) only the logits. Inputs larger than 224 are evaluated dens
 layers apply at every position of the pooled maps and the logits are averaged.
 
 Readings of the paper: it gives no LRN constants, so those of AlexNet are used (size 5,
-alpha 1e-4, beta 0.75, k 2); it gives no initialisation, so Glorot uniform with zero biases.
+alpha 1e-4, beta 0.75, k 2); it gives no initialization, so Glorot uniform with zero biases.
 
 Table 1 disagrees with itself: its params column (weights only, K = 1024) follows from its own
 filter counts for conv2, (3a), (3b), (4a), (4b), (4e) and the linear layer (within 1%), but not
@@ -44,7 +44,7 @@ from cnnarch.zoo.layers import (
     classify_densely,
     init_glorot,
     local_response_norm,
-    renormalise_input,
+    renormalize_input,
 )
 from cnnarch.zoo.registry import Paper, published, register_model
 
@@ -154,7 +154,7 @@ class InceptionAux(nn.Module):
 
 
 def init_torchvision(model: nn.Module) -> None:
-    """torchvision's GoogLeNet initialisation: truncated N(0, 0.01) weights, BN scale 1."""
+    """torchvision's GoogLeNet initialization: truncated N(0, 0.01) weights, BN scale 1."""
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
@@ -279,7 +279,7 @@ class GoogLeNet(ZooModel):
 
     def forward(self, x: torch.Tensor) -> Any:
         if self.transform_input:
-            x = renormalise_input(x)
+            x = renormalize_input(x)
         x = self.maxpool1(self.conv1(x))
         if self.norm1 is not None:
             x = self.norm1(x)

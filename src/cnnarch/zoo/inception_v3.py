@@ -16,7 +16,7 @@ Where this network departs from the paper's figures and Table 1:
   reductions (Figure 10) are stride-2 convs beside a 3x3/2 max pool, as drawn; the 8x8 modules
   split their 3x3 into parallel 1x3 and 3x1 convs (Figure 7).
 - Auxiliary head: 5x5/3 average pool, 1x1 conv 128, 5x5 conv 768, global pool and a linear
-  layer, with BN in the convs (the paper's "BN-auxiliary" also normalises the FC layer).
+  layer, with BN in the convs (the paper's "BN-auxiliary" also normalizes the FC layer).
 
 Parameters, derived in the tests: 23,834,568 without the auxiliary head and 27,161,264 with it.
 The paper's "less than 25 million" holds for the network used at inference (no auxiliary head);
@@ -33,7 +33,7 @@ from torch import nn
 
 from cnnarch.errors import CnnarchError
 from cnnarch.zoo.common import ZooModel, pick_variant
-from cnnarch.zoo.layers import BasicConv2d, renormalise_input
+from cnnarch.zoo.layers import BasicConv2d, renormalize_input
 from cnnarch.zoo.registry import Paper, published, register_model
 
 INCEPTION_V3_PAPER = Paper(
@@ -178,7 +178,7 @@ class InceptionAux(nn.Module):
         self.conv0 = BasicConv2d(in_channels, 128, kernel_size=1)
         self.conv1 = BasicConv2d(128, 768, kernel_size=5)
         self.fc = nn.Linear(768, num_classes)
-        # Read by the initialisation. (torchvision also sets 0.01 on conv1, but on the wrapper,
+        # Read by the initialization. (torchvision also sets 0.01 on conv1, but on the wrapper,
         # which its init loop never sees; its conv keeps the default 0.1, as here.)
         self.fc.stddev = 0.001
 
@@ -241,7 +241,7 @@ class Inception3(ZooModel):
 
     def forward(self, x: torch.Tensor) -> Any:
         if self.transform_input:
-            x = renormalise_input(x)
+            x = renormalize_input(x)
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))  # 147x147x64
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(self.maxpool1(x)))  # 71x71x192
         x = self.maxpool2(x)  # 35x35x192

@@ -1,5 +1,5 @@
 """Layers several families share: LRN as the AlexNet paper writes it, the conv-BN-ReLU unit of
-torchvision's GoogLeNet and Inception-v3 (and their input transform), Glorot initialisation, the
+torchvision's GoogLeNet and Inception-v3 (and their input transform), Glorot initialization, the
 FC-4096-4096 classifier, fully connected heads that slide over feature maps larger than the
 one they were trained on, and the ResNet paper's parameter-free shortcut (option A).
 """
@@ -49,9 +49,9 @@ class ConvReLU(nn.Module):
         return self.relu(self.conv(x))
 
 
-def renormalise_input(x: torch.Tensor) -> torch.Tensor:
-    """torchvision's `transform_input` of GoogLeNet and Inception-v3: maps inputs normalised with
-    the ImageNet mean/std to the (x - 0.5) / 0.5 normalisation their ported weights expect."""
+def renormalize_input(x: torch.Tensor) -> torch.Tensor:
+    """torchvision's `transform_input` of GoogLeNet and Inception-v3: maps inputs normalized with
+    the ImageNet mean/std to the (x - 0.5) / 0.5 normalization their ported weights expect."""
     x_ch0 = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
     x_ch1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
     x_ch2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5

@@ -40,7 +40,8 @@ RESNET_PAPER = Paper(
     "CVPR 2016",
     arxiv="1512.03385",
 )
-SHORTCUTS = ("A", "B", "C")
+# Section 4.1: A pads with zeros where the width grows, B projects there, C projects everywhere.
+SHORTCUT_OPTIONS = ("A", "B", "C")
 STAGE_WIDTHS = (64, 128, 256, 512)
 # Table 1: blocks per stage.
 BLOCKS = {
@@ -160,8 +161,10 @@ class ResNet(ZooModel):
         design = pick_variant(VARIANTS, variant)
         if depth not in BLOCKS:
             raise CnnarchError(f"ResNet depth must be one of {sorted(BLOCKS)}, got {depth}")
-        if shortcut is not None and shortcut not in SHORTCUTS:
-            raise CnnarchError(f"shortcut must be one of {', '.join(SHORTCUTS)}, got {shortcut!r}")
+        if shortcut is not None and shortcut not in SHORTCUT_OPTIONS:
+            raise CnnarchError(
+                f"shortcut must be one of {', '.join(SHORTCUT_OPTIONS)}, got {shortcut!r}"
+            )
         if design.projections_only and shortcut not in (None, "B"):
             raise CnnarchError(f"the {variant} variant has projection shortcuts (B) only")
         bottleneck = depth >= 50
@@ -219,7 +222,7 @@ def _facts(depth: int, plain: bool = False) -> dict[str, Any]:
         facts["table3_top1_top5_error"] = errors[name]
     if f"resnet{depth}_A" in errors and not plain:
         facts["table3_top1_top5_error_by_shortcut"] = {
-            kind: errors[f"resnet{depth}_{kind}"] for kind in SHORTCUTS
+            kind: errors[f"resnet{depth}_{kind}"] for kind in SHORTCUT_OPTIONS
         }
     if name in paper["table2_top1_error_10crop"]:
         facts["table2_top1_error_10crop"] = paper["table2_top1_error_10crop"][name]

@@ -10,7 +10,7 @@ it was built for; larger inputs are evaluated as the paper tests (Section 3.2): 
 slide over the maps as 7x7 and 1x1 convolutions and the class scores are averaged. Its
 state_dict keys and shapes equal torchvision's for A, B, D and E (with or without BN), so
 torchvision weights load into it; at 224x224 both give the same output.
-The paper variant is initialised with Glorot's uniform rule (the paper's footnote on training
+The paper variant is initialized with Glorot's uniform rule (the paper's footnote on training
 without pre-training), torchvision's with He normal convs and N(0, 0.01) FC layers.
 
 Table 2's parameter counts (133, 133, 133, 134, 138, 144 million) agree with the counts derived
@@ -40,7 +40,7 @@ VGG_PAPER = Paper(
 )
 
 # Table 1, one column per configuration: an int is a 3x3 conv of that width, ("1x1", width) a
-# 1x1 conv, "M" a 2x2/2 max pool, "LRN" local response normalisation.
+# 1x1 conv, "M" a 2x2/2 max pool, "LRN" local response normalization.
 Layer = int | str | tuple[str, int]
 CONFIGS: dict[str, list[Layer]] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -84,7 +84,7 @@ def make_features(config: Sequence[Layer], in_channels: int, batch_norm: bool) -
 
 
 def init_torchvision(model: nn.Module) -> None:
-    """torchvision's VGG initialisation: He normal convs, N(0, 0.01) linear layers."""
+    """torchvision's VGG initialization: He normal convs, N(0, 0.01) linear layers."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -171,7 +171,7 @@ def vgg11(*, variant: str = "paper", **kwargs: Any) -> VGG:
 def vgg11_lrn(*, variant: str = "paper", **kwargs: Any) -> VGG:
     """VGG config A-LRN.
 
-    Configuration A-LRN of Table 1: A with local response normalisation after the first conv.
+    Configuration A-LRN of Table 1: A with local response normalization after the first conv.
     """
     return VGG("A-LRN", variant=variant, **kwargs)
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from cnnarch.lecture.claims import SMALL_FILTERS, WHERE_IT_SITS
-from cnnarch.lecture.vgg import SlideTable, stacked_3x3_check, stacked_3x3_rows, where_it_sits
+from cnnarch.lecture.vgg import stacked_3x3_check, stacked_3x3_rows, where_it_sits
 from cnnarch.report.context import Context
 from cnnarch.report.document import Checks, Paragraph, Section
 from cnnarch.report.tables import Column, Table
@@ -54,20 +54,6 @@ def vgg_section(ctx: Context) -> Section:
         *stacked_3x3_blocks(ctx),
     )
     return section
-
-
-def extra_activations(ctx: Context, table: SlideTable) -> str:
-    """Why the totals table's forward activations differ from the layers' outputs, if they do."""
-    allocated = ctx.analyze(table.model).activation_elements
-    extra = allocated - table.output_values
-    if not extra:
-        return ""
-    steps = ", ".join(f"`{p}`" for p in dict.fromkeys(table.layers.artefacts)) or "no layer"
-    return (
-        f" The forward activations of the models' totals table ({allocated:,} values) count "
-        f"every tensor the forward pass allocates: {extra:,} more values, made by {steps}, "
-        "a step of the implementation rather than a layer."
-    )
 
 
 def stacked_3x3_blocks(ctx: Context) -> list:

@@ -1,4 +1,4 @@
-"""`cnnarch summary`, through `cnnarch.cli.main`."""
+"""`cnnarch summary`, through `cnnarch.cli.main`: formats, factories, errors, --style cs231n."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+import cnnarch
 from cnnarch.cli import main
 
 
@@ -105,7 +106,7 @@ def test_markdown(capsys):
         (["resnet20", "--input", "3xabcx32"], "malformed input size"),
         (["resnet20", "--input", "3x0x32"], "zero or negative"),
         (["resnet20", "--input", "3x-4x32"], "zero or negative"),
-        (["resnet20", "--batch", "0"], "--batch must be at least 1"),
+        (["resnet20", "--batch", "0"], "--batch-size must be at least 1"),
         (["resnet20", "--optimizer", "adam"], "--optimizer needs --train"),
         (["resnet20", "--dtype", "int8"], "unknown dtype"),
         (["vgg16", "--input", "3x32x32"], r"smallest input this model accepts is 224x224"),
@@ -157,3 +158,40 @@ def test_no_input_for_a_factory_model_lists_parameters(factory_module, capsys):
     assert "No forward pass ran (no input size was given)" in out and "Params: 10" in out
     assert main(["summary", f"{factory_module}:instance", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["mode"] == "parameters"
+
+
+# --- --style cs231n: the lecture's table of any model ---------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["table", "md", "csv", "json"])
+def test_cs231n_style_in_every_format(fmt: str, capsys) -> None:
+    assert main(["summary", "vgg16", "--style", "cs231n", "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    if fmt == "json":
+        data = json.loads(out)
+        assert data["totals"]["slide_total_values"] == 15_237_608
+        assert data["totals"]["layer_output_values"] == 15_087_080
+        assert [c["verdict"] for c in data["checks"]] == ["holds", "holds"]
+        assert len(data["rows"]) == 22 and data["not_layers"] == ["mean()"]
+    elif fmt == "csv":
+        lines = out.splitlines()
+        assert lines[1].split(",")[:2] == ["INPUT", "224x224x3"] and len(lines) == 23
+    else:
+        assert "15,237,608" in out and "24M" in out and "CONV3-64" in out
+
+
+def test_cs231n_style_for_any_model(capsys) -> None:
+    assert main(["summary", "resnet18", "--style", "cs231n", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    names = [r["layer"] for r in data["rows"]]
+    assert names[:4] == ["INPUT", "CONV7-64", "POOL3", "conv2_1"] and data["checks"] == []
+    summary = cnnarch.analyze("resnet18")
+    assert sum(r["params"] for r in data["rows"]) == summary.total_params
+
+
+@pytest.mark.parametrize("extra", [["--train"], ["--depth", "1"], ["--batch", "4"]])
+def test_cs231n_style_refuses_flags_it_cannot_show(extra, capsys) -> None:
+    assert main(["summary", "vgg16", "--style", "cs231n", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnarch: error: --style cs231n shows the lecture's table")
+    assert len(err.strip().splitlines()) == 1

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from train_helpers import write_tiny_fashion
 
 from cnnarch.cli import main
+from train.train_helpers import write_tiny_fashion
 
 
 def test_train_then_resume_with_the_saved_settings(
