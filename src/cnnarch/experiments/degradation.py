@@ -16,8 +16,9 @@ each depth with identical settings and seeds, through `cnnarch.train.fit`, and w
 
 ```
 {"experiment": "degradation", "format": 1, "complete": bool,
- "settings": {"preset", "dataset", "depths", "seeds", "widths", "subset", "test_subset",
-              "train_images", "test_images", "epochs", "steps_per_epoch", "batch_size", "lr",
+ "settings": {"preset", "dataset", "depths", "seeds", ["plain_seeds",] "widths", "subset",
+              "test_subset", "train_images", "test_images", "epochs", "steps_per_epoch",
+              "batch_size", "lr",
               "momentum", "weight_decay", "schedule", "warmup_steps", "paper_warmup", "augment",
               "channels_last", "amp"},
  "environment": {"torch", "device", "threads", "world_size", "started_utc"},
@@ -34,10 +35,12 @@ each depth with identical settings and seeds, through `cnnarch.train.fit`, and w
             "residual_no_worse_every_seed", "residual_no_worse_on_average", "verdict"}}
 ```
 
+`plain_seeds` (the plain nets' seeds) is there only when the plain nets ran with fewer seeds
+than the ResNets; a per-seed gap of a kind that did not run with that seed is null.
 Errors are in percent. The training error is the paper's: the error on the (augmented) training
 batches during the epoch. A gap is deep minus shallow final training error of one kind: the
 effect is "shown" when the plain gap is positive and the residual gap is at most zero for every
-seed, "shown on average" when that holds for the means only. std is null for a single seed.
+seed each kind ran, "shown on average" when that holds for the means only. std is null for a single seed.
 """
 
 from __future__ import annotations
