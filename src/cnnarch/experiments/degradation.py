@@ -40,7 +40,8 @@ than the ResNets; a per-seed gap of a kind that did not run with that seed is nu
 Errors are in percent. The training error is the paper's: the error on the (augmented) training
 batches during the epoch. A gap is deep minus shallow final training error of one kind: the
 effect is "shown" when the plain gap is positive and the residual gap is at most zero for every
-seed each kind ran, "shown on average" when that holds for the means only. std is null for a single seed.
+seed each kind ran, "shown on average" when that holds for the means only. std is null for a
+single seed.
 """
 
 from __future__ import annotations
