@@ -238,20 +238,44 @@ def test_names_with_numbers_sort_naturally(sorted_columns) -> None:
     assert discriminating > 0
 
 
-# Set a model's explorer to a batch size and precision; read each shown value (exact integer).
+# Set a model's explorer to a batch size, precision, mode and optimizer; read each shown value
+# (exact integers; the training peak's phase and its breakdown by category).
 SET_EXPLORER = """
-(function (model, batch, precision) {
+(function (model, batch, precision, mode, optimizer) {
   var form = document.querySelector('form.explorer[data-model="' + model + '"]');
   form.batch.value = String(batch);
   form.precision.value = precision;
+  form.mode.value = mode;
+  form.optimizer.value = optimizer;
   form.dispatchEvent(new Event("input"));
-  var shown = {};
-  form.querySelectorAll("output").forEach(function (out) {
-    if (!out.closest("div").hidden) { shown[out.dataset.key] = Number(out.dataset.value); }
+  var shown = {parts: {}};
+  var list = form.querySelector(mode === "training" ? "dl.training" : "dl.inference");
+  list.querySelectorAll("output").forEach(function (out) {
+    if (out.closest("div").hidden || out.dataset.value === undefined) { return; }
+    var value = out.dataset.key === "peak_phase" ? out.dataset.value : Number(out.dataset.value);
+    if (out.dataset.part) { shown.parts[out.dataset.part] = value; }
+    else { shown[out.dataset.key] = value; }
   });
+  shown.message = list.querySelector("output").textContent;
+  shown.hidden = form.querySelector(mode === "training" ? "dl.inference" : "dl.training").hidden;
+  shown.optimizerDisabled = form.optimizer.disabled;
   return shown;
 })
 """
+
+
+def cli_summary(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cnnarch", "summary", *args, "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def set_explorer(page, model, batch, precision, mode="inference", optimizer="sgd") -> dict:
+    args = ", ".join(json.dumps(a) for a in (model, batch, precision, mode, optimizer))
+    return page.evaluate(f"{SET_EXPLORER}({args})")
 
 
 @pytest.mark.parametrize(
@@ -259,24 +283,53 @@ SET_EXPLORER = """
     [("vgg16", 256, "bfloat16"), ("googlenet", 1000, "float16"), ("resnet50", 3, "float32")],
 )
 def test_explorer_equals_the_cli(page, model, batch, precision) -> None:
-    shown = page.evaluate(f"{SET_EXPLORER}({json.dumps(model)}, {batch}, {json.dumps(precision)})")
-    command = ["summary", model, "--batch", str(batch), "--dtype", precision, "--format", "json"]
-    cli = subprocess.run(
-        [sys.executable, "-m", "cnnarch", *command],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
+    shown = set_explorer(page, model, batch, precision)
+    cli = cli_summary(model, "--batch", str(batch), "--dtype", precision)
     expected = json.loads(cli.stdout)
-    assert set(shown) == {key for key, _ in QUANTITIES}  # every quantity held the check
-    assert shown == {key: expected[key] for key in shown}
+    keys = {key for key, _ in QUANTITIES}
+    assert {k for k in shown if k in keys} == keys  # every quantity held the check
+    assert {k: shown[k] for k in keys} == {key: expected[key] for key in keys}
+    assert shown["hidden"] and shown["optimizerDisabled"]  # no training rows, no optimizer
+
+
+# AlexNet with Adam peaks in the optimizer step at a small batch (its FC weights' Adam
+# temporaries), in the backward pass at a large one.
+@pytest.mark.parametrize(
+    ("model", "batch", "precision", "optimizer"),
+    [
+        ("alexnet", 2, "float16", "adam"),
+        ("alexnet", 512, "float32", "adam"),
+        ("resnet50", 64, "bfloat16", "momentum"),
+        ("inception_v3", 1024, "float32", "sgd"),
+    ],
+)
+def test_explorer_training_peak_equals_the_cli(page, model, batch, precision, optimizer) -> None:
+    shown = set_explorer(page, model, batch, precision, "training", optimizer)
+    command = ["--batch", str(batch), "--dtype", precision, "--train", "--optimizer", optimizer]
+    cli = cli_summary(model, *command)
+    assert cli.returncode == 0, cli.stderr
+    expected = json.loads(cli.stdout)
+    assert shown["training_peak_bytes"] == expected["training_peak_bytes"]
+    assert shown["peak_phase"] == expected["training"]["peak_phase"]
+    at_peak = expected["training"]["at_peak"]
+    assert shown["parts"] == {k: v for k, v in at_peak.items() if k in shown["parts"]}
+    assert sum(shown["parts"].values()) == expected["training_peak_bytes"]
+    assert shown["hidden"] and not shown["optimizerDisabled"]
+
+
+def test_explorer_says_where_training_cannot_be_traced(page) -> None:
+    shown = set_explorer(page, "inception_v3", 1, "float32", "training", "sgd")
+    assert "training_peak_bytes" not in shown
+    assert shown["message"].startswith("from batch 2")
+    cli = cli_summary("inception_v3", "--batch", "1", "--train")
+    assert cli.returncode == 2 and "more than 1 value per channel" in cli.stderr
 
 
 def test_explorer_is_labelled_and_every_model_has_one(page) -> None:
     found = page.evaluate(
         "Array.from(document.querySelectorAll('form.explorer')).map(f => [f.dataset.model, "
-        "f.batch.closest('label') !== null, f.precision.closest('label') !== null])"
+        "['batch', 'precision', 'mode', 'optimizer'].every("
+        "n => f.elements[n].closest('label') !== null)])"
     )
-    assert [m for m, _, _ in found] == list(DEFAULT_MODELS)
-    assert all(batch and precision for _, batch, precision in found)
+    assert [m for m, _ in found] == list(DEFAULT_MODELS)
+    assert all(labelled for _, labelled in found)

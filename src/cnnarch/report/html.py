@@ -208,7 +208,7 @@ def render_block(block: Block) -> str:
     if isinstance(block, Diagram):
         return render_diagram(block)
     if isinstance(block, Explorer):
-        return explorer_html(block.model)
+        return explorer_html(block)
     if isinstance(block, Folded):
         summary = f"<summary>{inline(block.summary)}</summary>"
         return f"<details>{summary}{render_table(block.block)}</details>"
