@@ -2,6 +2,8 @@
 embedded, and the training peak computed from the embedded moments equals the analyzer's at
 every batch tried (the browser test compares the page itself with the CLI)."""
 
+import re
+from concurrent.futures import Future
 from types import SimpleNamespace
 
 import pytest
@@ -12,11 +14,18 @@ from cnnarch.analysis.memory import BREAKDOWN_ORDER
 from cnnarch.errors import CnnarchError
 from cnnarch.report.explorer import (
     QUANTITIES,
+    Explorer,
     TrainingLines,
     affine_totals,
+    layer_bars_html,
     other_optimizer,
+    saved_by_layer,
     training_totals,
 )
+
+
+def at(line: list[int], batch: int, start: int) -> int:
+    return line[0] + line[1] * (batch - start)
 
 
 def test_explorer_keeps_only_what_the_analyzer_confirms_is_affine() -> None:
@@ -78,7 +87,8 @@ SETTINGS = [("float32", "sgd"), ("bfloat16", "momentum"), ("float16", "adam")]
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["alexnet", "resnet18", "inception_v3"])
 def test_training_lines_equal_the_analyzer(name) -> None:
-    totals = training_totals(analyze, name)
+    modules = [(row.path,) for row in analyze(name).rows if row.depth == 1]
+    totals = training_totals(analyze, name, modules)
     found, categories = totals.lines, totals.categories
     phases = set()
     for precision, optimizer in SETTINGS:
@@ -89,14 +99,40 @@ def test_training_lines_equal_the_analyzer(name) -> None:
                 with pytest.raises(CnnarchError, match="more than 1 value per channel"):
                     analyze(name, batch_size=batch, **settings)
                 continue
-            expected = analyze(name, batch_size=batch, **settings).training
+            summary = analyze(name, batch_size=batch, **settings)
+            expected = summary.training
             peak, phase, parts = training.peak(batch, categories)
             assert (peak, phase) == (expected.peak_bytes, expected.peak_phase), (precision, batch)
             assert parts == {c: v for c, v in expected.at_peak.items() if c in categories}
             assert all(v == 0 for c, v in expected.at_peak.items() if c not in categories)
+            saved = [at(line, batch, training.start) for line in totals.saved[precision]]
+            assert saved == saved_by_layer(summary, modules)  # what the bars' labels show
             phases.add(phase)
     if name == "alexnet":
         assert phases == {"backward", "step"}  # the max really switches between moments
     assert {t.start for by_optimizer in found.values() for t in by_optimizer.values()} == {
         2 if name == "inception_v3" else 1
     }
+
+
+def test_layer_bars_have_one_labelled_bar_per_layer() -> None:
+    import torch
+
+    from cnnarch.lecture.layers import lecture_layers
+    from cnnarch.zoo.registry import create_model
+
+    with torch.device("meta"):
+        model = create_model("vgg16")
+    layers = lecture_layers(model, analyze("vgg16"))
+    svg = layer_bars_html(Explorer("vgg16", {}, Future(), tuple(layers.layers)))
+    bars = re.findall(r'<g class="bar" data-path="([^"]+)"[^>]*aria-label="([^"]+)"', svg)
+    assert [path for path, _ in bars] == [layer.paths[0] for layer in layers.layers]
+    # The first conv: 224x224x64 output, 3*3*3*64 + 64 parameters (before the page's script
+    # puts the explorer's batch and precision in).
+    assert bars[0][1].startswith("CONV3-64: output 224×224×64 = 3,211,264 values")
+    assert "params 1,792" in bars[0][1]
+    heights = [
+        float(h)
+        for h in re.findall(r'<rect x="[0-9.]+" y="[0-9.]+" width="18" height="([0-9.]+)"', svg)
+    ]
+    assert len(heights) == len(bars) and max(heights) == 170  # the largest output fills the axis

@@ -123,7 +123,9 @@ def test_every_figure_is_shown(page, report) -> None:
     images = page.evaluate(
         "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
     )
-    assert len(images) == len(report.figures)
+    inline = page.evaluate("document.querySelectorAll('figure[id^=figure-] svg').length")
+    assert inline == 1  # the comparison's bubble chart, drawn as SVG in the page
+    assert len(images) + inline == len(report.figures)
     assert all(complete and width > 300 and height > 200 for complete, width, height in images)
 
 
@@ -333,3 +335,72 @@ def test_explorer_is_labelled_and_every_model_has_one(page) -> None:
     )
     assert [m for m, _ in found] == list(DEFAULT_MODELS)
     assert all(labelled for _, labelled in found)
+
+
+# A model card's bars and diagram boxes at an explorer setting: each one's label (what the
+# hover box and a screen reader show), the axis' ticks, and the hover box after hovering and
+# after focusing with the keyboard.
+READ_LAYERS = """
+(function (model) {
+  var card = document.getElementById("model-" + model);
+  var bars = Array.from(card.querySelectorAll("g.bar"));
+  var boxes = Array.from(card.querySelectorAll("g.layer[data-tip]"));
+  var tip = document.getElementById("tip");
+  bars[2].dispatchEvent(new MouseEvent("mouseover", {bubbles: true}));
+  var hovered = [tip.hidden, tip.textContent];
+  bars[0].focus();
+  bars[0].dispatchEvent(new KeyboardEvent("keydown", {key: "ArrowRight", bubbles: true}));
+  var focused = [document.activeElement === bars[1], tip.hidden, tip.textContent];
+  return {
+    bars: bars.map(function (b) { return [b.dataset.path, b.getAttribute("aria-label")]; }),
+    boxes: boxes.map(function (b) { return [b.dataset.path, b.getAttribute("aria-label")]; }),
+    tabbable: bars.filter(function (b) { return b.tabIndex === 0; }).length,
+    ticks: Array.from(card.querySelectorAll("text.tick")).map(function (t) {
+      return t.textContent;
+    }),
+    hovered: hovered, focused: focused,
+  };
+})
+"""
+
+
+def test_bars_and_boxes_show_the_layers_values_at_the_explorer_setting(page) -> None:
+    set_explorer(page, "vgg16", 8, "bfloat16")
+    found = page.evaluate(f"{READ_LAYERS}('vgg16')")
+    summary = json.loads(cli_summary("vgg16", "--batch", "8", "--dtype", "bfloat16").stdout)
+    rows = {row["path"]: row for row in summary["layers"]}
+    first_path, first = found["bars"][0]
+    # The first conv's output at batch 8 in bfloat16, as the analyzer counts it.
+    output = rows[first_path]["output_bytes"]
+    assert output == 8 * 224 * 224 * 64 * 2
+    assert f"output {output:,} bytes" in first
+    assert f"MACs {rows[first_path]['macs']:,}" in first
+    train = cli_summary("vgg16", "--batch", "8", "--dtype", "bfloat16", "--train")
+    saved = {row["path"]: row["saved_bytes"] for row in json.loads(train.stdout)["layers"]}
+    for _, label in found["bars"]:
+        modules = label.split("; modules: ")[1].split(", ")
+        layer_saved = sum(saved[path] for path in modules)
+        assert f"saved for backward in training {layer_saved:,} bytes" in label
+    assert found["tabbable"] == 1
+    assert found["ticks"][-1] == f"{8 * 224 * 224 * 64 * 2 / 1e6:,.2f} MB"
+    labels = dict(found["bars"])
+    assert found["boxes"] and all(label == labels[path] for path, label in found["boxes"])
+    assert found["hovered"] == [False, found["bars"][2][1]]
+    assert found["focused"] == [True, False, found["bars"][1][1]]
+
+
+def test_comparison_bubbles_show_their_numbers_and_link_to_the_model(page) -> None:
+    found = page.evaluate(
+        "Array.from(document.querySelectorAll('#figure-comparison_accuracy_compute a.point'))"
+        ".map(a => [a.getAttribute('href'), a.getAttribute('aria-label'),"
+        " document.querySelector(a.getAttribute('href')) !== null])"
+    )
+    assert len(found) >= 8
+    assert all(exists for _, _, exists in found)
+    alexnet = next(label for href, label, _ in found if href == "#model-alexnet")
+    assert "top-1 56.52%" in alexnet and "MACs" in alexnet
+    page.evaluate(
+        "document.querySelector('#figure-comparison_accuracy_compute a[href=\"#model-alexnet\"]')"
+        ".dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}))"
+    )
+    assert page.evaluate("location.hash") == "#model-alexnet"

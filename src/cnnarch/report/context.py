@@ -154,7 +154,9 @@ class Context:
         if self._worker is None:
             # spawn: a fresh interpreter, not a fork of this one's torch threads.
             self._worker = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
-        training = self._worker.submit(analyzed_training_totals, name)
+        layers = tuple(self.layers(name).layers)
+        paths = [layer.paths for layer in layers]
+        training = self._worker.submit(analyzed_training_totals, name, paths)
 
         def cached(model: str, batch_size: int, dtype: torch.dtype) -> Any:
             if batch_size == 1 and dtype == torch.float32:
@@ -162,7 +164,7 @@ class Context:
             return analyze(model, batch_size=batch_size, dtype=dtype)
 
         self.step(f"explorer {name}")
-        return Explorer(name, affine_totals(cached, name), training)
+        return Explorer(name, affine_totals(cached, name), training, layers)
 
     def close(self) -> None:
         """Stop the worker process, if one was started (its unfinished work is dropped)."""

@@ -29,6 +29,8 @@ import numpy as np
 from cnnarch.analysis.loading import DTYPES
 from cnnarch.analysis.memory import BREAKDOWN_ORDER, OPTIMIZER_STATE
 from cnnarch.errors import CnnarchError
+from cnnarch.lecture.layers import LectureLayer
+from cnnarch.report.diagrams import KIND_COLOURS, colour_kind, shape_text, tooltip
 
 PRECISIONS = ("float32", "bfloat16", "float16")
 OPTIMIZERS = ("sgd", "momentum", "adam")  # names of `cnnarch.analysis.training_modes.OPTIMIZERS`
@@ -68,21 +70,24 @@ class TrainingLines:
 @dataclass(frozen=True)
 class TrainingTotals:
     """A model's training steps: {precision: {optimizer: TrainingLines}}, and the categories
-    of the breakdown that are not 0 in every embedded moment (the lines' order)."""
+    of the breakdown that are not 0 in every embedded moment (the lines' order); what each
+    layer of the model card saves for backward in training."""
 
     lines: dict[str, dict[str, TrainingLines]]
     categories: tuple[str, ...]
+    saved: dict[str, list[list[int]]]  # {precision: [[bytes at batch start, step] per layer]}
 
 
 @dataclass(frozen=True)
 class Explorer:
     """A model's explorer: per precision, each quantity's [value at batch 1, step per image];
-    the training steps, computed in another process while the rest of the report is built
-    (`training.result()` waits for them)."""
+    the model card's layers; the training steps, computed in another process while the rest
+    of the report is built (`training.result()` waits for them)."""
 
     model: str
     lines: dict[str, dict[str, list[int]]]
     training: Future[TrainingTotals]
+    layers: tuple[LectureLayer, ...] = ()
 
     def data(self) -> dict[str, Any]:
         """What the page embeds for this model."""
@@ -94,7 +99,25 @@ class Explorer:
             }
             for precision, by_optimizer in training.lines.items()
         }
-        return {"totals": self.lines, "training": steps, "categories": list(training.categories)}
+        layers = [
+            {
+                "name": layer.name,
+                "shape": shape_text(layer),
+                "values": layer.memory,
+                "params": layer.params,
+                "macs": layer.macs,
+                "modules": ", ".join(layer.paths),
+                "path": layer.paths[0],
+            }
+            for layer in self.layers
+        ]
+        return {
+            "totals": self.lines,
+            "training": steps,
+            "categories": list(training.categories),
+            "layers": layers,
+            "saved": training.saved,
+        }
 
 
 def affine_totals(analyze: Callable[..., Any], name: str) -> dict[str, dict[str, list[int]]]:
@@ -118,32 +141,40 @@ def affine_totals(analyze: Callable[..., Any], name: str) -> dict[str, dict[str,
     return found
 
 
-def training_totals(analyze: Callable[..., Any], name: str) -> TrainingTotals:
+def training_totals(
+    analyze: Callable[..., Any], name: str, layers: Sequence[Sequence[str]] = ()
+) -> TrainingTotals:
     """`name`'s training steps from `analyze(name, batch_size=, dtype=, train=True,
-    optimizer=)`: SGD at two batches, the other optimizers at one (`other_optimizer`)."""
+    optimizer=)`: SGD at two batches, the other optimizers at one (`other_optimizer`); and
+    what each of `layers` (the module paths of each) saves for backward, as lines."""
     found: dict[str, dict[str, TrainingLines]] = {}
+    saved: dict[str, list[list[int]]] = {}
     start = 1
     for precision in PRECISIONS:
 
-        def memory(batch: int, optimizer: str, dtype: Any = DTYPES[precision]) -> Any:
-            summary = analyze(name, batch_size=batch, dtype=dtype, train=True, optimizer=optimizer)
-            return summary.training
+        def summary(batch: int, optimizer: str, dtype: Any = DTYPES[precision]) -> Any:
+            return analyze(name, batch_size=batch, dtype=dtype, train=True, optimizer=optimizer)
 
         try:
-            sgd = memory(start, "sgd")
+            sgd = summary(start, "sgd")
         except CnnarchError:  # batch-norm in training needs more than one value per channel
             if start > 1:
                 raise
-            start, sgd = 2, memory(2, "sgd")
-        sgd_lines = moment_lines(start, sgd, memory(start + 1, "sgd"))
+            start, sgd = 2, summary(2, "sgd")
+        sgd_next = summary(start + 1, "sgd")
+        sgd_lines = moment_lines(start, sgd.training, sgd_next.training)
         found[precision] = {
             optimizer: _peak_moments(
                 sgd_lines
                 if optimizer == "sgd"
-                else other_optimizer(start, memory(start, optimizer), sgd, sgd_lines)
+                else other_optimizer(
+                    start, summary(start, optimizer).training, sgd.training, sgd_lines
+                )
             )
             for optimizer in OPTIMIZERS
         }
+        one, two = (saved_by_layer(s, layers) for s in (sgd, sgd_next))
+        saved[precision] = [[a, b - a] for a, b in zip(one, two, strict=True)]
     used = [
         index
         for index in range(len(BREAKDOWN_ORDER))
@@ -158,14 +189,23 @@ def training_totals(analyze: Callable[..., Any], name: str) -> TrainingTotals:
         for optimizer, training in by_optimizer.items():
             moments = [(phase, [lines[i] for i in used]) for phase, lines in training.moments]
             by_optimizer[optimizer] = TrainingLines(training.start, moments)
-    return TrainingTotals(found, tuple(BREAKDOWN_ORDER[i] for i in used))
+    return TrainingTotals(found, tuple(BREAKDOWN_ORDER[i] for i in used), saved)
 
 
-def analyzed_training_totals(name: str) -> TrainingTotals:
+def saved_by_layer(summary: Any, layers: Sequence[Sequence[str]]) -> list[int]:
+    """Bytes each layer's modules save for backward (their rows' `saved_bytes`, first calls)."""
+    by_path = {}
+    for row in summary.rows:
+        if not row.reused:
+            by_path.setdefault(row.path, row.saved_bytes)
+    return [sum(by_path[path] for path in paths) for paths in layers]
+
+
+def analyzed_training_totals(name: str, layers: Sequence[Sequence[str]]) -> TrainingTotals:
     """`training_totals` from the analyzer (what a worker process runs)."""
     from cnnarch.analysis import analyze
 
-    return training_totals(analyze, name)
+    return training_totals(analyze, name, layers)
 
 
 def moment_lines(start: int, first: Any, second: Any) -> TrainingLines:
@@ -258,6 +298,56 @@ def explorer_html(explorer: Explorer) -> str:
     )
 
 
+BAR_SLOT, BAR_AREA, NAME_AREA, AXIS_W = 22, 170, 96, 64  # px of the per-layer bar chart
+
+
+def layer_bars_html(explorer: Explorer) -> str:
+    """The card's layers as bars of output memory (inline SVG): `EXPLORER_JS` scales the axis
+    to the explorer's batch size and precision and puts each layer's exact values on its
+    bar (hover or focus it; arrow keys move between bars)."""
+    layers = explorer.layers
+    largest = max(layer.memory for layer in layers) or 1
+    width = AXIS_W + BAR_SLOT * len(layers) + 12
+    height = 14 + BAR_AREA + NAME_AREA
+    base = 14 + BAR_AREA
+    parts = []
+    for fraction in (0, 0.5, 1):
+        y = base - BAR_AREA * fraction
+        parts.append(
+            f'<line x1="{AXIS_W - 4}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" '
+            'stroke="#d1d9e0"/>'
+            f'<text class="tick" data-fraction="{fraction}" x="{AXIS_W - 8}" y="{y + 4:.1f}" '
+            'font-size="10.5" text-anchor="end" fill="#59636e"></text>'
+        )
+    for index, layer in enumerate(layers):
+        x = AXIS_W + BAR_SLOT * index
+        h = BAR_AREA * layer.memory / largest
+        label = html.escape(tooltip(layer), quote=True)
+        parts.append(
+            f'<g class="bar" data-path="{html.escape(layer.paths[0])}" data-tip="" tabindex="-1" '
+            'role="img" '
+            f'aria-label="{label}"><title>{label}</title>'
+            f'<rect x="{x}" y="14" width="{BAR_SLOT}" height="{BAR_AREA}" fill="transparent"/>'
+            f'<rect x="{x + 2}" y="{base - h:.1f}" width="{BAR_SLOT - 4}" height="{h:.1f}" '
+            f'fill="{KIND_COLOURS[colour_kind(layer)]}"/>'
+            f'<text x="{x + BAR_SLOT / 2 + 4}" y="{base + 8}" font-size="10" '
+            f'transform="rotate(-60 {x + BAR_SLOT / 2 + 4} {base + 8})" text-anchor="end" '
+            f'fill="#1f2328">{html.escape(layer.name)}</text></g>'
+        )
+    name = html.escape(explorer.model)
+    title = f"{name}: output memory per layer"
+    return (
+        f'<figure class="diagram layer-bars" id="bars_{name}"><div class="diagram-box">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" font-family="system-ui, sans-serif" role="group" '
+        f'aria-label="{title}">{"".join(parts)}</svg></div>'
+        f"<figcaption><strong>{title}</strong>, at the explorer's batch size and precision "
+        f'(<output class="bars-setting">batch 1, float32</output>). Hover or focus a bar '
+        "(arrow keys move between bars) for the layer's output shape, parameters, MACs, "
+        "output bytes and what it saves for backward in training.</figcaption></figure>"
+    )
+
+
 def _row(label: str, attribute: str, css: str = "") -> str:
     kind = f' class="{css}"' if css else ""
     return (
@@ -301,6 +391,34 @@ EXPLORER_JS = """
     });
     return best;
   }
+  var itemsize = {float32: 4, bfloat16: 2, float16: 2};
+  function n(value) { return value.toLocaleString("en-US"); }
+  function mb(value) {
+    return (value / 1e6).toLocaleString("en-US", {maximumFractionDigits: 2}) + " MB";
+  }
+  // Each layer's exact values at the explorer's setting, on its bar and its diagram box.
+  function updateLayers(form, model, batch, precision) {
+    var card = form.closest("section");
+    var step = model.training[precision].sgd;
+    var largest = Math.max.apply(null, model.layers.map(function (l) { return l.values; }));
+    card.querySelectorAll("text.tick").forEach(function (tick) {
+      var bytes = Number(tick.dataset.fraction) * largest * batch * itemsize[precision];
+      tick.textContent = mb(bytes);
+    });
+    card.querySelector("output.bars-setting").textContent = "batch " + batch + ", " + precision;
+    model.layers.forEach(function (layer, index) {
+      var bytes = layer.values * batch * itemsize[precision];
+      var saved = batch < step.start ? "traced from batch " + step.start
+        : n(at(model.saved[precision][index], batch, step.start)) + " bytes";
+      var text = layer.name + ": output " + layer.shape + " per image; at batch " + batch +
+        " in " + precision + ": output " + n(bytes) + " bytes (" + mb(bytes) + "), MACs " +
+        n(layer.macs * batch) + ", saved for backward in training " + saved + "; params " +
+        n(layer.params) + "; modules: " + layer.modules;
+      card.querySelectorAll('[data-tip][data-path="' + layer.path + '"]').forEach(function (el) {
+        el.setAttribute("aria-label", text);
+      });
+    });
+  }
   document.querySelectorAll("form.explorer").forEach(function (form) {
     var model = data[form.dataset.model];
     var inference = form.querySelector("dl.inference");
@@ -309,6 +427,7 @@ EXPLORER_JS = """
       var batch = Math.round(Number(form.batch.value));
       var valid = batch >= 1 && batch <= 1024;
       var trains = form.mode.value === "training";
+      if (valid) { updateLayers(form, model, batch, form.precision.value); }
       form.batch.setAttribute("aria-invalid", valid ? "false" : "true");
       form.optimizer.disabled = !trains;
       inference.hidden = trains;
