@@ -306,6 +306,8 @@ def layer_bars_html(explorer: Explorer) -> str:
     to the explorer's batch size and precision and puts each layer's exact values on its
     bar (hover or focus it; arrow keys move between bars)."""
     layers = explorer.layers
+    if not layers:
+        return ""
     largest = max(layer.memory for layer in layers) or 1
     width = AXIS_W + BAR_SLOT * len(layers) + 12
     height = 14 + BAR_AREA + NAME_AREA
