@@ -133,6 +133,8 @@ def test_layer_bars_have_one_labelled_bar_per_layer() -> None:
     assert "params 1,792" in bars[0][1]
     heights = [
         float(h)
-        for h in re.findall(r'<rect x="[0-9.]+" y="[0-9.]+" width="18" height="([0-9.]+)"', svg)
+        for h in re.findall(
+            r'<rect x="[0-9.]+" y="[0-9.]+" width="[0-9]+" height="([0-9.]+)" fill="#', svg
+        )
     ]
     assert len(heights) == len(bars) and max(heights) == 170  # the largest output fills the axis

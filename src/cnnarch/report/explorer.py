@@ -298,7 +298,7 @@ def explorer_html(explorer: Explorer) -> str:
     )
 
 
-BAR_SLOT, BAR_AREA, NAME_AREA, AXIS_W = 22, 170, 96, 64  # px of the per-layer bar chart
+BAR_AREA, NAME_AREA, AXIS_W = 170, 96, 64  # px of the per-layer bar chart
 
 
 def layer_bars_html(explorer: Explorer) -> str:
@@ -309,7 +309,8 @@ def layer_bars_html(explorer: Explorer) -> str:
     if not layers:
         return ""
     largest = max(layer.memory for layer in layers) or 1
-    width = AXIS_W + BAR_SLOT * len(layers) + 12
+    slot = max(22, min(44, 640 // len(layers)))  # px per bar: about 640 px in all, if it fits
+    width = AXIS_W + slot * len(layers) + 12
     height = 14 + BAR_AREA + NAME_AREA
     base = 14 + BAR_AREA
     parts = []
@@ -322,18 +323,18 @@ def layer_bars_html(explorer: Explorer) -> str:
             'font-size="10.5" text-anchor="end" fill="#59636e"></text>'
         )
     for index, layer in enumerate(layers):
-        x = AXIS_W + BAR_SLOT * index
+        x = AXIS_W + slot * index
         h = BAR_AREA * layer.memory / largest
         label = html.escape(tooltip(layer), quote=True)
         parts.append(
             f'<g class="bar" data-path="{html.escape(layer.paths[0])}" data-tip="" tabindex="-1" '
             'role="img" '
             f'aria-label="{label}"><title>{label}</title>'
-            f'<rect x="{x}" y="14" width="{BAR_SLOT}" height="{BAR_AREA}" fill="transparent"/>'
-            f'<rect x="{x + 2}" y="{base - h:.1f}" width="{BAR_SLOT - 4}" height="{h:.1f}" '
+            f'<rect x="{x}" y="14" width="{slot}" height="{BAR_AREA}" fill="transparent"/>'
+            f'<rect x="{x + 2}" y="{base - h:.1f}" width="{slot - 4}" height="{h:.1f}" '
             f'fill="{KIND_COLOURS[colour_kind(layer)]}"/>'
-            f'<text x="{x + BAR_SLOT / 2 + 4}" y="{base + 8}" font-size="10" '
-            f'transform="rotate(-60 {x + BAR_SLOT / 2 + 4} {base + 8})" text-anchor="end" '
+            f'<text x="{x + slot / 2 + 4}" y="{base + 8}" font-size="10" '
+            f'transform="rotate(-60 {x + slot / 2 + 4} {base + 8})" text-anchor="end" '
             f'fill="#1f2328">{html.escape(layer.name)}</text></g>'
         )
     name = html.escape(explorer.model)

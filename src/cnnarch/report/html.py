@@ -148,24 +148,30 @@ TIP_JS = """
   tip.setAttribute("role", "tooltip");
   tip.hidden = true;
   document.body.appendChild(tip);
-  function show(event) {
-    var el = event.target.closest && event.target.closest("[data-tip]");
-    if (!el) { return; }
-    tip.textContent = el.getAttribute("aria-label");
-    tip.hidden = false;
-    var box = el.getBoundingClientRect();
+  var current = null;
+  function place() {
+    var box = current.getBoundingClientRect();
     var left = Math.min(Math.max(4, box.left), window.innerWidth - tip.offsetWidth - 4);
     var top = box.bottom + 6;
     if (top + tip.offsetHeight > window.innerHeight) { top = box.top - tip.offsetHeight - 6; }
     tip.style.left = left + "px";
     tip.style.top = Math.max(4, top) + "px";
   }
-  function hide() { tip.hidden = true; }
+  function show(event) {
+    var el = event.target.closest && event.target.closest("[data-tip]");
+    if (!el) { return; }
+    current = el;
+    tip.textContent = el.getAttribute("aria-label");
+    tip.hidden = false;
+    place();
+  }
+  function hide() { current = null; tip.hidden = true; }
   document.addEventListener("mouseover", show);
   document.addEventListener("focusin", show);
   document.addEventListener("mouseout", hide);
   document.addEventListener("focusout", hide);
-  window.addEventListener("scroll", hide, {passive: true});
+  // Focus scrolls an element into view: the box follows it.
+  window.addEventListener("scroll", function () { if (current) { place(); } }, {passive: true});
   document.querySelectorAll("svg").forEach(function (svg) {
     var items = Array.from(svg.querySelectorAll("[data-tip]"));
     if (!items.length) { return; }

@@ -147,6 +147,32 @@ SVG_W, SVG_H = 820, 440
 PLOT = (64, 36, 800, 392)  # left, top, right, bottom of the plotting area, px
 
 
+def _name_place(
+    name: str, x: float, y: float, r: float, taken: list[tuple[float, ...]]
+) -> tuple[float, float, str]:
+    """Where a bubble's name goes: right of it, else left, above or below, the first place
+    that overlaps no bubble and no name placed before (`taken`, which it joins)."""
+    width, height = 6.6 * len(name), 12.0
+    places = [
+        (x + r + 3, y + 4, "start", (x + r + 3, y - 8, x + r + 3 + width, y + 4)),
+        (x - r - 3, y + 4, "end", (x - r - 3 - width, y - 8, x - r - 3, y + 4)),
+        (x, y - r - 4, "middle", (x - width / 2, y - r - 4 - height, x + width / 2, y - r - 4)),
+        (x, y + r + 13, "middle", (x - width / 2, y + r + 1, x + width / 2, y + r + 13)),
+    ]
+    own = (x - r, y - r, x + r, y + r)
+
+    def free(box: tuple[float, ...]) -> bool:
+        return not any(
+            box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3]
+            for t in taken
+            if t != own
+        )
+
+    name_x, name_y, anchor, box = next((p for p in places if free(p[3])), places[0])
+    taken.append(box)
+    return name_x, name_y, anchor
+
+
 def bubble_svg(rated: Sequence[ModelCost]) -> str:
     """The bubble chart as inline SVG: each bubble a link to its model's section, its exact
     numbers in its label (shown on hover and focus by the page's script)."""
@@ -192,20 +218,22 @@ def bubble_svg(rated: Sequence[ModelCost]) -> str:
         f'<text x="{left}" y="22" font-size="13" font-weight="700">Accuracy against compute; '
         "bubble area ∝ parameters used at inference</text>"
     )
-    for c in sorted(rated, key=lambda c: -c.inference_params):  # small bubbles on top
-        x, y, r = x_of(c.macs / 1e9), y_of(c.top1), radius(c.inference_params)
+    bubbles = [(c, x_of(c.macs / 1e9), y_of(c.top1), radius(c.inference_params)) for c in rated]
+    taken = [(x - r, y - r, x + r, y + r) for _, x, y, r in bubbles]
+    for c, x, y, r in sorted(bubbles, key=lambda b: -b[3]):  # small bubbles drawn on top
         label = html.escape(
-            f"{c.name} ({c.variant}): top-1 {c.top1:.2f}% ({c.top1_source}); "
+            f"{c.name} ({c.variant}): top-1 {c.top1:.2f}% with torchvision's weights; "
             f"{c.macs:,} MACs ({c.macs / 1e9:.2f} G) per image; {c.inference_params:,} "
             f"parameters at inference ({c.params:,} in all). Go to its section.",
             quote=True,
         )
+        name_x, name_y, anchor = _name_place(c.name, x, y, r, taken)
         parts.append(
             f'<a href="#model-{c.name}" class="point" data-tip="" tabindex="-1" '
             f'aria-label="{label}"><circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" '
             f'fill="{family_colour(c.name)}" fill-opacity="0.55" stroke="#1f2328" '
-            f'stroke-width="0.8"/><text x="{x + r + 3:.1f}" y="{y + 4:.1f}" font-size="11.5" '
-            f'fill="#1f2328">{html.escape(c.name)}</text></a>'
+            f'stroke-width="0.8"/><text x="{name_x:.1f}" y="{name_y:.1f}" font-size="11.5" '
+            f'text-anchor="{anchor}" fill="#1f2328">{html.escape(c.name)}</text></a>'
         )
     legend_x = right - 150
     for i, size in enumerate((5, 25, 100)):
