@@ -404,3 +404,23 @@ def test_comparison_bubbles_show_their_numbers_and_link_to_the_model(page) -> No
         ".dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}))"
     )
     assert page.evaluate("location.hash") == "#model-alexnet"
+
+
+def test_keyboard_reaches_every_picture_once_in_page_order(page) -> None:
+    """No positive tabindex (the order is the page's); each picture with values to show is
+    one stop of the Tab key (arrow keys move inside it), with a label a screen reader reads."""
+    found = page.evaluate(
+        '({positive: document.querySelectorAll(\'[tabindex]:not([tabindex^="-"])'
+        ':not([tabindex="0"])\').length,'
+        " pictures: Array.from(document.querySelectorAll('svg')).filter("
+        "s => s.querySelector('[data-tip]')).map(s => ["
+        "s.querySelectorAll('[data-tip]').length,"
+        " Array.from(s.querySelectorAll('[data-tip]')).filter(e => e.tabIndex === 0).length,"
+        " Array.from(s.querySelectorAll('[data-tip]')).every(e => e.getAttribute('aria-label'))"
+        "])})"
+    )
+    assert found["positive"] == 0
+    assert len(found["pictures"]) > 2 * len(DEFAULT_MODELS)  # bars and diagram per model, more
+    assert all(
+        count > 0 and stops == 1 and labelled for count, stops, labelled in found["pictures"]
+    )
