@@ -167,7 +167,7 @@ class Context:
         return Explorer(name, affine_totals(cached, name), training, layers)
 
     def close(self) -> None:
-        """Stop the worker process, if one was started (its unfinished work is dropped)."""
+        """Stop the worker processes, if started (their unfinished work is dropped)."""
         if self._worker is not None:
             self._worker.shutdown(cancel_futures=True)
             self._worker = None

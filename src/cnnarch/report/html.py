@@ -1,4 +1,5 @@
-"""The report as one self-contained HTML page: inline CSS and JS, figures embedded as PNG.
+"""The report as one self-contained HTML page: inline CSS and JS, figures embedded as PNG (or
+drawn as inline SVG where they are interactive).
 
 Nothing is fetched from the network; the page opens from disk offline. The SVG and PNG of
 each figure and the CSV and JSON of each table sit beside it and are linked.
