@@ -123,7 +123,9 @@ def test_every_figure_is_shown(page, report) -> None:
     images = page.evaluate(
         "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
     )
-    assert len(images) == len(report.figures)
+    inline = page.evaluate("document.querySelectorAll('figure[id^=figure-] svg').length")
+    assert inline == 1  # the comparison's bubble chart, drawn as SVG in the page
+    assert len(images) + inline == len(report.figures)
     assert all(complete and width > 300 and height > 200 for complete, width, height in images)
 
 
@@ -238,20 +240,44 @@ def test_names_with_numbers_sort_naturally(sorted_columns) -> None:
     assert discriminating > 0
 
 
-# Set a model's explorer to a batch size and precision; read each shown value (exact integer).
+# Set a model's explorer to a batch size, precision, mode and optimizer; read each shown value
+# (exact integers; the training peak's phase and its breakdown by category).
 SET_EXPLORER = """
-(function (model, batch, precision) {
+(function (model, batch, precision, mode, optimizer) {
   var form = document.querySelector('form.explorer[data-model="' + model + '"]');
   form.batch.value = String(batch);
   form.precision.value = precision;
+  form.mode.value = mode;
+  form.optimizer.value = optimizer;
   form.dispatchEvent(new Event("input"));
-  var shown = {};
-  form.querySelectorAll("output").forEach(function (out) {
-    if (!out.closest("div").hidden) { shown[out.dataset.key] = Number(out.dataset.value); }
+  var shown = {parts: {}};
+  var list = form.querySelector(mode === "training" ? "dl.training" : "dl.inference");
+  list.querySelectorAll("output").forEach(function (out) {
+    if (out.closest("div").hidden || out.dataset.value === undefined) { return; }
+    var value = out.dataset.key === "peak_phase" ? out.dataset.value : Number(out.dataset.value);
+    if (out.dataset.part) { shown.parts[out.dataset.part] = value; }
+    else { shown[out.dataset.key] = value; }
   });
+  shown.message = list.querySelector("output").textContent;
+  shown.hidden = form.querySelector(mode === "training" ? "dl.inference" : "dl.training").hidden;
+  shown.optimizerDisabled = form.optimizer.disabled;
   return shown;
 })
 """
+
+
+def cli_summary(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cnnarch", "summary", *args, "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def set_explorer(page, model, batch, precision, mode="inference", optimizer="sgd") -> dict:
+    args = ", ".join(json.dumps(a) for a in (model, batch, precision, mode, optimizer))
+    return page.evaluate(f"{SET_EXPLORER}({args})")
 
 
 @pytest.mark.parametrize(
@@ -259,24 +285,142 @@ SET_EXPLORER = """
     [("vgg16", 256, "bfloat16"), ("googlenet", 1000, "float16"), ("resnet50", 3, "float32")],
 )
 def test_explorer_equals_the_cli(page, model, batch, precision) -> None:
-    shown = page.evaluate(f"{SET_EXPLORER}({json.dumps(model)}, {batch}, {json.dumps(precision)})")
-    command = ["summary", model, "--batch", str(batch), "--dtype", precision, "--format", "json"]
-    cli = subprocess.run(
-        [sys.executable, "-m", "cnnarch", *command],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
+    shown = set_explorer(page, model, batch, precision)
+    cli = cli_summary(model, "--batch", str(batch), "--dtype", precision)
     expected = json.loads(cli.stdout)
-    assert set(shown) == {key for key, _ in QUANTITIES}  # every quantity held the check
-    assert shown == {key: expected[key] for key in shown}
+    keys = {key for key, _ in QUANTITIES}
+    assert {k for k in shown if k in keys} == keys  # every quantity held the check
+    assert {k: shown[k] for k in keys} == {key: expected[key] for key in keys}
+    assert shown["hidden"] and shown["optimizerDisabled"]  # no training rows, no optimizer
+
+
+# AlexNet with Adam peaks in the optimizer step at a small batch (its FC weights' Adam
+# temporaries), in the backward pass at a large one.
+@pytest.mark.parametrize(
+    ("model", "batch", "precision", "optimizer"),
+    [
+        ("alexnet", 2, "float16", "adam"),
+        ("alexnet", 512, "float32", "adam"),
+        ("resnet50", 64, "bfloat16", "momentum"),
+        ("inception_v3", 1024, "float32", "sgd"),
+    ],
+)
+def test_explorer_training_peak_equals_the_cli(page, model, batch, precision, optimizer) -> None:
+    shown = set_explorer(page, model, batch, precision, "training", optimizer)
+    command = ["--batch", str(batch), "--dtype", precision, "--train", "--optimizer", optimizer]
+    cli = cli_summary(model, *command)
+    assert cli.returncode == 0, cli.stderr
+    expected = json.loads(cli.stdout)
+    assert shown["training_peak_bytes"] == expected["training_peak_bytes"]
+    assert shown["peak_phase"] == expected["training"]["peak_phase"]
+    at_peak = expected["training"]["at_peak"]
+    assert shown["parts"] == {k: v for k, v in at_peak.items() if k in shown["parts"]}
+    assert sum(shown["parts"].values()) == expected["training_peak_bytes"]
+    assert shown["hidden"] and not shown["optimizerDisabled"]
+
+
+def test_explorer_says_where_training_cannot_be_traced(page) -> None:
+    shown = set_explorer(page, "inception_v3", 1, "float32", "training", "sgd")
+    assert "training_peak_bytes" not in shown
+    assert shown["message"].startswith("from batch 2")
+    cli = cli_summary("inception_v3", "--batch", "1", "--train")
+    assert cli.returncode == 2 and "more than 1 value per channel" in cli.stderr
 
 
 def test_explorer_is_labelled_and_every_model_has_one(page) -> None:
     found = page.evaluate(
         "Array.from(document.querySelectorAll('form.explorer')).map(f => [f.dataset.model, "
-        "f.batch.closest('label') !== null, f.precision.closest('label') !== null])"
+        "['batch', 'precision', 'mode', 'optimizer'].every("
+        "n => f.elements[n].closest('label') !== null)])"
     )
-    assert [m for m, _, _ in found] == list(DEFAULT_MODELS)
-    assert all(batch and precision for _, batch, precision in found)
+    assert [m for m, _ in found] == list(DEFAULT_MODELS)
+    assert all(labelled for _, labelled in found)
+
+
+# A model card's bars and diagram boxes at an explorer setting: each one's label (what the
+# hover box and a screen reader show), the axis' ticks, and the hover box after hovering and
+# after focusing with the keyboard.
+READ_LAYERS = """
+(function (model) {
+  var card = document.getElementById("model-" + model);
+  var bars = Array.from(card.querySelectorAll("g.bar"));
+  var boxes = Array.from(card.querySelectorAll("g.layer[data-tip]"));
+  var tip = document.getElementById("tip");
+  bars[2].dispatchEvent(new MouseEvent("mouseover", {bubbles: true}));
+  var hovered = [tip.hidden, tip.textContent];
+  bars[0].focus();
+  bars[0].dispatchEvent(new KeyboardEvent("keydown", {key: "ArrowRight", bubbles: true}));
+  var focused = [document.activeElement === bars[1], tip.hidden, tip.textContent];
+  return {
+    bars: bars.map(function (b) { return [b.dataset.path, b.getAttribute("aria-label")]; }),
+    boxes: boxes.map(function (b) { return [b.dataset.path, b.getAttribute("aria-label")]; }),
+    tabbable: bars.filter(function (b) { return b.tabIndex === 0; }).length,
+    ticks: Array.from(card.querySelectorAll("text.tick")).map(function (t) {
+      return t.textContent;
+    }),
+    hovered: hovered, focused: focused,
+  };
+})
+"""
+
+
+def test_bars_and_boxes_show_the_layers_values_at_the_explorer_setting(page) -> None:
+    set_explorer(page, "vgg16", 8, "bfloat16")
+    found = page.evaluate(f"{READ_LAYERS}('vgg16')")
+    summary = json.loads(cli_summary("vgg16", "--batch", "8", "--dtype", "bfloat16").stdout)
+    rows = {row["path"]: row for row in summary["layers"]}
+    first_path, first = found["bars"][0]
+    # The first conv's output at batch 8 in bfloat16, as the analyzer counts it.
+    output = rows[first_path]["output_bytes"]
+    assert output == 8 * 224 * 224 * 64 * 2
+    assert f"output {output:,} bytes" in first
+    assert f"MACs {rows[first_path]['macs']:,}" in first
+    train = cli_summary("vgg16", "--batch", "8", "--dtype", "bfloat16", "--train")
+    saved = {row["path"]: row["saved_bytes"] for row in json.loads(train.stdout)["layers"]}
+    for _, label in found["bars"]:
+        modules = label.split("; modules: ")[1].split(", ")
+        layer_saved = sum(saved[path] for path in modules)
+        assert f"saved for backward in training {layer_saved:,} bytes" in label
+    assert found["tabbable"] == 1
+    assert found["ticks"][-1] == f"{8 * 224 * 224 * 64 * 2 / 1e6:,.2f} MB"
+    labels = dict(found["bars"])
+    assert found["boxes"] and all(label == labels[path] for path, label in found["boxes"])
+    assert found["hovered"] == [False, found["bars"][2][1]]
+    assert found["focused"] == [True, False, found["bars"][1][1]]
+
+
+def test_comparison_bubbles_show_their_numbers_and_link_to_the_model(page) -> None:
+    found = page.evaluate(
+        "Array.from(document.querySelectorAll('#figure-comparison_accuracy_compute a.point'))"
+        ".map(a => [a.getAttribute('href'), a.getAttribute('aria-label'),"
+        " document.querySelector(a.getAttribute('href')) !== null])"
+    )
+    assert len(found) >= 8
+    assert all(exists for _, _, exists in found)
+    alexnet = next(label for href, label, _ in found if href == "#model-alexnet")
+    assert "top-1 56.52%" in alexnet and "MACs" in alexnet
+    page.evaluate(
+        "document.querySelector('#figure-comparison_accuracy_compute a[href=\"#model-alexnet\"]')"
+        ".dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}))"
+    )
+    assert page.evaluate("location.hash") == "#model-alexnet"
+
+
+def test_keyboard_reaches_every_picture_once_in_page_order(page) -> None:
+    """No positive tabindex (the order is the page's); each picture with values to show is
+    one stop of the Tab key (arrow keys move inside it), with a label a screen reader reads."""
+    found = page.evaluate(
+        '({positive: document.querySelectorAll(\'[tabindex]:not([tabindex^="-"])'
+        ':not([tabindex="0"])\').length,'
+        " pictures: Array.from(document.querySelectorAll('svg')).filter("
+        "s => s.querySelector('[data-tip]')).map(s => ["
+        "s.querySelectorAll('[data-tip]').length,"
+        " Array.from(s.querySelectorAll('[data-tip]')).filter(e => e.tabIndex === 0).length,"
+        " Array.from(s.querySelectorAll('[data-tip]')).every(e => e.getAttribute('aria-label'))"
+        "])})"
+    )
+    assert found["positive"] == 0
+    assert len(found["pictures"]) > 2 * len(DEFAULT_MODELS)  # bars and diagram per model, more
+    assert all(
+        count > 0 and stops == 1 and labelled for count, stops, labelled in found["pictures"]
+    )

@@ -61,10 +61,14 @@ class TrainingMemory:
     at_peak: dict[str, int] = field(default_factory=dict)
     precision: str = "fp32"
     weight_copies_bytes: int = 0  # low-precision copies of the weights made by autocast
+    # Every moment of the step (`step_moments`), as (phase, bytes by category in
+    # BREAKDOWN_ORDER): the peak is the first largest sum, its breakdown `at_peak`.
+    moments: tuple[tuple[str, tuple[int, ...]], ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, object]:
         out = dict(self.__dict__)
         out["at_peak"] = dict(self.at_peak)
+        del out["moments"]  # thousands of them: for the report's explorer, not the JSON
         return out
 
 
@@ -112,6 +116,52 @@ def step_peak(
     once in the backward pass, the same in the optimizer step). Storages in `weight_copies`
     (keys) count as WEIGHT_COPIES; saved tensors live at least to the end of the forward pass.
     """
+    events = _step_events(records, timeline, weight_copies)
+    live = dict.fromkeys(SWEPT, 0)
+    total = peak = peak_at = backward_temporaries = step_temporaries = 0
+    at_peak = dict(live)
+    for time, delta, category in events:
+        live[category] += delta
+        total += delta
+        if total > peak:
+            peak, peak_at, at_peak = total, time, dict(live)
+        if time >= timeline.step_start:
+            step_temporaries = max(step_temporaries, live[TEMPORARIES])
+        elif time >= timeline.backward_start:
+            backward_temporaries = max(backward_temporaries, live[TEMPORARIES])
+    return peak, peak_at, at_peak, backward_temporaries, step_temporaries
+
+
+def step_moments(
+    records: Mapping[int, StorageRecord],
+    timeline: StepTimeline,
+    weight_copies: set[int],
+) -> list[tuple[int, dict[str, int]]]:
+    """(clock, bytes by category alive) after each clock's allocations and frees, in clock
+    order, by `step_peak`'s rules. Within one clock, frees come first and allocations only
+    add, so `step_peak`'s peak is the largest of these totals, and its breakdown is that of
+    the first clock that reaches it."""
+    moments: list[tuple[int, dict[str, int]]] = []
+    live = dict.fromkeys(SWEPT, 0)
+    events = _step_events(records, timeline, weight_copies)
+    for index, (time, delta, category) in enumerate(events):
+        live[category] += delta
+        if index + 1 == len(events) or events[index + 1][0] != time:
+            moments.append((time, dict(live)))
+    return moments
+
+
+# The categories that come and go during a step (the others are alive throughout it).
+SWEPT = (GRADIENTS, WEIGHT_COPIES, SAVED, TEMPORARIES)
+
+
+def _step_events(
+    records: Mapping[int, StorageRecord],
+    timeline: StepTimeline,
+    weight_copies: set[int],
+) -> list[tuple[int, int, str]]:
+    """(clock, +bytes allocated or -bytes freed, category) of the pass's own storages, sorted
+    by clock; at equal clocks frees come before allocations."""
     events: list[tuple[int, int, str]] = []
     for key, record in records.items():
         if record.kind != "activation" or record.created < 0:
@@ -128,16 +178,4 @@ def step_peak(
         events.append((record.created, record.nbytes, category))
         events.append((stop, -record.nbytes, category))
     events.sort(key=lambda e: (e[0], e[1]))  # at equal times, frees come before allocations
-    live = dict.fromkeys((GRADIENTS, WEIGHT_COPIES, SAVED, TEMPORARIES), 0)
-    total = peak = peak_at = backward_temporaries = step_temporaries = 0
-    at_peak = dict(live)
-    for time, delta, category in events:
-        live[category] += delta
-        total += delta
-        if total > peak:
-            peak, peak_at, at_peak = total, time, dict(live)
-        if time >= timeline.step_start:
-            step_temporaries = max(step_temporaries, live[TEMPORARIES])
-        elif time >= timeline.backward_start:
-            backward_temporaries = max(backward_temporaries, live[TEMPORARIES])
-    return peak, peak_at, at_peak, backward_temporaries, step_temporaries
+    return events

@@ -22,6 +22,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.checkpoint import checkpoint as checkpoint_call
 
 from cnnarch.analysis.memory import (
+    BREAKDOWN_ORDER,
     GRADIENT_BUCKETS,
     GRADIENTS,
     INPUTS,
@@ -29,6 +30,7 @@ from cnnarch.analysis.memory import (
     PARAMETERS,
     StepTimeline,
     TrainingMemory,
+    step_moments,
     step_peak,
 )
 from cnnarch.analysis.trace import FORWARD, Tracer, storage_key
@@ -495,12 +497,12 @@ class StepTrace:
         }
         breakdown = {**fixed, **at_peak}
         breakdown[GRADIENTS] += persistent
-        if peak_at < self.backward_start:
-            phase = "forward"
-        elif peak_at < self.step_start:
-            phase = "backward"
-        else:
-            phase = "step"
+        phase = self._phase(peak_at)
+        moments = []
+        for clock, live in step_moments(tracer.storages, timeline, self.weight_copies):
+            parts = {**fixed, **live}
+            parts[GRADIENTS] += persistent
+            moments.append((self._phase(clock), tuple(parts[c] for c in BREAKDOWN_ORDER)))
         copies = sum(tracer.storages[k].nbytes for k in self.weight_copies)
         saved = sum(
             r.nbytes
@@ -522,7 +524,13 @@ class StepTrace:
             at_peak=breakdown,
             precision=self.step.precision,
             weight_copies_bytes=copies,
+            moments=tuple(moments),
         )
+
+    def _phase(self, clock: int) -> str:
+        if clock < self.backward_start:
+            return "forward"
+        return "backward" if clock < self.step_start else "step"
 
 
 def largest_shard(params: list[torch.Tensor], world_size: int) -> list[torch.Tensor]:

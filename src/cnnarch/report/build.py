@@ -205,6 +205,20 @@ def _write_report(
     started: float,
 ) -> ReportFiles:
     ctx = Context(out=out, models=names, batch=batch, step=step or (lambda _label: None))
+    try:
+        return _write_files(ctx, out, names, batch, degradation_results, started)
+    finally:
+        ctx.close()
+
+
+def _write_files(
+    ctx: Context,
+    out: Path,
+    names: tuple[str, ...],
+    batch: int,
+    degradation_results: Path,
+    started: float,
+) -> ReportFiles:
     sections = [definitions_section(batch), *lecture_sections(ctx, Path(degradation_results))]
     document = Document(
         "CS231n Lecture 9, computed: CNN architectures",

@@ -70,6 +70,8 @@ class SavedFigure:
     png: Path
     svg: Path | None  # None for a figure that came without one
     png_bytes: bytes
+    # The page shows this inline SVG (interactive) instead of the PNG; report.md keeps the PNG.
+    inline_svg: str = ""
 
 
 @contextmanager

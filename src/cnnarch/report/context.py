@@ -4,7 +4,9 @@ figure folder, the published figures, and the list of published-vs-computed comp
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,7 @@ class Context:
     comparisons: list[Comparison] = field(default_factory=list)
     ideas: list[KeyIdea] = field(default_factory=list)
     _cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    _worker: ProcessPoolExecutor | None = None
 
     @property
     def figures_dir(self) -> Path:
@@ -140,11 +143,20 @@ class Context:
         return self._cache[key]
 
     def explorer(self, name: str) -> Any:
-        """`name`'s explorer (paper variant): totals affine in the batch, per precision."""
+        """`name`'s explorer (paper variant): totals affine in the batch, per precision; the
+        training steps' moments, per precision and optimizer, traced in two worker processes
+        while this one builds the rest of the report (about half of the build's work)."""
         import torch
 
         from cnnarch.analysis import analyze
-        from cnnarch.report.explorer import Explorer, affine_totals
+        from cnnarch.report.explorer import Explorer, affine_totals, analyzed_training_totals
+
+        if self._worker is None:
+            # spawn: a fresh interpreter, not a fork of this one's torch threads.
+            self._worker = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+        layers = tuple(self.layers(name).layers)
+        paths = [layer.paths for layer in layers]
+        training = self._worker.submit(analyzed_training_totals, name, paths)
 
         def cached(model: str, batch_size: int, dtype: torch.dtype) -> Any:
             if batch_size == 1 and dtype == torch.float32:
@@ -152,7 +164,13 @@ class Context:
             return analyze(model, batch_size=batch_size, dtype=dtype)
 
         self.step(f"explorer {name}")
-        return Explorer(name, affine_totals(cached, name))
+        return Explorer(name, affine_totals(cached, name), training, layers)
+
+    def close(self) -> None:
+        """Stop the worker processes, if started (their unfinished work is dropped)."""
+        if self._worker is not None:
+            self._worker.shutdown(cancel_futures=True)
+            self._worker = None
 
     def slide_table(self, name: str) -> Any:
         """The lecture's VGG16-slide table of `name` (paper variant), from the cached analysis."""

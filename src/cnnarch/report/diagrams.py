@@ -113,7 +113,9 @@ def box(x: float, y: float, layer: LectureLayer, kind: str | None = None) -> str
     cost = f"{units.prefixed(layer.weights)} weights · {units.prefixed(layer.macs)} MACs"
     return (
         f'<g class="layer" data-kind="{kind}" data-params="{layer.params}" '
-        f'data-weights="{layer.weights}" data-macs="{layer.macs}" data-memory="{layer.memory}">'
+        f'data-weights="{layer.weights}" data-macs="{layer.macs}" data-memory="{layer.memory}" '
+        f'data-path="{_esc(layer.paths[0])}" data-tip="" tabindex="-1" role="img" '
+        f'aria-label="{_esc(tooltip(layer))}">'
         f"<title>{_esc(tooltip(layer))}</title>"
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{BOX_H}" rx="5" '
         f'fill="{colour}" fill-opacity="0.14" stroke="{colour}" stroke-width="1.6"{dash}/>'
@@ -200,7 +202,7 @@ def diagram(
     body = "".join(parts).replace("url(#arrow)", f"url(#{marker})")
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
-        f'width="{width:.0f}" height="{height:.0f}" font-family="{FONT}" role="img" '
+        f'width="{width:.0f}" height="{height:.0f}" font-family="{FONT}" role="group" '
         f'aria-label="{_esc(title)}"><title>{_esc(title)}</title>{defs}'
         f'<rect width="100%" height="100%" fill="#fff"/>{body}</svg>'
     )

@@ -1,12 +1,18 @@
-"""The explorer on each model card: pick a batch size and a precision, read the totals that
-`cnnarch summary MODEL --batch B --dtype D` prints, computed in the page without a server.
+"""The explorer on each model card: pick a batch size, a precision, inference or training and
+an optimizer, read the totals that `cnnarch summary MODEL --batch B --dtype D [--train
+--optimizer O] --format json` prints, computed in the page without a server.
 
-The page can only compute what is affine in the batch size: value(B) = value(1) + step x (B - 1).
-Each quantity's value(1) and step come from the analyzer at batch 1 and 2, and the rule is
-checked against the analyzer at `CHECK_BATCHES` (the largest batch the page offers); a
-quantity that fails the check is left out for that model. Training memory is not offered: its
-peak is the largest of several moments of the step (forward, backward, optimizer step), each
-growing at its own rate with the batch, so it is not affine (`cnnarch summary --train` computes it).
+Inference totals are affine in the batch size: value(B) = value(1) + step x (B - 1). Each one's
+value(1) and step come from the analyzer at batch 1 and 2, and the rule is checked against the
+analyzer at `CHECK_BATCHES` (the largest batch the page offers); a quantity that fails the
+check is left out for that model.
+
+The training peak is not affine: it is the largest of the step's moments (`TrainingMemory.
+moments`: each clock of the forward pass, backward pass and optimizer step). Each moment's
+bytes by category are, though: value(B) = value(b0) + step x (B - b0), from the analyzer at
+the smallest batch b0 that trains and at b0 + 1. The page takes the first largest moment as the
+analyzer does, so it shows the analyzer's peak and its breakdown; only the moments that are the
+peak at some batch up to `MAX_BATCH` are embedded.
 """
 
 from __future__ import annotations
@@ -14,12 +20,21 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from cnnarch.analysis.loading import DTYPES
+from cnnarch.analysis.memory import BREAKDOWN_ORDER, OPTIMIZER_STATE
+from cnnarch.errors import CnnarchError
+from cnnarch.lecture.layers import LectureLayer
+from cnnarch.report.diagrams import KIND_COLOURS, colour_kind, shape_text, tooltip
 
 PRECISIONS = ("float32", "bfloat16", "float16")
+OPTIMIZERS = ("sgd", "momentum", "adam")  # names of `cnnarch.analysis.training_modes.OPTIMIZERS`
+OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "SGD with momentum", "adam": "Adam"}
 MAX_BATCH = 1024
 CHECK_BATCHES = (MAX_BATCH,)
 # (field of `cnnarch summary --format json`, label); bytes are shown in bytes and decimal MB.
@@ -34,11 +49,75 @@ QUANTITIES = (
 
 
 @dataclass(frozen=True)
+class TrainingLines:
+    """One precision and optimizer's training step: the moments that can be its peak, each as
+    (phase, [[bytes at batch `start`, step per image] per category of `categories`])."""
+
+    start: int  # the smallest batch the analyzer trains (BatchNorm needs 2 values per channel)
+    moments: list[tuple[str, list[list[int]]]]
+
+    def peak(self, batch: int, categories: Sequence[str]) -> tuple[int, str, dict[str, int]]:
+        """(peak bytes, phase, bytes by category) at `batch`, as the page computes them."""
+        best: tuple[int, str, dict[str, int]] | None = None
+        for phase, lines in self.moments:
+            parts = [v + step * (batch - self.start) for v, step in lines]
+            if best is None or sum(parts) > best[0]:
+                best = (sum(parts), phase, dict(zip(categories, parts, strict=True)))
+        assert best is not None
+        return best
+
+
+@dataclass(frozen=True)
+class TrainingTotals:
+    """A model's training steps: {precision: {optimizer: TrainingLines}}, and the categories
+    of the breakdown that are not 0 in every embedded moment (the lines' order); what each
+    layer of the model card saves for backward in training."""
+
+    lines: dict[str, dict[str, TrainingLines]]
+    categories: tuple[str, ...]
+    saved: dict[str, list[list[int]]]  # {precision: [[bytes at batch start, step] per layer]}
+
+
+@dataclass(frozen=True)
 class Explorer:
-    """A model's explorer: per precision, each quantity's [value at batch 1, step per image]."""
+    """A model's explorer: per precision, each quantity's [value at batch 1, step per image];
+    the model card's layers; the training steps, computed in another process while the rest
+    of the report is built (`training.result()` waits for them)."""
 
     model: str
     lines: dict[str, dict[str, list[int]]]
+    training: Future[TrainingTotals]
+    layers: tuple[LectureLayer, ...] = ()
+
+    def data(self) -> dict[str, Any]:
+        """What the page embeds for this model."""
+        training = self.training.result()
+        steps = {
+            precision: {
+                optimizer: {"start": lines.start, "moments": lines.moments}
+                for optimizer, lines in by_optimizer.items()
+            }
+            for precision, by_optimizer in training.lines.items()
+        }
+        layers = [
+            {
+                "name": layer.name,
+                "shape": shape_text(layer),
+                "values": layer.memory,
+                "params": layer.params,
+                "macs": layer.macs,
+                "modules": ", ".join(layer.paths),
+                "path": layer.paths[0],
+            }
+            for layer in self.layers
+        ]
+        return {
+            "totals": self.lines,
+            "training": steps,
+            "categories": list(training.categories),
+            "layers": layers,
+            "saved": training.saved,
+        }
 
 
 def affine_totals(analyze: Callable[..., Any], name: str) -> dict[str, dict[str, list[int]]]:
@@ -62,59 +141,334 @@ def affine_totals(analyze: Callable[..., Any], name: str) -> dict[str, dict[str,
     return found
 
 
-def explorer_html(name: str) -> str:
-    """The controls and the table of one model; `EXPLORER_JS` fills the values."""
-    options = "".join(f'<option value="{p}">{p}</option>' for p in PRECISIONS)
-    rows = "".join(
-        f"<div><dt>{html.escape(label)}</dt>"
-        f'<dd><output data-key="{key}" aria-live="polite"></output></dd></div>'
-        for key, label in QUANTITIES
+def training_totals(
+    analyze: Callable[..., Any], name: str, layers: Sequence[Sequence[str]] = ()
+) -> TrainingTotals:
+    """`name`'s training steps from `analyze(name, batch_size=, dtype=, train=True,
+    optimizer=)`: SGD at two batches, the other optimizers at one (`other_optimizer`); and
+    what each of `layers` (the module paths of each) saves for backward, as lines."""
+    found: dict[str, dict[str, TrainingLines]] = {}
+    saved: dict[str, list[list[int]]] = {}
+    start = 1
+    for precision in PRECISIONS:
+
+        def summary(batch: int, optimizer: str, dtype: Any = DTYPES[precision]) -> Any:
+            return analyze(name, batch_size=batch, dtype=dtype, train=True, optimizer=optimizer)
+
+        try:
+            sgd = summary(start, "sgd")
+        except CnnarchError:  # batch-norm in training needs more than one value per channel
+            if start > 1:
+                raise
+            start, sgd = 2, summary(2, "sgd")
+        sgd_next = summary(start + 1, "sgd")
+        sgd_lines = moment_lines(start, sgd.training, sgd_next.training)
+        found[precision] = {
+            optimizer: _peak_moments(
+                sgd_lines
+                if optimizer == "sgd"
+                else other_optimizer(
+                    start, summary(start, optimizer).training, sgd.training, sgd_lines
+                )
+            )
+            for optimizer in OPTIMIZERS
+        }
+        one, two = (saved_by_layer(s, layers) for s in (sgd, sgd_next))
+        saved[precision] = [[a, b - a] for a, b in zip(one, two, strict=True)]
+    used = [
+        index
+        for index in range(len(BREAKDOWN_ORDER))
+        if any(
+            any(lines[index])
+            for by_optimizer in found.values()
+            for training in by_optimizer.values()
+            for _, lines in training.moments
+        )
+    ]
+    for by_optimizer in found.values():
+        for optimizer, training in by_optimizer.items():
+            moments = [(phase, [lines[i] for i in used]) for phase, lines in training.moments]
+            by_optimizer[optimizer] = TrainingLines(training.start, moments)
+    return TrainingTotals(found, tuple(BREAKDOWN_ORDER[i] for i in used), saved)
+
+
+def saved_by_layer(summary: Any, layers: Sequence[Sequence[str]]) -> list[int]:
+    """Bytes each layer's modules save for backward (their rows' `saved_bytes`, first calls)."""
+    by_path = {}
+    for row in summary.rows:
+        if not row.reused:
+            by_path.setdefault(row.path, row.saved_bytes)
+    return [sum(by_path[path] for path in paths) for paths in layers]
+
+
+def analyzed_training_totals(name: str, layers: Sequence[Sequence[str]]) -> TrainingTotals:
+    """`training_totals` from the analyzer (what a worker process runs)."""
+    from cnnarch.analysis import analyze
+
+    return training_totals(analyze, name, layers)
+
+
+def moment_lines(start: int, first: Any, second: Any) -> TrainingLines:
+    """Every moment of a training step as lines in the batch, from its `TrainingMemory` at
+    batch `start` (`first`) and `start` + 1 (`second`)."""
+    if [phase for phase, _ in first.moments] != [phase for phase, _ in second.moments]:
+        raise CnnarchError(
+            f"the traced training step differs between batch {start} and {start + 1}: its "
+            f"memory is not a set of lines in the batch size"
+        )
+    moments = [
+        (phase, [[a, b - a] for a, b in zip(one, two, strict=True)])
+        for (phase, one), (_, two) in zip(first.moments, second.moments, strict=True)
+    ]
+    return TrainingLines(start, moments)
+
+
+def other_optimizer(start: int, other: Any, sgd: Any, sgd_lines: TrainingLines) -> TrainingLines:
+    """Another optimizer's moments as lines, from its `TrainingMemory` at batch `start` and
+    SGD's (`sgd` at `start`, `sgd_lines`), which saves tracing it at a second batch.
+
+    The forward and backward passes are the same for every optimizer; only the optimizer
+    state, alive throughout, differs: checked here, moment by moment. The optimizer step
+    allocates nothing that grows with the batch, so each of its moments grows as SGD's step
+    does (checked: SGD's step moments all grow alike).
+    """
+    extra = [0] * len(BREAKDOWN_ORDER)
+    extra[BREAKDOWN_ORDER.index(OPTIMIZER_STATE)] = (
+        other.optimizer_state_bytes - sgd.optimizer_state_bytes
+    )
+    passes = [(phase, list(parts)) for phase, parts in other.moments if phase != "step"]
+    shifted = [
+        (phase, [v + e for v, e in zip(parts, extra, strict=True)])
+        for phase, parts in sgd.moments
+        if phase != "step"
+    ]
+    step_slopes = {
+        tuple(s for _, s in lines) for phase, lines in sgd_lines.moments if phase == "step"
+    }
+    same = passes == shifted
+    if not same or len(step_slopes) != 1:
+        raise CnnarchError(
+            f"{other.optimizer}: the forward and backward passes differ from SGD's beyond the "
+            f"optimizer state, or SGD's step grows unevenly with the batch"
+        )
+    (step_slope,) = step_slopes
+    slopes = [[s for _, s in lines] for phase, lines in sgd_lines.moments if phase != "step"]
+    slopes += [list(step_slope)] * (len(other.moments) - len(passes))
+    moments = [
+        (phase, [[v, s] for v, s in zip(parts, slope, strict=True)])
+        for (phase, parts), slope in zip(other.moments, slopes, strict=True)
+    ]
+    return TrainingLines(start, moments)
+
+
+def _peak_moments(training: TrainingLines) -> TrainingLines:
+    """Only the moments that are the first largest at some batch from `start` to `MAX_BATCH`."""
+    moments = training.moments
+    fixed = np.array([sum(v for v, _ in lines) for _, lines in moments], dtype=np.int64)
+    slope = np.array([sum(s for _, s in lines) for _, lines in moments], dtype=np.int64)
+    images = np.arange(MAX_BATCH - training.start + 1, dtype=np.int64)  # batch - start
+    totals = fixed[:, None] + slope[:, None] * images[None, :]
+    peaks = sorted(set(np.argmax(totals, axis=0).tolist()))  # argmax: the first largest
+    return TrainingLines(training.start, [moments[i] for i in peaks])
+
+
+def explorer_html(explorer: Explorer) -> str:
+    """The controls and the tables of one model; `EXPLORER_JS` fills the values."""
+    name = html.escape(explorer.model)
+    precisions = "".join(f'<option value="{p}">{p}</option>' for p in PRECISIONS)
+    optimizers = "".join(f'<option value="{o}">{OPTIMIZER_LABELS[o]}</option>' for o in OPTIMIZERS)
+    totals = "".join(_row(label, f'data-key="{key}"') for key, label in QUANTITIES)
+    categories = explorer.training.result().categories
+    parts = "".join(_row(c, f'data-part="{html.escape(c)}"', "part") for c in categories)
+    training = (
+        _row("training peak (bytes)", 'data-key="training_peak_bytes"')
+        + _row("peak reached in the", 'data-key="peak_phase"')
+        + parts
     )
     return (
-        f'<form class="explorer" data-model="{html.escape(name)}" aria-label="explore {name}">'
+        f'<form class="explorer" data-model="{name}" aria-label="explore {name}">'
         f'<label>batch size <input type="number" name="batch" min="1" max="{MAX_BATCH}" '
         'value="1" step="1"></label> '
-        f'<label>precision <select name="precision">{options}</select></label>'
-        f"<dl>{rows}</dl></form>"
+        f'<label>precision <select name="precision">{precisions}</select></label> '
+        '<label>mode <select name="mode"><option value="inference">inference</option>'
+        '<option value="training">training</option></select></label> '
+        f'<label>optimizer <select name="optimizer">{optimizers}</select></label>'
+        f'<dl class="inference">{totals}</dl>'
+        f'<dl class="training" hidden>{training}</dl></form>'
+    )
+
+
+BAR_AREA, NAME_AREA, AXIS_W = 170, 96, 64  # px of the per-layer bar chart
+
+
+def layer_bars_html(explorer: Explorer) -> str:
+    """The card's layers as bars of output memory (inline SVG): `EXPLORER_JS` scales the axis
+    to the explorer's batch size and precision and puts each layer's exact values on its
+    bar (hover or focus it; arrow keys move between bars)."""
+    layers = explorer.layers
+    if not layers:
+        return ""
+    largest = max(layer.memory for layer in layers) or 1
+    slot = max(22, min(44, 640 // len(layers)))  # px per bar: about 640 px in all, if it fits
+    width = AXIS_W + slot * len(layers) + 12
+    height = 14 + BAR_AREA + NAME_AREA
+    base = 14 + BAR_AREA
+    parts = []
+    for fraction in (0, 0.5, 1):
+        y = base - BAR_AREA * fraction
+        parts.append(
+            f'<line x1="{AXIS_W - 4}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" '
+            'stroke="#d1d9e0"/>'
+            f'<text class="tick" data-fraction="{fraction}" x="{AXIS_W - 8}" y="{y + 4:.1f}" '
+            'font-size="10.5" text-anchor="end" fill="#59636e"></text>'
+        )
+    for index, layer in enumerate(layers):
+        x = AXIS_W + slot * index
+        h = BAR_AREA * layer.memory / largest
+        label = html.escape(tooltip(layer), quote=True)
+        parts.append(
+            f'<g class="bar" data-path="{html.escape(layer.paths[0])}" data-tip="" tabindex="-1" '
+            'role="img" '
+            f'aria-label="{label}"><title>{label}</title>'
+            f'<rect x="{x}" y="14" width="{slot}" height="{BAR_AREA}" fill="transparent"/>'
+            f'<rect x="{x + 2}" y="{base - h:.1f}" width="{slot - 4}" height="{h:.1f}" '
+            f'fill="{KIND_COLOURS[colour_kind(layer)]}"/>'
+            f'<text x="{x + slot / 2 + 4}" y="{base + 8}" font-size="10" '
+            f'transform="rotate(-60 {x + slot / 2 + 4} {base + 8})" text-anchor="end" '
+            f'fill="#1f2328">{html.escape(layer.name)}</text></g>'
+        )
+    name = html.escape(explorer.model)
+    title = f"{name}: output memory per layer"
+    return (
+        f'<figure class="diagram layer-bars" id="bars_{name}"><div class="diagram-box">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" font-family="system-ui, sans-serif" role="group" '
+        f'aria-label="{title}">{"".join(parts)}</svg></div>'
+        f"<figcaption><strong>{title}</strong>, at the explorer's batch size and precision "
+        f'(<output class="bars-setting">batch 1, float32</output>). Hover or focus a bar '
+        "(arrow keys move between bars) for the layer's output shape, parameters, MACs, "
+        "output bytes and what it saves for backward in training.</figcaption></figure>"
+    )
+
+
+def _row(label: str, attribute: str, css: str = "") -> str:
+    kind = f' class="{css}"' if css else ""
+    return (
+        f"<div{kind}><dt>{html.escape(label)}</dt>"
+        f'<dd><output {attribute} aria-live="polite"></output></dd></div>'
     )
 
 
 def explorer_data_html(explorers: Sequence[Explorer]) -> str:
     """The embedded numbers (JSON), read by `EXPLORER_JS`."""
-    data = {e.model: e.lines for e in explorers}
+    data = {e.model: e.data() for e in explorers}
     text = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     return f'<script type="application/json" id="explorer-data">{text}</script>'
 
 
-# value(B) = value(1) + step * (B - 1): integers below 2^53, exact in JavaScript numbers.
+# value(B) = value(start) + step * (B - start): integers below 2^53, exact in JavaScript numbers.
+# The training peak: the first moment with the largest sum, as the analyzer's sweep finds it.
 EXPLORER_JS = """
 (function () {
   var source = document.getElementById("explorer-data");
   if (!source) { return; }
   var data = JSON.parse(source.textContent);
+  function at(line, batch, start) { return line[0] + line[1] * (batch - start); }
+  function show(out, value) {
+    out.dataset.value = String(value);
+    var text = value.toLocaleString("en-US");
+    if (out.dataset.key !== "total_params" && out.dataset.key !== "total_macs") {
+      text += " (" + (value / 1e6).toLocaleString("en-US",
+        {minimumFractionDigits: 2, maximumFractionDigits: 2}) + " MB)";
+    }
+    out.textContent = text;
+  }
+  function peak(training, batch) {
+    var best = null;
+    training.moments.forEach(function (moment) {
+      var parts = moment[1].map(function (line) { return at(line, batch, training.start); });
+      var total = parts.reduce(function (a, b) { return a + b; }, 0);
+      if (best === null || total > best.total) {
+        best = {total: total, phase: moment[0], parts: parts};
+      }
+    });
+    return best;
+  }
+  var itemsize = {float32: 4, bfloat16: 2, float16: 2};
+  function n(value) { return value.toLocaleString("en-US"); }
+  function mb(value) {
+    return (value / 1e6).toLocaleString("en-US", {maximumFractionDigits: 2}) + " MB";
+  }
+  // Each layer's exact values at the explorer's setting, on its bar and its diagram box.
+  function updateLayers(form, model, batch, precision) {
+    var card = form.closest("section");
+    var step = model.training[precision].sgd;
+    var largest = Math.max.apply(null, model.layers.map(function (l) { return l.values; }));
+    card.querySelectorAll("text.tick").forEach(function (tick) {
+      var bytes = Number(tick.dataset.fraction) * largest * batch * itemsize[precision];
+      tick.textContent = mb(bytes);
+    });
+    card.querySelector("output.bars-setting").textContent = "batch " + batch + ", " + precision;
+    model.layers.forEach(function (layer, index) {
+      var bytes = layer.values * batch * itemsize[precision];
+      var saved = batch < step.start ? "traced from batch " + step.start
+        : n(at(model.saved[precision][index], batch, step.start)) + " bytes";
+      var text = layer.name + ": output " + layer.shape + " per image; at batch " + batch +
+        " in " + precision + ": output " + n(bytes) + " bytes (" + mb(bytes) + "), MACs " +
+        n(layer.macs * batch) + ", saved for backward in training " + saved + "; params " +
+        n(layer.params) + "; modules: " + layer.modules;
+      card.querySelectorAll('[data-tip][data-path="' + layer.path + '"]').forEach(function (el) {
+        el.setAttribute("aria-label", text);
+      });
+    });
+  }
   document.querySelectorAll("form.explorer").forEach(function (form) {
-    var lines = data[form.dataset.model];
+    var model = data[form.dataset.model];
+    var inference = form.querySelector("dl.inference");
+    var training = form.querySelector("dl.training");
     function update() {
       var batch = Math.round(Number(form.batch.value));
       var valid = batch >= 1 && batch <= 1024;
+      var trains = form.mode.value === "training";
+      if (valid) { updateLayers(form, model, batch, form.precision.value); }
       form.batch.setAttribute("aria-invalid", valid ? "false" : "true");
-      var shown = lines[form.precision.value];
-      form.querySelectorAll("output").forEach(function (out) {
-        var line = shown[out.dataset.key];
-        var row = out.closest("div");
-        row.hidden = !line;
-        if (!line || !valid) { out.textContent = valid ? "" : "batch 1 to 1024"; return; }
-        var value = line[0] + line[1] * (batch - 1);
-        out.dataset.value = String(value);
-        var text = value.toLocaleString("en-US");
-        if (out.dataset.key.endsWith("_bytes")) {
-          text += " (" + (value / 1e6).toLocaleString("en-US",
-            {minimumFractionDigits: 2, maximumFractionDigits: 2}) + " MB)";
+      form.optimizer.disabled = !trains;
+      inference.hidden = trains;
+      training.hidden = !trains;
+      var outputs = (trains ? training : inference).querySelectorAll("output");
+      outputs.forEach(function (out) { delete out.dataset.value; out.textContent = ""; });
+      if (!valid) {
+        outputs[0].textContent = "batch 1 to 1024";
+        return;
+      }
+      if (!trains) {
+        var shown = model.totals[form.precision.value];
+        outputs.forEach(function (out) {
+          var line = shown[out.dataset.key];
+          out.closest("div").hidden = !line;
+          if (line) { show(out, at(line, batch, 1)); }
+        });
+        return;
+      }
+      var step = model.training[form.precision.value][form.optimizer.value];
+      if (batch < step.start) {
+        outputs[0].textContent = "from batch " + step.start + " (batch-norm in training " +
+          "needs more than one value per channel)";
+        return;
+      }
+      var found = peak(step, batch);
+      outputs.forEach(function (out) {
+        if (out.dataset.key === "training_peak_bytes") { show(out, found.total); }
+        else if (out.dataset.key === "peak_phase") {
+          out.dataset.value = found.phase;
+          out.textContent = found.phase === "step" ? "optimizer step" : found.phase + " pass";
+        } else {
+          show(out, found.parts[model.categories.indexOf(out.dataset.part)]);
         }
-        out.textContent = text;
       });
     }
     form.addEventListener("input", update);
+    form.addEventListener("change", update);
     form.addEventListener("submit", function (event) { event.preventDefault(); });
     update();
   });

@@ -1,4 +1,5 @@
-"""The report as one self-contained HTML page: inline CSS and JS, figures embedded as PNG.
+"""The report as one self-contained HTML page: inline CSS and JS, figures embedded as PNG (or
+drawn as inline SVG where they are interactive).
 
 Nothing is fetched from the network; the page opens from disk offline. The SVG and PNG of
 each figure and the CSV and JSON of each table sit beside it and are linked.
@@ -13,7 +14,13 @@ import re
 from cnnarch.report.charts import SavedFigure
 from cnnarch.report.diagrams import Diagram
 from cnnarch.report.document import Block, Bullets, Checks, Document, Folded, Paragraph, Section
-from cnnarch.report.explorer import EXPLORER_JS, Explorer, explorer_data_html, explorer_html
+from cnnarch.report.explorer import (
+    EXPLORER_JS,
+    Explorer,
+    explorer_data_html,
+    explorer_html,
+    layer_bars_html,
+)
 from cnnarch.report.tables import Table
 
 FIGURES_DIR = "figures"
@@ -77,6 +84,14 @@ form.explorer dl div { display: flex; flex-wrap: wrap; justify-content: space-be
   gap: 0 1rem; border-bottom: 1px solid var(--line); padding: .15rem 0; }
 form.explorer dt { color: var(--muted); }
 form.explorer dd { margin: 0; font-variant-numeric: tabular-nums; }
+/* A bar or diagram box with exact values: shown in #tip on hover and on keyboard focus. */
+#tip { position: fixed; z-index: 10; max-width: min(440px, 92vw); padding: .4rem .6rem;
+  background: var(--ink); color: #fff; font-size: .8rem; line-height: 1.35; border-radius: 4px;
+  pointer-events: none; }
+[data-tip] { cursor: default; }
+[data-tip]:focus { outline: none; }
+[data-tip]:focus > rect:first-of-type { stroke: var(--ink); stroke-width: 2.5; }
+form.explorer select:disabled { opacity: .5; }
 figcaption { color: var(--muted); font-size: .88rem; max-width: 80ch; }
 ul.checks { list-style: none; padding-left: 0; }
 ul.checks li { margin: .4rem 0; padding: .4rem .7rem; border-left: 4px solid var(--line);
@@ -124,6 +139,63 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
+# Hovering or focusing an element with data-tip shows its aria-label (the same text a screen
+# reader reads) in one floating box. In each picture one element is in the tab order; the arrow
+# keys move between its elements.
+TIP_JS = """
+(function () {
+  var tip = document.createElement("div");
+  tip.id = "tip";
+  tip.setAttribute("role", "tooltip");
+  tip.hidden = true;
+  document.body.appendChild(tip);
+  var current = null;
+  function place() {
+    var box = current.getBoundingClientRect();
+    var left = Math.min(Math.max(4, box.left), window.innerWidth - tip.offsetWidth - 4);
+    var top = box.bottom + 6;
+    if (top + tip.offsetHeight > window.innerHeight) { top = box.top - tip.offsetHeight - 6; }
+    tip.style.left = left + "px";
+    tip.style.top = Math.max(4, top) + "px";
+  }
+  function show(event) {
+    var el = event.target.closest && event.target.closest("[data-tip]");
+    if (!el) { return; }
+    current = el;
+    tip.textContent = el.getAttribute("aria-label");
+    tip.hidden = false;
+    place();
+  }
+  function hide() { current = null; tip.hidden = true; }
+  document.addEventListener("mouseover", show);
+  document.addEventListener("focusin", show);
+  document.addEventListener("mouseout", hide);
+  document.addEventListener("focusout", hide);
+  // Focus scrolls an element into view: the box follows it.
+  window.addEventListener("scroll", function () { if (current) { place(); } }, {passive: true});
+  document.querySelectorAll("svg").forEach(function (svg) {
+    var items = Array.from(svg.querySelectorAll("[data-tip]"));
+    if (!items.length) { return; }
+    items.forEach(function (el) {
+      var title = el.querySelector("title");
+      if (title) { title.remove(); }  // the box above replaces the browser's own tooltip
+    });
+    items[0].tabIndex = 0;
+    svg.addEventListener("keydown", function (event) {
+      var moves = {ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1};
+      var index = items.indexOf(event.target);
+      if (!(event.key in moves) || index < 0) { return; }
+      var next = items[Math.min(items.length - 1, Math.max(0, index + moves[event.key]))];
+      event.target.tabIndex = -1;
+      next.tabIndex = 0;
+      next.focus();
+      event.preventDefault();
+    });
+  });
+})();
+"""
+
+
 def inline(text: str) -> str:
     """Escape `text` for HTML; `backticks` become <code>, [text](#id) a link within the page."""
     escaped = html.escape(text, quote=False)
@@ -167,9 +239,13 @@ def render_table(table: Table) -> str:
 def render_figure(figure: SavedFigure) -> str:
     data = base64.b64encode(figure.png_bytes).decode("ascii")
     svg = f'<a href="{FIGURES_DIR}/{figure.name}.svg">SVG</a> · ' if figure.svg else ""
+    picture = (
+        f'<div class="diagram-box">{figure.inline_svg}</div>'
+        if figure.inline_svg
+        else f'<img src="data:image/png;base64,{data}" alt="{html.escape(figure.title)}">'
+    )
     return (
-        f'<figure id="figure-{figure.name}">'
-        f'<img src="data:image/png;base64,{data}" alt="{html.escape(figure.title)}">'
+        f'<figure id="figure-{figure.name}">{picture}'
         f"<figcaption><strong>{inline(figure.title)}.</strong> {inline(figure.caption)} "
         f"{svg}"
         f'<a href="{FIGURES_DIR}/{figure.name}.png">PNG</a></figcaption></figure>'
@@ -208,7 +284,7 @@ def render_block(block: Block) -> str:
     if isinstance(block, Diagram):
         return render_diagram(block)
     if isinstance(block, Explorer):
-        return explorer_html(block.model)
+        return explorer_html(block) + layer_bars_html(block)
     if isinstance(block, Folded):
         summary = f"<summary>{inline(block.summary)}</summary>"
         return f"<details>{summary}{render_table(block.block)}</details>"
@@ -245,5 +321,5 @@ def render_html(document: Document) -> str:
         f"<body><main><h1>{inline(document.title)}</h1>\n{body}\n"
         f"{render_toc(document.sections)}\n{sections}\n</main>"
         f"{explorer_data_html(document.explorers())}"
-        f"<script>{SORT_JS}{EXPLORER_JS}</script></body></html>\n"
+        f"<script>{SORT_JS}{EXPLORER_JS}{TIP_JS}</script></body></html>\n"
     )

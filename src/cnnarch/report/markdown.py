@@ -35,7 +35,10 @@ def render_block(block: Block) -> str:
         image = f"![{block.title}]({FIGURES_DIR}/{block.name}.svg)"
         return f"{image}\n\n_{block.title}._ {block.caption}"
     if isinstance(block, Explorer):
-        return f"_The HTML page computes {block.model}'s totals at any batch size and precision._"
+        return (
+            f"_The HTML page computes {block.model}'s totals and training peak at any batch "
+            f"size, precision and optimizer._"
+        )
     raise TypeError(f"cannot render {type(block).__name__}")
 
 

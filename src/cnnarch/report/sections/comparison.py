@@ -3,7 +3,10 @@ slide's five observations checked against the numbers."""
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -128,12 +131,124 @@ def bubble_figure(ctx: Context, rated: Sequence[ModelCost]) -> Any:
         )
         return fig
 
-    return ctx.figure(
+    figure = ctx.figure(
         "comparison_accuracy_compute",
         "Top-1 accuracy against GMACs",
         "Accuracy published with torchvision's weights; MACs and parameters computed for the "
-        "same networks (the `torchvision` variants).",
+        "same networks (the `torchvision` variants). Hover or focus a bubble for its numbers "
+        "(arrow keys move between bubbles); click it, or press Enter, to go to the model's "
+        "section.",
         draw,
+    )
+    return dataclasses.replace(figure, inline_svg=bubble_svg(rated))
+
+
+SVG_W, SVG_H = 820, 440
+PLOT = (64, 36, 800, 392)  # left, top, right, bottom of the plotting area, px
+
+
+def _name_place(
+    name: str, x: float, y: float, r: float, taken: list[tuple[float, ...]]
+) -> tuple[float, float, str]:
+    """Where a bubble's name goes: right of it, else left, above or below, the first place
+    that overlaps no bubble and no name placed before (`taken`, which it joins)."""
+    width, height = 6.6 * len(name), 12.0
+    places = [
+        (x + r + 3, y + 4, "start", (x + r + 3, y - 8, x + r + 3 + width, y + 4)),
+        (x - r - 3, y + 4, "end", (x - r - 3 - width, y - 8, x - r - 3, y + 4)),
+        (x, y - r - 4, "middle", (x - width / 2, y - r - 4 - height, x + width / 2, y - r - 4)),
+        (x, y + r + 13, "middle", (x - width / 2, y + r + 1, x + width / 2, y + r + 13)),
+    ]
+    own = (x - r, y - r, x + r, y + r)
+
+    def free(box: tuple[float, ...]) -> bool:
+        return not any(
+            box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3]
+            for t in taken
+            if t != own
+        )
+
+    name_x, name_y, anchor, box = next((p for p in places if free(p[3])), places[0])
+    taken.append(box)
+    return name_x, name_y, anchor
+
+
+def bubble_svg(rated: Sequence[ModelCost]) -> str:
+    """The bubble chart as inline SVG: each bubble a link to its model's section, its exact
+    numbers in its label (shown on hover and focus by the page's script)."""
+    left, top, right, bottom = PLOT
+    macs = [c.macs / 1e9 for c in rated]
+    low_x, high_x = math.log10(min(macs) / 1.6), math.log10(max(macs) * 1.8)
+    low_y = math.floor(min(c.top1 for c in rated) - 4)
+    high_y = math.ceil(max(c.top1 for c in rated) + 3)
+
+    def x_of(gmacs: float) -> float:
+        return left + (right - left) * (math.log10(gmacs) - low_x) / (high_x - low_x)
+
+    def y_of(top1: float) -> float:
+        return bottom - (bottom - top) * (top1 - low_y) / (high_y - low_y)
+
+    def radius(params: float) -> float:  # the PNG's area per parameter, points to pixels
+        return 4 / 3 * math.sqrt(BUBBLE_AREA_PER_MPARAM * params / 1e6 / math.pi)
+
+    parts = [
+        f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" '
+        'fill="#fff" stroke="#d1d9e0"/>'
+    ]
+    for tick in (0.5, 1, 2, 5, 10, 20, 50):
+        if low_x <= math.log10(tick) <= high_x:
+            x = x_of(tick)
+            parts.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}" stroke="#eef1f4"/>'
+                f'<text x="{x:.1f}" y="{bottom + 16}" font-size="11" text-anchor="middle" '
+                f'fill="#59636e">{tick:g}</text>'
+            )
+    for tick in range(low_y + (-low_y) % 5, high_y + 1, 5):
+        y = y_of(tick)
+        parts.append(
+            f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef1f4"/>'
+            f'<text x="{left - 8}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
+            f'fill="#59636e">{tick}</text>'
+        )
+    parts.append(
+        f'<text x="{(left + right) / 2}" y="{SVG_H - 10}" font-size="12" text-anchor="middle">'
+        "compute per image (GMACs, log scale)</text>"
+        f'<text transform="rotate(-90)" x="{-(top + bottom) / 2}" y="16" font-size="12" '
+        'text-anchor="middle">ImageNet top-1 accuracy (%)</text>'
+        f'<text x="{left}" y="22" font-size="13" font-weight="700">Accuracy against compute; '
+        "bubble area ∝ parameters used at inference</text>"
+    )
+    bubbles = [(c, x_of(c.macs / 1e9), y_of(c.top1), radius(c.inference_params)) for c in rated]
+    taken = [(x - r, y - r, x + r, y + r) for _, x, y, r in bubbles]
+    for c, x, y, r in sorted(bubbles, key=lambda b: -b[3]):  # small bubbles drawn on top
+        label = html.escape(
+            f"{c.name} ({c.variant}): top-1 {c.top1:.2f}% with torchvision's weights; "
+            f"{c.macs:,} MACs ({c.macs / 1e9:.2f} G) per image; {c.inference_params:,} "
+            f"parameters at inference ({c.params:,} in all). Go to its section.",
+            quote=True,
+        )
+        name_x, name_y, anchor = _name_place(c.name, x, y, r, taken)
+        parts.append(
+            f'<a href="#model-{c.name}" class="point" data-tip="" tabindex="-1" '
+            f'aria-label="{label}"><circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" '
+            f'fill="{family_colour(c.name)}" fill-opacity="0.55" stroke="#1f2328" '
+            f'stroke-width="0.8"/><text x="{name_x:.1f}" y="{name_y:.1f}" font-size="11.5" '
+            f'text-anchor="{anchor}" fill="#1f2328">{html.escape(c.name)}</text></a>'
+        )
+    legend_x = right - 150
+    for i, size in enumerate((5, 25, 100)):
+        r = radius(size * 1e6)
+        y = bottom - 110 + 36 * i
+        parts.append(
+            f'<circle cx="{legend_x + 16}" cy="{y:.1f}" r="{r:.1f}" fill="#bbbbbb" '
+            f'fill-opacity="0.7" stroke="#1f2328" stroke-width="0.6"/>'
+            f'<text x="{legend_x + 40}" y="{y + 4:.1f}" font-size="11">{size}M params</text>'
+        )
+    title = "Top-1 accuracy against GMACs"
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SVG_W} {SVG_H}" '
+        f'width="{SVG_W}" height="{SVG_H}" font-family="system-ui, sans-serif" role="group" '
+        f'aria-label="{title}">{"".join(parts)}</svg>'
     )
 
 

@@ -313,15 +313,17 @@ def models_section(ctx: Context) -> Section:
         ),
         totals_table(ctx),
         Paragraph(
-            "Each card has an explorer: choose a batch size (1 to 1024) and a precision, and "
-            "it shows what `cnnarch summary MODEL --batch B --dtype D --format json` reports "
-            "for the parameters, MACs, input, parameter bytes, forward activations and "
-            "inference peak, to the byte. The page computes them offline as value at batch 1 "
-            "+ step × (B − 1); the report checks that rule against the analyzer at batch "
-            "1024 and leaves out any quantity that breaks it. Training memory is not "
-            "offered: its peak is the largest of the forward, backward and optimizer-step "
-            "moments, which grow at different rates with the batch, so it is not a straight "
-            "line (`cnnarch summary --train` computes it)."
+            "Each card has an explorer: choose a batch size (1 to 1024), a precision, "
+            "inference or training and an optimizer, and it shows what `cnnarch summary MODEL "
+            "--batch B --dtype D --format json` reports (with `--train --optimizer O` in "
+            "training), to the byte. The page computes them offline. Inference totals are "
+            "value at batch 1 + step × (B − 1); the report checks that rule against the "
+            "analyzer at batch 1024 and leaves out any quantity that breaks it. The training "
+            "peak is not a straight line: it is the largest of the step's moments (each clock "
+            "of the forward pass, the backward pass and the optimizer step), and each moment "
+            "is one, fixed bytes + bytes per image. The page holds the moments that are the "
+            "peak at some batch and takes the first largest, as the analyzer does, with its "
+            "breakdown by what is alive at that moment."
         ),
     )
     section.children = [model_section(ctx, name) for name in ctx.models]
