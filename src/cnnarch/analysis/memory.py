@@ -61,10 +61,15 @@ class TrainingMemory:
     at_peak: dict[str, int] = field(default_factory=dict)
     precision: str = "fp32"
     weight_copies_bytes: int = 0  # low-precision copies of the weights made by autocast
+    # Bytes alive at each moment the step allocates (`step_moments`), what is alive throughout
+    # included: `peak_bytes` is the largest. Each is affine in the batch (the planner draws
+    # the peak at every batch from two traces); not part of `to_dict`.
+    moments: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, object]:
         out = dict(self.__dict__)
         out["at_peak"] = dict(self.at_peak)
+        del out["moments"]
         return out
 
 
@@ -112,6 +117,43 @@ def step_peak(
     once in the backward pass, the same in the optimizer step). Storages in `weight_copies`
     (keys) count as WEIGHT_COPIES; saved tensors live at least to the end of the forward pass.
     """
+    events = _step_events(records, timeline, weight_copies)
+    live = dict.fromkeys((GRADIENTS, WEIGHT_COPIES, SAVED, TEMPORARIES), 0)
+    total = peak = peak_at = backward_temporaries = step_temporaries = 0
+    at_peak = dict(live)
+    for time, delta, category in events:
+        live[category] += delta
+        total += delta
+        if total > peak:
+            peak, peak_at, at_peak = total, time, dict(live)
+        if time >= timeline.step_start:
+            step_temporaries = max(step_temporaries, live[TEMPORARIES])
+        elif time >= timeline.backward_start:
+            backward_temporaries = max(backward_temporaries, live[TEMPORARIES])
+    return peak, peak_at, at_peak, backward_temporaries, step_temporaries
+
+
+def step_moments(
+    records: Mapping[int, StorageRecord], timeline: StepTimeline, weight_copies: set[int]
+) -> tuple[int, ...]:
+    """Bytes alive at the end of each clock at which the step allocates, in time order: the
+    candidates for `step_peak`'s peak (within one clock frees come first, so the most alive is
+    at the clock's end). Two traces of the same step at different batches allocate in the
+    same order, so each position's bytes are affine in the batch."""
+    moments: dict[int, int] = {}
+    total = 0
+    for time, delta, _ in _step_events(records, timeline, weight_copies):
+        total += delta
+        if delta > 0:
+            moments[time] = total
+    return tuple(moments.values())
+
+
+def _step_events(
+    records: Mapping[int, StorageRecord], timeline: StepTimeline, weight_copies: set[int]
+) -> list[tuple[int, int, str]]:
+    """(clock, +bytes or -bytes, category) of every allocation and free of the step, in time
+    order (at equal times, frees come before allocations)."""
     events: list[tuple[int, int, str]] = []
     for key, record in records.items():
         if record.kind != "activation" or record.created < 0:
@@ -127,17 +169,5 @@ def step_peak(
             category = TEMPORARIES
         events.append((record.created, record.nbytes, category))
         events.append((stop, -record.nbytes, category))
-    events.sort(key=lambda e: (e[0], e[1]))  # at equal times, frees come before allocations
-    live = dict.fromkeys((GRADIENTS, WEIGHT_COPIES, SAVED, TEMPORARIES), 0)
-    total = peak = peak_at = backward_temporaries = step_temporaries = 0
-    at_peak = dict(live)
-    for time, delta, category in events:
-        live[category] += delta
-        total += delta
-        if total > peak:
-            peak, peak_at, at_peak = total, time, dict(live)
-        if time >= timeline.step_start:
-            step_temporaries = max(step_temporaries, live[TEMPORARIES])
-        elif time >= timeline.backward_start:
-            backward_temporaries = max(backward_temporaries, live[TEMPORARIES])
-    return peak, peak_at, at_peak, backward_temporaries, step_temporaries
+    events.sort(key=lambda e: (e[0], e[1]))
+    return events

@@ -29,6 +29,7 @@ from cnnarch.analysis.memory import (
     PARAMETERS,
     StepTimeline,
     TrainingMemory,
+    step_moments,
     step_peak,
 )
 from cnnarch.analysis.trace import FORWARD, Tracer, storage_key
@@ -507,6 +508,8 @@ class StepTrace:
             for k, r in tracer.storages.items()
             if r.saved and r.kind == "activation" and k not in self.weight_copies
         )
+        alive = sum(fixed.values()) + persistent
+        moments = step_moments(tracer.storages, timeline, self.weight_copies)
         return TrainingMemory(
             optimizer=self.step.optimizer,
             params_bytes=params_bytes,
@@ -517,11 +520,12 @@ class StepTrace:
             saved_bytes=saved,
             backward_transient_bytes=backward_tmp,
             step_transient_bytes=step_tmp,
-            peak_bytes=sum(fixed.values()) + persistent + peak,
+            peak_bytes=alive + peak,
             peak_phase=phase,
             at_peak=breakdown,
             precision=self.step.precision,
             weight_copies_bytes=copies,
+            moments=(alive, *(alive + n for n in moments)),
         )
 
 
