@@ -349,7 +349,11 @@ def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
         help="what zero_grad leaves: none (set_to_none=True, default) or zeros",
     )
     p.add_argument("--world-size", type=int, help="data-parallel ranks (DDP; default 1)")
-    p.add_argument("--sharding", help=f"{', '.join(SHARDINGS)} (zero1: optimizer state sharded)")
+    p.add_argument(
+        "--sharding",
+        help=f"{', '.join(SHARDINGS)} (zero1: optimizer state sharded; zero2: and gradients; "
+        "zero3: and parameters, FSDP full shard)",
+    )
     p.add_argument("--bucket-view", action="store_true", help="DDP's gradient_as_bucket_view=True")
     p.add_argument(
         "--reserve",

@@ -28,12 +28,16 @@ GRADIENTS = "gradients"
 GRADIENT_BUCKETS = "DDP gradient buckets"  # DDP's flat copies of the gradients
 OPTIMIZER_STATE = "optimizer state"
 WEIGHT_COPIES = "low-precision weight copies"  # autocast's cached casts of the weights
+GATHERED_PARAMETERS = "gathered parameters"  # ZeRO-3: full parameters of the units running
+REDUCE_BUFFER = "gradients being reduced"  # ZeRO-2/3: a unit's full gradients
 SAVED = "saved activations"
 TEMPORARIES = "temporaries"
 BREAKDOWN_ORDER = (
     PARAMETERS,
+    GATHERED_PARAMETERS,
     INPUTS,
     GRADIENTS,
+    REDUCE_BUFFER,
     GRADIENT_BUCKETS,
     OPTIMIZER_STATE,
     WEIGHT_COPIES,

@@ -22,11 +22,13 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.checkpoint import checkpoint as checkpoint_call
 
 from cnnarch.analysis.memory import (
+    GATHERED_PARAMETERS,
     GRADIENT_BUCKETS,
     GRADIENTS,
     INPUTS,
     OPTIMIZER_STATE,
     PARAMETERS,
+    REDUCE_BUFFER,
     StepTimeline,
     TrainingMemory,
     step_moments,
@@ -57,8 +59,14 @@ def make_optimizer(
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # With a world size above 1, every rank runs DistributedDataParallel; "zero1" also shards the
-# optimizer state over the ranks (torch.distributed.optim.ZeroRedundancyOptimizer).
-SHARDINGS = ("none", "zero1")
+# optimizer state over the ranks (torch.distributed.optim.ZeroRedundancyOptimizer). "zero2"
+# (FSDP's SHARD_GRAD_OP) shards gradients and optimizer state, "zero3" (FSDP full shard,
+# `fully_shard`) the parameters too; see `sharded_breakdown`.
+SHARDINGS = ("none", "zero1", "zero2", "zero3")
+FULLY_SHARDED = ("zero2", "zero3")
+# ZeRO-3 / FSDP: units whose full parameters are gathered at once, the running one and the
+# next one prefetched (FSDP's default: one all-gather ahead, in forward and in backward).
+GATHERED_UNITS = 2
 # torch.amp.GradScaler's state for float16: the scale and the growth tracker (one float32 and
 # one int32 scalar) and the found-inf flag of the one device (one float32).
 GRAD_SCALER_BYTES = 4 + 4 + 4
@@ -133,8 +141,8 @@ class TrainingStep:
     backward) or N (groups of N consecutive blocks, see `checkpoint_segments`);
     world_size: data-parallel ranks (DistributedDataParallel when above 1); bucket_view: DDP's
     `gradient_as_bucket_view` (gradients live in its buckets instead of beside them);
-    sharding: "none" or "zero1" (`SHARDINGS`); autocast_device: whose autocast op lists
-    apply ("cuda", what the planner plans for, or "cpu").
+    sharding: "none", "zero1", "zero2" or "zero3" (`SHARDINGS`); autocast_device: whose
+    autocast op lists apply ("cuda", what the planner plans for, or "cpu").
     """
 
     optimizer: str = "sgd"
@@ -173,8 +181,13 @@ class TrainingStep:
     @property
     def bucket_copies(self) -> bool:
         """DDP without `gradient_as_bucket_view` keeps its buckets, one more copy of the
-        gradients, for the whole run."""
-        return self.world_size > 1 and not self.bucket_view
+        gradients, for the whole run (ZeRO-2/3 run no DDP)."""
+        return self.world_size > 1 and not self.bucket_view and not self.fully_sharded
+
+    @property
+    def fully_sharded(self) -> bool:
+        """Gradients and optimizer state (ZeRO-2), and parameters (ZeRO-3), sharded."""
+        return self.world_size > 1 and self.sharding in FULLY_SHARDED
 
 
 def _positive_int(value: Any) -> bool:
@@ -396,11 +409,15 @@ class StepTrace:
         self.step_start = 0
         # (storage keys of a checkpointed segment's inputs, clock range of its recomputation)
         self.recomputations: list[tuple[list[int], int, int]] = []
+        self.units: list[list[torch.Tensor]] = []  # ZeRO-2/3: each unit's parameters
 
     @contextlib.contextmanager
     def forward(self, meta_params: Iterable[torch.Tensor]) -> Iterator[None]:
         """The context of the traced forward pass."""
         self.trainable = [p for p in meta_params if p.requires_grad]
+        if self.step.fully_sharded:  # the units FSDP wraps, while the stand-ins are in place
+            stages = checkpoint_segments(self.model, "stages")
+            self.units = [list(module.parameters()) for (module,) in stages]
         if self.step.grads_persist:
             for p in self.trainable:
                 p.grad = torch.empty_like(p)
@@ -510,6 +527,11 @@ class StepTrace:
         )
         alive = sum(fixed.values()) + persistent
         moments = step_moments(tracer.storages, timeline, self.weight_copies)
+        peak_bytes = alive + peak
+        if self.step.fully_sharded:
+            breakdown = sharded_breakdown(breakdown, self.step, self._units())
+            peak_bytes, state_bytes = sum(breakdown.values()), breakdown[OPTIMIZER_STATE]
+            moments = ()  # not affine in the batch as traced: the planner traces each batch
         return TrainingMemory(
             optimizer=self.step.optimizer,
             params_bytes=params_bytes,
@@ -520,13 +542,53 @@ class StepTrace:
             saved_bytes=saved,
             backward_transient_bytes=backward_tmp,
             step_transient_bytes=step_tmp,
-            peak_bytes=alive + peak,
+            peak_bytes=peak_bytes,
             peak_phase=phase,
             at_peak=breakdown,
             precision=self.step.precision,
             weight_copies_bytes=copies,
-            moments=(alive, *(alive + n for n in moments)),
+            moments=(alive, *(alive + n for n in moments)) if moments else (),
         )
+
+    def _units(self) -> list[tuple[int, int]]:
+        """(parameter bytes, gradient bytes) of each unit FSDP wraps: the top-level children
+        that hold parameters (`checkpoint_segments`'s "stages")."""
+        return [
+            (_storage_bytes(params), _storage_bytes(p for p in params if p.requires_grad))
+            for params in self.units
+        ]
+
+
+def sharded_breakdown(
+    traced: dict[str, int], step: TrainingStep, units: list[tuple[int, int]]
+) -> dict[str, int]:
+    """One rank's bytes at the traced step's peak under ZeRO-2 or ZeRO-3 (FSDP full shard),
+    from the unsharded step's breakdown there, each term named:
+
+    - parameters: all of them (ZeRO-2), or 1/W of each (ZeRO-3) plus the buffers;
+    - gathered parameters (ZeRO-3): the full parameters of `GATHERED_UNITS` of the largest
+      unit, gathered while it runs (forward, and again in backward);
+    - gradients: 1/W of those alive at the peak (each rank keeps its shard after the
+      reduce-scatter), and, as gradients being reduced, the largest unit's full gradients;
+    - optimizer state: 1/W of it (elementwise state of an evenly sharded flat parameter);
+    - inputs, weight copies, saved activations, temporaries: as traced (they are the rank's
+      own micro-batch's).
+
+    Shards are rounded up to whole bytes per rank. It is arithmetic on the traced step: the
+    moment of the peak is the unsharded step's."""
+    world = step.world_size
+    largest_params = max((p for p, _ in units), default=0)
+    largest_grads = max((g for _, g in units), default=0)
+    out = dict(traced)
+    if step.sharding == "zero3":
+        params = sum(p for p, _ in units)
+        buffers = traced[PARAMETERS] - params
+        out[PARAMETERS] = -(-params // world) + buffers
+        out[GATHERED_PARAMETERS] = min(GATHERED_UNITS * largest_params, params)
+    out[GRADIENTS] = -(-traced[GRADIENTS] // world)
+    out[REDUCE_BUFFER] = min(largest_grads, traced[GRADIENTS])
+    out[OPTIMIZER_STATE] = -(-traced[OPTIMIZER_STATE] // world)
+    return out
 
 
 def largest_shard(params: list[torch.Tensor], world_size: int) -> list[torch.Tensor]:

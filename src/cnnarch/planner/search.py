@@ -19,7 +19,15 @@ from typing import Any
 from torch import nn
 
 from cnnarch.analysis.analyzer import analyze
-from cnnarch.analysis.memory import BREAKDOWN_ORDER, GRADIENT_BUCKETS, WEIGHT_COPIES
+from cnnarch.analysis.memory import (
+    BREAKDOWN_ORDER,
+    GATHERED_PARAMETERS,
+    GRADIENT_BUCKETS,
+    OPTIMIZER_STATE,
+    PARAMETERS,
+    REDUCE_BUFFER,
+    WEIGHT_COPIES,
+)
 from cnnarch.analysis.training_modes import TrainingStep
 from cnnarch.errors import CnnarchError
 from cnnarch.planner.budget import parse_bytes
@@ -138,7 +146,8 @@ class Plan:
         return "\n".join(lines)
 
     def _shown(self) -> dict[str, int]:
-        optional = (WEIGHT_COPIES, GRADIENT_BUCKETS)  # shown where the step has them
+        # shown where the step has them
+        optional = (WEIGHT_COPIES, GRADIENT_BUCKETS, GATHERED_PARAMETERS, REDUCE_BUFFER)
         return {k: v for k, v in self.breakdown.items() if v or k not in optional}
 
     def _setup(self) -> str:
@@ -153,8 +162,10 @@ class Plan:
             parts.append(f"{step.accumulate} micro-batches")
         if step.world_size > 1:
             ddp = "DDP, gradients in buckets" if step.bucket_view else "DDP"
-            shard = ", ZeRO-1" if step.sharding == "zero1" else ""
-            parts.append(f"{step.world_size} ranks ({ddp}{shard}; per rank)")
+            shard = {"zero1": ", ZeRO-1", "zero2": "ZeRO-2", "zero3": "ZeRO-3 / FSDP full shard"}
+            if step.fully_sharded:
+                ddp = ""
+            parts.append(f"{step.world_size} ranks ({ddp}{shard.get(step.sharding, '')}; per rank)")
         if not step.set_to_none:
             parts.append("zero_grad keeps gradients")
         return ", ".join(parts)
@@ -241,13 +252,14 @@ class _Tracer:
 
     def lines(self) -> PeakLines | None:
         """The peak at every batch from the traces of the two smallest batches; None for
-        inference, or where their steps allocate a different number of times."""
+        inference, ZeRO-2/3 (their peak is arithmetic on the trace), or where the steps
+        allocate a different number of times."""
         first = self.smallest
         self.peak(first + 1)
         if self.step is None:
             return None
         one, two = self.moments[first], self.moments[first + 1]
-        if len(one) != len(two):
+        if not one or len(one) != len(two):
             return None
         return PeakLines.through(first, one, two)
 
@@ -280,6 +292,12 @@ class _Tracer:
                 self.fixed = t.params_bytes + t.buffer_bytes + t.grads_bytes
                 self.fixed += t.optimizer_state_bytes + t.weight_copies_bytes
                 self.fixed += t.at_peak.get(GRADIENT_BUCKETS, 0)
+                if self.step is not None and self.step.fully_sharded:
+                    # each rank's shards and the gathered units, not the whole model
+                    sharded = (PARAMETERS, GATHERED_PARAMETERS, OPTIMIZER_STATE)
+                    self.fixed = sum(t.at_peak.get(k, 0) for k in sharded)
+                    world = self.step.world_size
+                    self.fixed += -(-t.grads_bytes // world) + t.weight_copies_bytes
         return self.peaks[batch]
 
 
