@@ -40,3 +40,16 @@ def pooled_net() -> nn.Module:
         nn.Flatten(),
         nn.Linear(64, 10),
     )
+
+
+WIDE = 512
+
+
+def wide_net() -> nn.Module:
+    """Four equal fully connected units: its training memory is mostly parameters, gradients
+    and optimizer state, what sharding divides."""
+    torch.manual_seed(0)
+    layers: list[nn.Module] = [nn.Flatten()]
+    for _ in range(4):
+        layers += [nn.Linear(WIDE, WIDE), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])

@@ -60,13 +60,18 @@ def make_optimizer(
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # With a world size above 1, every rank runs DistributedDataParallel; "zero1" also shards the
 # optimizer state over the ranks (torch.distributed.optim.ZeroRedundancyOptimizer). "zero2"
-# (FSDP's SHARD_GRAD_OP) shards gradients and optimizer state, "zero3" (FSDP full shard,
-# `fully_shard`) the parameters too; see `sharded_breakdown`.
+# and "zero3" run FSDP instead (`fully_shard`): gradients, optimizer state and parameters
+# sharded; "zero2" (SHARD_GRAD_OP, `reshard_after_forward=False`) keeps the gathered
+# parameters from forward to backward, "zero3" (full shard) gathers them again for backward.
+# See `sharded_breakdown`.
 SHARDINGS = ("none", "zero1", "zero2", "zero3")
 FULLY_SHARDED = ("zero2", "zero3")
 # ZeRO-3 / FSDP: units whose full parameters are gathered at once, the running one and the
 # next one prefetched (FSDP's default: one all-gather ahead, in forward and in backward).
 GATHERED_UNITS = 2
+# ZeRO-2/3: units whose full gradients exist at once in backward, the one computing them and
+# the previous one, reduce-scattered meanwhile.
+GRADIENT_UNITS = 2
 # torch.amp.GradScaler's state for float16: the scale and the growth tracker (one float32 and
 # one int32 scalar) and the found-inf flag of the one device (one float32).
 GRAD_SCALER_BYTES = 4 + 4 + 4
@@ -565,28 +570,34 @@ def sharded_breakdown(
     """One rank's bytes at the traced step's peak under ZeRO-2 or ZeRO-3 (FSDP full shard),
     from the unsharded step's breakdown there, each term named:
 
-    - parameters: all of them (ZeRO-2), or 1/W of each (ZeRO-3) plus the buffers;
-    - gathered parameters (ZeRO-3): the full parameters of `GATHERED_UNITS` of the largest
-      unit, gathered while it runs (forward, and again in backward);
-    - gradients: 1/W of those alive at the peak (each rank keeps its shard after the
-      reduce-scatter), and, as gradients being reduced, the largest unit's full gradients;
-    - optimizer state: 1/W of it (elementwise state of an evenly sharded flat parameter);
-    - inputs, weight copies, saved activations, temporaries: as traced (they are the rank's
-      own micro-batch's).
+    - parameters: 1/W of each (the rank's shard, kept throughout) plus the buffers;
+    - gathered parameters: the full parameters gathered for the units' forward and backward:
+      ZeRO-3 frees a unit's after its forward and after its backward, so the unit running and
+      the one prefetched (`GATHERED_UNITS`: at most the two largest units) are alive; ZeRO-2
+      (FSDP's SHARD_GRAD_OP, `reshard_after_forward=False`) keeps each from its forward to
+      the end of its backward: all of them at the start of backward;
+    - gradients being reduced: full gradients of the unit whose backward computes them and
+      of the one being reduce-scattered meanwhile (`GRADIENT_UNITS`: at most the two largest
+      units', at most the gradients alive at the peak); gradients: 1/W of the rest of those
+      (each rank keeps its shard after the reduce-scatter);
+    - optimizer state: 1/W of it (elementwise state of evenly sharded parameters);
+    - inputs, weight copies, saved activations, temporaries: as traced (the rank's own
+      micro-batch's).
 
-    Shards are rounded up to whole bytes per rank. It is arithmetic on the traced step: the
-    moment of the peak is the unsharded step's."""
+    Shards are rounded up to whole bytes. It is arithmetic on the traced step: the moment of
+    the peak is the unsharded step's."""
     world = step.world_size
-    largest_params = max((p for p, _ in units), default=0)
-    largest_grads = max((g for _, g in units), default=0)
     out = dict(traced)
-    if step.sharding == "zero3":
-        params = sum(p for p, _ in units)
-        buffers = traced[PARAMETERS] - params
-        out[PARAMETERS] = -(-params // world) + buffers
-        out[GATHERED_PARAMETERS] = min(GATHERED_UNITS * largest_params, params)
-    out[GRADIENTS] = -(-traced[GRADIENTS] // world)
-    out[REDUCE_BUFFER] = min(largest_grads, traced[GRADIENTS])
+    params = sum(p for p, _ in units)
+    out[PARAMETERS] = -(-params // world) + traced[PARAMETERS] - params
+    gathered = sorted((p for p, _ in units), reverse=True)
+    out[GATHERED_PARAMETERS] = sum(
+        gathered[:GATHERED_UNITS] if step.sharding == "zero3" else gathered
+    )
+    in_flight = sorted((g for _, g in units), reverse=True)[:GRADIENT_UNITS]
+    reducing = min(sum(in_flight), traced[GRADIENTS])
+    out[REDUCE_BUFFER] = reducing
+    out[GRADIENTS] = -(-(traced[GRADIENTS] - reducing) // world)
     out[OPTIMIZER_STATE] = -(-traced[OPTIMIZER_STATE] // world)
     return out
 
