@@ -1,8 +1,12 @@
-"""Small nets for checking predictions against real steps on the CPU."""
+"""Small nets for checking predictions against real steps on the CPU, and running ranks."""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
+
 import torch
+import torch.multiprocessing as mp
 from torch import nn
 
 BATCH = 8
@@ -53,3 +57,15 @@ def wide_net() -> nn.Module:
     for _ in range(4):
         layers += [nn.Linear(WIDE, WIDE), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
+
+
+def run_ranks(rank: Callable[[int, int, dict], None], world_size: int = 2) -> dict:
+    """Run `rank(rank_index, port, results)` in `world_size` spawned processes (each joins a
+    gloo group on `port` and fills `results`); what they filled in."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(rank, args=(port, results), nprocs=world_size)
+        return dict(results)

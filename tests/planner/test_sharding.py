@@ -4,13 +4,11 @@ prediction against PyTorch's FSDPMemTracker in two gloo processes running `fully
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
-from plan_nets import BATCH, WIDE, small_net, wide_net
+from plan_nets import BATCH, WIDE, run_ranks, small_net, wide_net
 
 import cnnarch
 from cnnarch.analysis.memory import (
@@ -66,12 +64,6 @@ def test_plan_takes_the_sharding_and_names_it() -> None:
     assert result.breakdown[GATHERED_PARAMETERS] > 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # (net, input size, sharding, bounds of predicted / FSDPMemTracker's peak). Measured, 2 ranks,
 # batch 8, momentum: wide_net zero3 0.997 and zero2 1.096; small_net zero3 0.981. ZeRO-2's
 # figure is an upper bound: it adds all the parameters gathered in forward, alive at the start
@@ -100,10 +92,7 @@ def _rank(rank: int, port: int, results: dict) -> None:
 
 @pytest.fixture(scope="module")
 def measured() -> dict:
-    with mp.Manager() as manager:
-        results = manager.dict()
-        mp.spawn(_rank, args=(_free_port(), results), nprocs=2)
-        return dict(results)
+    return run_ranks(_rank)
 
 
 @pytest.mark.slow  # two gloo processes running FSDP
