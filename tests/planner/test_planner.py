@@ -136,7 +136,10 @@ def test_zoo_model_plan_json() -> None:
             ["--train", "--world-size", "4", "--batch", "10"],
             "over world size 4: choose a multiple of 4",
         ),
-        (["--train", "--sharding", "zero3"], "unknown sharding 'zero3'; choose one of none, zero1"),
+        (
+            ["--train", "--sharding", "zero4"],
+            "unknown sharding 'zero4'; choose one of none, zero1, zero2, zero3",
+        ),
         (["--optimizer", "adam"], "only for training"),
         (["--train", "--reserve", "3GB"], "leaves nothing"),
     ],
