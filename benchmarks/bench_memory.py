@@ -6,7 +6,9 @@ trace. Measurement, on the CPU: `cnnarch.planner.measure.measure_step_peak`: wha
 second step starts (parameters, buffers, optimizer state, batch, labels, persisting gradients)
 plus the peak of the profiler's allocation events during that step (forward, loss, backward,
 optimizer step, zero_grad), one torch thread; data-parallel modes run 2 gloo processes and
-report the larger of their two peaks in the third step (`measure_rank_peak`). Memory is
+report the larger of their two peaks in the third step (`measure_rank_peak`; ZeRO-2/3 run
+FSDP's `fully_shard`, `measure_fsdp_peak`, whose MemTracker column is PyTorch's
+FSDPMemTracker in that same step, batch included). Memory is
 counted, not timed, so a busy machine does not change it (except DDP's, which can hold one
 more gradient bucket when its communication thread lags). Peers, for the same cells:
 
@@ -39,7 +41,12 @@ import torch.multiprocessing as mp
 
 import cnnarch
 from cnnarch.analysis.training_modes import TrainingStep
-from cnnarch.planner.measure import CpuStep, measure_rank_peak, measure_step_peak
+from cnnarch.planner.measure import (
+    CpuStep,
+    measure_fsdp_peak,
+    measure_rank_peak,
+    measure_step_peak,
+)
 
 DEFAULT_RUNS = ("resnet18:8", "resnet50:8", "vgg16:8", "googlenet:8")
 MODES = {
@@ -55,6 +62,8 @@ DISTRIBUTED_MODES = {
     "ddp": TrainingStep("adam", world_size=2),
     "ddp-bucket-view": TrainingStep("adam", world_size=2, bucket_view=True),
     "zero1": TrainingStep("adam", world_size=2, sharding="zero1"),
+    "zero2": TrainingStep("adam", world_size=2, sharding="zero2"),
+    "zero3": TrainingStep("adam", world_size=2, sharding="zero3"),
 }
 MB = 1e6
 
@@ -129,20 +138,26 @@ def _rank(rank: int, port: int, name: str, batch: int, step: TrainingStep, out: 
     dist.init_process_group("gloo", rank=rank, world_size=step.world_size)
     try:
         x, y = batch_of(name, batch, rank)
-        out[rank] = measure_rank_peak(cnnarch.create_model(name), x, y, step)
+        model = cnnarch.create_model(name)
+        if step.fully_sharded:
+            out[rank] = measure_fsdp_peak(model, x, y, step)
+        else:
+            out[rank] = (measure_rank_peak(model, x, y, step), None)
     finally:
         dist.destroy_process_group()
 
 
-def measure_distributed(name: str, batch: int, step: TrainingStep) -> int:
-    """The largest per-rank peak of `step.world_size` gloo processes."""
+def measure_distributed(name: str, batch: int, step: TrainingStep) -> tuple[int, int | None]:
+    """The largest per-rank peak of `step.world_size` gloo processes, and for ZeRO-2/3 (FSDP)
+    the largest per-rank peak of PyTorch's FSDPMemTracker in the same step."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with mp.Manager() as manager:
         out = manager.dict()
         mp.spawn(_rank, args=(port, name, batch, step, out), nprocs=step.world_size)
-        return max(out.values())
+        measured, tracked = zip(*out.values(), strict=True)
+        return max(measured), None if None in tracked else max(tracked)
 
 
 def error(value: int | None, measured: int) -> str:
@@ -173,8 +188,9 @@ def main() -> None:
                 partial(cnnarch.analyze, name, batch_size=batch, train=True, step=step)
             )
             predicted = summary.training.peak_bytes
+            fsdp_tracked = None
             if step.world_size > 1:
-                measured = measure_distributed(name, batch, step)
+                measured, fsdp_tracked = measure_distributed(name, batch, step)
             else:
                 measured = measure(name, batch, step)
             worst = max(worst, abs(predicted / measured - 1))
@@ -184,6 +200,8 @@ def main() -> None:
             )
             if args.peers:
                 tracked, tracker_seconds = timed(partial(memtracker_peak, name, batch, step))
+                if fsdp_tracked is not None:  # FSDPMemTracker, run beside the measurement
+                    tracked, tracker_seconds = fsdp_tracked, 0.0
                 formulas = formula_peers(name, step)
                 info = torchinfo_total(name, batch) if mode == "fp32" else None
                 line += (

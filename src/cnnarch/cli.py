@@ -416,7 +416,8 @@ def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--sharding",
-        help=f"{', '.join(SHARDINGS)} (default {step.sharding}; zero1: optimizer state sharded)",
+        help=f"{', '.join(SHARDINGS)} (default {step.sharding}; zero1: optimizer state sharded; "
+        "zero2: and gradients; zero3: and parameters, FSDP full shard)",
     )
     p.add_argument("--bucket-view", action="store_true", help="DDP's gradient_as_bucket_view=True")
     p.add_argument(

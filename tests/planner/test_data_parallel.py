@@ -4,13 +4,11 @@ against two gloo processes on the CPU, each measuring its own step."""
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
-from plan_nets import BATCH, small_net
+from plan_nets import BATCH, run_ranks, small_net
 
 import cnnarch
 from cnnarch.analysis.training_modes import TrainingStep, largest_shard
@@ -22,12 +20,6 @@ STEPS = [
     TrainingStep("adam", world_size=2, sharding="zero1"),
     TrainingStep("momentum", foreach=True, world_size=2, sharding="zero1"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rank(rank: int, port: int, results: dict) -> None:
@@ -45,10 +37,7 @@ def _rank(rank: int, port: int, results: dict) -> None:
 
 @pytest.fixture(scope="module")
 def measured() -> dict:
-    with mp.Manager() as manager:
-        results = manager.dict()
-        mp.spawn(_rank, args=(_free_port(), results), nprocs=2)
-        return dict(results)
+    return run_ranks(_rank)
 
 
 @pytest.mark.slow  # two gloo processes per step

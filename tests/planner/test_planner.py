@@ -11,7 +11,7 @@ import cnnarch
 from cnnarch.analysis.training_modes import TrainingStep
 from cnnarch.cli import main
 from cnnarch.errors import CnnarchError
-from cnnarch.planner import Plan, parse_bytes, plan
+from cnnarch.planner import PeakLines, Plan, parse_bytes, peak_lines, plan
 
 
 def net() -> nn.Module:
@@ -136,7 +136,10 @@ def test_zoo_model_plan_json() -> None:
             ["--train", "--world-size", "4", "--batch", "10"],
             "over world size 4: choose a multiple of 4",
         ),
-        (["--train", "--sharding", "zero3"], "unknown sharding 'zero3'; choose one of none, zero1"),
+        (
+            ["--train", "--sharding", "zero4"],
+            "unknown sharding 'zero4'; choose one of none, zero1, zero2, zero3",
+        ),
         (["--optimizer", "adam"], "only for training"),
         (["--train", "--reserve", "3GB"], "leaves nothing"),
     ],
@@ -153,3 +156,21 @@ def test_cli_prints_the_plan(capsys) -> None:
     result = plan("resnet20", "2GiB", reserve=0)
     assert f"Largest batch that fits: {result.batch}" in out
     assert f"Batch {result.batch + 1} would peak at" in out
+
+
+def test_peak_lines_by_hand() -> None:
+    # Two moments: 10 and 5 bytes at batch 1, 12 and 9 at batch 2: lines 8 + 2B and 1 + 4B.
+    lines = PeakLines.through(1, [10, 5], [12, 9])
+    assert lines.peak(1) == 10 and lines.peak(4) == 17 and lines.peak(5) == 21
+    assert lines.largest_batch(20) == 4  # 17 fits, 21 does not
+    assert lines.largest_batch(9) == 0  # not even batch 1
+
+
+def test_peak_lines_equal_the_traces_and_plan_checks_them_with_two() -> None:
+    lines = peak_lines(net(), input_size=(3, 16, 16), optimizer="adam", foreach=False)
+    for batch in (1, 3, 50):
+        assert lines.peak(batch) == peak(batch, optimizer="adam")
+    budget = 10**7
+    result = plan(net(), budget, reserve=0, optimizer="adam", foreach=False, input_size=(3, 16, 16))
+    assert result.batch == lines.largest_batch(budget)
+    assert sorted(result.traced) == [1, 2, result.batch, result.batch + 1]

@@ -23,13 +23,16 @@ from torch.utils.checkpoint import checkpoint as checkpoint_call
 
 from cnnarch.analysis.memory import (
     BREAKDOWN_ORDER,
+    GATHERED_PARAMETERS,
     GRADIENT_BUCKETS,
     GRADIENTS,
     INPUTS,
     OPTIMIZER_STATE,
     PARAMETERS,
+    REDUCE_BUFFER,
     StepTimeline,
     TrainingMemory,
+    step_allocation_totals,
     step_moments,
     step_peak,
 )
@@ -58,8 +61,19 @@ def make_optimizer(
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # With a world size above 1, every rank runs DistributedDataParallel; "zero1" also shards the
-# optimizer state over the ranks (torch.distributed.optim.ZeroRedundancyOptimizer).
-SHARDINGS = ("none", "zero1")
+# optimizer state over the ranks (torch.distributed.optim.ZeroRedundancyOptimizer). "zero2"
+# and "zero3" run FSDP instead (`fully_shard`): gradients, optimizer state and parameters
+# sharded; "zero2" (SHARD_GRAD_OP, `reshard_after_forward=False`) keeps the gathered
+# parameters from forward to backward, "zero3" (full shard) gathers them again for backward.
+# See `sharded_breakdown`.
+SHARDINGS = ("none", "zero1", "zero2", "zero3")
+FULLY_SHARDED = ("zero2", "zero3")
+# ZeRO-3 / FSDP: units whose full parameters are gathered at once, the running one and the
+# next one prefetched (FSDP's default: one all-gather ahead, in forward and in backward).
+GATHERED_UNITS = 2
+# ZeRO-2/3: units whose full gradients exist at once in backward, the one computing them and
+# the previous one, reduce-scattered meanwhile.
+GRADIENT_UNITS = 2
 # torch.amp.GradScaler's state for float16: the scale and the growth tracker (one float32 and
 # one int32 scalar) and the found-inf flag of the one device (one float32).
 GRAD_SCALER_BYTES = 4 + 4 + 4
@@ -134,8 +148,8 @@ class TrainingStep:
     backward) or N (groups of N consecutive blocks, see `checkpoint_segments`);
     world_size: data-parallel ranks (DistributedDataParallel when above 1); bucket_view: DDP's
     `gradient_as_bucket_view` (gradients live in its buckets instead of beside them);
-    sharding: "none" or "zero1" (`SHARDINGS`); autocast_device: whose autocast op lists
-    apply ("cuda", what the planner plans for, or "cpu").
+    sharding: "none", "zero1", "zero2" or "zero3" (`SHARDINGS`); autocast_device: whose
+    autocast op lists apply ("cuda", what the planner plans for, or "cpu").
     """
 
     optimizer: str = "sgd"
@@ -174,8 +188,13 @@ class TrainingStep:
     @property
     def bucket_copies(self) -> bool:
         """DDP without `gradient_as_bucket_view` keeps its buckets, one more copy of the
-        gradients, for the whole run."""
-        return self.world_size > 1 and not self.bucket_view
+        gradients, for the whole run (ZeRO-2/3 run no DDP)."""
+        return self.world_size > 1 and not self.bucket_view and not self.fully_sharded
+
+    @property
+    def fully_sharded(self) -> bool:
+        """Gradients and optimizer state (ZeRO-2), and parameters (ZeRO-3), sharded."""
+        return self.world_size > 1 and self.sharding in FULLY_SHARDED
 
 
 def _positive_int(value: Any) -> bool:
@@ -397,11 +416,15 @@ class StepTrace:
         self.step_start = 0
         # (storage keys of a checkpointed segment's inputs, clock range of its recomputation)
         self.recomputations: list[tuple[list[int], int, int]] = []
+        self.units: list[list[torch.Tensor]] = []  # ZeRO-2/3: each unit's parameters
 
     @contextlib.contextmanager
     def forward(self, meta_params: Iterable[torch.Tensor]) -> Iterator[None]:
         """The context of the traced forward pass."""
         self.trainable = [p for p in meta_params if p.requires_grad]
+        if self.step.fully_sharded:  # the units FSDP wraps, while the stand-ins are in place
+            stages = checkpoint_segments(self.model, "stages")
+            self.units = [list(module.parameters()) for (module,) in stages]
         if self.step.grads_persist:
             for p in self.trainable:
                 p.grad = torch.empty_like(p)
@@ -509,6 +532,13 @@ class StepTrace:
             for k, r in tracer.storages.items()
             if r.saved and r.kind == "activation" and k not in self.weight_copies
         )
+        alive = sum(fixed.values()) + persistent
+        totals = step_allocation_totals(tracer.storages, timeline, self.weight_copies)
+        peak_bytes = alive + peak
+        if self.step.fully_sharded:
+            breakdown = sharded_breakdown(breakdown, self.step, self._units())
+            peak_bytes, state_bytes = sum(breakdown.values()), breakdown[OPTIMIZER_STATE]
+            totals = ()  # not affine in the batch as traced: the planner traces each batch
         return TrainingMemory(
             optimizer=self.step.optimizer,
             params_bytes=params_bytes,
@@ -519,18 +549,65 @@ class StepTrace:
             saved_bytes=saved,
             backward_transient_bytes=backward_tmp,
             step_transient_bytes=step_tmp,
-            peak_bytes=sum(fixed.values()) + persistent + peak,
+            peak_bytes=peak_bytes,
             peak_phase=phase,
             at_peak=breakdown,
             precision=self.step.precision,
             weight_copies_bytes=copies,
             moments=tuple(moments),
+            peak_candidates=(alive, *(alive + n for n in totals)) if totals else (),
         )
 
     def _phase(self, clock: int) -> str:
         if clock < self.backward_start:
             return "forward"
         return "backward" if clock < self.step_start else "step"
+
+    def _units(self) -> list[tuple[int, int]]:
+        """(parameter bytes, gradient bytes) of each unit FSDP wraps: the top-level children
+        that hold parameters (`checkpoint_segments`'s "stages")."""
+        return [
+            (_storage_bytes(params), _storage_bytes(p for p in params if p.requires_grad))
+            for params in self.units
+        ]
+
+
+def sharded_breakdown(
+    traced: dict[str, int], step: TrainingStep, units: list[tuple[int, int]]
+) -> dict[str, int]:
+    """One rank's bytes at the traced step's peak under ZeRO-2 or ZeRO-3 (FSDP full shard),
+    from the unsharded step's breakdown there, each term named:
+
+    - parameters: 1/W of each (the rank's shard, kept throughout) plus the buffers;
+    - gathered parameters: the full parameters gathered for the units' forward and backward:
+      ZeRO-3 frees a unit's after its forward and after its backward, so the unit running and
+      the one prefetched (`GATHERED_UNITS`: at most the two largest units) are alive; ZeRO-2
+      (FSDP's SHARD_GRAD_OP, `reshard_after_forward=False`) keeps each from its forward to
+      the end of its backward: all of them at the start of backward;
+    - gradients being reduced: full gradients of the unit whose backward computes them and
+      of the one being reduce-scattered meanwhile (`GRADIENT_UNITS`: at most the two largest
+      units', at most the gradients alive at the peak); gradients: 1/W of the rest of those
+      (each rank keeps its shard after the reduce-scatter);
+    - optimizer state: 1/W of it (elementwise state of evenly sharded parameters);
+    - inputs, weight copies, saved activations, temporaries: as traced (the rank's own
+      micro-batch's).
+
+    Shards are rounded up to whole bytes. It is arithmetic on the traced step: the moment of
+    the peak is the unsharded step's."""
+    world = step.world_size
+    out = dict(traced)
+    params = sum(p for p, _ in units)
+    out[PARAMETERS] = -(-params // world) + traced[PARAMETERS] - params
+    gathered = sorted((p for p, _ in units), reverse=True)
+    out[GATHERED_PARAMETERS] = sum(
+        gathered[:GATHERED_UNITS] if step.sharding == "zero3" else gathered
+    )
+    in_flight = sorted((g for _, g in units), reverse=True)[:GRADIENT_UNITS]
+    reducing = min(sum(in_flight), traced[GRADIENTS])
+    out[REDUCE_BUFFER] = reducing
+    out[GRADIENTS] = -(-(traced[GRADIENTS] - reducing) // world)
+    out[OPTIMIZER_STATE] = -(-traced[OPTIMIZER_STATE] // world)
+    return out
 
 
 def largest_shard(params: list[torch.Tensor], world_size: int) -> list[torch.Tensor]:

@@ -24,6 +24,7 @@ from cnnarch.analysis.training_modes import (
     OPTIMIZERS,
     PRECISIONS,
     TrainingStep,
+    checkpoint_segments,
     checkpointed,
     make_optimizer,
 )
@@ -149,3 +150,40 @@ def measure_rank_peak(
     finally:
         torch.set_num_threads(threads)
     return baseline + allocation_peak(prof, after="steady step")
+
+
+def measure_fsdp_peak(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: TrainingStep
+) -> tuple[int, int]:
+    """This rank's peak bytes in the third training step under FSDP (`fully_shard`), inside an
+    initialized process group: ZeRO-3 (full shard), or ZeRO-2 for "zero2"
+    (`reshard_after_forward=False`: the gathered parameters stay until backward is done).
+    Each top-level child holding parameters is one unit, the root one more (the units the
+    planner assumes). Returns (the profiler's allocation peak, as `measure_rank_peak` counts
+    it; PyTorch's `FSDPMemTracker` peak + the batch), both in the same third step."""
+    from torch.distributed._tools.fsdp2_mem_tracker import FSDPMemTracker
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        baseline = storage_bytes([*model.parameters(), *model.buffers(), x, y])
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            mesh = init_device_mesh("cpu", (step.world_size,))
+            reshard = step.sharding == "zero3"
+            for (unit,) in checkpoint_segments(model, "stages"):
+                fully_shard(unit, mesh=mesh, reshard_after_forward=reshard)
+            fully_shard(model, mesh=mesh, reshard_after_forward=reshard)
+            runner = CpuStep(model, dataclasses.replace(step, world_size=1, sharding="none"))
+            runner.run(x, y)  # the first step creates the optimizer state
+            tracker = FSDPMemTracker(model, runner.optimizer)
+            with tracker:
+                runner.run(x, y)
+                tracker.reset_mod_stats()
+                with torch.profiler.record_function("steady step"):
+                    runner.run(x, y)
+            tracked = max(d["Total"] for d in tracker.get_tracker_snapshot("peak").values())
+    finally:
+        torch.set_num_threads(threads)
+    return baseline + allocation_peak(prof, after="steady step"), tracked + storage_bytes([x, y])

@@ -12,14 +12,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
 from cnnarch.analysis.analyzer import analyze
-from cnnarch.analysis.memory import BREAKDOWN_ORDER, GRADIENT_BUCKETS, WEIGHT_COPIES
+from cnnarch.analysis.memory import (
+    BREAKDOWN_ORDER,
+    GATHERED_PARAMETERS,
+    GRADIENT_BUCKETS,
+    OPTIMIZER_STATE,
+    PARAMETERS,
+    REDUCE_BUFFER,
+    WEIGHT_COPIES,
+)
 from cnnarch.analysis.training_modes import TrainingStep
 from cnnarch.errors import CnnarchError
 from cnnarch.planner.budget import parse_bytes
@@ -138,7 +146,8 @@ class Plan:
         return "\n".join(lines)
 
     def _shown(self) -> dict[str, int]:
-        optional = (WEIGHT_COPIES, GRADIENT_BUCKETS)  # shown where the step has them
+        # shown where the step has them
+        optional = (WEIGHT_COPIES, GRADIENT_BUCKETS, GATHERED_PARAMETERS, REDUCE_BUFFER)
         return {k: v for k, v in self.breakdown.items() if v or k not in optional}
 
     def _setup(self) -> str:
@@ -153,11 +162,53 @@ class Plan:
             parts.append(f"{step.accumulate} micro-batches")
         if step.world_size > 1:
             ddp = "DDP, gradients in buckets" if step.bucket_view else "DDP"
-            shard = ", ZeRO-1" if step.sharding == "zero1" else ""
-            parts.append(f"{step.world_size} ranks ({ddp}{shard}; per rank)")
+            shard = {"zero1": ", ZeRO-1", "zero2": "ZeRO-2", "zero3": "ZeRO-3 / FSDP full shard"}
+            if step.fully_sharded:
+                ddp = ""
+            parts.append(f"{step.world_size} ranks ({ddp}{shard.get(step.sharding, '')}; per rank)")
         if not step.set_to_none:
             parts.append("zero_grad keeps gradients")
         return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class PeakLines:
+    """The peak of a training step at every batch, from two traces: at each moment the step
+    allocates, the bytes alive are affine in the batch (every storage is a fixed size or so
+    many bytes per example), so the traces at two batches give each moment's line, and the
+    peak at batch B is the largest line's value there. The lines below another at every
+    batch are dropped."""
+
+    lines: tuple[tuple[int, int], ...]  # (bytes at batch 0, bytes per example), slope ascending
+    smallest: int  # the smallest batch that runs
+
+    @classmethod
+    def through(cls, first: int, at_first: Iterable[int], at_next: Iterable[int]) -> PeakLines:
+        """The lines through each moment's bytes at batches `first` and `first + 1`."""
+        best: dict[int, int] = {}  # slope -> the largest intercept with it
+        for low, high in zip(at_first, at_next, strict=True):
+            slope = high - low
+            start = low - slope * first
+            best[slope] = max(best.get(slope, start), start)
+        hull: list[tuple[int, int]] = []  # the upper envelope, slopes ascending
+        for slope, start in sorted(best.items()):
+            # a line of smaller slope that is not above this one at `first` never is after it
+            while hull and hull[-1][0] + hull[-1][1] * first <= start + slope * first:
+                hull.pop()
+            hull.append((start, slope))
+        return cls(tuple(hull), first)
+
+    def peak(self, batch: int) -> int:
+        return max(start + slope * batch for start, slope in self.lines)
+
+    def largest_batch(self, usable: int) -> int:
+        """The largest batch whose peak is at most `usable`; 0 if not even the smallest."""
+        if self.peak(self.smallest) > usable:
+            return 0
+        growing = [(start, slope) for start, slope in self.lines if slope > 0]
+        if not growing:
+            raise CnnarchError("the peak hardly grows with the batch: no largest batch to find")
+        return min((usable - start) // slope for start, slope in growing)
 
 
 class _Tracer:
@@ -177,6 +228,40 @@ class _Tracer:
         self.peaks: dict[int, int] = {}
         self.fixed = 0  # bytes needed whatever the batch (the same in every trace)
         self.details: dict[int, tuple[str, dict[str, int], str]] = {}
+        self.moments: dict[int, tuple[int, ...]] = {}  # batch -> the step's moments
+        self._smallest: int | None = None
+
+    @property
+    def smallest(self) -> int:
+        """The smallest batch that runs: 1, or 2 for a model whose training forward pass
+        refuses a single example (batch norm over a 1x1 map: Inception-v3's auxiliary head);
+        batch 1's error is raised if batch 2 fails too."""
+        if self._smallest is None:
+            try:
+                self.peak(1)
+                self._smallest = 1
+            except CnnarchError:
+                if self.step is None:
+                    raise
+                try:
+                    self.peak(2)
+                except CnnarchError:
+                    self.peak(1)  # raises batch 1's error
+                self._smallest = 2
+        return self._smallest
+
+    def lines(self) -> PeakLines | None:
+        """The peak at every batch from the traces of the two smallest batches; None for
+        inference, ZeRO-2/3 (their peak is arithmetic on the trace), or where the steps
+        allocate a different number of times."""
+        first = self.smallest
+        self.peak(first + 1)
+        if self.step is None:
+            return None
+        one, two = self.moments[first], self.moments[first + 1]
+        if not one or len(one) != len(two):
+            return None
+        return PeakLines.through(first, one, two)
 
     def peak(self, batch: int) -> int:
         if batch not in self.peaks:
@@ -202,10 +287,17 @@ class _Tracer:
                 self.fixed = summary.param_bytes + summary.buffer_bytes
             else:
                 self.peaks[batch] = t.peak_bytes
+                self.moments[batch] = t.peak_candidates
                 self.details[batch] = (t.peak_phase, dict(t.at_peak), summary.model_name)
                 self.fixed = t.params_bytes + t.buffer_bytes + t.grads_bytes
                 self.fixed += t.optimizer_state_bytes + t.weight_copies_bytes
                 self.fixed += t.at_peak.get(GRADIENT_BUCKETS, 0)
+                if self.step is not None and self.step.fully_sharded:
+                    # each rank's shards and the gathered units, not the whole model
+                    sharded = (PARAMETERS, GATHERED_PARAMETERS, OPTIMIZER_STATE)
+                    self.fixed = sum(t.at_peak.get(k, 0) for k in sharded)
+                    world = self.step.world_size
+                    self.fixed += -(-t.grads_bytes // world) + t.weight_copies_bytes
         return self.peaks[batch]
 
 
@@ -240,18 +332,38 @@ def plan(
             the peak is per rank (the rank with the largest optimizer shard).
     """
     step = _training_step(train, step_options)
-    per_step = step.accumulate * step.world_size if step is not None else 1
     micro = _micro_batch(batch, step) if batch is not None else None
-    memory_bytes = _bytes(memory, "memory")
-    reserve_bytes = _bytes(reserve, "reserve")
+    tracer = _Tracer(model, input_size, step, variant)
+    return _answer(tracer, _bytes(memory, "memory"), _bytes(reserve, "reserve"), micro)
+
+
+def peak_lines(
+    model: nn.Module | str,
+    *,
+    input_size: Sequence[int] | None = None,
+    variant: str = "paper",
+    **step_options: Any,
+) -> PeakLines:
+    """The training peak per device at every batch, from two traces (`PeakLines`): for many
+    budgets at the cost of one. `plan` checks its answer with the traces of that batch and
+    the next; these lines are what it starts from. Options as `plan`'s."""
+    step = _training_step(True, step_options)
+    lines = _Tracer(model, input_size, step, variant).lines()
+    if lines is None:
+        raise CnnarchError("the step's ops differ between batches: use plan(), which traces each")
+    return lines
+
+
+def _answer(tracer: _Tracer, memory_bytes: int, reserve_bytes: int, micro: int | None) -> Plan:
+    """The plan for one budget: the batch `micro` checked, or (None) the largest searched."""
+    step = tracer.step
     if reserve_bytes >= memory_bytes:
         raise CnnarchError(
             f"the reserve ({byte_size(reserve_bytes)}) leaves nothing of the "
             f"{byte_size(memory_bytes)} budget: lower it with --reserve"
         )
     usable = memory_bytes - reserve_bytes
-    tracer = _Tracer(model, input_size, step, variant)
-    tracer.peak(1)
+    tracer.peak(tracer.smallest)
     fixed = tracer.fixed
     if fixed > usable:
         raise CnnarchError(
@@ -270,9 +382,10 @@ def plan(
     per_example = next_peak - peak
     phase, breakdown, name = tracer.details[micro]
     linear = all(p == peak + (b - micro) * per_example for b, p in tracer.peaks.items())
+    per_step = step.accumulate * step.world_size if step is not None else 1
     return Plan(
         model=name,
-        train=train,
+        train=step is not None,
         step=step,
         memory_bytes=memory_bytes,
         reserve_bytes=reserve_bytes,
@@ -332,22 +445,39 @@ def _micro_batch(batch: Any, step: TrainingStep | None) -> int:
 def _search(tracer: _Tracer, usable: int) -> int:
     """The largest micro-batch whose traced peak fits in `usable` (the next one's does not).
 
+    The first guess is `PeakLines`'s answer, from the traces of the two smallest batches;
+    the traces of that batch and the next confirm it (they always have so far), and where
+    they do not, the search below goes on from them.
+
     The peak is a maximum over the step's moments of bytes that each grow linearly with the
-    batch, so it is convex and piecewise linear in the batch: a chord between a batch that fits
-    and one that does not lies above it, and where the chord meets the budget the peak fits.
-    Each round traces that batch and the next, and bisects once if it gained little.
+    batch, so it is convex and piecewise linear in the batch. Beyond the two largest batches
+    traced, it lies on or above the line through them: the first batch where that line passes
+    the budget is traced as the first that does not fit (further, if it does fit). Between a
+    batch that fits and one that does not, the peak lies on or below their chord: where the
+    chord meets the budget, the peak fits. Each round traces that batch and the next, and
+    bisects once if it gained little. Batches traced before (for another budget) are reused.
     """
-    one = tracer.peak(1)
+    first = tracer.smallest
+    one = tracer.peak(first)
     if one > usable:
         raise CnnarchError(
-            f"not even a batch of 1 fits: it peaks at {byte_size(one)}, "
+            f"not even a batch of {first} fits: it peaks at {byte_size(one)}, "
             f"{byte_size(one - usable)} over the {byte_size(usable)} usable"
         )
-    fits, fails = 1, 2
-    while tracer.peak(fails) <= usable:  # find a batch that does not fit, doubling
-        fits, fails = fails, 2 * fails
-        if fails > _SEARCH_LIMIT:
+    lines = tracer.lines()
+    guess = min(lines.largest_batch(usable), _SEARCH_LIMIT) if lines is not None else 0
+    if guess > first:  # what the lines say, checked by the traces of that batch and the next
+        tracer.peak(guess)
+        tracer.peak(guess + 1)
+    while not any(p > usable for p in tracer.peaks.values()):
+        (b0, p0), (b1, p1) = sorted(tracer.peaks.items())[-2:]
+        growth = p1 - p0  # over b1 - b0 batches
+        if b1 >= _SEARCH_LIMIT:
             raise CnnarchError("the peak hardly grows with the batch: no largest batch to find")
+        beyond = (usable - p1) * (b1 - b0) // growth + 1 if growth > 0 else b1
+        tracer.peak(min(b1 + max(beyond, 1), _SEARCH_LIMIT))
+    fails = min(b for b, p in tracer.peaks.items() if p > usable)
+    fits = max(b for b, p in tracer.peaks.items() if p <= usable and b < fails)
     while fails - fits > 1:
         width = fails - fits
         low, high = tracer.peak(fits), tracer.peak(fails)

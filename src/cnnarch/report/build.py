@@ -33,6 +33,7 @@ from cnnarch.report.sections.comparison import comparison_section
 from cnnarch.report.sections.degradation import degradation_section
 from cnnarch.report.sections.googlenet import googlenet_section
 from cnnarch.report.sections.models import models_section
+from cnnarch.report.sections.planner import planner_section
 from cnnarch.report.sections.published import published_section
 from cnnarch.report.sections.resnet import resnet_section
 from cnnarch.report.sections.vgg import vgg_section
@@ -93,6 +94,7 @@ def lecture_sections(ctx: Context, degradation_results: Path) -> list[Section]:
     if families & RESNET_FAMILIES:
         sections.append(resnet_section(ctx))
     sections.append(comparison_section(ctx))
+    sections.append(planner_section(ctx))
     sections.append(degradation_section(ctx, degradation_results))
     sections.append(published_section(ctx))
     return sections
