@@ -525,7 +525,7 @@ class StepTrace:
         for clock, live in step_moments(tracer.storages, timeline, self.weight_copies):
             parts = {**fixed, **live}
             parts[GRADIENTS] += persistent
-            moments.append((self._phase(clock), tuple(parts[c] for c in BREAKDOWN_ORDER)))
+            moments.append((self._phase(clock), tuple(parts.get(c, 0) for c in BREAKDOWN_ORDER)))
         copies = sum(tracer.storages[k].nbytes for k in self.weight_copies)
         saved = sum(
             r.nbytes
