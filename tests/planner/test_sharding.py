@@ -107,4 +107,5 @@ def test_prediction_against_fsdp_mem_tracker(measured: dict, index: int) -> None
         whole = cnnarch.analyze(
             make(), size, batch_size=BATCH, train=True, step=TrainingStep("momentum")
         )
-        assert whole.training.peak_bytes > 1.15 * tracked
+        # Unsharded, the prediction falls outside the band: the check tells them apart.
+        assert whole.training.peak_bytes / tracked > high

@@ -43,7 +43,13 @@ def test_html_is_self_contained(report_dir) -> None:
     # Nothing fetched from the network: no external scripts, styles or images.
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert "<link" not in html
-    assert html.count("data:image/png;base64,") == len(list((report_dir / "figures").glob("*.png")))
+    # Every figure is on the page: embedded as its PNG, or drawn as inline SVG (the interactive
+    # ones, whose PNG is for report.md).
+    pngs = list((report_dir / "figures").glob("*.png"))
+    inline_svg = len(re.findall(r'<figure id="figure-[^"]+"><div class="diagram-box"><svg', html))
+    assert html.count("data:image/png;base64,") + inline_svg == len(pngs)
+    for png in pngs:
+        assert f'<figure id="figure-{png.stem}">' in html
 
 
 def test_comparison_numbers_are_the_analyzers(report_dir) -> None:
@@ -154,6 +160,7 @@ def test_degradation_results_are_included_when_present(tmp_path) -> None:
         "format": 1,
         "complete": True,
         "settings": settings,
+        "environment": {"torch": "2.13.0+cpu", "device": "cpu", "threads": 1, "world_size": 1},
         "wall_seconds": 8.0,
         "runs": runs,
         "table": summary_table(runs),

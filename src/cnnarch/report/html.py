@@ -32,6 +32,8 @@ CSS = """
 body { margin: 0; color: var(--ink); background: #fff; line-height: 1.5;
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
 main { max-width: 1360px; margin: 0 auto; padding: 24px 20px 64px; }
+/* Long words in prose (addresses, code) wrap on a phone instead of widening the page. */
+p, li { overflow-wrap: anywhere; }
 h1 { font-size: 1.9rem; margin: 0 0 .3rem; }
 h2 { font-size: 1.45rem; margin: 2.4rem 0 .6rem; padding-bottom: .3rem;
   border-bottom: 1px solid var(--line); }
