@@ -51,6 +51,7 @@ import io
 import json
 import statistics
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -403,7 +404,7 @@ def render_figure(results: dict[str, Any]) -> dict[str, bytes]:
             ax.grid(True, alpha=0.3)
             ax.legend(title="dashed: training, solid: test", fontsize=8, title_fontsize=8)
         axes[0].set_ylabel("error (%)")
-        fig.suptitle(settings_line(results), fontsize=8)
+        fig.suptitle(textwrap.fill(settings_line(results), 130), fontsize=8)
         out = {}
         for fmt in ("png", "svg"):
             buf = io.BytesIO()

@@ -48,7 +48,7 @@ def shipped_section(ctx: Context, section: Section, results: Path) -> Section:
     """The shipped runs: the first in `SHIPPED` in full, the others' tables and verdicts."""
     runs = [load_results(path) for path in SHIPPED.values() if path.is_file()]
     described = "; then ".join(
-        f"`--{data['settings']['preset']}` ({_duration(data)} on two CPU cores)" for data in runs
+        f"`--{data['settings']['preset']}` ({_duration(data)} wall time)" for data in runs
     )
     section.add(
         Paragraph(
@@ -96,8 +96,11 @@ def experiment_blocks(
     state = "complete" if data.get("complete") else f"incomplete ({runs} runs so far)"
     environment = data.get("environment") or {}
     machine = ", ".join(
-        f"{key} {environment[key]}" for key in ("torch", "device", "threads") if key in environment
+        f"{key} {environment[key]}" for key in ("torch", "device") if key in environment
     )
+    if "threads" in environment:
+        threads = environment["threads"]
+        machine += f", {threads} threads" if threads else ", threads chosen per run by timing"
     blocks: list[Any] = [
         Paragraph(
             f"{origin}; {state}: {settings_line(data)}" + (f"; {machine}." if machine else ".")
