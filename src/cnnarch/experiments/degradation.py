@@ -46,7 +46,6 @@ single seed.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import statistics
@@ -334,18 +333,23 @@ def settings_line(results: dict[str, Any]) -> str:
 
 def table_markdown(results: dict[str, Any]) -> str:
     """The final-error table with the settings it was measured under."""
+    from cnnarch.report.tables import Column, Table
+
+    rows = [
+        {
+            **row,
+            "train": _fmt(row["train_error_mean"], row["train_error_std"]),
+            "test": _fmt(row["test_error_mean"], row["test_error_std"]),
+        }
+        for row in results["table"]
+    ]
+    columns = [Column(key, key) for key in ("model", "kind", "depth", "seeds")]
+    columns += [Column("train", "train error"), Column("test", "test error")]
     lines = [
         f"Final errors in % (mean ± std over seeds); {settings_line(results)}.",
         "",
-        "| model | kind | depth | seeds | train error | test error |",
-        "|---|---|--:|--:|--:|--:|",
+        Table(TABLE_STEM, "final errors", columns, rows).to_markdown(),
     ]
-    for row in results["table"]:
-        lines.append(
-            f"| {row['model']} | {row['kind']} | {row['depth']} | {row['seeds']} | "
-            f"{_fmt(row['train_error_mean'], row['train_error_std'])} | "
-            f"{_fmt(row['test_error_mean'], row['test_error_std'])} |"
-        )
     effect = results.get("effect")
     if effect:
         lines += [
@@ -358,13 +362,12 @@ def table_markdown(results: dict[str, Any]) -> str:
 
 
 def table_csv(results: dict[str, Any]) -> str:
-    buf = io.StringIO()
+    """The final-error table's rows as stored in results.json, one column per field."""
+    from cnnarch.report.tables import Column, Table
+
     fields = list(results["table"][0]) if results["table"] else ["model"]
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for row in results["table"]:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return buf.getvalue()
+    columns = [Column(key, key) for key in fields]
+    return Table(TABLE_STEM, "final errors", columns, results["table"]).to_csv()
 
 
 def mean_curves(
