@@ -69,8 +69,11 @@ def test_plan_takes_the_sharding_and_names_it() -> None:
 # figure is an upper bound: it adds all the parameters gathered in forward, alive at the start
 # of backward, to the gradients alive at its end. Without sharding, wide_net's prediction
 # would be 1.33x the tracked zero3 peak: the check can tell.
+# Bands of predicted / tracked peak. wide_net's ZeRO-3 peak as tracked varies from run to run
+# with the timing of gloo's collectives (9.52 and 10.01 MB seen for one prediction, 9.49 MB):
+# its band's low end allows for the higher reading.
 MEASURED = [
-    (wide_net, (WIDE,), "zero3", 0.97, 1.03),
+    (wide_net, (WIDE,), "zero3", 0.94, 1.03),
     (wide_net, (WIDE,), "zero2", 1.0, 1.12),
     (small_net, (3, 32, 32), "zero3", 0.97, 1.03),
 ]
