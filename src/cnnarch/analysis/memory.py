@@ -66,20 +66,15 @@ class TrainingMemory:
     precision: str = "fp32"
     weight_copies_bytes: int = 0  # low-precision copies of the weights made by autocast
     # Every moment of the step (`step_moments`), as (phase, bytes by category in
-    # BREAKDOWN_ORDER): the peak is the first largest sum, its breakdown `at_peak`.
+    # BREAKDOWN_ORDER): the peak is the first largest sum, its breakdown `at_peak`. Each is
+    # affine in the batch (the planner draws the peak at every batch from two traces); empty
+    # under ZeRO-2/3, whose peak is arithmetic on the trace.
     moments: tuple[tuple[str, tuple[int, ...]], ...] = field(default=(), repr=False)
-    # Bytes alive at each clock at which the step allocates (`step_allocation_totals`), what is
-    # alive throughout included: `peak_bytes` is the largest. Each is affine in the batch (the
-    # planner draws the peak at every batch from two traces); not part of `to_dict`.
-    peak_candidates: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, object]:
         out = dict(self.__dict__)
         out["at_peak"] = dict(self.at_peak)
-        del (
-            out["moments"],
-            out["peak_candidates"],
-        )  # thousands of them: for the report's explorer, not the JSON
+        del out["moments"]  # thousands of them: for the explorer and the planner, not the JSON
         return out
 
 
@@ -160,22 +155,6 @@ def step_moments(
         if index + 1 == len(events) or events[index + 1][0] != time:
             moments.append((time, dict(live)))
     return moments
-
-
-def step_allocation_totals(
-    records: Mapping[int, StorageRecord], timeline: StepTimeline, weight_copies: set[int]
-) -> tuple[int, ...]:
-    """Bytes alive at the end of each clock at which the step allocates, in time order: the
-    candidates for `step_peak`'s peak (within one clock frees come first, so the most alive is
-    at the clock's end). Two traces of the same step at different batches allocate in the
-    same order, so each position's bytes are affine in the batch."""
-    moments: dict[int, int] = {}
-    total = 0
-    for time, delta, _ in _step_events(records, timeline, weight_copies):
-        total += delta
-        if delta > 0:
-            moments[time] = total
-    return tuple(moments.values())
 
 
 # The categories that come and go during a step (the others are alive throughout it).

@@ -32,7 +32,6 @@ from cnnarch.analysis.memory import (
     REDUCE_BUFFER,
     StepTimeline,
     TrainingMemory,
-    step_allocation_totals,
     step_moments,
     step_peak,
 )
@@ -532,13 +531,11 @@ class StepTrace:
             for k, r in tracer.storages.items()
             if r.saved and r.kind == "activation" and k not in self.weight_copies
         )
-        alive = sum(fixed.values()) + persistent
-        totals = step_allocation_totals(tracer.storages, timeline, self.weight_copies)
-        peak_bytes = alive + peak
+        peak_bytes = sum(fixed.values()) + persistent + peak
         if self.step.fully_sharded:
             breakdown = sharded_breakdown(breakdown, self.step, self._units())
             peak_bytes, state_bytes = sum(breakdown.values()), breakdown[OPTIMIZER_STATE]
-            totals = ()  # not affine in the batch as traced: the planner traces each batch
+            moments = []  # not affine in the batch as traced: the planner traces each batch
         return TrainingMemory(
             optimizer=self.step.optimizer,
             params_bytes=params_bytes,
@@ -555,7 +552,6 @@ class StepTrace:
             precision=self.step.precision,
             weight_copies_bytes=copies,
             moments=tuple(moments),
-            peak_candidates=(alive, *(alive + n for n in totals)) if totals else (),
         )
 
     def _phase(self, clock: int) -> str:

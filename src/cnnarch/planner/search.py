@@ -287,7 +287,8 @@ class _Tracer:
                 self.fixed = summary.param_bytes + summary.buffer_bytes
             else:
                 self.peaks[batch] = t.peak_bytes
-                self.moments[batch] = t.peak_candidates
+                # The step's total at each moment: each is affine in the batch.
+                self.moments[batch] = tuple(sum(parts) for _, parts in t.moments)
                 self.details[batch] = (t.peak_phase, dict(t.at_peak), summary.model_name)
                 self.fixed = t.params_bytes + t.buffer_bytes + t.grads_bytes
                 self.fixed += t.optimizer_state_bytes + t.weight_copies_bytes
