@@ -29,11 +29,13 @@ from cnnarch.experiments.degradation import (
     duration,
     mean_std,
     parse_depths,
+    preset_settings,
     run_degradation,
 )
 from cnnarch.train import TrainingInterrupted, threads
 
 N_TRAIN, N_TEST, SIDE = 40, 20, 12
+SHIPPED = Path(degradation.__file__).parent / "results"
 
 
 def write_idx_gz(path: Path, array: torch.Tensor) -> None:
@@ -264,7 +266,7 @@ def test_standard_preset_runs_the_plain_nets_with_fewer_seeds(
     data_dir: Path, two_threads_fastest: None
 ) -> None:
     settings = degradation.preset_settings("standard", data_dir=str(data_dir))
-    assert (settings.subset, settings.epochs, settings.batch_size) == (
+    assert (settings.recipe.subset, settings.recipe.epochs, settings.recipe.batch_size) == (
         STANDARD_SUBSET,
         STANDARD_EPOCHS,
         32,
@@ -272,7 +274,7 @@ def test_standard_preset_runs_the_plain_nets_with_fewer_seeds(
     assert settings.seeds_of("residual") == [0, 1] and settings.seeds_of("plain") == [0]
     assert degradation.preset_settings("standard", seeds=1).seeds_of("plain") == [0]
     assert degradation.preset_settings("quick").seeds_of("plain") == [0, 1, 2]
-    small = replace(settings, depths=(8, 14), epochs=1, subset=16)
+    small = preset_settings("standard", data_dir=str(data_dir), depths=(8, 14), epochs=1, subset=16)
     results = run_degradation(small, out=None, progress=False)
     ran = [(r["kind"], r["depth"], r["seed"]) for r in results["runs"]]
     assert ran == [
@@ -290,10 +292,42 @@ def test_standard_preset_runs_the_plain_nets_with_fewer_seeds(
         replace(settings, plain_seeds=3)
 
 
+@pytest.mark.parametrize("preset", ["quick", "standard"])
+def test_presets_record_the_settings_of_the_shipped_runs(preset: str) -> None:
+    shipped = degradation.load_results(SHIPPED / f"degradation_{preset}.json")["settings"]
+    from_data = ("train_images", "test_images", "steps_per_epoch")
+    recorded = {k: v for k, v in shipped.items() if k not in from_data}
+    assert json.loads(json.dumps(preset_settings(preset).to_dict())) == recorded
+    assert list(preset_settings(preset).to_dict()) == list(recorded)  # same order in the file
+
+
+def test_a_run_is_the_recipe_with_its_model_seed_and_warmup() -> None:
+    settings = preset_settings("full")
+    deep = settings.run_config("residual", 110, 2, out="x")
+    assert (deep.model, deep.seed, deep.warmup_steps, deep.out) == ("resnet110", 2, 400, "x")
+    shallow = settings.run_config("plain", 20, 0)
+    assert (shallow.model, shallow.warmup_steps) == ("plain20", 0)
+    varying = {"model", "seed", "warmup_steps", "out"}
+    for run in (deep, shallow):
+        assert {k: v for k, v in vars(run).items() if k not in varying} == {
+            k: v for k, v in vars(settings.recipe).items() if k not in varying
+        }
+    assert (settings.recipe.epochs, settings.recipe.batch_size, settings.recipe.lr) == (
+        164,
+        128,
+        0.1,
+    )
+    wider = settings.with_recipe(batch_size=256, lr=0.2)
+    assert (wider.recipe.batch_size, wider.recipe.lr, wider.recipe.epochs) == (256, 0.2, 164)
+    assert (wider.depths, wider.seeds, wider.paper_warmup) == (settings.depths, 3, True)
+    with pytest.raises(CnnarchError, match="batch_size must be at least 1"):
+        settings.with_recipe(batch_size=0)
+
+
 @pytest.mark.slow
 def test_library_run_without_files(data_dir: Path) -> None:
-    settings = DegradationSettings(
-        preset="quick", data_dir=str(data_dir), depths=(8, 14), seeds=1, epochs=1, subset=16
+    settings = preset_settings(
+        "quick", data_dir=str(data_dir), depths=(8, 14), seeds=1, epochs=1, subset=16
     )
     results = run_degradation(settings, out=None, progress=False)
     assert results["settings"]["train_images"] == 16 and len(results["runs"]) == 4
@@ -339,8 +373,8 @@ def two_threads_fastest(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_one_line_per_finished_run_with_errors_threads_and_time_left(
     data_dir: Path, two_threads_fastest: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = DegradationSettings(
-        preset="quick", data_dir=str(data_dir), depths=(8, 14), seeds=1, epochs=1, subset=16
+    settings = preset_settings(
+        "quick", data_dir=str(data_dir), depths=(8, 14), seeds=1, epochs=1, subset=16
     )
     results = run_degradation(settings, out=None, progress=False)
     lines = capsys.readouterr().out.splitlines()
@@ -358,8 +392,8 @@ def test_one_line_per_finished_run_with_errors_threads_and_time_left(
 def test_interrupted_experiment_resumes_to_the_uninterrupted_results(
     data_dir: Path, tmp_path: Path, two_threads_fastest: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = DegradationSettings(
-        preset="quick", data_dir=str(data_dir), depths=(8, 14), seeds=1, epochs=2, subset=16
+    settings = preset_settings(
+        "quick", data_dir=str(data_dir), depths=(8, 14), seeds=1, epochs=2, subset=16
     )
     reference = run_degradation(settings, tmp_path / "reference", progress=False)
     on_step = degradation._Progress.on_step

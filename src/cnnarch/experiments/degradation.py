@@ -53,7 +53,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +62,7 @@ from tqdm import tqdm
 
 from cnnarch.errors import CnnarchError
 from cnnarch.files import FolderLock, atomic_write_bytes, ensure_dir
+from cnnarch.train.config import TrainConfig
 from cnnarch.zoo.cifar import WIDTHS, CifarNet, check_depth
 
 if TYPE_CHECKING:
@@ -77,33 +78,31 @@ FIGURE_STEM = "degradation"
 TABLE_STEM = "table"
 
 
+def paper_recipe(**changes: Any) -> TrainConfig:
+    """He et al. 2015's CIFAR-10 recipe (Section 4.2) as a `TrainConfig`: batch 128, lr 0.1
+    divided by 10 at 50% and 75% of 164 epochs, momentum 0.9, weight decay 1e-4, pad-and-crop
+    and flip; `changes` replace fields. The trainer's defaults are that recipe but for the
+    epochs."""
+    return replace(TrainConfig(epochs=164, progress=False), **changes)
+
+
 @dataclass(frozen=True)
 class DegradationSettings:
-    """Everything that decides the experiment's numbers; identical for every depth and kind.
+    """The experiment: a plain and a residual net at each of `depths`, each trained with each
+    seed from one `recipe`, so that the kinds and depths differ in nothing else.
 
-    `warmup_steps` applies to every run; `paper_warmup` instead gives the paper's 400 steps at
-    lr/10 to nets of 110 layers or more (He et al. 2015, Section 4.2), and nothing to the rest.
+    A run's `TrainConfig` is the recipe with the run's model, seed and folder set, and its
+    warmup: `recipe.warmup_steps` for every run, or, with `paper_warmup`, the paper's 400 steps
+    at lr/10 for nets of 110 layers or more (He et al. 2015, Section 4.2) and none for the rest.
+    `plain_seeds` (None: all `seeds`) runs the plain nets with only the first that many seeds.
     """
 
     preset: str
-    dataset: str = "fashion-mnist"
-    data_dir: str | None = None
+    recipe: TrainConfig = field(default_factory=paper_recipe)
     depths: tuple[int, ...] = CPU_DEPTHS
     seeds: int = 3
     plain_seeds: int | None = None
-    subset: int | None = None
-    test_subset: int | None = None
-    epochs: int = 164
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "step"
-    warmup_steps: int = 0
     paper_warmup: bool = False
-    augment: bool = True
-    channels_last: bool = False
-    amp: bool = False
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -120,19 +119,56 @@ class DegradationSettings:
             raise CnnarchError(
                 f"plain_seeds must be between 1 and seeds ({self.seeds}), got {self.plain_seeds}"
             )
-        if self.epochs < 1:
-            raise CnnarchError(f"epochs must be at least 1, got {self.epochs}")
-        if self.subset is not None and self.subset < 1:
-            raise CnnarchError(f"subset must be at least 1 image, got {self.subset}")
+        self.recipe.validate()
 
     def warmup_for(self, depth: int) -> int:
-        return 400 if self.paper_warmup and depth >= 110 else self.warmup_steps
+        return 400 if self.paper_warmup and depth >= 110 else self.recipe.warmup_steps
 
     def seeds_of(self, kind: str) -> list[int]:
         """The seeds `kind` runs with: all of them, or the first `plain_seeds` for plain nets
         (the plain half is decided by a wide margin at every seed; the residual half is not)."""
         count = self.plain_seeds if kind == "plain" and self.plain_seeds else self.seeds
         return list(range(count))
+
+    def with_recipe(self, **changes: Any) -> DegradationSettings:
+        """The same experiment with recipe fields replaced: `.with_recipe(batch_size=128)`."""
+        return replace(self, recipe=replace(self.recipe, **changes))
+
+    def run_config(self, kind: str, depth: int, seed: int, **changes: Any) -> TrainConfig:
+        """The `TrainConfig` of one run: the recipe with this run's model, seed and warmup,
+        and `changes` (where it writes, threads, ...)."""
+        return replace(
+            self.recipe,
+            model=model_name(kind, depth),
+            seed=seed,
+            warmup_steps=self.warmup_for(depth),
+            **changes,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as results.json records them (before the data is known)."""
+        r = self.recipe
+        return {
+            "preset": self.preset,
+            "dataset": r.dataset,
+            "depths": list(self.depths),
+            "subset": r.subset,
+            "test_subset": r.test_subset,
+            "epochs": r.epochs,
+            "batch_size": r.batch_size,
+            "lr": r.lr,
+            "momentum": r.momentum,
+            "weight_decay": r.weight_decay,
+            "schedule": r.schedule,
+            "warmup_steps": r.warmup_steps,
+            "paper_warmup": self.paper_warmup,
+            "augment": r.augment,
+            "channels_last": r.channels_last,
+            "amp": r.amp,
+            "seeds": self.seeds_of("residual"),
+            **({"plain_seeds": self.seeds_of("plain")} if self.plain_seeds else {}),
+            "widths": list(WIDTHS),
+        }
 
 
 def preset_settings(
@@ -148,8 +184,7 @@ def preset_settings(
     """The settings of a preset, with `depths`, `seeds`, `epochs` and `subset` (training
     images) replaced where given.
 
-    "full" is the paper's recipe (batch 128, lr 0.1 divided by 10 at 50% and 75% of 164 epochs,
-    momentum 0.9, weight decay 1e-4, pad-and-crop + flip, depths 20/32/44/56/110, for a GPU).
+    "full" is the paper's recipe (`paper_recipe`) at depths 20/32/44/56/110, for a GPU.
     "quick" (15 minutes on 2 CPU cores) and "standard" (about 90) are the same recipe on fewer
     images and epochs, with batch 32 at the linearly scaled lr 0.025; "standard" runs the
     residual nets with STANDARD_SEEDS seeds and the plain nets with one (`seeds` sets the first;
@@ -157,25 +192,20 @@ def preset_settings(
     """
     if preset not in PRESETS:
         raise CnnarchError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    common = {"preset": preset, "dataset": dataset, "data_dir": data_dir}
+    data = {"dataset": dataset, "data_dir": data_dir}
     if preset == "full":
         settings = DegradationSettings(
-            **common, depths=FULL_DEPTHS, seeds=3, epochs=164, paper_warmup=True
+            preset, paper_recipe(**data), depths=FULL_DEPTHS, seeds=3, paper_warmup=True
         )
     else:
         cpu = {"batch_size": CPU_BATCH_SIZE, "lr": CPU_LR, "test_subset": CPU_TEST_SUBSET}
         if preset == "quick":
-            settings = DegradationSettings(
-                **common, **cpu, seeds=3, subset=QUICK_SUBSET, epochs=QUICK_EPOCHS
-            )
+            recipe = paper_recipe(**data, **cpu, subset=QUICK_SUBSET, epochs=QUICK_EPOCHS)
+            settings = DegradationSettings(preset, recipe, seeds=3)
         else:
+            recipe = paper_recipe(**data, **cpu, subset=STANDARD_SUBSET, epochs=STANDARD_EPOCHS)
             settings = DegradationSettings(
-                **common,
-                **cpu,
-                seeds=STANDARD_SEEDS,
-                plain_seeds=STANDARD_PLAIN_SEEDS,
-                subset=STANDARD_SUBSET,
-                epochs=STANDARD_EPOCHS,
+                preset, recipe, seeds=STANDARD_SEEDS, plain_seeds=STANDARD_PLAIN_SEEDS
             )
     if depths is not None:
         settings = replace(settings, depths=tuple(depths))
@@ -183,9 +213,9 @@ def preset_settings(
         plain = min(settings.plain_seeds, seeds) if settings.plain_seeds else None
         settings = replace(settings, seeds=seeds, plain_seeds=plain)
     if epochs is not None:
-        settings = replace(settings, epochs=epochs)
+        settings = settings.with_recipe(epochs=epochs)
     if subset is not None:
-        settings = replace(settings, subset=subset)
+        settings = settings.with_recipe(subset=subset)
     return settings
 
 
@@ -443,42 +473,6 @@ def _builder(kind: str, depth: int, in_channels: int, num_classes: int) -> Calla
     return build
 
 
-def _run_config(
-    settings: DegradationSettings,
-    kind: str,
-    depth: int,
-    seed: int,
-    out: Path | None,
-    resume: bool,
-    threads: int | None,
-) -> Any:
-    from cnnarch.train import TrainConfig
-
-    name = model_name(kind, depth)
-    return TrainConfig(
-        model=name,
-        dataset=settings.dataset,
-        data_dir=settings.data_dir,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        lr=settings.lr,
-        momentum=settings.momentum,
-        weight_decay=settings.weight_decay,
-        schedule=settings.schedule,
-        warmup_steps=settings.warmup_for(depth),
-        subset=settings.subset,
-        test_subset=settings.test_subset,
-        seed=seed,
-        out=str(out / "runs" / f"{name}-seed{seed}") if out else None,
-        resume=resume and out is not None,
-        augment=settings.augment,
-        channels_last=settings.channels_last,
-        amp=settings.amp,
-        threads=threads,
-        progress=False,
-    )
-
-
 class ExperimentEta:
     """Seconds left in an experiment, from the step rates its runs have shown so far.
 
@@ -639,31 +633,33 @@ def run_degradation(
     created_group = False
     try:
         created_group = dist.init(device)  # one process group for all runs, not one per run
+        recipe = settings.recipe
         if data is None:
             data = (
-                load_dataset(settings.dataset, settings.data_dir, train=True),
-                load_dataset(settings.dataset, settings.data_dir, train=False),
+                load_dataset(recipe.dataset, recipe.data_dir, train=True),
+                load_dataset(recipe.dataset, recipe.data_dir, train=False),
             )
         # A preset's image counts are upper bounds: a smaller data set is used whole.
-        train_n = min(settings.subset or len(data[0]), len(data[0]))
-        test_n = min(settings.test_subset or len(data[1]), len(data[1]))
-        clamped = (settings.subset or 0) > train_n or (settings.test_subset or 0) > test_n
+        train_n = min(recipe.subset or len(data[0]), len(data[0]))
+        test_n = min(recipe.test_subset or len(data[1]), len(data[1]))
+        clamped = (recipe.subset or 0) > train_n or (recipe.test_subset or 0) > test_n
         if dist.is_main and clamped:
             print(
                 f"cnnarch: note: the data holds {len(data[0])} training and {len(data[1])} "
                 f"test images; using {train_n} and {test_n}",
                 file=sys.stderr,
             )
-        run_settings = replace(
-            settings,
-            subset=train_n if train_n < len(data[0]) else None,
-            test_subset=test_n if test_n < len(data[1]) else None,
-        )
-        steps = steps_per_epoch(train_n, settings.batch_size, dist.world_size)
-        seeds = list(range(settings.seeds))
+        per_run = {
+            "subset": train_n if train_n < len(data[0]) else None,
+            "test_subset": test_n if test_n < len(data[1]) else None,
+            "resume": resume and out_path is not None,
+            "threads": threads,
+            "progress": False,
+        }
+        steps = steps_per_epoch(train_n, recipe.batch_size, dist.world_size)
         plan = [
             (seed, kind, depth)
-            for seed in seeds
+            for seed in range(settings.seeds)
             for kind in KINDS
             if seed in settings.seeds_of(kind)
             for depth in settings.depths
@@ -673,15 +669,7 @@ def run_degradation(
             "format": 1,
             "complete": False,
             "settings": {
-                **{
-                    k: v
-                    for k, v in asdict(settings).items()
-                    if k not in ("data_dir", "seeds", "plain_seeds")
-                },
-                "depths": list(settings.depths),
-                "seeds": seeds,
-                **({"plain_seeds": settings.seeds_of("plain")} if settings.plain_seeds else {}),
-                "widths": list(WIDTHS),
+                **settings.to_dict(),
                 "train_images": train_n,
                 "test_images": test_n,
                 "steps_per_epoch": steps,
@@ -699,11 +687,14 @@ def run_degradation(
             "effect": None,
         }
         writer = out_path if dist.is_main else None
-        shown = _Progress(plan, settings.epochs * steps, progress and dist.is_main, dist.is_main)
+        shown = _Progress(plan, recipe.epochs * steps, progress and dist.is_main, dist.is_main)
         try:
             for i, (seed, kind, depth) in enumerate(plan):
                 shown.start(i)
-                cfg = _run_config(run_settings, kind, depth, seed, out_path, resume, threads)
+                folder = (
+                    f"{out_path}/runs/{model_name(kind, depth)}-seed{seed}" if out_path else None
+                )
+                cfg = settings.run_config(kind, depth, seed, out=folder, **per_run)
                 history = fit(
                     cfg,
                     _builder(kind, depth, data[0].in_channels, data[0].num_classes),
