@@ -1,5 +1,5 @@
 """cnnarch.files: folders swapped in whole, failed writes that leave the old files as they were
-and say why, and written files that take the umask."""
+and say why, written files that take the umask, and a folder path that is a file."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from cnnarch import files
-from cnnarch.files import WriteError, atomic_write_text, staged_folder
+from cnnarch.errors import CnnarchError
+from cnnarch.files import WriteError, atomic_write_text, ensure_dir, staged_folder
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
@@ -107,3 +108,32 @@ def test_files_and_folders_take_the_umask(tmp_path: Path, umask: int) -> None:
     assert (tmp_path / "file.txt").stat().st_mode & 0o777 == 0o666 & ~umask
     assert (tmp_path / "out" / "sub" / "index.html").stat().st_mode & 0o777 == 0o666 & ~umask
     assert (tmp_path / "out" / "sub").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_atomic_write_replaces_and_leaves_no_temporary_file(tmp_path) -> None:
+    target = tmp_path / "sub" / "index.html"
+    atomic_write_text(target, "first")
+    atomic_write_text(target, "second")
+    assert target.read_text() == "second"
+    assert [p.name for p in target.parent.iterdir()] == ["index.html"]
+
+
+def test_failed_write_keeps_the_old_file_and_no_temporary(tmp_path, monkeypatch) -> None:
+    target = tmp_path / "report.md"
+    atomic_write_text(target, "old")
+
+    def no_space(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "replace", no_space)
+    with pytest.raises(files.WriteError, match="No space"):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_out_that_is_a_file_is_a_clear_error(tmp_path) -> None:
+    blocker = tmp_path / "report"
+    blocker.write_text("not a folder")
+    with pytest.raises(CnnarchError, match="not a folder"):
+        ensure_dir(blocker)
