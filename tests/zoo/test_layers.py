@@ -51,3 +51,33 @@ def test_transform_input_feeds_the_renormalized_image_to_the_net(name: str, side
     x = torch.randn(1, 3, side, side)
     with torch.no_grad():
         torch.testing.assert_close(transformed(x), plain(renormalize_input(x)))
+
+
+# -- weight initialization ------------------------------------------------------------------------
+def test_initialization_runs_on_real_tensors_and_is_skipped_on_meta() -> None:
+    from cnnarch.zoo.common import initialize
+
+    calls: list[str] = []
+    initialize(nn.Linear(2, 2), lambda m: calls.append("cpu"))
+    with torch.device("meta"):
+        initialize(nn.Linear(2, 2), lambda m: calls.append("meta"))
+    initialize(nn.ReLU(), lambda m: calls.append("no parameters"))
+    assert calls == ["cpu", "no parameters"]
+
+
+def test_each_family_initializes_as_its_paper_says() -> None:
+    torch.manual_seed(0)
+    alexnet = cnnarch.create_model("alexnet", num_classes=10)
+    conv1, conv2 = alexnet.towers[0].conv1, alexnet.towers[0].conv2
+    assert conv1.bias.eq(0).all() and conv2.bias.eq(1).all()  # Section 5: 1 in conv2
+    assert conv2.weight.std().item() == pytest.approx(0.01, rel=0.02)
+
+    resnet = cnnarch.create_model("resnet18", num_classes=10, zero_init_residual=True)
+    conv = resnet.layer3[0].conv1  # He normal, fan-out: std sqrt(2 / (256 * 3 * 3))
+    assert conv.weight.std().item() == pytest.approx((2 / (256 * 9)) ** 0.5, rel=0.02)
+    block = resnet.layer1[0]
+    assert block.bn1.weight.eq(1).all() and block.bn2.weight.eq(0).all()
+
+    with torch.device("meta"):
+        on_meta = cnnarch.create_model("resnet18", num_classes=10)
+    assert all(p.is_meta for p in on_meta.parameters())

@@ -89,17 +89,24 @@ def new_figure(
     return fig, list(axes.flat)
 
 
-def save_figure(fig: Figure, folder: Path, name: str, title: str, caption: str) -> SavedFigure:
-    """Write `fig` as `folder/name.png` and `folder/name.svg`; the PNG bytes are kept to embed."""
+def figure_bytes(fig: Figure, dpi: float | None = None) -> dict[str, bytes]:
+    """`fig` as {"png": bytes, "svg": bytes}, the PNG at `dpi` (None: the style's); the same
+    figure gives the same bytes every time (no date in the SVG, stable ids)."""
     png = io.BytesIO()
-    fig.savefig(png, format="png")
+    fig.savefig(png, format="png", dpi=dpi or DPI)
     # The layout is settled by the first save; solving it again for the SVG changes nothing.
     fig.set_layout_engine("none")
     svg = io.BytesIO()
     fig.savefig(svg, format="svg", metadata={"Date": None})
-    png_path = atomic_write_bytes(Path(folder) / f"{name}.png", png.getvalue())
-    svg_path = atomic_write_bytes(Path(folder) / f"{name}.svg", svg.getvalue())
-    return SavedFigure(name, title, caption, png_path, svg_path, png.getvalue())
+    return {"png": png.getvalue(), "svg": svg.getvalue()}
+
+
+def save_figure(fig: Figure, folder: Path, name: str, title: str, caption: str) -> SavedFigure:
+    """Write `fig` as `folder/name.png` and `folder/name.svg`; the PNG bytes are kept to embed."""
+    drawn = figure_bytes(fig)
+    png_path = atomic_write_bytes(Path(folder) / f"{name}.png", drawn["png"])
+    svg_path = atomic_write_bytes(Path(folder) / f"{name}.svg", drawn["svg"])
+    return SavedFigure(name, title, caption, png_path, svg_path, drawn["png"])
 
 
 def family_colour(name: str) -> str:

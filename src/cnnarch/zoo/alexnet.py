@@ -28,10 +28,11 @@ import torch
 from torch import nn
 
 from cnnarch.errors import CnnarchError
-from cnnarch.zoo.common import PAPER_ONLY, ZooModel, pick_variant
+from cnnarch.zoo.common import PAPER_ONLY, ZooModel, initialize, pick_variant
 from cnnarch.zoo.layers import (
     classify_densely,
     fc_classifier,
+    init_normal,
     local_response_norm,
     sliding_windows,
 )
@@ -100,6 +101,16 @@ def _exchange(
     return [torch.cat([part.to(device) for part in parts], dim) for device in devices]
 
 
+def init_alexnet(model: nn.Module) -> None:
+    """Section 5: weights from N(0, 0.01); biases 1 in conv2, conv4, conv5 and the hidden FC
+    layers (to give the ReLUs positive inputs early), 0 elsewhere."""
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.normal_(module.weight, 0.0, 0.01)
+            ones = name.endswith(("conv2", "conv4", "conv5", "fc6.0", "fc7.0"))
+            nn.init.constant_(module.bias, 1.0 if ones else 0.0)
+
+
 class AlexNet(ZooModel):
     """The paper's two-tower AlexNet; `devices=(dev0, dev1)` puts one tower on each device.
 
@@ -119,21 +130,12 @@ class AlexNet(ZooModel):
         self.in_channels = in_channels
         self.towers = nn.ModuleList(AlexNetTower(in_channels, dropout) for _ in range(2))
         self.fc8 = nn.Linear(2 * 2048, num_classes)
-        self._init_weights()
+        initialize(self, init_alexnet)
         if placement is not None:
             first, second = placement
             self.towers[0].to(first)
             self.towers[1].to(second)
             self.fc8.to(first)
-
-    def _init_weights(self) -> None:
-        # Section 5: weights from N(0, 0.01); biases 1 in conv2, conv4, conv5 and the hidden FC
-        # layers (to give the ReLUs positive inputs early), 0 elsewhere.
-        for name, module in self.named_modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                ones = name.endswith(("conv2", "conv4", "conv5", "fc6.0", "fc7.0"))
-                nn.init.constant_(module.bias, 1.0 if ones else 0.0)
 
     def tower_devices(self) -> list[torch.device]:
         return [next(tower.parameters()).device for tower in self.towers]
@@ -240,11 +242,7 @@ class ZFNet(ZooModel):
             nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
         )
         self.classifier = fc_classifier(512 * 6 * 6, num_classes, dropout)
-        # Section 3: weights from N(0, 0.01), biases 0.
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+        initialize(self, init_normal)  # Section 3: weights from N(0, 0.01), biases 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return classify_densely(self.classifier, self.features(x), POOL5_WINDOW)

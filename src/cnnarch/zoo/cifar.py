@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from cnnarch.errors import CnnarchError
-from cnnarch.zoo.common import PAPER_ONLY, ZooModel, pick_variant
-from cnnarch.zoo.layers import ZeroPadShortcut
+from cnnarch.zoo.common import PAPER_ONLY, ZooModel, initialize, pick_variant
+from cnnarch.zoo.layers import ZeroPadShortcut, init_he_convs
 from cnnarch.zoo.registry import published, register_model
 from cnnarch.zoo.resnet import RESNET_PAPER  # registers the ImageNet ResNets, listed first
 
@@ -95,9 +95,7 @@ class CifarNet(ZooModel):
         self.layer1, self.layer2, self.layer3 = stages
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(WIDTHS[-1], num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        initialize(self, init_he_convs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))

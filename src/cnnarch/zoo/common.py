@@ -110,6 +110,15 @@ def smallest_input_side(
     return smallest
 
 
+def initialize(model: nn.Module, init: Callable[[nn.Module], None]) -> None:
+    """`init(model)`, the family's weight initialization, unless the model lives on the meta
+    device: meta tensors hold no values, and torch fills them through its Python reference
+    kernels (two thirds of the time it takes to build a meta ResNet-152)."""
+    first = next(model.parameters(), None)
+    if first is None or not first.is_meta:
+        init(model)
+
+
 def pick_variant(designs: Mapping[str, Design], variant: str) -> Design:
     """The structural choices `designs[variant]` of one family, or a clear error."""
     try:

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from cnnarch.errors import CnnarchError
-from cnnarch.zoo.common import ZooModel, pick_variant
+from cnnarch.zoo.common import ZooModel, initialize, pick_variant
 from cnnarch.zoo.layers import (
     BasicConv2d,
     ConvReLU,
@@ -269,7 +269,7 @@ class GoogLeNet(ZooModel):
         )
         self.dropout = nn.Dropout(design.dropout if dropout is None else dropout)
         self.fc = nn.Linear(1024, num_classes)
-        design.init(self)
+        initialize(self, design.init)
 
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(x)

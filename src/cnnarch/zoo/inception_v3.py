@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnarch.errors import CnnarchError
-from cnnarch.zoo.common import ZooModel, pick_variant
+from cnnarch.zoo.common import ZooModel, initialize, pick_variant
 from cnnarch.zoo.layers import BasicConv2d, renormalize_input
 from cnnarch.zoo.registry import Paper, published, register_model
 
@@ -189,6 +189,18 @@ class InceptionAux(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+def init_inception(model: nn.Module) -> None:
+    """torchvision's Inception-v3 initialization: truncated normal weights (std 0.1, or a
+    layer's own `stddev`), batch norms as the identity."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            std = float(getattr(m, "stddev", 0.1))
+            nn.init.trunc_normal_(m.weight, mean=0.0, std=std, a=-2, b=2)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class Inception3(ZooModel):
     """Inception-v3 for 299x299 inputs (smallest accepted: 75x75)."""
 
@@ -231,13 +243,7 @@ class Inception3(ZooModel):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(2048, num_classes)
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                std = float(getattr(m, "stddev", 0.1))
-                nn.init.trunc_normal_(m.weight, mean=0.0, std=std, a=-2, b=2)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        initialize(self, init_inception)
 
     def forward(self, x: torch.Tensor) -> Any:
         if self.transform_input:

@@ -58,6 +58,21 @@ def renormalize_input(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((x_ch0, x_ch1, x_ch2), 1)
 
 
+def init_normal(model: nn.Module) -> None:
+    """N(0, 0.01) weights and zero biases for every conv and linear layer of `model`."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+def init_he_convs(model: nn.Module) -> None:
+    """He normal weights (fan-out, for ReLU) for every conv of `model` (He et al. 2015)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
 def init_glorot(model: nn.Module) -> None:
     """Glorot uniform weights and zero biases for every conv and linear layer of `model`."""
     for m in model.modules():

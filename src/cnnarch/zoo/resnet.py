@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from cnnarch.errors import CnnarchError
-from cnnarch.zoo.common import ZooModel, pick_variant
-from cnnarch.zoo.layers import ZeroPadShortcut
+from cnnarch.zoo.common import ZooModel, initialize, pick_variant
+from cnnarch.zoo.layers import ZeroPadShortcut, init_he_convs
 from cnnarch.zoo.registry import Paper, published, register_model
 
 RESNET_PAPER = Paper(
@@ -144,6 +144,23 @@ VARIANTS = {
 }
 
 
+def init_resnet(model: nn.Module, zero_init_residual: bool = False) -> None:
+    """He normal convs, batch norms as the identity; with `zero_init_residual`, each residual
+    branch's last batch norm starts at zero, so that every block starts as its shortcut
+    (Goyal et al. 2017)."""
+    init_he_convs(model)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    if zero_init_residual:
+        for m in model.modules():
+            if isinstance(m, Bottleneck):
+                nn.init.zeros_(m.bn3.weight)
+            elif isinstance(m, BasicBlock):
+                nn.init.zeros_(m.bn2.weight)
+
+
 class ResNet(ZooModel):
     """An ImageNet ResNet of `depth` 18, 34, 50, 101 or 152; `shortcut=None` gives the plain net."""
 
@@ -192,18 +209,7 @@ class ResNet(ZooModel):
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(channels, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        if zero_init_residual:  # each residual branch starts as zero (Goyal et al. 2017)
-            for m in self.modules():
-                if isinstance(m, Bottleneck):
-                    nn.init.zeros_(m.bn3.weight)
-                elif isinstance(m, BasicBlock):
-                    nn.init.zeros_(m.bn2.weight)
+        initialize(self, functools.partial(init_resnet, zero_init_residual=zero_init_residual))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

@@ -27,8 +27,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnarch.zoo.common import ZooModel, pick_variant
-from cnnarch.zoo.layers import classify_densely, fc_classifier, init_glorot, local_response_norm
+from cnnarch.zoo.common import ZooModel, initialize, pick_variant
+from cnnarch.zoo.layers import (
+    classify_densely,
+    fc_classifier,
+    init_glorot,
+    init_he_convs,
+    local_response_norm,
+)
 from cnnarch.zoo.registry import Paper, published, register_model
 
 VGG_PAPER = Paper(
@@ -85,9 +91,9 @@ def make_features(config: Sequence[Layer], in_channels: int, batch_norm: bool) -
 
 def init_torchvision(model: nn.Module) -> None:
     """torchvision's VGG initialization: He normal convs, N(0, 0.01) linear layers."""
+    init_he_convs(model)  # all convs come before the linear layers: the same draws in order
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
@@ -133,7 +139,7 @@ class VGG(ZooModel):
         self.features = make_features(CONFIGS[config], in_channels, batch_norm)
         self.avgpool = nn.AdaptiveAvgPool2d(FC_WINDOW) if design.adaptive_pool else None
         self.classifier = fc_classifier(512 * 7 * 7, num_classes, dropout)
-        design.init(self)
+        initialize(self, design.init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)
