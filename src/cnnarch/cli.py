@@ -21,6 +21,11 @@ from cnnarch.errors import CnnarchError
 BATCH_FLAGS = ("--batch-size", "--batch")
 # `cnnarch summary --format` -> the `Summary` method that writes it.
 SUMMARY_FORMATS = {"table": "to_table", "md": "to_markdown", "csv": "to_csv", "json": "to_json"}
+# `--format` of a command that prints one table -> the `Table` method that writes it.
+TABLE_FORMATS = {"table": "to_text", "md": "to_markdown", "csv": "to_csv", "json": "to_json"}
+# Column width of `cnnarch rules` in a terminal: three columns fit a 130-character line.
+RULES_TEXT_WIDTH = 40
+RULES_OPS_SHOWN = 8  # ops named per rule in the overview before their count
 # `cnnarch plan --zero-grad` -> `zero_grad(set_to_none=...)`.
 ZERO_GRAD = {"none": True, "zeros": False}
 
@@ -67,6 +72,68 @@ def _cmd_models(args: argparse.Namespace) -> int:
             f"{size:12s} {card.paper}"
         )
     return 0
+
+
+def _add_rules_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "rules",
+        help="the counting rules: what each aten op costs in MACs and FLOPs",
+        description="The analyzer's counting rules, one table for every count it makes. MACs "
+        "are counted for convolutions and matrix products only; one MAC is two FLOPs. Views "
+        "cost nothing; an op without a rule costs nothing and is named in the summary "
+        "(give it one with cnnarch.analysis.register_rule).",
+    )
+    p.add_argument(
+        "pattern",
+        nargs="?",
+        default="*",
+        help="fnmatch pattern of aten op names, e.g. 'conv*' or '*pool*': one row per op",
+    )
+    p.add_argument("--format", choices=tuple(TABLE_FORMATS), default="table")
+    p.set_defaults(run=_cmd_rules)
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from cnnarch.analysis.rules import describe_rules
+    from cnnarch.report.tables import Column, Table
+
+    rows = describe_rules(args.pattern)
+    if not rows:
+        raise CnnarchError(
+            f"no op matches {args.pattern!r}; `cnnarch rules` lists every rule with its ops"
+        )
+    if args.format == "table":  # a terminal: long groups in brief, cells wrapped
+        lines: list[dict[str, str]] = []
+        for row in rows:
+            ops = row["ops"].split(", ")
+            if len(ops) > RULES_OPS_SHOWN:
+                row = {**row, "ops": ", ".join(ops[:RULES_OPS_SHOWN]) + f", ... ({len(ops)} ops)"}
+            if lines:
+                lines.append({key: "" for key in row})  # a blank line between rules
+            lines += _wrapped_rows(row, RULES_TEXT_WIDTH)
+        rows = lines
+    columns = [Column("ops", "aten ops"), Column("macs", "MACs"), Column("flops", "FLOPs")]
+    table = Table("rules", "counting rules", columns, rows)
+    print(getattr(table, TABLE_FORMATS[args.format])().rstrip("\n"))
+    if args.pattern == "*" and args.format == "table":
+        print("\n`cnnarch rules PATTERN` gives one row per matching op: 'conv*', '*pool*', 'add'")
+    return 0
+
+
+def _wrapped_rows(row: dict[str, str], width: int) -> list[dict[str, str]]:
+    """`row` as lines of at most `width` characters per cell: the first line, then
+    continuation rows that hold the rest of each cell."""
+    import textwrap
+
+    cells = {
+        key: textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
+        for key, text in row.items()
+    }
+    height = max(len(lines) for lines in cells.values())
+    return [
+        {key: lines[i] if i < len(lines) else "" for key, lines in cells.items()}
+        for i in range(height)
+    ]
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -586,6 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_parser(commands)
     _add_train_parser(commands)
     _add_summary_parser(commands)
+    _add_rules_parser(commands)
     _add_plan_parser(commands)
     _add_report_parser(commands)
     _add_diagram_parser(commands)
@@ -612,6 +680,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _ignore_further_interrupts()
         print("cnnarch: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`cnnarch models | head`): what is left to print has no one to
+        # read it. Point stdout at /dev/null so that Python's exit flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

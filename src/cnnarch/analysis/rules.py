@@ -11,6 +11,7 @@ gives such an op (a custom op, say) a rule of its own.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -263,6 +264,21 @@ RULES: tuple[CountingRule, ...] = (
     CountingRule(_ELEMENTWISE, _per_output_element(1), "0", "1 per output element"),
     CountingRule(_DATA_MOVEMENT, _zero, "0", "0 (data movement or allocation)"),
 )
+
+
+def describe_rules(pattern: str = "*") -> list[dict[str, str]]:
+    """The counting rules in words, for people: with the default pattern one row per rule
+    (its ops, its MACs, its FLOPs); with any other, one row per op whose name matches the
+    fnmatch `pattern` ("conv*", "*softmax"). Ops of newer PyTorch releases are listed too."""
+    if pattern == "*":
+        return [{"ops": ", ".join(r.ops), "macs": r.macs, "flops": r.flops} for r in RULES]
+    return [
+        {"ops": op, "macs": r.macs, "flops": r.flops}
+        for r in RULES
+        for op in r.ops
+        if fnmatch.fnmatchcase(op, pattern)
+    ]
+
 
 # An op's rule, keyed by its overload packet (`aten.mm`, `torch.ops.mylib.op`).
 _RULE_BY_OP: dict[Any, Rule] = {
