@@ -31,7 +31,7 @@ class ModelCost:
     training_peak_bytes: int | None  # at `batch`, SGD with momentum
     batch: int
     top1: float | None  # percent
-    top1_source: str = ""
+    top1_source: str = ""  # where `top1` is published
 
     @property
     def forward_bytes(self) -> int:

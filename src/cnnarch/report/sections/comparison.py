@@ -84,7 +84,7 @@ def comparison_table(rows: Sequence[ModelCost], batch: int) -> Table:
         "The models compared: accuracy (published) and cost (computed)",
         columns,
         table_rows,
-        note="Top-1: torchvision 0.29 weights metadata, ImageNet-1k validation, single crop "
+        note=f"Top-1: {'; '.join(sorted({c.top1_source for c in rows if c.top1_source}))} "
         "(— where no published weights exist). The other columns are counted as the page's "
         "first section says.",
     )
