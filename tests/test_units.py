@@ -1,11 +1,12 @@
-"""One way to print a number: separators, decimals, decimal byte units, signs, no negative zero."""
+"""One way to print a number: separators, decimals, decimal byte units, signs, no negative zero;
+and one way to read a printed figure ("3.2M", "159K") and judge it by its printed precision."""
 
 import pytest
 from torch import nn
 
 import cnnarch
 from cnnarch import units
-from cnnarch.analysis.summary import human
+from cnnarch.errors import CnnarchError
 
 
 def test_numbers_have_separators_and_fixed_decimals() -> None:
@@ -68,10 +69,10 @@ def test_bytes_are_decimal_and_labelled() -> None:
         units.byte_size(1, "MiB")
 
 
-def test_the_cli_formatter_uses_the_same_units() -> None:
-    # ResNet-18's 11,689,512 float32 parameters.
-    assert human(4 * 11_689_512, "B") == "46.76 MB"
-    assert human(1_814_073_344) == "1.81G"
+def test_the_summary_sizes_read_as_the_report_prints_them() -> None:
+    # ResNet-18's 11,689,512 float32 parameters and its 1,814,073,344 MACs.
+    assert units.byte_size(4 * 11_689_512) == "46.76 MB"
+    assert units.prefixed(1_814_073_344) == "1.81G"
 
 
 def test_summary_totals_print_decimal_megabytes() -> None:
@@ -83,3 +84,39 @@ def test_summary_totals_print_decimal_megabytes() -> None:
         in lines
     )
     assert not any("iB" in line for line in lines)
+
+
+def test_printed_numbers_are_read_with_their_prefix() -> None:
+    assert units.parse_printed("3.2M") == 3_200_000
+    assert units.parse_printed("150K") == 150_000
+    assert units.parse_printed("159K", k=1024) == 159 * 1024  # GoogLeNet's Table 1 uses K = 1024
+    assert units.parse_printed(4096) == 4096
+    with pytest.raises(CnnarchError, match="cannot read"):
+        units.parse_printed("about 5M")
+
+
+def test_resolution_is_one_unit_of_the_last_significant_digit() -> None:
+    assert units.resolution("3.2M") == pytest.approx(1e5)
+    assert units.resolution("2.7K", k=1024) == pytest.approx(102.4)
+    assert units.resolution("380K") == 10e3  # trailing zeros of a whole number are not significant
+    assert units.resolution("1072K", k=1024) == 1024
+    assert units.resolution(4096) == 1
+
+
+def test_gaps_are_judged_by_the_printed_precision() -> None:
+    # 224 * 224 * 64 = 3,211,264 values print as 3.2M: rounding.
+    assert units.explain_gap(224 * 224 * 64, "3.2M") == "rounded as printed"
+    # ResNet-34: 3.664 GMACs printed as 3.6: the digit was cut, not rounded.
+    assert units.explain_gap(3.664e9, "3.6G") == "cut off rather than rounded as printed"
+    # GoogLeNet conv1: 7*7*3*64 = 9,408 weights, printed 2.7K.
+    assert (
+        units.explain_gap(7 * 7 * 3 * 64, "2.7K", k=1024) == "does not follow from the architecture"
+    )
+    assert units.explain_gap(61_100_840, 61_100_840) == "equal"
+
+
+def test_a_mean_over_seeds_carries_its_standard_deviation() -> None:
+    # Training errors of three seeds, in percent: 7.5, 8.0, 8.5 -> mean 8.0, sample std 0.5.
+    assert units.mean_with_std(8.0, 0.5) == "8.00 ± 0.50"
+    assert units.mean_with_std(12.345, None) == "12.35"  # one seed: no spread to show
+    assert units.mean_with_std(-0.001, 0.004, 1) == "0.0 ± 0.0"

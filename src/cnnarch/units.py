@@ -1,12 +1,19 @@
-"""How cnnarch prints numbers: counts, byte sizes, percentages and signed differences.
+"""How cnnarch prints numbers, and reads the numbers its sources print.
 
 Every number the CLI and the report print goes through these functions, so each quantity reads
 the same everywhere: thousands separated by commas, a fixed number of decimals, no negative zero
 ("-0.0" is printed "0.0"), and one byte unit. Byte sizes are decimal and always labelled:
 1 KB = 10^3 bytes, 1 MB = 10^6 bytes, 1 GB = 10^9 bytes (not the binary KiB/MiB/GiB).
+
+Papers and slides print figures such as "3.2M", "138M" or "159K"; `parse_printed` reads them,
+and `explain_gap` judges a printed figure against a computed one by its printed precision.
 """
 
 from __future__ import annotations
+
+import re
+
+from cnnarch.errors import CnnarchError
 
 KB = 10**3
 MB = 10**6
@@ -51,6 +58,13 @@ def signed_percent(fraction: float, digits: int = 1) -> str:
     return signed(100 * fraction, digits) + "%"
 
 
+def mean_with_std(mean: float, std: float | None, digits: int = 2) -> str:
+    """A mean over repeats with its standard deviation: (12.345, 0.5) -> '12.35 ± 0.50';
+    a single repeat (std None) is the mean alone."""
+    shown = number(mean, digits)
+    return shown if std is None else f"{shown} ± {number(std, digits)}"
+
+
 def prefixed(value: float, digits: int = 2, prefix: str | None = None) -> str:
     """A count with a decimal prefix: 950 -> '950', 1234567 -> '1.23M', 4.1e9 -> '4.10G'.
 
@@ -76,6 +90,53 @@ def byte_size(nbytes: float, unit: str | None = None, digits: int = 2) -> str:
         raise ValueError(f"unknown byte unit {unit!r}; one of {', '.join(BYTE_UNITS)}")
     shown = nbytes / BYTE_UNITS[unit]
     return f"{number(shown, 0 if unit == 'B' else digits)} {unit}"
+
+
+# --- reading printed figures -----------------------------------------------------------------
+def parse_printed(text: str | int | float, k: float = 1e3) -> float:
+    """'3.2M' -> 3.2e6; '159K' -> 159 * k (GoogLeNet's Table 1 uses k = 1024); 4096 -> 4096."""
+    if isinstance(text, int | float):
+        return float(text)
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMG]?)\s*", text)
+    if match is None:
+        raise CnnarchError(f"cannot read the printed number {text!r}")
+    value, prefix = float(match.group(1)), match.group(2)
+    scale = k if prefix == "K" else float(COUNT_PREFIXES[prefix])
+    return value * scale
+
+
+def resolution(text: str | int | float, k: float = 1e3) -> float:
+    """The value of one unit in the last significant printed digit: '3.2M' -> 1e5,
+    '159K' -> k, '380K' -> 10 k (trailing zeros of a whole number are not significant)."""
+    if isinstance(text, int | float):
+        return 1.0
+    match = re.fullmatch(r"\s*([0-9]+)(?:\.([0-9]+))?\s*([KMG]?)\s*", text)
+    if match is None:
+        raise CnnarchError(f"cannot read the printed number {text!r}")
+    whole, decimals, prefix = match.group(1), match.group(2) or "", match.group(3)
+    scale = k if prefix == "K" else float(COUNT_PREFIXES[prefix])
+    if decimals:
+        return scale / 10 ** len(decimals)
+    trailing_zeros = len(whole) - len(whole.rstrip("0"))
+    return scale * 10 ** min(trailing_zeros, len(whole) - 1)
+
+
+def explain_gap(computed: float, printed: str | int | float, k: float = 1e3) -> str:
+    """Why a printed figure differs from the computed one, judged by the printed precision:
+    within one unit of its last digit it is the computed value rounded (or cut off);
+    otherwise it does not follow from the architecture."""
+    value = parse_printed(printed, k)
+    unit = resolution(printed, k)
+    gap = value - computed
+    if gap == 0:
+        return "equal"
+    if abs(gap) <= 0.5 * unit + 1e-9 * unit:
+        return "rounded as printed"
+    if -unit < gap < 0:
+        return "cut off rather than rounded as printed"
+    if abs(gap) <= unit * (1 + 1e-9):
+        return "within one unit of the last printed digit"
+    return "does not follow from the architecture"
 
 
 def _largest_at_most(value: float, scales: dict[str, int]) -> str:

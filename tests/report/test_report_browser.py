@@ -15,7 +15,7 @@ from matplotlib import image
 
 from cnnarch.report.defaults import DEFAULT_MODELS
 from cnnarch.report.explorer import QUANTITIES
-from cnnarch.report.numbers import parse_printed
+from cnnarch.units import parse_printed
 
 CHROMIUM = find_chromium()
 pytestmark = [

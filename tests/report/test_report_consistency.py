@@ -195,3 +195,9 @@ def test_the_published_count_follows_from_the_rows(report_dir) -> None:
     for row, kind in zip(rows, kinds, strict=True):
         if kind == "agree" and row["why"] == "equal":
             assert row["difference"] == 0
+
+
+def test_the_report_prints_no_negative_zero(report_dir) -> None:
+    for name in ("index.html", "report.md"):
+        text = (report_dir / name).read_text(encoding="utf-8")
+        assert not re.findall(r"(?<![\d.,])[-−]0(?:\.0+)?(?!\.?\d|,\d)", text), name

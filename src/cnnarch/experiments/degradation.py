@@ -61,7 +61,9 @@ from tqdm import tqdm
 
 from cnnarch.errors import CnnarchError
 from cnnarch.files import FolderLock, atomic_write_bytes, ensure_dir
+from cnnarch.tables import Column, Table
 from cnnarch.train.config import TrainConfig
+from cnnarch.units import mean_with_std
 from cnnarch.zoo.cifar import WIDTHS, CifarNet, check_depth
 
 if TYPE_CHECKING:
@@ -345,10 +347,6 @@ def assess_effect(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 # --- files -------------------------------------------------------------------------------------
 
 
-def _fmt(mean: float, std: float | None) -> str:
-    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
-
-
 def settings_line(results: dict[str, Any]) -> str:
     s = results["settings"]
     subset = "all" if s["subset"] is None else f"{s['subset']}"
@@ -362,13 +360,11 @@ def settings_line(results: dict[str, Any]) -> str:
 
 def table_markdown(results: dict[str, Any]) -> str:
     """The final-error table with the settings it was measured under."""
-    from cnnarch.report.tables import Column, Table
-
     rows = [
         {
             **row,
-            "train": _fmt(row["train_error_mean"], row["train_error_std"]),
-            "test": _fmt(row["test_error_mean"], row["test_error_std"]),
+            "train": mean_with_std(row["train_error_mean"], row["train_error_std"]),
+            "test": mean_with_std(row["test_error_mean"], row["test_error_std"]),
         }
         for row in results["table"]
     ]
@@ -392,8 +388,6 @@ def table_markdown(results: dict[str, Any]) -> str:
 
 def table_csv(results: dict[str, Any]) -> str:
     """The final-error table's rows as stored in results.json, one column per field."""
-    from cnnarch.report.tables import Column, Table
-
     fields = list(results["table"][0]) if results["table"] else ["model"]
     columns = [Column(key, key) for key in fields]
     return Table(TABLE_STEM, "final errors", columns, results["table"]).to_csv()

@@ -11,8 +11,7 @@ from torch import nn
 
 from cnnarch.experiments.inception import InceptionCost, lecture_example
 from cnnarch.lecture.claims import Check, difference
-from cnnarch.report.numbers import explain_gap, parse_printed
-from cnnarch.units import signed_percent
+from cnnarch.units import explain_gap, parse_printed, signed_percent
 from cnnarch.zoo.registry import create_model, published
 
 # The modules of the zoo's GoogLeNet behind each row of Table 1, in the table's order.

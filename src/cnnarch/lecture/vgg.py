@@ -14,9 +14,8 @@ from torch import nn
 
 from cnnarch.lecture.claims import Check, difference
 from cnnarch.lecture.layers import LectureLayers, lecture_layers
-from cnnarch.report.numbers import explain_gap, parse_printed
-from cnnarch.report.tables import Column, Table
-from cnnarch.units import byte_size, signed_percent
+from cnnarch.tables import Column, Table
+from cnnarch.units import byte_size, explain_gap, parse_printed, signed_percent
 from cnnarch.zoo.registry import published
 
 SLIDE = "CS231n 2017 Lecture 9, VGG16 slide"

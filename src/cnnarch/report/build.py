@@ -37,7 +37,7 @@ from cnnarch.report.sections.planner import planner_section
 from cnnarch.report.sections.published import published_section
 from cnnarch.report.sections.resnet import resnet_section
 from cnnarch.report.sections.vgg import vgg_section
-from cnnarch.report.tables import Column, Table
+from cnnarch.tables import Column, Table
 from cnnarch.zoo.registry import model_card
 
 RESNET_FAMILIES = {"resnet", "resnet-plain", "cifar-resnet", "cifar-plain"}

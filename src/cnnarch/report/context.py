@@ -14,7 +14,7 @@ from typing import Any
 from cnnarch.lecture.claims import Check, difference
 from cnnarch.lecture.layers import LectureLayers, lecture_layers
 from cnnarch.report.charts import SavedFigure, chart_style, save_figure
-from cnnarch.report.numbers import explain_gap, parse_printed
+from cnnarch.units import explain_gap, parse_printed
 from cnnarch.zoo.registry import ModelCard, model_card, published
 
 BYTES_PER_ELEMENT = 4  # float32, as the lecture counts memory

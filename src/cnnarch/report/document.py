@@ -12,7 +12,7 @@ from cnnarch.lecture.claims import Check
 from cnnarch.report.charts import SavedFigure
 from cnnarch.report.diagrams import Diagram
 from cnnarch.report.explorer import Explorer
-from cnnarch.report.tables import Table
+from cnnarch.tables import Table
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from cnnarch.report.explorer import (
     explorer_html,
     layer_bars_html,
 )
-from cnnarch.report.tables import Table
+from cnnarch.tables import Table
 
 FIGURES_DIR = "figures"
 TABLES_DIR = "tables"

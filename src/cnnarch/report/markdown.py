@@ -7,7 +7,7 @@ from cnnarch.report.diagrams import Diagram
 from cnnarch.report.document import Block, Bullets, Checks, Document, Folded, Paragraph, Section
 from cnnarch.report.explorer import Explorer
 from cnnarch.report.html import FIGURES_DIR, TABLES_DIR
-from cnnarch.report.tables import Table
+from cnnarch.tables import Table
 
 
 def render_block(block: Block) -> str:

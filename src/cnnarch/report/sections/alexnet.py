@@ -5,7 +5,7 @@ from __future__ import annotations
 from cnnarch.lecture.alexnet import crossings, tower_params
 from cnnarch.report.context import Context
 from cnnarch.report.document import Paragraph, Section
-from cnnarch.report.tables import Column, Table
+from cnnarch.tables import Column, Table
 from cnnarch.units import byte_size
 
 

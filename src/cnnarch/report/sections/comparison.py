@@ -22,7 +22,7 @@ from cnnarch.lecture.claims import DEEPER_IS_BETTER, TRADE_OFF
 from cnnarch.report.charts import family_colour, label_points, new_figure, plain_log_axis
 from cnnarch.report.context import Context
 from cnnarch.report.document import Check, Checks, Paragraph, Section
-from cnnarch.report.tables import Column, Table
+from cnnarch.tables import Column, Table
 
 BUBBLE_AREA_PER_MPARAM = 6.0  # points^2 per million parameters
 TORCHVISION = "torchvision 0.29 weights metadata"

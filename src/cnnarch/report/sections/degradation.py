@@ -19,7 +19,7 @@ from cnnarch.lecture.claims import DEEPER_IS_HARDER, RESIDUAL_TRAINS
 from cnnarch.report.charts import SavedFigure
 from cnnarch.report.context import Context
 from cnnarch.report.document import Check, Checks, Paragraph, Section
-from cnnarch.report.tables import Column, Table
+from cnnarch.tables import Column, Table
 
 SOURCE = "He et al. 2015, Section 4.2 and Fig. 6"
 PLAIN_CLAIM = "deeper plain nets have higher training error than shallower ones"

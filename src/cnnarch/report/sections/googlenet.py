@@ -23,7 +23,7 @@ from cnnarch.report.charts import new_figure
 from cnnarch.report.context import Context
 from cnnarch.report.diagrams import inception_diagram
 from cnnarch.report.document import Checks, Paragraph, Section
-from cnnarch.report.tables import Column, Table
+from cnnarch.tables import Column, Table
 
 
 def table1(rows: list[dict[str, Any]]) -> Table:

@@ -15,9 +15,8 @@ from cnnarch.report.charts import new_figure, si
 from cnnarch.report.context import BYTES_PER_ELEMENT, Context
 from cnnarch.report.diagrams import KIND_COLOURS, KIND_LABELS, colour_kind, network_diagrams
 from cnnarch.report.document import Bullets, Folded, Paragraph, Section
-from cnnarch.report.numbers import parse_printed
-from cnnarch.report.tables import Column, Table
-from cnnarch.units import MB, byte_size, signed_percent
+from cnnarch.tables import Column, Table
+from cnnarch.units import MB, byte_size, parse_printed, signed_percent
 
 
 def mb(nbytes: float) -> str:

@@ -12,7 +12,7 @@ from cnnarch.planner import DEFAULT_RESERVE, parse_bytes, peak_lines
 from cnnarch.report.charts import PALETTE, new_figure
 from cnnarch.report.context import Context
 from cnnarch.report.document import Paragraph, Section
-from cnnarch.report.tables import Column, Table
+from cnnarch.tables import Column, Table
 from cnnarch.units import byte_size
 
 # A card sold as "N GB" carries N GiB of memory (its DRAM parts come in binary sizes): the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cnnarch.report.context import Context
 from cnnarch.report.document import Bullets, Paragraph, Section
-from cnnarch.report.tables import Column, Table
+from cnnarch.tables import Column, Table
 
 
 def published_section(ctx: Context) -> Section:

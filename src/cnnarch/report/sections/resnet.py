@@ -11,7 +11,7 @@ from cnnarch.report.charts import family_colour, label_points, new_figure
 from cnnarch.report.context import Context
 from cnnarch.report.diagrams import Diagram, resnet_block_diagrams
 from cnnarch.report.document import Check, Checks, Paragraph, Section
-from cnnarch.report.tables import Column, Table
+from cnnarch.tables import Column, Table
 from cnnarch.zoo.registry import create_model
 
 IMAGENET_DEPTHS = (18, 34, 50, 101, 152)

@@ -7,7 +7,7 @@ from cnnarch.lecture.claims import SMALL_FILTERS, WHERE_IT_SITS
 from cnnarch.lecture.vgg import stacked_3x3_check, stacked_3x3_rows, where_it_sits
 from cnnarch.report.context import Context
 from cnnarch.report.document import Checks, Paragraph, Section
-from cnnarch.report.tables import Column, Table
+from cnnarch.tables import Column, Table
 from cnnarch.units import byte_size
 
 SLIDES = "CS231n 2017 Lecture 9 slides"

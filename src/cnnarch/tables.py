@@ -20,7 +20,6 @@ from typing import Any
 
 from cnnarch import units
 from cnnarch.errors import CnnarchError
-from cnnarch.report.numbers import parse_printed
 
 MISSING = "—"
 
@@ -83,7 +82,7 @@ class Column:
             return None if math.isnan(value) else float(value)
         if isinstance(value, str):
             try:
-                return parse_printed(value, self.k)
+                return units.parse_printed(value, self.k)
             except CnnarchError:
                 return None
         return None
