@@ -113,3 +113,14 @@ def test_byte_columns_use_decimal_units_only() -> None:
         Column("b", "memory", unit="bytes", show_unit="MiB")
     # Counts take their decimal prefix from the shown unit unless a scale is given.
     assert Column("m", "MACs", unit="MACs", show_unit="G", digits=2).format(1.814e9) == "1.81"
+
+
+def test_a_column_may_set_its_alignment() -> None:
+    # Byte sizes printed with their unit are text that reads as numbers: aligned right.
+    columns = [Column("size", "size", align="right"), Column("n", "count", align="left")]
+    rows = [{"size": "12.85 MB", "n": 5}, {"size": "512 B", "n": 1234}]
+    table = Table("t", "t", columns, rows)
+    assert table.numeric_columns() == [False, True]  # HTML still sorts by the content
+    assert table.right_aligned() == [True, False]
+    assert table.to_markdown().splitlines()[1] == "|---:|:---|"
+    assert table.to_text().splitlines()[2:] == ["12.85 MB  5", "   512 B  1,234"]

@@ -16,7 +16,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cnnarch import units
 from cnnarch.errors import CnnarchError
@@ -34,6 +34,8 @@ class Column:
     digits: int | None = 0  # decimals shown; None: see `cnnarch.units.number`
     k: float = 1e3  # what a printed "K" means in this column (GoogLeNet's Table 1: 1024)
     signed: bool = False  # a difference: shown with its sign ("+5.5", "-5.2", "0.0")
+    # "left" or "right" in text and Markdown; None: right when every value reads as a number.
+    align: Literal["left", "right"] | None = None
 
     def __post_init__(self) -> None:
         if self.unit == "bytes" and self.shown_unit != "bytes":
@@ -70,7 +72,7 @@ class Column:
             format_shown = units.signed if self.signed else units.number
             return format_shown(value / self.factor, self.digits)
         if isinstance(value, Sequence) and not isinstance(value, str):
-            return "×".join(str(v) for v in value)
+            return units.shape(value, "×")
         return str(value)
 
     def sort_value(self, value: Any) -> float | None:
@@ -115,13 +117,21 @@ class Table:
     def numeric_columns(self) -> list[bool]:
         return [col.is_numeric(self.rows) for col in self.columns]
 
+    def right_aligned(self) -> list[bool]:
+        """Which columns text and Markdown align right: the numeric ones, unless a column
+        says otherwise."""
+        return [
+            numeric if col.align is None else col.align == "right"
+            for col, numeric in zip(self.columns, self.numeric_columns(), strict=True)
+        ]
+
     def to_markdown(self) -> str:
         def escape(text: str) -> str:
             return text.replace("|", "\\|")
 
-        numeric = self.numeric_columns()
+        right = self.right_aligned()
         head = "| " + " | ".join(escape(c.heading()) for c in self.columns) + " |"
-        rule = "|" + "|".join("---:" if n else ":---" for n in numeric) + "|"
+        rule = "|" + "|".join("---:" if r else ":---" for r in right) + "|"
         body = ["| " + " | ".join(escape(c) for c in row) + " |" for row in self.cells()]
         return "\n".join([head, rule, *body])
 
@@ -130,12 +140,12 @@ class Table:
         headings = [c.heading() for c in self.columns]
         cells = self.cells()
         widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headings)]
-        numeric = self.numeric_columns()
+        right = self.right_aligned()
 
         def line(values: list[str]) -> str:
             parts = [
-                v.rjust(w) if n else v.ljust(w)
-                for v, w, n in zip(values, widths, numeric, strict=True)
+                v.rjust(w) if r else v.ljust(w)
+                for v, w, r in zip(values, widths, right, strict=True)
             ]
             return "  ".join(parts).rstrip()
 
@@ -166,7 +176,7 @@ def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, list | tuple):
-        return "x".join(str(v) for v in value)
+        return units.shape(value)
     return value
 
 

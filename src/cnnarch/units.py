@@ -12,6 +12,7 @@ and `explain_gap` judges a printed figure against a computed one by its printed 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from cnnarch.errors import CnnarchError
 
@@ -77,6 +78,12 @@ def prefixed(value: float, digits: int = 2, prefix: str | None = None) -> str:
     if prefix == "":
         return number(value, 0)
     return number(value / COUNT_PREFIXES[prefix], digits) + prefix
+
+
+def shape(dims: Iterable[int], times: str = "x") -> str:
+    """A tensor's or an image's size: (3, 224, 224) -> '3x224x224' (the CLI's and the CSV
+    files' spelling); `times="×"` on typeset pages: '3×224×224'."""
+    return times.join(str(d) for d in dims)
 
 
 def byte_size(nbytes: float, unit: str | None = None, digits: int = 2) -> str:

@@ -238,6 +238,18 @@ def test_exports_agree_with_the_rows():
     assert "Params: 72" in summary.to_table()
 
 
+def test_the_table_marks_a_reused_modules_params_and_keeps_them_right_aligned():
+    summary = cnnarch.analyze(Shared(), (8,), batch_size=2)
+    lines = summary.to_table().splitlines()
+    params_end = lines[1].index("Params") + len("Params")
+    fc_lines = [line for line in lines if line.startswith("  fc (Linear)")]
+    # fc: 8 x 8 weights + 8 biases on its first call; its second call adds none.
+    assert [line[:params_end].split("  ")[-1] for line in fc_lines] == ["72", "0 (reused)"]
+    markdown = summary.to_markdown().splitlines()
+    assert markdown[1] == "|:---|---:|---:|---:|---:|"
+    assert "| &nbsp;&nbsp;fc (Linear) | 2x8 | 0 (reused) | 128 | 16 |" in markdown
+
+
 def test_rows_are_complete_frozen_layer_rows():
     # The analyzer builds rows without LayerRow's __init__ (make_row): each must be the row
     # that __init__ builds from the same fields, frozen and hashable like it.

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 from cnnarch import units
 from cnnarch.analysis.memory import TrainingMemory
 from cnnarch.errors import CnnarchError
+from cnnarch.tables import Column, Table
 
 Shape = tuple[int, ...]
 
@@ -57,22 +56,8 @@ def make_row(**fields: Any) -> LayerRow:
 
 
 def format_shapes(shapes: tuple[Shape, ...]) -> str:
-    return "; ".join("x".join(str(d) for d in shape) or "scalar" for shape in shapes)
-
-
-def human(value: float, unit: str = "") -> str:
-    """1234567 -> '1.23M'; bytes (unit 'B') in decimal units: 12845056 -> '12.85 MB'."""
-    return units.byte_size(value) if unit == "B" else units.prefixed(value)
-
-
-_COLUMNS = (
-    ("layer", "Layer (type)"),
-    ("output", "Output shape"),
-    ("params", "Params"),
-    ("macs", "MACs"),
-    ("activations", "Activations"),
-    ("saved", "Saved for bwd"),
-)
+    """'2x8' for one shape, '2x8; 2x4' for several, 'scalar' for a 0-d tensor."""
+    return "; ".join(units.shape(shape) or "scalar" for shape in shapes)
 
 
 @dataclass(frozen=True)
@@ -114,22 +99,37 @@ class Summary:
             raise CnnarchError(f"depth must be 0 or more, got {depth}")
         return dataclasses.replace(self, rows=[r for r in self.rows if r.depth <= depth])
 
-    def _table_cells(self, row: LayerRow) -> dict[str, str]:
-        label = row.path if row.depth else self.model_name
-        params = f"{row.params:,}" + (" (reused)" if row.reused else "")
-        return {
-            "layer": f"{'  ' * row.depth}{label} ({row.type})",
-            "output": format_shapes(row.output_shapes),
-            "params": params,
-            "macs": f"{row.macs:,}",
-            "activations": f"{row.activation_elements:,}",
-            "saved": human(row.saved_bytes, "B"),
-        }
-
-    def _columns(self) -> tuple[tuple[str, str], ...]:
+    def layer_table(self, indent: str = "  ") -> Table:
+        """The rows as a table: a layer's name indented by `indent` once per level of depth,
+        its output shape, params (a reused module's are counted on its first call and marked
+        here), MACs, activations and, for a training analysis, what it saves for backward.
+        Without a forward pass (mode "parameters") only the layer and its params."""
+        rows = [
+            {
+                "layer": f"{indent * row.depth}{row.path if row.depth else self.model_name} "
+                f"({row.type})",
+                "output": format_shapes(row.output_shapes),
+                "params": units.number(row.params) + (" (reused)" if row.reused else ""),
+                "macs": row.macs,
+                "activations": row.activation_elements,
+                "saved": units.byte_size(row.saved_bytes),
+            }
+            for row in self.rows
+        ]
+        # Shapes, "0 (reused)" and byte sizes with their unit are text that reads as numbers.
+        columns = [
+            Column("layer", "Layer (type)"),
+            Column("output", "Output shape", align="right"),
+            Column("params", "Params", align="right"),
+            Column("macs", "MACs"),
+            Column("activations", "Activations"),
+            Column("saved", "Saved for bwd", align="right"),
+        ]
         if self.mode == "parameters":
-            return (_COLUMNS[0], _COLUMNS[2])
-        return _COLUMNS if self.training else _COLUMNS[:-1]
+            columns = [columns[0], columns[2]]
+        elif self.training is None:
+            columns = columns[:-1]
+        return Table("layers", self.model_name, columns, rows)
 
     def _params_line(self) -> str:
         dtypes = sorted(self.param_dtypes.items(), key=lambda item: -item[1])
@@ -139,8 +139,8 @@ class Summary:
             precision = f" in {dtypes[0][0]}" if dtypes else ""
         return (
             f"Params: {self.total_params:,} (trainable {self.trainable_params:,}, frozen "
-            f"{self.frozen_params:,}) = {human(self.param_bytes, 'B')}{precision}; buffers "
-            f"{human(self.buffer_bytes, 'B')}"
+            f"{self.frozen_params:,}) = {units.byte_size(self.param_bytes)}{precision}; buffers "
+            f"{units.byte_size(self.buffer_bytes)}"
         )
 
     def totals_lines(self) -> list[str]:
@@ -152,24 +152,24 @@ class Summary:
             ]
         lines = [
             f"Input: {format_shapes(self.input_shapes)} ({self.input_elements:,} elements, "
-            f"{human(self.input_bytes, 'B')})",
+            f"{units.byte_size(self.input_bytes)})",
             self._params_line(),
-            f"MACs: {self.total_macs:,} ({human(self.total_macs)}); FLOPs (all ops): "
-            f"{self.total_flops:,} ({human(self.total_flops)})",
+            f"MACs: {self.total_macs:,} ({units.prefixed(self.total_macs)}); FLOPs (all ops): "
+            f"{self.total_flops:,} ({units.prefixed(self.total_flops)})",
             f"Forward activations (layer outputs, input excluded): {self.activation_elements:,} "
-            f"elements = {human(self.activation_bytes, 'B')}",
+            f"elements = {units.byte_size(self.activation_bytes)}",
             f"Inference peak (params + buffers + live tensors): "
-            f"{human(self.inference_peak_bytes, 'B')}",
+            f"{units.byte_size(self.inference_peak_bytes)}",
         ]
         t = self.training
         if t is not None:
             lines.append(
-                f"Training step ({t.optimizer}): peak {human(t.peak_bytes, 'B')} (in the "
-                f"{t.peak_phase}); params {human(t.params_bytes, 'B')}, grads "
-                f"{human(t.grads_bytes, 'B')}, optimizer state "
-                f"{human(t.optimizer_state_bytes, 'B')}, saved for backward "
-                f"{human(t.saved_bytes, 'B')}, most backward temporaries alive at once "
-                f"{human(t.backward_transient_bytes, 'B')}"
+                f"Training step ({t.optimizer}): peak {units.byte_size(t.peak_bytes)} (in the "
+                f"{t.peak_phase}); params {units.byte_size(t.params_bytes)}, grads "
+                f"{units.byte_size(t.grads_bytes)}, optimizer state "
+                f"{units.byte_size(t.optimizer_state_bytes)}, saved for backward "
+                f"{units.byte_size(t.saved_bytes)}, most backward temporaries alive at once "
+                f"{units.byte_size(t.backward_transient_bytes)}"
             )
         if self.uncounted_ops:
             names = ", ".join(sorted(self.uncounted_ops))
@@ -185,47 +185,30 @@ class Summary:
     def to_table(self, depth: int | None = None) -> str:
         """A terminal table of the rows (to `depth`, if given) and the totals."""
         summary = self if depth is None else self.collapse(depth)
-        columns = summary._columns()
-        cells = [summary._table_cells(r) for r in summary.rows]
-        widths = {key: max([len(title)] + [len(c[key]) for c in cells]) for key, title in columns}
-
-        def line(values: dict[str, str]) -> str:
-            parts = [values["layer"].ljust(widths["layer"])]
-            parts += [values[key].rjust(widths[key]) for key, _ in columns[1:]]
-            return "  ".join(parts).rstrip()
-
-        header = line(dict(columns))
-        rule = "-" * len(header)
-        body = [line(c) for c in cells]
+        header, _, *body = summary.layer_table().to_text().splitlines()
+        rule = "-" * len(header)  # one rule across the table, above and below each part
         return "\n".join([rule, header, rule, *body, rule, *summary.totals_lines(), rule])
 
     def to_markdown(self, depth: int | None = None) -> str:
         summary = self if depth is None else self.collapse(depth)
-        columns = summary._columns()
-        out = [
-            "| " + " | ".join(title for _, title in columns) + " |",
-            "|" + "|".join(["---"] + ["---:"] * (len(columns) - 1)) + "|",
-        ]
-        for row in summary.rows:
-            cells = summary._table_cells(row)
-            cells["layer"] = cells["layer"].strip().replace("|", "\\|")
-            cells["layer"] = "&nbsp;" * 2 * row.depth + cells["layer"]
-            out.append("| " + " | ".join(cells[key] for key, _ in columns) + " |")
-        out.append("")
-        out += [f"- {line}" for line in summary.totals_lines()]
-        return "\n".join(out) + "\n"
+        # Markdown drops leading spaces: the depth is indented with non-breaking ones.
+        table = summary.layer_table(indent="&nbsp;" * 2).to_markdown()
+        totals = [f"- {line}" for line in summary.totals_lines()]
+        return "\n".join([table, "", *totals]) + "\n"
 
     def to_csv(self) -> str:
+        """Every field of every row, under the field's name; shapes as in `format_shapes`."""
         fields = [f.name for f in dataclasses.fields(LayerRow)]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        for row in self.rows:
-            values = dataclasses.asdict(row)
-            values["input_shapes"] = format_shapes(row.input_shapes)
-            values["output_shapes"] = format_shapes(row.output_shapes)
-            writer.writerow(values)
-        return buffer.getvalue()
+        rows = [
+            {
+                **dataclasses.asdict(row),
+                "input_shapes": format_shapes(row.input_shapes),
+                "output_shapes": format_shapes(row.output_shapes),
+            }
+            for row in self.rows
+        ]
+        columns = [Column(name, name) for name in fields]
+        return Table("layers", self.model_name, columns, rows).to_csv()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able object: the totals, the training breakdown and the rows (`layers`)."""
