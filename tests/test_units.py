@@ -55,6 +55,21 @@ def test_counts_take_decimal_prefixes() -> None:
         units.prefixed(1, prefix="B")
 
 
+def test_tick_labels_take_a_prefix_and_only_the_decimals_they_need() -> None:
+    # The ticks of a log axis of parameter counts, 0.1 to 100M.
+    ticks = [0.1, 1.0, 10.0, 1e3, 1e5, 1e8]
+    assert [units.prefixed(t, None) for t in ticks] == ["0.1", "1", "10", "1K", "100K", "100M"]
+    assert units.prefixed(2.5e9, None) == "2.5G"
+    assert units.prefixed(0.5) == "0"  # with fixed digits a count below 1K is whole
+
+
+def test_shapes_are_sizes_joined_by_x() -> None:
+    assert units.shape((3, 224, 224)) == "3x224x224"
+    assert units.shape([56, 56, 256], "×") == "56×56×256"
+    assert units.shape((1000,)) == "1000"
+    assert units.shape(()) == ""
+
+
 def test_bytes_are_decimal_and_labelled() -> None:
     # conv1_1 of VGG16: 224 * 224 * 64 float32 values = 12,845,056 bytes.
     assert units.byte_size(12_845_056) == "12.85 MB"

@@ -66,17 +66,19 @@ def mean_with_std(mean: float, std: float | None, digits: int = 2) -> str:
     return shown if std is None else f"{shown} ± {number(std, digits)}"
 
 
-def prefixed(value: float, digits: int = 2, prefix: str | None = None) -> str:
+def prefixed(value: float, digits: int | None = 2, prefix: str | None = None) -> str:
     """A count with a decimal prefix: 950 -> '950', 1234567 -> '1.23M', 4.1e9 -> '4.10G'.
 
     `prefix` fixes the prefix ('G': 724406816 -> '0.72G'); by default the largest that keeps
-    the value at 1 or more is used."""
+    the value at 1 or more is used. Without a prefix a count is whole, unless `digits` is
+    None: then the decimals are the value's own, as in `number` (for an axis's tick labels:
+    1e6 -> '1M', 2.5e9 -> '2.5G', 0.1 -> '0.1')."""
     if prefix is None:
         prefix = _largest_at_most(abs(value), COUNT_PREFIXES)
     elif prefix not in COUNT_PREFIXES:
         raise ValueError(f"unknown prefix {prefix!r}; one of {', '.join(COUNT_PREFIXES)}")
     if prefix == "":
-        return number(value, 0)
+        return number(value, None if digits is None else 0)
     return number(value / COUNT_PREFIXES[prefix], digits) + prefix
 
 

@@ -30,6 +30,7 @@ from torch.nn.parameter import (
     is_lazy,
 )
 
+from cnnarch import units
 from cnnarch.analysis.deadline import AnalysisTimeout, Deadline
 from cnnarch.analysis.fast_leaves import fast_leaves
 from cnnarch.analysis.memory import live_peak
@@ -152,7 +153,7 @@ def analyze(
         name, sizes, inputs, batch_size, dtype, train, training_step, Deadline(timeout)
     )
     if size_is_default:
-        shown = "x".join(map(str, default_size))
+        shown = units.shape(default_size)
         request.default_note = (
             f" ({shown} is {name}'s default input size; give another with input_size= or --input)"
         )

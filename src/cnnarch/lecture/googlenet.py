@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnarch import units
 from cnnarch.experiments.inception import InceptionCost, lecture_example
 from cnnarch.lecture.claims import Check, difference
 from cnnarch.units import explain_gap, parse_printed, signed_percent
@@ -50,7 +51,7 @@ def weights(module: nn.Module) -> int:
 
 
 def _hwc(shape: tuple[int, ...]) -> str:
-    return "x".join(str(d) for d in (*shape[1:], shape[0])) if len(shape) == 3 else str(shape[-1])
+    return units.shape((*shape[1:], shape[0])) if len(shape) == 3 else str(shape[-1])
 
 
 def _gap(computed: int | None, printed: float | None) -> float | None:

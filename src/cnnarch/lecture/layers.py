@@ -21,6 +21,8 @@ from typing import Any
 
 from torch import nn
 
+from cnnarch import units
+
 # Layers that start a new line of the lecture's table; anything else folds into the line before.
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _POOL = (
@@ -85,7 +87,7 @@ def _per_image(shape: Sequence[int], batch: int) -> tuple[int, ...]:
 def _kernel(module: nn.Module) -> str:
     size = module.kernel_size
     size = size if isinstance(size, tuple) else (size,)
-    return str(size[0]) if len(set(size)) == 1 else "x".join(map(str, size))
+    return str(size[0]) if len(set(size)) == 1 else units.shape(size)
 
 
 def _leaf_name(module: nn.Module) -> tuple[str, str] | None:

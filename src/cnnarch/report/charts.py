@@ -116,23 +116,6 @@ def family_colour(name: str) -> str:
     return PALETTE[-1]
 
 
-def si_formatter(unit: str = "") -> FuncFormatter:
-    """Tick labels such as 10M, 1.5G: readable without a multiplier in the axis corner."""
-
-    def fmt(value: float, _pos: int | None = None) -> str:
-        return si(value) + unit
-
-    return FuncFormatter(fmt)
-
-
-def si(value: float, digits: int = 3) -> str:
-    """`value` with a decimal prefix: 1234567 -> '1.23M'."""
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= factor:
-            return f"{value / factor:.{digits}g}{prefix}"
-    return f"{value:.{digits}g}"
-
-
 def label_points(
     ax: Axes,
     xs: Sequence[float],

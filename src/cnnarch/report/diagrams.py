@@ -87,7 +87,7 @@ def colour_kind(layer: LectureLayer) -> str:
 
 
 def shape_text(layer: LectureLayer) -> str:
-    return "×".join(str(d) for d in layer.output_hwc)
+    return units.shape(layer.output_hwc, "×")
 
 
 def _esc(text: str) -> str:
@@ -265,7 +265,7 @@ def lanes_panel(
     c, *hw = input_shape
     parts = [_text(0, 12, heading, 13, bold=True)]
     top = 22
-    parts.append(_label_box(0, top, width, f"input {'×'.join(map(str, (*hw, c)))}"))
+    parts.append(_label_box(0, top, width, f"input {units.shape((*hw, c), '×')}"))
     y0 = top + 26 + GAP_Y
     deepest = max(len(lane) for _, lane in lanes)
     bottom = y0 + 16 + deepest * (BOX_H + GAP_Y)
@@ -324,7 +324,7 @@ def _concat_shape(lanes: Sequence[tuple[str, list[LectureLayer]]]) -> str:
     """The branches' outputs stacked along channels (H×W×C)."""
     last = [lane[-1] for _, lane in lanes if lane]
     depth = sum(layer.output[0] for layer in last)
-    return "×".join(str(d) for d in (*last[0].output[1:], depth))
+    return units.shape((*last[0].output[1:], depth), "×")
 
 
 def block_diagram(

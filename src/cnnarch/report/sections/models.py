@@ -11,16 +11,12 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import LogLocator, NullLocator
 
 from cnnarch.lecture.layers import LectureLayer, LectureLayers
-from cnnarch.report.charts import new_figure, si
+from cnnarch.report.charts import new_figure
 from cnnarch.report.context import BYTES_PER_ELEMENT, Context
 from cnnarch.report.diagrams import KIND_COLOURS, KIND_LABELS, colour_kind, network_diagrams
 from cnnarch.report.document import Bullets, Folded, Paragraph, Section
 from cnnarch.tables import Column, Table
-from cnnarch.units import MB, byte_size, parse_printed, signed_percent
-
-
-def mb(nbytes: float) -> str:
-    return byte_size(nbytes, "MB", 1)
+from cnnarch.units import MB, byte_size, parse_printed, prefixed, signed_percent
 
 
 def training_parts(training: Any) -> dict[str, int]:
@@ -139,11 +135,14 @@ def card_lines(ctx: Context, name: str, totals: dict[str, Any], layers: LectureL
         if saved + grads > rest
         else ""
     )
+    peak, throughout, at_peak, saved_mb, grads_mb = (
+        byte_size(n, "MB", 1)
+        for n in (totals["train_peak"], totals["train_throughout"], rest, saved, grads)
+    )
     lines.append(
-        f"Training at batch {ctx.batch}: peak {mb(totals['train_peak'])} = "
-        f"{mb(totals['train_throughout'])} alive throughout the step + {mb(rest)} of saved "
-        f"activations, gradients and temporaries at the peak. Over the step, saved activations "
-        f"reach {mb(saved)} and gradients {mb(grads)}{overlap}."
+        f"Training at batch {ctx.batch}: peak {peak} = {throughout} alive throughout the step "
+        f"+ {at_peak} of saved activations, gradients and temporaries at the peak. Over the "
+        f"step, saved activations reach {saved_mb} and gradients {grads_mb}{overlap}."
     )
     lines += published_facts(ctx, name, totals)
     lines.append(where_it_sits(layers, totals))
@@ -280,7 +279,7 @@ def profile_figure(ctx: Context, name: str, layers: LectureLayers) -> Any:
         bottom.set_yscale("log")  # so that conv layers show beside FC layers 1000x larger
         bottom.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
         bottom.yaxis.set_minor_locator(NullLocator())
-        bottom.yaxis.set_major_formatter(lambda v, _pos: si(v))
+        bottom.yaxis.set_major_formatter(lambda v, _pos: prefixed(v, None))
         bottom.set_ylabel("parameters (log scale)")
         labels = [layer.name.replace(" (training only)", "*") for layer in shown]
         bottom.set_xticks(x, labels, rotation=90, fontsize=7.5)
