@@ -7,7 +7,15 @@ import json
 import pytest
 
 from cnnarch.report.html import render_table
-from cnnarch.tables import MISSING, Column, Table
+from cnnarch.tables import (
+    MISSING,
+    Column,
+    Table,
+    macs_column,
+    megabytes_column,
+    params_column,
+    percent_column,
+)
 
 
 def vgg_like_table() -> Table:
@@ -124,3 +132,16 @@ def test_a_column_may_set_its_alignment() -> None:
     assert table.right_aligned() == [True, False]
     assert table.to_markdown().splitlines()[1] == "|---:|:---|"
     assert table.to_text().splitlines()[2:] == ["12.85 MB  5", "   512 B  1,234"]
+
+
+def test_the_recurring_columns_show_their_units() -> None:
+    # VGG16: 138,357,544 params, 15,470,264,320 MACs; conv1_1: 224*224*64 * 3*3*3 = 86,704,128
+    # MACs and an output of 224*224*64 float32 values = 12,845,056 bytes.
+    assert params_column("p", "params").format(138_357_544) == "138.36"
+    assert params_column("p", "params").heading() == "params (M)"
+    assert macs_column("m", "MACs").format(15_470_264_320) == "15.47"
+    assert macs_column("m", "MACs", prefix="M", digits=1).format(86_704_128) == "86.7"
+    assert megabytes_column("b", "memory").format(12_845_056) == "12.8"
+    assert megabytes_column("b", "memory").heading(stored=True) == "memory (bytes)"
+    assert percent_column("t", "top-1").format(71.592) == "71.6"
+    assert percent_column("t", "top-1").heading() == "top-1 (%)"

@@ -96,6 +96,27 @@ class Column:
         return bool(present) and all(self.sort_value(v) is not None for v in present)
 
 
+# Columns that recur across the report's tables, each defined once.
+def params_column(key: str, label: str, digits: int = 2) -> Column:
+    """Parameters in millions: 61,100,840 -> 61.10."""
+    return Column(key, label, unit="params", show_unit="M", digits=digits)
+
+
+def macs_column(key: str, label: str, prefix: str = "G", digits: int = 2) -> Column:
+    """MACs in billions (`prefix` "M": millions): 724,406,816 -> 0.72."""
+    return Column(key, label, unit="MACs", show_unit=prefix, digits=digits)
+
+
+def megabytes_column(key: str, label: str, digits: int = 1) -> Column:
+    """Bytes in decimal megabytes: 12,845,056 -> 12.8."""
+    return Column(key, label, unit="bytes", show_unit="MB", digits=digits)
+
+
+def percent_column(key: str, label: str, digits: int = 1) -> Column:
+    """A value already in percent: 69.758 -> 69.8."""
+    return Column(key, label, unit="%", digits=digits)
+
+
 @dataclass
 class Table:
     """A titled table; `name` is its file stem, `note` says where its numbers come from."""

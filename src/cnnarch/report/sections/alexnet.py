@@ -5,7 +5,7 @@ from __future__ import annotations
 from cnnarch.lecture.alexnet import crossings, tower_params
 from cnnarch.report.context import Context
 from cnnarch.report.document import Paragraph, Section
-from cnnarch.tables import Column, Table
+from cnnarch.tables import Column, Table, percent_column
 from cnnarch.units import byte_size
 
 
@@ -24,7 +24,7 @@ def alexnet_section(ctx: Context) -> Section:
         [
             Column("part", "part"),
             Column("params", "params"),
-            Column("share", "share of the model", unit="%", digits=1),
+            percent_column("share", "share of the model"),
         ],
         [
             {"part": part, "params": count, "share": 100 * count / summary.total_params}

@@ -22,7 +22,14 @@ from cnnarch.lecture.claims import DEEPER_IS_BETTER, TRADE_OFF
 from cnnarch.report.charts import family_colour, label_points, new_figure, plain_log_axis
 from cnnarch.report.context import Context
 from cnnarch.report.document import Check, Checks, Paragraph, Section
-from cnnarch.tables import Column, Table
+from cnnarch.tables import (
+    Column,
+    Table,
+    macs_column,
+    megabytes_column,
+    params_column,
+    percent_column,
+)
 
 BUBBLE_AREA_PER_MPARAM = 6.0  # points^2 per million parameters
 TORCHVISION = "torchvision 0.29 weights metadata"
@@ -43,28 +50,12 @@ def comparison_table(rows: Sequence[ModelCost], batch: int) -> Table:
     columns = [
         Column("name", "model"),
         Column("variant", "variant"),
-        Column("top1", "top-1", unit="%", digits=1),
-        Column("params", "params", unit="params", show_unit="M", scale=1e6, digits=2),
-        Column(
-            "inference_params",
-            "params used at inference",
-            unit="params",
-            show_unit="M",
-            scale=1e6,
-            digits=2,
-        ),
-        Column("macs", "MACs", unit="MACs", show_unit="G", scale=1e9, digits=2),
-        Column(
-            "activations", "activations / image", unit="bytes", show_unit="MB", scale=1e6, digits=1
-        ),
-        Column(
-            "train",
-            f"training peak, batch {batch}",
-            unit="bytes",
-            show_unit="MB",
-            scale=1e6,
-            digits=0,
-        ),
+        percent_column("top1", "top-1"),
+        params_column("params", "params"),
+        params_column("inference_params", "params used at inference"),
+        macs_column("macs", "MACs"),
+        megabytes_column("activations", "activations / image"),
+        megabytes_column("train", f"training peak, batch {batch}", digits=0),
     ]
     table_rows = [
         {
@@ -370,21 +361,20 @@ def canziani_table(ctx: Context, rows: Sequence[ModelCost]) -> Table | None:
     if not table_rows:
         return None
     g = {"unit": "ops", "show_unit": "G", "scale": 1e9, "digits": 2}
-    m = {"unit": "params", "show_unit": "M", "scale": 1e6, "digits": 1}
     return Table(
         "canziani_reading",
         "The lecture's comparison figure (Canziani et al. 2016) as read by a third party, "
         "beside the computed costs (torchvision variants)",
         [
             Column("label", "model"),
-            Column("weights", "weights read", **m),
-            Column("params", "computed", **m),
-            Column("params_gap", "gap", unit="%", digits=0),
+            params_column("weights", "weights read", digits=1),
+            params_column("params", "computed", digits=1),
+            percent_column("params_gap", "gap", digits=0),
             Column("gops", "ops read", **g),
             Column("ops", "2×MACs", **g),
-            Column("ops_gap", "gap", unit="%", digits=0),
-            Column("reading_top1", "top-1 read", unit="%", digits=1),
-            Column("top1", "torchvision", unit="%", digits=1),
+            percent_column("ops_gap", "gap", digits=0),
+            percent_column("reading_top1", "top-1 read"),
+            percent_column("top1", "torchvision"),
         ],
         table_rows,
         note="Read values: BertMoons/Comparing-CNN-Architectures, not verified against the "

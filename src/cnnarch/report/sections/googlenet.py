@@ -23,7 +23,7 @@ from cnnarch.report.charts import new_figure
 from cnnarch.report.context import Context
 from cnnarch.report.diagrams import inception_diagram
 from cnnarch.report.document import Checks, Paragraph, Section
-from cnnarch.tables import Column, Table
+from cnnarch.tables import Column, Table, macs_column, percent_column
 
 
 def table1(rows: list[dict[str, Any]]) -> Table:
@@ -39,10 +39,10 @@ def table1(rows: list[dict[str, Any]]) -> Table:
             Column(
                 "weights", "weights, computed", unit="weights", show_unit="K", scale=K, digits=1
             ),
-            Column("params_gap", "params gap", unit="%", digits=1),
+            percent_column("params_gap", "params gap"),
             Column("printed_ops_text", "ops, printed"),
-            Column("macs", "MACs, computed", unit="MACs", show_unit="M", scale=1e6, digits=1),
-            Column("ops_gap", "ops gap", unit="%", digits=1),
+            macs_column("macs", "MACs, computed", prefix="M", digits=1),
+            percent_column("ops_gap", "ops gap"),
             Column("agreement", "printed against computed"),
         ],
         rows,
@@ -95,7 +95,7 @@ def inception_table(naive: InceptionCost, bottleneck: InceptionCost) -> Table:
             Column("branch", "branch"),
             Column("depth", "output depth"),
             Column("params", "weights"),
-            Column("macs", "ops (multiply-adds)", unit="MACs", show_unit="M", scale=1e6, digits=1),
+            macs_column("macs", "ops (multiply-adds)", prefix="M", digits=1),
         ],
         rows,
         note="Built from nn.Conv2d / nn.MaxPool2d and counted by the analyzer; weights only "

@@ -15,7 +15,7 @@ from cnnarch.report.charts import new_figure
 from cnnarch.report.context import BYTES_PER_ELEMENT, Context
 from cnnarch.report.diagrams import KIND_COLOURS, KIND_LABELS, colour_kind, network_diagrams
 from cnnarch.report.document import Bullets, Folded, Paragraph, Section
-from cnnarch.tables import Column, Table
+from cnnarch.tables import Column, Table, macs_column, megabytes_column, params_column
 from cnnarch.units import MB, byte_size, parse_printed, prefixed, signed_percent
 
 
@@ -54,30 +54,20 @@ def model_totals(ctx: Context, name: str, variant: str = "paper") -> dict[str, A
 
 
 def totals_table(ctx: Context) -> Table:
-    def megabytes(key: str, label: str, digits: int = 1) -> Column:
-        return Column(key, label, unit="bytes", show_unit="MB", scale=MB, digits=digits)
-
     return Table(
         "model_totals",
         f"The models' totals (paper variants; training at batch {ctx.batch}, SGD with momentum)",
         [
             Column("name", "model"),
             Column("variant", "variant"),
-            Column("params", "params, all", unit="params", show_unit="M", scale=1e6, digits=2),
-            Column(
-                "inference_params",
-                "params at inference",
-                unit="params",
-                show_unit="M",
-                scale=1e6,
-                digits=2,
-            ),
-            Column("macs", "MACs", unit="MACs", show_unit="G", scale=1e9, digits=2),
-            megabytes("activations", "forward activations"),
-            megabytes("inference_peak", "inference peak"),
-            megabytes("train_peak", "training peak", 0),
-            megabytes("train_throughout", "= alive throughout", 0),
-            megabytes("train_at_peak", "+ the rest at the peak", 0),
+            params_column("params", "params, all"),
+            params_column("inference_params", "params at inference"),
+            macs_column("macs", "MACs"),
+            megabytes_column("activations", "forward activations"),
+            megabytes_column("inference_peak", "inference peak"),
+            megabytes_column("train_peak", "training peak", 0),
+            megabytes_column("train_throughout", "= alive throughout", 0),
+            megabytes_column("train_at_peak", "+ the rest at the peak", 0),
         ],
         [model_totals(ctx, name) for name in ctx.models],
         note="Alive throughout a training step: parameters, momentum, buffers and the input. "
@@ -246,9 +236,9 @@ def layer_table(name: str, layers: LectureLayers) -> Table:
         [
             Column("layer", "layer"),
             Column("output", "output (C×H×W)"),
-            Column("memory", "memory", unit="bytes", show_unit="MB", scale=MB, digits=2),
+            megabytes_column("memory", "memory", digits=2),
             Column("params", "params"),
-            Column("macs", "MACs", unit="MACs", show_unit="M", scale=1e6, digits=1),
+            macs_column("macs", "MACs", prefix="M", digits=1),
             Column("modules", "modules"),
         ],
         rows,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cnnarch.report.context import Context
 from cnnarch.report.document import Bullets, Paragraph, Section
-from cnnarch.tables import Column, Table
+from cnnarch.tables import Column, Table, percent_column
 
 
 def published_section(ctx: Context) -> Section:
@@ -20,7 +20,7 @@ def published_section(ctx: Context) -> Section:
             Column("quantity", "quantity"),
             Column("computed", "computed", digits=None),
             Column("published", "published", digits=None),
-            Column("difference", "difference", unit="%", digits=1),
+            percent_column("difference", "difference"),
             Column("source", "source"),
             Column("why", "why they differ"),
         ],

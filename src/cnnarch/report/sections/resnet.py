@@ -11,7 +11,7 @@ from cnnarch.report.charts import family_colour, label_points, new_figure
 from cnnarch.report.context import Context
 from cnnarch.report.diagrams import Diagram, resnet_block_diagrams
 from cnnarch.report.document import Check, Checks, Paragraph, Section
-from cnnarch.tables import Column, Table
+from cnnarch.tables import Column, Table, macs_column, params_column, percent_column
 from cnnarch.zoo.registry import create_model
 
 IMAGENET_DEPTHS = (18, 34, 50, 101, 152)
@@ -173,7 +173,7 @@ def resnet_section(ctx: Context) -> Section:
                 Column("block", "block"),
                 Column("layers", "layers"),
                 Column("params", "params"),
-                Column("macs", "MACs", unit="MACs", show_unit="M", scale=1e6, digits=1),
+                macs_column("macs", "MACs", prefix="M", digits=1),
             ],
             blocks,
             note="Identity shortcut (input and output shapes agree); batch-norm parameters "
@@ -199,14 +199,10 @@ def resnet_section(ctx: Context) -> Section:
                 [
                     Column("model", "model"),
                     Column("depth", "layers"),
-                    Column("params", "params", unit="params", show_unit="M", scale=1e6, digits=2),
-                    Column(
-                        "macs", "MACs, computed", unit="MACs", show_unit="G", scale=1e9, digits=2
-                    ),
-                    Column(
-                        "printed", "FLOPs, Table 1", unit="MACs", show_unit="G", scale=1e9, digits=1
-                    ),
-                    Column("gap", "gap", unit="%", digits=1),
+                    params_column("params", "params"),
+                    macs_column("macs", "MACs, computed"),
+                    macs_column("printed", "FLOPs, Table 1", digits=1),
+                    percent_column("gap", "gap"),
                     Column("agreement", "printed against computed"),
                 ],
                 rows,
@@ -252,17 +248,8 @@ def resnet_section(ctx: Context) -> Section:
                 Column("depth", "layers"),
                 Column("plain_params", "params, plain"),
                 Column("residual_params", "params, residual"),
-                Column(
-                    "plain_macs", "MACs, plain", unit="MACs", show_unit="M", scale=1e6, digits=2
-                ),
-                Column(
-                    "residual_macs",
-                    "MACs, residual",
-                    unit="MACs",
-                    show_unit="M",
-                    scale=1e6,
-                    digits=2,
-                ),
+                macs_column("plain_macs", "MACs, plain", prefix="M"),
+                macs_column("residual_macs", "MACs, residual", prefix="M"),
                 Column("extra_flops", "extra FLOPs (additions)"),
             ],
             cifar,
@@ -274,10 +261,8 @@ def resnet_section(ctx: Context) -> Section:
                 Column("net", "net"),
                 Column("params", "params"),
                 Column("extra_params", "params over plain"),
-                Column("macs", "MACs", unit="MACs", show_unit="G", scale=1e9, digits=3),
-                Column(
-                    "extra_macs", "MACs over plain", unit="MACs", show_unit="M", scale=1e6, digits=1
-                ),
+                macs_column("macs", "MACs", digits=3),
+                macs_column("extra_macs", "MACs over plain", prefix="M", digits=1),
             ],
             imagenet,
             note="Options from He et al. 2015, Section 3.3: A identity + zero padding, "

@@ -7,7 +7,7 @@ from cnnarch.lecture.claims import SMALL_FILTERS, WHERE_IT_SITS
 from cnnarch.lecture.vgg import stacked_3x3_check, stacked_3x3_rows, where_it_sits
 from cnnarch.report.context import Context
 from cnnarch.report.document import Checks, Paragraph, Section
-from cnnarch.tables import Column, Table
+from cnnarch.tables import Column, Table, macs_column
 from cnnarch.units import byte_size
 
 SLIDES = "CS231n 2017 Lecture 9 slides"
@@ -82,7 +82,7 @@ def stacked_3x3_blocks(ctx: Context) -> list:
                 Column("field", "receptive field"),
                 Column("formula", "weights"),
                 Column("params", "params"),
-                Column("macs", "MACs", unit="MACs", show_unit="M", scale=1e6, digits=1),
+                macs_column("macs", "MACs", prefix="M", digits=1),
                 Column("nonlinearities", "ReLUs"),
             ],
             rows,
