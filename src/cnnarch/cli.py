@@ -55,22 +55,31 @@ def _add_models_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    from cnnarch import units
+    from cnnarch.tables import Column, Table
     from cnnarch.zoo import list_models, model_card
     from cnnarch.zoo.registry import parameter_count
 
     names = list_models(args.pattern)
     if not names:
         raise CnnarchError(f"no model matches {args.pattern!r} (try `cnnarch models`)")
-    print(f"{'name':13s} {'family':13s} {'variants':18s} {'params':16s} {'input':12s} paper")
+    rows = []
     for name in names:
         card = model_card(name)
         # One count per variant, built on the meta device: nothing is allocated.
-        params = "/".join(f"{parameter_count(name, v) / 1e6:.2f}M" for v in card.variants)
-        size = "x".join(map(str, card.input_size))
-        print(
-            f"{name:13s} {card.family:13s} {'/'.join(card.variants):18s} {params:16s} "
-            f"{size:12s} {card.paper}"
+        counts = [units.prefixed(parameter_count(name, v), 2, "M") for v in card.variants]
+        rows.append(
+            {
+                "name": name,
+                "family": card.family,
+                "variants": "/".join(card.variants),
+                "params": "/".join(counts),
+                "input": units.shape(card.input_size),
+                "paper": card.paper,
+            }
         )
+    keys = ("name", "family", "variants", "params", "input", "paper")
+    print(Table("models", "the model zoo", [Column(key, key) for key in keys], rows).to_text())
     return 0
 
 

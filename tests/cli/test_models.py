@@ -7,7 +7,7 @@ from cnnarch.cli import main
 
 def test_cli_lists_every_model_with_its_parameters(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "alexnet"]) == 0
-    header, line = capsys.readouterr().out.strip().splitlines()
+    header, _rule, line = capsys.readouterr().out.strip().splitlines()
     assert header.split()[:6] == ["name", "family", "variants", "params", "input", "paper"]
     # 60,965,224 (two towers) and 61,100,840 (torchvision) parameters.
     assert line.split()[:5] == [
