@@ -104,7 +104,7 @@ def _add_rules_parser(commands: argparse._SubParsersAction) -> None:
 
 def _cmd_rules(args: argparse.Namespace) -> int:
     from cnnarch.analysis.rules import describe_rules
-    from cnnarch.report.tables import Column, Table
+    from cnnarch.tables import Column, Table
 
     rows = describe_rules(args.pattern)
     if not rows:
