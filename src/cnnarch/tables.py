@@ -1,5 +1,8 @@
 """Tables with units: exact values in CSV and JSON, readable values in Markdown, HTML and terminal.
 
+The one table model of cnnarch: the analyzer's summary, the command line and the report render
+their tables through it (the report adds HTML, `cnnarch.report.html.render_table`).
+
 A `Column` stores a value in one unit (bytes, MACs, parameters) and may show it scaled (MB,
 M): `Column("act", "activations", unit="bytes", show_unit="MB", digits=1)`. Byte columns use the
 decimal units of `cnnarch.units` (MB = 10^6 bytes) and nothing else. CSV and JSON keep the stored
@@ -157,7 +160,8 @@ class Table:
         return "\n".join([head, rule, *body])
 
     def to_text(self) -> str:
-        """Aligned plain text for a terminal: numbers right-aligned, text left-aligned."""
+        """Aligned plain text for a terminal: numbers right-aligned, text left-aligned (unless
+        a column sets its `align`)."""
         headings = [c.heading() for c in self.columns]
         cells = self.cells()
         widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headings)]
