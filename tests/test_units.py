@@ -70,7 +70,7 @@ def test_shapes_are_sizes_joined_by_x() -> None:
     assert units.shape(()) == ""
 
 
-def test_bytes_are_decimal_and_labelled() -> None:
+def test_bytes_are_decimal_and_labeled() -> None:
     # conv1_1 of VGG16: 224 * 224 * 64 float32 values = 12,845,056 bytes.
     assert units.byte_size(12_845_056) == "12.85 MB"
     assert units.byte_size(12_845_056, "MB", 1) == "12.8 MB"

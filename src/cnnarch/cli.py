@@ -291,9 +291,9 @@ def _cs231n_text(model: object, size: object, variant: str, fmt: str) -> str:
         return table.as_table().to_csv().rstrip("\n")
     lines = table.total_lines() + table.notes
     lines += [f"{c.verdict}: {c.claim} ({c.source}): {c.evidence}" for c in table.checks]
-    if table.layers.artefacts:
+    if table.layers.artifacts:
         lines.append(
-            f"Not layers (steps of the implementation): {', '.join(table.layers.artefacts)}"
+            f"Not layers (steps of the implementation): {', '.join(table.layers.artifacts)}"
         )
     if fmt == "md":
         return table.as_table().to_markdown() + "\n\n" + "\n".join(f"- {x}" for x in lines)

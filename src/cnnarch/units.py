@@ -2,7 +2,7 @@
 
 Every number the CLI and the report print goes through these functions, so each quantity reads
 the same everywhere: thousands separated by commas, a fixed number of decimals, no negative zero
-("-0.0" is printed "0.0"), and one byte unit. Byte sizes are decimal and always labelled:
+("-0.0" is printed "0.0"), and one byte unit. Byte sizes are decimal and always labeled:
 1 KB = 10^3 bytes, 1 MB = 10^6 bytes, 1 GB = 10^9 bytes (not the binary KiB/MiB/GiB).
 
 Papers and slides print figures such as "3.2M", "138M" or "159K"; `parse_printed` reads them,
@@ -89,7 +89,7 @@ def shape(dims: Iterable[int], times: str = "x") -> str:
 
 
 def byte_size(nbytes: float, unit: str | None = None, digits: int = 2) -> str:
-    """A labelled byte size in decimal units: 12845056 -> '12.85 MB'; 512 -> '512 B'.
+    """A labeled byte size in decimal units: 12845056 -> '12.85 MB'; 512 -> '512 B'.
 
     `unit` fixes the unit ('MB': 4000 -> '0.00 MB'); by default the largest that keeps the
     value at 1 or more is used. Whole bytes are printed without decimals."""

@@ -36,10 +36,10 @@ def test_batch_crop_and_flip_equal_the_per_image_reference() -> None:
         assert torch.equal(out[i], want), i
 
 
-def test_centre_offset_without_flip_is_the_identity() -> None:
+def test_center_offset_without_flip_is_the_identity() -> None:
     images = torch.randint(0, 256, (4, 1, 7, 7), dtype=torch.uint8)
-    centre = CropFlip(torch.full((4,), 3), torch.full((4,), 3), torch.zeros(4, dtype=torch.bool))
-    assert torch.equal(pad_crop_flip(images, centre, pad=3), images)
+    center = CropFlip(torch.full((4,), 3), torch.full((4,), 3), torch.zeros(4, dtype=torch.bool))
+    assert torch.equal(pad_crop_flip(images, center, pad=3), images)
 
 
 def test_draws_follow_the_generator_and_cover_the_range() -> None:

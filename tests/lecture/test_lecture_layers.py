@@ -33,7 +33,7 @@ def test_alexnet_towers_are_one_layer_each_as_on_the_slide() -> None:
     conv1 = found.layers[0]
     assert conv1.weights == 2 * 48 * 3 * 11 * 11 and conv1.memory == 55 * 55 * 96
     # The exchanges between towers and the windows' mean are steps, not layers.
-    assert set(found.artefacts) == {"cat()", "mean()"}
+    assert set(found.artifacts) == {"cat()", "mean()"}
     assert sum(layer.params for layer in found.layers) == summary.total_params
     assert sum(layer.macs for layer in found.layers) == summary.total_macs
 

@@ -15,7 +15,7 @@ from cnnarch.errors import CnnarchError
 from cnnarch.experiments.inception import lecture_example
 from cnnarch.report.defaults import DEFAULT_MODELS
 from cnnarch.report.diagrams import (
-    KIND_COLOURS,
+    KIND_COLORS,
     analyze_block,
     block_lanes,
     inception_diagram,
@@ -125,11 +125,11 @@ def test_every_lecture_model_has_its_diagrams_in_the_report(report, report_dir) 
     assert len(ids) == len(set(ids)) > 0
 
 
-def test_colours_are_one_per_kind_of_layer() -> None:
+def test_colors_are_one_per_kind_of_layer() -> None:
     shown = boxes(model_diagram("vgg16").svg)
     kinds = {b["data-kind"] for b in shown}
     assert kinds == {"conv", "pool", "fc"}
-    assert len(set(KIND_COLOURS.values())) == len(KIND_COLOURS)
+    assert len(set(KIND_COLORS.values())) == len(KIND_COLORS)
 
 
 def test_unknown_block_names_the_modules_there_are() -> None:

@@ -118,7 +118,7 @@ def test_training_lines_equal_the_analyzer(name) -> None:
     }
 
 
-def test_layer_bars_have_one_labelled_bar_per_layer() -> None:
+def test_layer_bars_have_one_labeled_bar_per_layer() -> None:
     import torch
 
     from cnnarch.lecture.layers import lecture_layers

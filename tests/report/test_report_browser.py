@@ -135,7 +135,7 @@ def test_screenshot_is_not_blank(page) -> None:
     assert pixels.shape[:2] == (HEIGHT, DESKTOP)
     not_white = (pixels < 0.9).any(axis=-1).mean()
     assert not_white > 0.02  # text, tables and a chart, not an empty page
-    assert len(np.unique(pixels.reshape(-1, 3).round(2), axis=0)) > 20  # more than one colour
+    assert len(np.unique(pixels.reshape(-1, 3).round(2), axis=0)) > 20  # more than one color
 
 
 @pytest.mark.parametrize("width", [DESKTOP, PHONE])
@@ -149,10 +149,10 @@ def test_every_lecture_model_has_its_diagrams_shown_within_the_page(layouts, wid
         assert drawn["width"] > 0 and drawn["right"] <= layouts[width]["pageWidth"], name
 
 
-def test_a_diagram_is_drawn_in_colour(page) -> None:
+def test_a_diagram_is_drawn_in_color(page) -> None:
     page.evaluate("document.getElementById('diagram_inception_module').scrollIntoView()")
     pixels = image.imread(io.BytesIO(page.screenshot()), format="png")[..., :3]
-    conv_blue = np.array([0x00, 0x72, 0xB2]) / 255  # the conv colour of every diagram
+    conv_blue = np.array([0x00, 0x72, 0xB2]) / 255  # the conv color of every diagram
     assert (np.abs(pixels - conv_blue).max(axis=-1) < 0.02).sum() > 200
 
 
@@ -327,14 +327,14 @@ def test_explorer_says_where_training_cannot_be_traced(page) -> None:
     assert cli.returncode == 2 and "more than 1 value per channel" in cli.stderr
 
 
-def test_explorer_is_labelled_and_every_model_has_one(page) -> None:
+def test_explorer_is_labeled_and_every_model_has_one(page) -> None:
     found = page.evaluate(
         "Array.from(document.querySelectorAll('form.explorer')).map(f => [f.dataset.model, "
         "['batch', 'precision', 'mode', 'optimizer'].every("
         "n => f.elements[n].closest('label') !== null)])"
     )
     assert [m for m, _ in found] == list(DEFAULT_MODELS)
-    assert all(labelled for _, labelled in found)
+    assert all(labeled for _, labeled in found)
 
 
 # A model card's bars and diagram boxes at an explorer setting: each one's label (what the
@@ -421,6 +421,4 @@ def test_keyboard_reaches_every_picture_once_in_page_order(page) -> None:
     )
     assert found["positive"] == 0
     assert len(found["pictures"]) > 2 * len(DEFAULT_MODELS)  # bars and diagram per model, more
-    assert all(
-        count > 0 and stops == 1 and labelled for count, stops, labelled in found["pictures"]
-    )
+    assert all(count > 0 and stops == 1 and labeled for count, stops, labeled in found["pictures"])

@@ -3,7 +3,7 @@
 from cnnarch.cli import main
 
 
-def test_report_command_writes_and_summarises(tmp_path, capsys) -> None:
+def test_report_command_writes_and_summarizes(tmp_path, capsys) -> None:
     out = tmp_path / "rep"
     status = main(
         [

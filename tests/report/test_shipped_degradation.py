@@ -64,6 +64,6 @@ def test_the_verdict_follows_from_the_table(shipped) -> None:
 
 
 def test_the_file_is_the_experiments_output_unchanged(preset: str, shipped) -> None:
-    # Written by `write_outputs`: indent 1, a final newline; nothing re-serialised by hand.
+    # Written by `write_outputs`: indent 1, a final newline; nothing re-serialized by hand.
     text = SHIPPED[preset].read_text("utf-8")
     assert text == json.dumps(shipped, indent=1, allow_nan=False) + "\n"

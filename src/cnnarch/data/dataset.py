@@ -1,4 +1,4 @@
-"""`ImageDataset`: a whole labelled image set held in memory as two tensors."""
+"""`ImageDataset`: a whole labeled image set held in memory as two tensors."""
 
 from __future__ import annotations
 

@@ -71,7 +71,7 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def load_image_folder(root: str | Path | None, train: bool = True) -> ImageDataset:
-    """All images under the split folder of `root`, labelled by their class folder; the
+    """All images under the split folder of `root`, labeled by their class folder; the
     labels index the classes of `train/`, in either split."""
     if root is None:
         raise CnnarchError("an image folder dataset needs --data-dir (a folder with train/, test/)")

@@ -7,7 +7,7 @@ residual block as one unit, and the towers of AlexNet as one layer each (CONV1 h
 48 per GPU). A layer's memory is the size of its output, as on the VGG16 slide.
 
 Steps of an implementation that are not layers (the exchange of maps between AlexNet's towers,
-`cat()`; dense evaluation's average over windows, `mean()`) are listed apart in `artefacts`.
+`cat()`; dense evaluation's average over windows, `mean()`) are listed apart in `artifacts`.
 Deep ResNets are shown stage by stage (conv2_x ... conv5_x) so that they stay readable.
 """
 
@@ -63,7 +63,7 @@ class LectureLayer:
 class LectureLayers:
     model: str
     layers: list[LectureLayer]
-    artefacts: list[str] = field(default_factory=list)  # calls shown as no layer
+    artifacts: list[str] = field(default_factory=list)  # calls shown as no layer
     level: str = "layer"  # "layer", "block" or "stage"
 
     @property
@@ -169,7 +169,7 @@ def lecture_layers(
     )
     by_stage = blocks > max_blocks
     opened: list[_Open] = []
-    artefacts: list[str] = []
+    artifacts: list[str] = []
     current: list[_Open] = []  # the layer that folded calls join (the last one started)
 
     def start(name: str, kind: str, key: str, row: Any) -> None:
@@ -186,7 +186,7 @@ def lecture_layers(
             return
         if row.kind == "op":
             if row.depth == 1 or _TOWER.match(row.path) is None:
-                artefacts.append(row.path)
+                artifacts.append(row.path)
             return
         module = model.get_submodule(row.path)
         key = _TOWER.sub("", row.path)
@@ -219,7 +219,7 @@ def lecture_layers(
     if training is not None:
         layers = _with_training_only(model, layers, summary, training)
     level = "stage" if by_stage else ("block" if blocks else "layer")
-    return LectureLayers(summary.model_name, layers, artefacts, level)
+    return LectureLayers(summary.model_name, layers, artifacts, level)
 
 
 def _children(rows: Sequence[Any], parent: Any) -> list[Any]:

@@ -127,7 +127,7 @@ class SlideTable:
             "variant": self.variant,
             "rows": [r.as_dict() for r in self.rows],
             "totals": self.totals(),
-            "not_layers": self.layers.artefacts,
+            "not_layers": self.layers.artifacts,
             "checks": [{**c.__dict__, "verdict": c.verdict} for c in self.checks],
             "notes": self.notes,
         }
@@ -284,8 +284,8 @@ def receptive_field(stack: nn.Module, size: int = 15) -> int:
     """Side of the input region that one output pixel depends on, measured by its gradient."""
     x = torch.zeros(1, 1, size, size, requires_grad=True)
     out = stack(x)
-    centre = out.shape[-1] // 2
-    out[0, 0, centre, centre].backward()
+    center = out.shape[-1] // 2
+    out[0, 0, center, center].backward()
     touched = (x.grad[0, 0] != 0).nonzero()
     return int(touched[:, 0].max() - touched[:, 0].min() + 1)
 

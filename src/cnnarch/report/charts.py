@@ -25,9 +25,9 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from cnnarch.files import atomic_write_bytes
 
-# Colour-blind-safe palette (Okabe-Ito), one colour per family so charts agree with each other.
+# Color-blind-safe palette (Okabe-Ito), one color per family so charts agree with each other.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-FAMILY_COLOURS = {
+FAMILY_COLORS = {
     "alexnet": "#D55E00",
     "zfnet": "#CC79A7",
     "vgg": "#E69F00",
@@ -109,10 +109,10 @@ def save_figure(fig: Figure, folder: Path, name: str, title: str, caption: str) 
     return SavedFigure(name, title, caption, png_path, svg_path, drawn["png"])
 
 
-def family_colour(name: str) -> str:
-    for prefix, colour in FAMILY_COLOURS.items():
+def family_color(name: str) -> str:
+    for prefix, color in FAMILY_COLORS.items():
         if name.lower().startswith(prefix):
-            return colour
+            return color
     return PALETTE[-1]
 
 
@@ -134,17 +134,17 @@ def label_points(
     px_per_pt = fig.dpi / 72.0
     # `scatter`'s size is the square of the marker's diameter in points.
     radii = [0.5 * float(np.sqrt(s)) for s in (sizes or [36.0] * len(xs))]
-    centres = ax.transData.transform(np.column_stack([xs, ys]))
+    centers = ax.transData.transform(np.column_stack([xs, ys]))
     frame = ax.transAxes.transform([(0.0, 0.0), (1.0, 1.0)]).ravel()  # x0, y0, x1, y1
     obstacles = [
         _box(cx - r * px_per_pt, cy - r * px_per_pt, 2 * r * px_per_pt, 2 * r * px_per_pt)
-        for (cx, cy), r in zip(centres, radii, strict=True)
+        for (cx, cy), r in zip(centers, radii, strict=True)
     ]
-    for (cx, cy), radius, label in zip(centres, radii, labels, strict=True):
+    for (cx, cy), radius, label in zip(centers, radii, labels, strict=True):
         width = 0.6 * fontsize * len(label) * px_per_pt
         height = fontsize * 1.2 * px_per_pt
         gap = (radius + 2) * px_per_pt
-        candidates = [  # (dx, dy) of the label's lower-left corner from the centre, in pixels
+        candidates = [  # (dx, dy) of the label's lower-left corner from the center, in pixels
             (gap, -height / 2),
             (gap * 0.7, gap * 0.7),
             (gap * 0.7, -gap * 0.7 - height),

@@ -29,8 +29,8 @@ from cnnarch import units
 from cnnarch.errors import CnnarchError
 from cnnarch.lecture.layers import LectureLayer, LectureLayers, lecture_layers
 
-# One colour per kind of layer, shared by every diagram and the per-layer charts (Okabe-Ito).
-KIND_COLOURS = {
+# One color per kind of layer, shared by every diagram and the per-layer charts (Okabe-Ito).
+KIND_COLORS = {
     "conv": "#0072B2",
     "pool": "#E69F00",
     "fc": "#009E73",
@@ -79,11 +79,11 @@ class Panel:
     body: str
 
 
-def colour_kind(layer: LectureLayer) -> str:
-    """The colour key of a layer: its kind, with blocks and stages drawn as modules."""
+def color_kind(layer: LectureLayer) -> str:
+    """The color key of a layer: its kind, with blocks and stages drawn as modules."""
     if layer.training_only:
         return "training only"
-    return layer.kind if layer.kind in KIND_COLOURS else "module"
+    return layer.kind if layer.kind in KIND_COLORS else "module"
 
 
 def shape_text(layer: LectureLayer) -> str:
@@ -106,8 +106,8 @@ def tooltip(layer: LectureLayer) -> str:
 
 def box(x: float, y: float, layer: LectureLayer, kind: str | None = None) -> str:
     """One layer as a box: name, output shape (H×W×C), weights and MACs for one image."""
-    kind = kind or colour_kind(layer)
-    colour = KIND_COLOURS[kind]
+    kind = kind or color_kind(layer)
+    color = KIND_COLORS[kind]
     dash = ' stroke-dasharray="5 3"' if layer.training_only else ""
     name = layer.name.replace(" (training only)", "")
     cost = f"{units.prefixed(layer.weights)} weights · {units.prefixed(layer.macs)} MACs"
@@ -118,8 +118,8 @@ def box(x: float, y: float, layer: LectureLayer, kind: str | None = None) -> str
         f'aria-label="{_esc(tooltip(layer))}">'
         f"<title>{_esc(tooltip(layer))}</title>"
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{BOX_H}" rx="5" '
-        f'fill="{colour}" fill-opacity="0.14" stroke="{colour}" stroke-width="1.6"{dash}/>'
-        f'<rect x="{x:.1f}" y="{y:.1f}" width="6" height="{BOX_H}" fill="{colour}"/>'
+        f'fill="{color}" fill-opacity="0.14" stroke="{color}" stroke-width="1.6"{dash}/>'
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="6" height="{BOX_H}" fill="{color}"/>'
         + _text(x + 13, y + 18, name, 12.5, bold=True)
         + _text(x + 13, y + 35, f"out {shape_text(layer)}", 11)
         + _text(x + 13, y + 51, cost, 10.5, muted=True)
@@ -145,9 +145,9 @@ def _text(
     )
 
 
-def _arrow(x1: float, y1: float, x2: float, y2: float, colour: str = "#59636e") -> str:
+def _arrow(x1: float, y1: float, x2: float, y2: float, color: str = "#59636e") -> str:
     return (
-        f'<path d="M{x1:.1f},{y1:.1f} L{x2:.1f},{y2:.1f}" stroke="{colour}" '
+        f'<path d="M{x1:.1f},{y1:.1f} L{x2:.1f},{y2:.1f}" stroke="{color}" '
         f'stroke-width="1.4" fill="none" marker-end="url(#arrow)"/>'
     )
 
@@ -170,7 +170,7 @@ def _label_box(x: float, y: float, width: float, text: str) -> str:
 def diagram(
     name: str, title: str, caption: str, panels: Sequence[Panel], kinds: Sequence[str]
 ) -> Diagram:
-    """Panels under a title, with a legend of the colours used: side by side if they fit
+    """Panels under a title, with a legend of the colors used: side by side if they fit
     `MAX_WIDTH` (a page's width, so the text stays readable), else one above the other."""
     across = sum(p.width for p in panels) + GAP_X * (len(panels) - 1) <= MAX_WIDTH
     width = (
@@ -212,9 +212,9 @@ def diagram(
 def _legend(x: float, y: float, kinds: Sequence[str]) -> str:
     parts = []
     for kind in dict.fromkeys(kinds):
-        colour = KIND_COLOURS[kind]
+        color = KIND_COLORS[kind]
         parts.append(
-            f'<rect x="{x:.1f}" y="{y - 10:.1f}" width="12" height="12" fill="{colour}"/>'
+            f'<rect x="{x:.1f}" y="{y - 10:.1f}" width="12" height="12" fill="{color}"/>'
             + _text(x + 17, y, KIND_LABELS[kind], 11)
         )
         x += 30 + 6.5 * len(KIND_LABELS[kind])
@@ -222,7 +222,7 @@ def _legend(x: float, y: float, kinds: Sequence[str]) -> str:
 
 
 def _kinds(layers: Sequence[LectureLayer]) -> list[str]:
-    return [colour_kind(layer) for layer in layers]
+    return [color_kind(layer) for layer in layers]
 
 
 def _total(layers: Sequence[LectureLayer]) -> str:
@@ -242,7 +242,7 @@ def _first_name(layer: LectureLayer) -> str:
 def block_lanes(layers: LectureLayers) -> tuple[str, list[tuple[str, list[LectureLayer]]]]:
     """How a block's layers run: ("concat", branches), ("add", [main, shortcut]) or
     ("chain", [all]). A branch is the layers under one child the block calls."""
-    ops = {path.rsplit(".", 1)[-1] for path in layers.artefacts}
+    ops = {path.rsplit(".", 1)[-1] for path in layers.artifacts}
     if "cat()" in ops:
         lanes: dict[str, list[LectureLayer]] = {}
         for layer in layers.layers:
@@ -279,7 +279,7 @@ def lanes_panel(
         parts.append(_arrow(cx, top + 26, cx, y0 + 16))
         y = y0 + 16
         for j, layer in enumerate(lane):
-            kind = "shortcut" if is_shortcut else colour_kind(layer)
+            kind = "shortcut" if is_shortcut else color_kind(layer)
             kinds.append(kind)
             parts.append(box(x, y, layer, kind))
             y += BOX_H
@@ -290,7 +290,7 @@ def lanes_panel(
         if not lane:  # an identity shortcut: the input itself
             kinds.append("shortcut")
             parts.append(_text(cx, (y0 + bottom) / 2, "identity (no weights)", 11, anchor="middle"))
-        line = KIND_COLOURS["shortcut"] if is_shortcut and not lane else "#59636e"
+        line = KIND_COLORS["shortcut"] if is_shortcut and not lane else "#59636e"
         parts.append(f'<path d="M{cx:.1f},{end:.1f} V{bottom:.1f}" stroke="{line}" fill="none"/>')
         if lane and merge == "concat":  # what each branch adds to the concatenation
             weights = units.prefixed(sum(x.weights for x in lane))
@@ -382,7 +382,7 @@ def network_panel(layers: LectureLayers) -> tuple[Panel, list[str]]:
         for layer in column:
             if previous is not None:
                 parts.append(_route(previous, (x + BOX_W / 2, y), x - GAP_X / 2))
-            kinds.append(colour_kind(layer))
+            kinds.append(color_kind(layer))
             parts.append(box(x, y, layer))
             previous = (x + BOX_W / 2, y + BOX_H)
             y += BOX_H + GAP_Y
@@ -453,7 +453,7 @@ def towers_panel(layers: LectureLayers, summary: Any) -> tuple[Panel, list[str]]
         half = _half(layer) if split else layer
         xs = (left, right) if split else (width / 2 - BOX_W / 2,)
         for x in xs:
-            kinds.append(colour_kind(layer))
+            kinds.append(color_kind(layer))
             parts.append(box(x, y, half))
         y += BOX_H + GAP_Y + 8
         last_end = max(rows)
@@ -465,12 +465,12 @@ def _crossing(left: float, right: float, y: float) -> str:
     """Both towers feed both towers: straight and crossed arrows."""
     top = y - GAP_Y - 8
     a, b = left + BOX_W / 2, right + BOX_W / 2
-    colour = KIND_COLOURS["shortcut"]
+    color = KIND_COLORS["shortcut"]
     return (
         _arrow(a, top, a, y)
         + _arrow(b, top, b, y)
-        + _arrow(a + 20, top, b - 20, y, colour)
-        + _arrow(b - 20, top, a + 20, y, colour)
+        + _arrow(a + 20, top, b - 20, y, color)
+        + _arrow(b - 20, top, a + 20, y, color)
     )
 
 
@@ -510,14 +510,14 @@ def strip_panel(layers: LectureLayers, width: float = 900) -> tuple[Panel, list[
             w = width * value / total if total else 0.0
             if w <= 0:
                 continue
-            kind = colour_kind(layer)
+            kind = color_kind(layer)
             kinds.append(kind)
             share = units.percent(value / total)
             parts.append(
                 f'<g class="segment"><title>{_esc(layer.name)}: {share} of {label}; '
                 f"{_esc(tooltip(layer))}</title>"
                 f'<rect x="{x:.2f}" y="{y:.1f}" width="{w:.2f}" height="34" '
-                f'fill="{KIND_COLOURS[kind]}" stroke="#fff" stroke-width="0.8"/></g>'
+                f'fill="{KIND_COLORS[kind]}" stroke="#fff" stroke-width="0.8"/></g>'
             )
             if w > 7.2 * len(layer.name):
                 parts.append(_text(x + w / 2, y + 22, layer.name, 11, anchor="middle"))

@@ -30,7 +30,7 @@ from cnnarch.analysis.loading import DTYPES
 from cnnarch.analysis.memory import BREAKDOWN_ORDER, OPTIMIZER_STATE
 from cnnarch.errors import CnnarchError
 from cnnarch.lecture.layers import LectureLayer
-from cnnarch.report.diagrams import KIND_COLOURS, colour_kind, shape_text, tooltip
+from cnnarch.report.diagrams import KIND_COLORS, color_kind, shape_text, tooltip
 
 PRECISIONS = ("float32", "bfloat16", "float16")
 OPTIMIZERS = ("sgd", "momentum", "adam")  # names of `cnnarch.analysis.training_modes.OPTIMIZERS`
@@ -332,7 +332,7 @@ def layer_bars_html(explorer: Explorer) -> str:
             f'aria-label="{label}"><title>{label}</title>'
             f'<rect x="{x}" y="14" width="{slot}" height="{BAR_AREA}" fill="transparent"/>'
             f'<rect x="{x + 2}" y="{base - h:.1f}" width="{slot - 4}" height="{h:.1f}" '
-            f'fill="{KIND_COLOURS[colour_kind(layer)]}"/>'
+            f'fill="{KIND_COLORS[color_kind(layer)]}"/>'
             f'<text x="{x + slot / 2 + 4}" y="{base + 8}" font-size="10" '
             f'transform="rotate(-60 {x + slot / 2 + 4} {base + 8})" text-anchor="end" '
             f'fill="#1f2328">{html.escape(layer.name)}</text></g>'

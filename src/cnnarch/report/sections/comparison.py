@@ -19,7 +19,7 @@ from cnnarch.experiments.comparison import (
     model_cost,
 )
 from cnnarch.lecture.claims import DEEPER_IS_BETTER, TRADE_OFF
-from cnnarch.report.charts import family_colour, label_points, new_figure, plain_log_axis
+from cnnarch.report.charts import family_color, label_points, new_figure, plain_log_axis
 from cnnarch.report.context import Context
 from cnnarch.report.document import Check, Checks, Paragraph, Section
 from cnnarch.tables import (
@@ -89,7 +89,7 @@ def bubble_figure(ctx: Context, rated: Sequence[ModelCost]) -> Any:
                 c.macs / 1e9,
                 c.top1,
                 s=BUBBLE_AREA_PER_MPARAM * c.inference_params / 1e6,
-                color=family_colour(c.name),
+                color=family_color(c.name),
                 alpha=0.55,
                 edgecolor="black",
                 linewidth=0.6,
@@ -222,7 +222,7 @@ def bubble_svg(rated: Sequence[ModelCost]) -> str:
         parts.append(
             f'<a href="#model-{c.name}" class="point" data-tip="" tabindex="-1" '
             f'aria-label="{label}"><circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" '
-            f'fill="{family_colour(c.name)}" fill-opacity="0.55" stroke="#1f2328" '
+            f'fill="{family_color(c.name)}" fill-opacity="0.55" stroke="#1f2328" '
             f'stroke-width="0.8"/><text x="{name_x:.1f}" y="{name_y:.1f}" font-size="11.5" '
             f'text-anchor="{anchor}" fill="#1f2328">{html.escape(c.name)}</text></a>'
         )
@@ -250,16 +250,16 @@ def memory_figure(ctx: Context, rows: Sequence[ModelCost]) -> Any:
         fig, (left, right) = new_figure(height=4.4, ncols=2)
         params = np.array([c.params / 1e6 for c in rows])
         names = [c.name for c in rows]
-        colours = [family_colour(n) for n in names]
+        colors = [family_color(n) for n in names]
         forward = [c.activation_bytes / 1e6 for c in rows]
-        left.scatter(params, forward, color=colours, edgecolor="black", linewidth=0.5)
+        left.scatter(params, forward, color=colors, edgecolor="black", linewidth=0.5)
         left.set_title("Forward activations, one image")
         left.set_ylabel("activation memory (MB)")
         trained = [(c, c.training_peak_bytes / 1e6) for c in rows if c.training_peak_bytes]
         right.scatter(
             [c.params / 1e6 for c, _ in trained],
             [m for _, m in trained],
-            color=[family_colour(c.name) for c, _ in trained],
+            color=[family_color(c.name) for c, _ in trained],
             edgecolor="black",
             linewidth=0.5,
         )

@@ -13,7 +13,7 @@ from matplotlib.ticker import LogLocator, NullLocator
 from cnnarch.lecture.layers import LectureLayer, LectureLayers
 from cnnarch.report.charts import new_figure
 from cnnarch.report.context import BYTES_PER_ELEMENT, Context
-from cnnarch.report.diagrams import KIND_COLOURS, KIND_LABELS, colour_kind, network_diagrams
+from cnnarch.report.diagrams import KIND_COLORS, KIND_LABELS, color_kind, network_diagrams
 from cnnarch.report.document import Bullets, Folded, Paragraph, Section
 from cnnarch.tables import Column, Table, macs_column, megabytes_column, params_column
 from cnnarch.units import MB, byte_size, parse_printed, prefixed, signed_percent
@@ -228,8 +228,8 @@ def layer_table(name: str, layers: LectureLayers) -> Table:
     )
     if any(layer.training_only for layer in layers.layers):
         note += " * runs only in training: not in the inference totals."
-    if layers.artefacts:
-        note += f" Not layers (steps of the implementation, 0 parameters): {artefacts(layers)}."
+    if layers.artifacts:
+        note += f" Not layers (steps of the implementation, 0 parameters): {artifacts(layers)}."
     return Table(
         f"layers_{name}",
         f"{name}: the lecture's layers, one image",
@@ -246,9 +246,9 @@ def layer_table(name: str, layers: LectureLayers) -> Table:
     )
 
 
-def artefacts(layers: LectureLayers) -> str:
+def artifacts(layers: LectureLayers) -> str:
     counts: dict[str, int] = {}
-    for path in layers.artefacts:
+    for path in layers.artifacts:
         counts[path] = counts.get(path, 0) + 1
     return ", ".join(f"`{p}`" + (f" ×{n}" if n > 1 else "") for p, n in counts.items())
 
@@ -259,13 +259,13 @@ def profile_figure(ctx: Context, name: str, layers: LectureLayers) -> Any:
     def draw() -> Any:
         fig, (top, bottom) = new_figure(height=5.6, nrows=2, sharex=True)
         x = np.arange(len(shown))
-        kinds = [colour_kind(layer) for layer in shown]
-        colours = [KIND_COLOURS[kind] for kind in kinds]
-        top.bar(x, [layer.memory * BYTES_PER_ELEMENT / MB for layer in shown], color=colours)
+        kinds = [color_kind(layer) for layer in shown]
+        colors = [KIND_COLORS[kind] for kind in kinds]
+        top.bar(x, [layer.memory * BYTES_PER_ELEMENT / MB for layer in shown], color=colors)
         top.set_ylabel("output (MB)")
         top.set_title(f"{name}: memory and parameters per {layers.level}")
         params = [layer.params for layer in shown]
-        bottom.bar(x, [p if p else np.nan for p in params], color=colours)
+        bottom.bar(x, [p if p else np.nan for p in params], color=colors)
         bottom.set_yscale("log")  # so that conv layers show beside FC layers 1000x larger
         bottom.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
         bottom.yaxis.set_minor_locator(NullLocator())
@@ -275,12 +275,12 @@ def profile_figure(ctx: Context, name: str, layers: LectureLayers) -> Any:
         bottom.set_xticks(x, labels, rotation=90, fontsize=7.5)
         for ax in (top, bottom):
             ax.grid(axis="x", visible=False)
-        # The same colour for each kind of layer as the diagrams.
-        legend = [Patch(color=KIND_COLOURS[k], label=KIND_LABELS[k]) for k in dict.fromkeys(kinds)]
+        # The same color for each kind of layer as the diagrams.
+        legend = [Patch(color=KIND_COLORS[k], label=KIND_LABELS[k]) for k in dict.fromkeys(kinds)]
         top.legend(handles=legend, loc="upper right", ncols=min(len(legend), 4))
         return fig
 
-    caption = "Each bar coloured by its kind of layer, as in the diagrams."
+    caption = "Each bar colored by its kind of layer, as in the diagrams."
     if any(layer.training_only for layer in shown):
         caption += " Grey, *: training-only heads."
     return ctx.figure(f"profile_{name}", f"{name}, per {layers.level}", caption, draw)

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from cnnarch.lecture.claims import SHORTCUTS, difference
-from cnnarch.report.charts import family_colour, label_points, new_figure
+from cnnarch.report.charts import family_color, label_points, new_figure
 from cnnarch.report.context import Context
 from cnnarch.report.diagrams import Diagram, resnet_block_diagrams
 from cnnarch.report.document import Check, Checks, Paragraph, Section
@@ -74,13 +74,13 @@ def depth_figure(ctx: Context, rows: list[dict[str, Any]]) -> Any:
     def draw() -> Any:
         fig, (left, right) = new_figure(height=3.8, ncols=2)
         depths = [r["depth"] for r in rows]
-        colour = family_colour("resnet")
+        color = family_color("resnet")
         for ax, key, scale, label in (
             (left, "params", 1e6, "parameters (millions)"),
             (right, "macs", 1e9, "compute per image (GMACs)"),
         ):
             values = [r[key] / scale for r in rows]
-            ax.plot(depths, values, "o-", color=colour)
+            ax.plot(depths, values, "o-", color=color)
             label_points(ax, depths, values, [f"{v:.1f}" for v in values])
             ax.set_xlabel("depth (weighted layers)")
             ax.set_ylabel(label)
