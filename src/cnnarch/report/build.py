@@ -33,7 +33,7 @@ from cnnarch.report.sections.comparison import comparison_section
 from cnnarch.report.sections.degradation import degradation_section
 from cnnarch.report.sections.googlenet import googlenet_section
 from cnnarch.report.sections.models import models_section
-from cnnarch.report.sections.planner import planner_section
+from cnnarch.report.sections.planner import fit_rows, planner_section
 from cnnarch.report.sections.published import published_section
 from cnnarch.report.sections.resnet import resnet_section
 from cnnarch.report.sections.vgg import vgg_section
@@ -84,6 +84,8 @@ def lecture_sections(ctx: Context, degradation_results: Path) -> list[Section]:
     """The sections in the lecture's order; a model's section only if that model is selected."""
     chosen = set(ctx.models)
     families = {ctx.card(name).family for name in chosen}
+    # The planner's traces need nothing else of the report: the workers start on them now.
+    fits = [ctx.in_worker(fit_rows, (name,)) for name in ctx.models]
     sections = [models_section(ctx)]
     if "alexnet" in chosen:
         sections.append(alexnet_section(ctx))
@@ -94,7 +96,7 @@ def lecture_sections(ctx: Context, degradation_results: Path) -> list[Section]:
     if families & RESNET_FAMILIES:
         sections.append(resnet_section(ctx))
     sections.append(comparison_section(ctx))
-    sections.append(planner_section(ctx))
+    sections.append(planner_section(ctx, [row for fit in fits for row in fit.result()]))
     sections.append(degradation_section(ctx, degradation_results))
     sections.append(published_section(ctx))
     return sections

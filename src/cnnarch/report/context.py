@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,12 +151,9 @@ class Context:
         from cnnarch.analysis import analyze
         from cnnarch.report.explorer import Explorer, affine_totals, analyzed_training_totals
 
-        if self._worker is None:
-            # spawn: a fresh interpreter, not a fork of this one's torch threads.
-            self._worker = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
         layers = tuple(self.layers(name).layers)
         paths = [layer.paths for layer in layers]
-        training = self._worker.submit(analyzed_training_totals, name, paths)
+        training = self.in_worker(analyzed_training_totals, name, paths)
 
         def cached(model: str, batch_size: int, dtype: torch.dtype) -> Any:
             if batch_size == 1 and dtype == torch.float32:
@@ -165,6 +162,14 @@ class Context:
 
         self.step(f"explorer {name}")
         return Explorer(name, affine_totals(cached, name), training, layers)
+
+    def in_worker(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
+        """`function(*args)` in one of two worker processes, while this one builds the rest
+        of the report; the function and its arguments must be picklable."""
+        if self._worker is None:
+            # spawn: a fresh interpreter, not a fork of this one's torch threads.
+            self._worker = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+        return self._worker.submit(function, *args)
 
     def close(self) -> None:
         """Stop the worker processes, if started (their unfinished work is dropped)."""

@@ -93,9 +93,9 @@ def fit_figure(ctx: Context, rows: list[dict[str, Any]]) -> Any:
     )
 
 
-def planner_section(ctx: Context) -> Section:
+def planner_section(ctx: Context, rows: list[dict[str, Any]]) -> Section:
+    """The section from `fit_rows` of the report's models."""
     ctx.step("planner: largest batch per card")
-    rows = fit_rows(ctx.models)
     reserve = byte_size(parse_bytes(DEFAULT_RESERVE))
     section = Section("planner", "Will it fit: the largest training batch on common cards")
     section.add(
