@@ -282,7 +282,7 @@ def profile_figure(ctx: Context, name: str, layers: LectureLayers) -> Any:
 
     caption = "Each bar colored by its kind of layer, as in the diagrams."
     if any(layer.training_only for layer in shown):
-        caption += " Grey, *: training-only heads."
+        caption += " Gray, *: training-only heads."
     return ctx.figure(f"profile_{name}", f"{name}, per {layers.level}", caption, draw)
 
 
