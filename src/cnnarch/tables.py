@@ -17,7 +17,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -92,7 +92,7 @@ class Column:
                 return None
         return None
 
-    def is_numeric(self, rows: Sequence[dict[str, Any]]) -> bool:
+    def is_numeric(self, rows: Sequence[Mapping[str, Any]]) -> bool:
         """True when the column has values and every one of them reads as a number."""
         values = [row.get(self.key) for row in rows]
         present = [v for v in values if self.format(v) != MISSING]
@@ -127,7 +127,7 @@ class Table:
     name: str
     title: str
     columns: list[Column]
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: Sequence[Mapping[str, Any]] = field(default_factory=list)
     note: str = ""
 
     def select(self, keys: Sequence[str]) -> Table:

@@ -12,31 +12,9 @@ each depth with identical settings and seeds, through `cnnarch.train.fit`, and w
 - `runs/<model>-seed<k>/`: each training run's own folder (config, metrics, checkpoint), so an
   interrupted experiment continues with `resume=True`.
 
-`results.json` holds:
+`results.json` is a `Results` (the typed dicts below say what each part holds);
+`load_results` reads one back, checked.
 
-```
-{"experiment": "degradation", "format": 1, "complete": bool,
- "settings": {"preset", "dataset", "depths", "seeds", ["plain_seeds",] "widths", "subset",
-              "test_subset", "train_images", "test_images", "epochs", "steps_per_epoch",
-              "batch_size", "lr",
-              "momentum", "weight_decay", "schedule", "warmup_steps", "paper_warmup", "augment",
-              "channels_last", "amp"},
- "environment": {"torch", "device", "threads", "world_size", "started_utc"},
-                                 # threads: the count given, or null: measured per run
- "wall_seconds": float,          # data loading to the end of the last run so far
- "runs": [{"model", "kind": "plain"|"residual", "depth", "seed", "seconds", "threads",
-           "history": [{"epoch", "train_error", "test_error", "train_loss", "test_loss",
-                        "lr", "images_per_s", "seconds", "global_step", "threads"}, ...]},
-          ...],
- "table": [{"model", "kind", "depth", "seeds", "train_error_mean", "train_error_std",
-            "test_error_mean", "test_error_std"}, ...],
- "effect": {"shallow", "deep", "per_seed": [{"seed", "plain_gap", "residual_gap"}, ...],
-            "plain_gap_mean", "residual_gap_mean", "plain_degrades_every_seed",
-            "residual_no_worse_every_seed", "residual_no_worse_on_average", "verdict"}}
-```
-
-`plain_seeds` (the plain nets' seeds) is there only when the plain nets ran with fewer seeds
-than the ResNets; a per-seed gap of a kind that did not run with that seed is null.
 Errors are in percent. The training error is the paper's: the error on the (augmented) training
 batches during the epoch. A gap is deep minus shallow final training error of one kind: the
 effect is "shown" when the plain gap is positive and the residual gap is at most zero for every
@@ -55,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from tqdm import tqdm
 
@@ -77,6 +55,73 @@ RESULTS_JSON = "results.json"
 RESULT_KEYS = ("complete", "settings", "environment", "wall_seconds", "runs", "table", "effect")
 FIGURE_STEM = "degradation"
 TABLE_STEM = "table"
+
+
+class Run(TypedDict):
+    """One training run: its model, its seed and the trainer's history (one dict per epoch:
+    epoch, train_error, test_error, train_loss, test_loss, lr, images_per_s, seconds,
+    global_step, threads)."""
+
+    model: str
+    kind: str  # "plain" or "residual"
+    depth: int
+    seed: int
+    seconds: float
+    threads: int | None  # CPU threads the run trained with
+    history: list[dict[str, Any]]
+
+
+class TableRow(TypedDict):
+    """One model's final errors over its seeds: mean, and sample std (None for one seed)."""
+
+    model: str
+    kind: str
+    depth: int
+    seeds: int
+    train_error_mean: float
+    train_error_std: float | None
+    test_error_mean: float
+    test_error_std: float | None
+
+
+class SeedGap(TypedDict):
+    """Deep minus shallow final training error at one seed; None for a kind that did not
+    run with that seed."""
+
+    seed: int
+    plain_gap: float | None
+    residual_gap: float | None
+
+
+class Effect(TypedDict):
+    """The claim judged: "shown", "shown on average" or "not shown" (`assess_effect`)."""
+
+    shallow: int
+    deep: int
+    per_seed: list[SeedGap]
+    plain_gap_mean: float
+    residual_gap_mean: float
+    plain_degrades_every_seed: bool
+    residual_no_worse_every_seed: bool
+    residual_no_worse_on_average: bool
+    verdict: str
+
+
+class Results(TypedDict):
+    """results.json. `settings` is `DegradationSettings.to_dict()` and what the data gave
+    (train_images, test_images, steps_per_epoch); `environment` holds torch, device, threads
+    (the count given, or None: measured per run), world_size and started_utc;
+    `wall_seconds` runs from data loading to the end of the last run so far."""
+
+    experiment: str  # "degradation"
+    format: int  # 1
+    complete: bool
+    settings: dict[str, Any]
+    environment: dict[str, Any]
+    wall_seconds: float
+    runs: list[Run]
+    table: list[TableRow]
+    effect: Effect | None
 
 
 def paper_recipe(**changes: Any) -> TrainConfig:
@@ -267,12 +312,12 @@ def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     return mean, (statistics.stdev(values) if len(values) > 1 else None)
 
 
-def final_errors(run: dict[str, Any]) -> tuple[float, float]:
+def final_errors(run: Run) -> tuple[float, float]:
     last = run["history"][-1]
     return last["train_error"], last["test_error"]
 
 
-def summary_table(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def summary_table(runs: Sequence[Run]) -> list[TableRow]:
     """One row per model (kind, then depth): final errors, mean and std over its seeds."""
     rows = []
     keys = sorted({(r["kind"], r["depth"]) for r in runs}, key=lambda k: (KINDS.index(k[0]), k[1]))
@@ -281,21 +326,21 @@ def summary_table(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         train_mean, train_std = mean_std([final_errors(r)[0] for r in mine])
         test_mean, test_std = mean_std([final_errors(r)[1] for r in mine])
         rows.append(
-            {
-                "model": model_name(kind, depth),
-                "kind": kind,
-                "depth": depth,
-                "seeds": len(mine),
-                "train_error_mean": train_mean,
-                "train_error_std": train_std,
-                "test_error_mean": test_mean,
-                "test_error_std": test_std,
-            }
+            TableRow(
+                model=model_name(kind, depth),
+                kind=kind,
+                depth=depth,
+                seeds=len(mine),
+                train_error_mean=train_mean,
+                train_error_std=train_std,
+                test_error_mean=test_mean,
+                test_error_std=test_std,
+            )
         )
     return rows
 
 
-def assess_effect(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+def assess_effect(runs: Sequence[Run]) -> Effect | None:
     """Deep minus shallow final training error per seed and kind, and whether the claim holds.
 
     A kind's gap at a seed counts when that kind ran at the shallowest and the deepest depth
@@ -314,7 +359,7 @@ def assess_effect(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         return None
 
     per_seed = [
-        {"seed": seed, "plain_gap": gap("plain", seed), "residual_gap": gap("residual", seed)}
+        SeedGap(seed=seed, plain_gap=gap("plain", seed), residual_gap=gap("residual", seed))
         for seed in sorted({r["seed"] for r in runs})
     ]
     per_seed = [s for s in per_seed if s["plain_gap"] is not None or s["residual_gap"] is not None]
@@ -331,23 +376,23 @@ def assess_effect(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         verdict = "shown on average"
     else:
         verdict = "not shown"
-    return {
-        "shallow": shallow,
-        "deep": deep,
-        "per_seed": per_seed,
-        "plain_gap_mean": plain_mean,
-        "residual_gap_mean": residual_mean,
-        "plain_degrades_every_seed": every_plain,
-        "residual_no_worse_every_seed": every_residual,
-        "residual_no_worse_on_average": residual_mean <= 0,
-        "verdict": verdict,
-    }
+    return Effect(
+        shallow=shallow,
+        deep=deep,
+        per_seed=per_seed,
+        plain_gap_mean=plain_mean,
+        residual_gap_mean=residual_mean,
+        plain_degrades_every_seed=every_plain,
+        residual_no_worse_every_seed=every_residual,
+        residual_no_worse_on_average=residual_mean <= 0,
+        verdict=verdict,
+    )
 
 
 # --- files -------------------------------------------------------------------------------------
 
 
-def settings_line(results: dict[str, Any]) -> str:
+def settings_line(results: Results) -> str:
     s = results["settings"]
     subset = "all" if s["subset"] is None else f"{s['subset']}"
     return (
@@ -358,7 +403,7 @@ def settings_line(results: dict[str, Any]) -> str:
     )
 
 
-def table_markdown(results: dict[str, Any]) -> str:
+def table_markdown(results: Results) -> str:
     """The final-error table with the settings it was measured under."""
     rows = [
         {
@@ -386,7 +431,7 @@ def table_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def table_csv(results: dict[str, Any]) -> str:
+def table_csv(results: Results) -> str:
     """The final-error table's rows as stored in results.json, one column per field."""
     fields = list(results["table"][0]) if results["table"] else ["model"]
     columns = [Column(key, key) for key in fields]
@@ -394,7 +439,7 @@ def table_csv(results: dict[str, Any]) -> str:
 
 
 def mean_curves(
-    runs: Sequence[dict[str, Any]], kind: str, depth: int
+    runs: Sequence[Run], kind: str, depth: int
 ) -> tuple[list[int], list[float], list[float]]:
     """(epochs, mean training error, mean test error) over the seeds of one model."""
     mine = [r["history"] for r in runs if r["kind"] == kind and r["depth"] == depth]
@@ -405,7 +450,7 @@ def mean_curves(
     return xs, train, test
 
 
-def render_figure(results: dict[str, Any]) -> dict[str, bytes]:
+def render_figure(results: Results) -> dict[str, bytes]:
     """The figure as {"png": bytes, "svg": bytes}: Fig. 6 of the paper, from `results`."""
     import matplotlib
 
@@ -434,7 +479,7 @@ def render_figure(results: dict[str, Any]) -> dict[str, bytes]:
         return figure_bytes(fig, dpi=150)  # two dense panels: finer than the report's other charts
 
 
-def write_outputs(results: dict[str, Any], out: Path, *, figure: bool = True) -> None:
+def write_outputs(results: Results, out: Path, *, figure: bool = True) -> None:
     """results.json, and (when `figure`) the figure and the tables, each written atomically."""
     ensure_dir(out)
     text = json.dumps(results, indent=1, allow_nan=False) + "\n"
@@ -561,7 +606,7 @@ class _Progress:
         if left is not None:
             self.bar.set_postfix_str(f"ETA {duration(left)}", refresh=False)
 
-    def finish(self, run: dict[str, Any]) -> None:
+    def finish(self, run: Run) -> None:
         """Count the finished run's rate and print its line."""
         from cnnarch.train.threads import cpu_threads
 
@@ -593,10 +638,10 @@ def run_degradation(
     progress: bool = True,
     data: tuple[Any, Any] | None = None,
     threads: int | None = None,
-) -> dict[str, Any]:
+) -> Results:
     """Train plain and residual nets at every depth and seed; return (and write) the results.
 
-    `data` (train, test) `ImageDataset`s replace loading `settings.dataset`. `threads` sets
+    `data` (train, test) `ImageDataset`s replace loading `settings.recipe.dataset`. `threads` sets
     torch's CPU threads during training (None: each run measures which count is fastest here
     and uses it, see `cnnarch.train.threads`). Under `torchrun` every run is data-parallel and
     only rank 0 writes files and shows progress.
@@ -652,7 +697,7 @@ def run_degradation(
             if seed in settings.seeds_of(kind)
             for depth in settings.depths
         ]
-        results: dict[str, Any] = {
+        results: Results = {
             "experiment": "degradation",
             "format": 1,
             "complete": False,
@@ -689,15 +734,15 @@ def run_degradation(
                     on_step=shown.on_step,
                     data=data,
                 )
-                run = {
-                    "model": model_name(kind, depth),
-                    "kind": kind,
-                    "depth": depth,
-                    "seed": seed,
-                    "seconds": time.perf_counter() - shown.run_started,
-                    "threads": history[-1].get("threads"),
-                    "history": history,
-                }
+                run = Run(
+                    model=model_name(kind, depth),
+                    kind=kind,
+                    depth=depth,
+                    seed=seed,
+                    seconds=time.perf_counter() - shown.run_started,
+                    threads=history[-1].get("threads"),
+                    history=history,
+                )
                 results["runs"].append(run)
                 shown.finish(run)
                 _update(results, started)
@@ -717,13 +762,13 @@ def run_degradation(
             lock.release()
 
 
-def _update(results: dict[str, Any], started: float) -> None:
+def _update(results: Results, started: float) -> None:
     results["table"] = summary_table(results["runs"])
     results["effect"] = assess_effect(results["runs"])
     results["wall_seconds"] = time.perf_counter() - started
 
 
-def load_results(path: str | Path) -> dict[str, Any]:
+def load_results(path: str | Path) -> Results:
     """A results.json written by `run_degradation` (a folder holding one, or the file), checked
     to be one: the experiment, format 1, with its settings, runs, table and effect."""
     path = Path(path)
@@ -741,4 +786,4 @@ def load_results(path: str | Path) -> dict[str, Any]:
             f"{path} is not in the format this cnnarch reads (format 1"
             + (f"; missing {', '.join(missing)})" if missing else ")")
         )
-    return results
+    return cast(Results, results)

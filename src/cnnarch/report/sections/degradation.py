@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from cnnarch.errors import CnnarchError
-from cnnarch.experiments.degradation import duration, load_results, settings_line
+from cnnarch.experiments.degradation import (
+    Effect,
+    Results,
+    TableRow,
+    duration,
+    load_results,
+    settings_line,
+)
 from cnnarch.files import atomic_write_bytes
 from cnnarch.lecture.claims import DEEPER_IS_HARDER, RESIDUAL_TRAINS
 from cnnarch.report.charts import SavedFigure
@@ -69,8 +76,8 @@ def shipped_section(ctx: Context, section: Section, results: Path) -> Section:
     return section
 
 
-def _origin(data: dict[str, Any]) -> str:
-    preset, environment = data["settings"]["preset"], data.get("environment") or {}
+def _origin(data: Results) -> str:
+    preset, environment = data["settings"]["preset"], data["environment"]
     threads = environment.get("threads")
     flags = f"--{preset}" + (f" --threads {threads}" if threads else "")
     return (
@@ -79,22 +86,22 @@ def _origin(data: dict[str, Any]) -> str:
     )
 
 
-def _duration(data: dict[str, Any]) -> str:
+def _duration(data: Results) -> str:
     return duration(float(data["wall_seconds"]))
 
 
 def experiment_blocks(
     ctx: Context,
-    data: dict[str, Any],
+    data: Results,
     origin: str,
     *,
     figure: bool = True,
     key_ideas: bool = True,
     name: str = "",
 ) -> list[Any]:
-    runs = len(data.get("runs", []))
-    state = "complete" if data.get("complete") else f"incomplete ({runs} runs so far)"
-    environment = data.get("environment") or {}
+    runs = len(data["runs"])
+    state = "complete" if data["complete"] else f"incomplete ({runs} runs so far)"
+    environment = data["environment"]
     machine = ", ".join(
         f"{key} {environment[key]}" for key in ("torch", "device") if key in environment
     )
@@ -106,10 +113,10 @@ def experiment_blocks(
             f"{origin}; {state}: {settings_line(data)}" + (f"; {machine}." if machine else ".")
         )
     ]
-    if figure and data.get("runs"):
+    if figure and data["runs"]:
         blocks.append(curves_figure(ctx, data))
     blocks.append(final_errors_table(data["table"], name))
-    effect = data.get("effect")
+    effect = data["effect"]
     if effect:
         plain, residual = effect_checks(effect)
         blocks.append(Checks((plain, residual)))
@@ -124,13 +131,15 @@ def _short(evidence: str) -> str:
     return evidence.split(" on average")[0] + " on average."
 
 
-def effect_checks(effect: dict[str, Any]) -> tuple[Check, Check]:
+def effect_checks(effect: Effect) -> tuple[Check, Check]:
     """The claim's two halves, each judged on the per-seed gaps (deep minus shallow final
     training error): plain nets degrade; residual nets do not."""
     deep, shallow = effect["deep"], effect["shallow"]
 
     def gaps(kind: str) -> list[float]:
-        return [s[f"{kind}_gap"] for s in effect["per_seed"] if s[f"{kind}_gap"] is not None]
+        per_seed = effect["per_seed"]
+        found = (s["plain_gap"] if kind == "plain" else s["residual_gap"] for s in per_seed)
+        return [gap for gap in found if gap is not None]
 
     def listed(kind: str) -> str:
         values = gaps(kind)
@@ -164,7 +173,7 @@ def effect_checks(effect: dict[str, Any]) -> tuple[Check, Check]:
     )
 
 
-def curves_figure(ctx: Context, data: dict[str, Any]) -> SavedFigure:
+def curves_figure(ctx: Context, data: Results) -> SavedFigure:
     """The experiment's own figure (the paper's Fig. 6), drawn from the results shown."""
     from cnnarch.experiments.degradation import render_figure
 
@@ -182,7 +191,7 @@ def curves_figure(ctx: Context, data: dict[str, Any]) -> SavedFigure:
     )
 
 
-def final_errors_table(rows: list[dict[str, Any]], name: str = "") -> Table:
+def final_errors_table(rows: list[TableRow], name: str = "") -> Table:
     pct = {"unit": "%", "digits": 2}
     return Table(
         f"degradation-{name}" if name else "degradation",
