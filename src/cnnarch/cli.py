@@ -51,35 +51,38 @@ def _add_model_arguments(p: argparse.ArgumentParser, input_help: str) -> None:
 def _add_models_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("models", help="list the model zoo")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
+    p.add_argument("--format", choices=tuple(TABLE_FORMATS), default="table")
     p.set_defaults(run=_cmd_models)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from cnnarch import units
-    from cnnarch.tables import Column, Table
+    from cnnarch.tables import Column, Table, params_column
     from cnnarch.zoo import list_models, model_card
     from cnnarch.zoo.registry import parameter_count
 
     names = list_models(args.pattern)
     if not names:
         raise CnnarchError(f"no model matches {args.pattern!r} (try `cnnarch models`)")
-    rows = []
-    for name in names:
-        card = model_card(name)
-        # One count per variant, built on the meta device: nothing is allocated.
-        counts = [units.prefixed(parameter_count(name, v), 2, "M") for v in card.variants]
-        rows.append(
-            {
-                "name": name,
-                "family": card.family,
-                "variants": "/".join(card.variants),
-                "params": "/".join(counts),
-                "input": units.shape(card.input_size),
-                "paper": card.paper,
-            }
-        )
-    keys = ("name", "family", "variants", "params", "input", "paper")
-    print(Table("models", "the model zoo", [Column(key, key) for key in keys], rows).to_text())
+    cards = [model_card(name) for name in names]
+    variants = list(dict.fromkeys(v for card in cards for v in card.variants))
+    rows = [
+        {
+            "name": card.name,
+            "family": card.family,
+            "variants": "/".join(card.variants),
+            # One count per variant, built on the meta device: nothing is allocated.
+            **{f"params_{v}": parameter_count(card.name, v) for v in card.variants},
+            "input": units.shape(card.input_size),
+            "paper": card.paper,
+        }
+        for card in cards
+    ]
+    columns = [Column("name", "name"), Column("family", "family"), Column("variants", "variants")]
+    columns += [params_column(f"params_{v}", f"params, {v}") for v in variants]
+    columns += [Column("input", "input"), Column("paper", "paper")]
+    table = Table("models", "the model zoo", columns, rows)
+    print(getattr(table, TABLE_FORMATS[args.format])().rstrip("\n"))
     return 0
 
 
