@@ -684,7 +684,9 @@ def _ignore_further_interrupts() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # here, where a closed pipe is handled, not at interpreter exit
+        return status
     except CnnarchError as err:
         print(f"cnnarch: error: {err}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from cnnarch import CnnarchError
 
 
 # -- a standalone package ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_analysis_package_imports_nothing_from_the_zoo():
     code = (
         "import sys, torch, cnnarch.analysis.analyzer as a\n"

@@ -62,6 +62,7 @@ def test_an_unknown_op_is_one_clear_error(capsys) -> None:
     assert err.startswith("cnnarch: error: no op matches 'no_such_op*'")
 
 
+@pytest.mark.slow
 def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
     # ResNet-50's summary as JSON is larger than a pipe's buffer: the writer meets the closed
     # pipe while printing, as `cnnarch summary resnet50 --format json | head` would.

@@ -3,7 +3,6 @@ lecture model has its pictures in the report, each SVG is well-formed, and `cnna
 draws any zoo model or module and fails clearly."""
 
 import re
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
@@ -11,6 +10,7 @@ import pytest
 import torch
 
 from cnnarch.analysis import analyze
+from cnnarch.cli import main
 from cnnarch.errors import CnnarchError
 from cnnarch.experiments.inception import lecture_example
 from cnnarch.report.defaults import DEFAULT_MODELS
@@ -137,40 +137,40 @@ def test_unknown_block_names_the_modules_there_are() -> None:
         model_diagram("resnet18", "layer9")
 
 
-def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cnnarch", "diagram", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`cnnarch diagram ARGS` in this process: (exit status, stdout, stderr)."""
+    status = main(["diagram", *args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
 
 
-def test_cli_writes_a_block_and_fails_clearly(tmp_path) -> None:
+def test_cli_writes_a_block_and_fails_clearly(tmp_path, capsys) -> None:
     out = tmp_path / "block.svg"
-    done = run_cli("resnet18", "--block", "layer2.0", "--out", str(out))
-    assert done.returncode == 0, done.stderr
+    status, _, err = run_cli(capsys, "resnet18", "--block", "layer2.0", "--out", str(out))
+    assert status == 0, err
     shown = boxes(out.read_text())
     assert [b["data-kind"] for b in shown] == ["conv", "conv", "shortcut"]
-    bad = run_cli("resnet18", "--out", str(tmp_path / "x.png"))
-    assert bad.returncode == 2 and "must name an .svg file" in bad.stderr
-    assert "Traceback" not in bad.stderr and not (tmp_path / "x.png").exists()
-    unknown = run_cli("resnet18", "--block", "nope")
-    assert unknown.returncode == 2 and "no module called 'nope'" in unknown.stderr
+    status, _, err = run_cli(capsys, "resnet18", "--out", str(tmp_path / "x.png"))
+    assert status == 2 and "must name an .svg file" in err
+    assert "Traceback" not in err and not (tmp_path / "x.png").exists()
+    status, _, err = run_cli(capsys, "resnet18", "--block", "nope")
+    assert status == 2 and "no module called 'nope'" in err
 
 
-def test_cli_draws_a_local_factory(tmp_path) -> None:
-    (tmp_path / "tiny.py").write_text(
+def test_cli_draws_a_local_factory(tmp_path, capsys, monkeypatch) -> None:
+    (tmp_path / "tiny_factory.py").write_text(
         "from torch import nn\n"
         "def build():\n"
         "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2),"
         " nn.Flatten(), nn.Linear(4 * 3 * 3, 2))\n"
     )
-    done = run_cli("tiny:build", "--input", "3x8x8", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "tiny_factory", raising=False)
+    status, svg, err = run_cli(capsys, "tiny_factory:build", "--input", "3x8x8")
+    sys.modules.pop("tiny_factory", None)
+    assert status == 0, err
     # conv 3 -> 4, 3x3 on 8x8 -> 6x6: 108 weights, 108 * 36 MACs; FC 36 -> 2.
-    assert [(b["data-kind"], b["data-macs"]) for b in boxes(done.stdout)] == [
+    assert [(b["data-kind"], b["data-macs"]) for b in boxes(svg)] == [
         ("conv", str(108 * 36)),
         ("pool", "0"),
         ("fc", "72"),

@@ -1,8 +1,11 @@
 """`cnnarch report` on the command line: files, a short summary, one-line errors."""
 
+import pytest
+
 from cnnarch.cli import main
 
 
+@pytest.mark.slow
 def test_report_command_writes_and_summarizes(tmp_path, capsys) -> None:
     out = tmp_path / "rep"
     status = main(
