@@ -13,6 +13,7 @@ from torch import nn
 
 from cnnarch.errors import CnnarchError
 from cnnarch.zoo import create_model, model_card
+from cnnarch.zoo.common import ZooModel
 
 
 def resolve(model_or_name: Any, variant: str) -> tuple[nn.Module, str, tuple[int, ...] | None]:
@@ -31,11 +32,13 @@ def resolve(model_or_name: Any, variant: str) -> tuple[nn.Module, str, tuple[int
 
 
 def _card_input_size(model: nn.Module) -> tuple[int, ...] | None:
-    """The card's input size of a model made by `create_model` (which records its name)."""
-    spec = getattr(model, "build_spec", None)
-    if not spec:
+    """The default input of a zoo model built by `create_model` (which names it): its card's
+    size, with the channels the model was built for (`in_channels=1` for grayscale)."""
+    name = getattr(model, "model_name", None)
+    if not isinstance(model, ZooModel) or name is None:
         return None
     try:
-        return tuple(model_card(spec[0]).input_size)
-    except CnnarchError:
+        size = model_card(name).input_size
+    except CnnarchError:  # a name of the user's own
         return None
+    return (model.in_channels, *size[1:])

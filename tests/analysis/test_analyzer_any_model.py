@@ -99,6 +99,14 @@ def test_zoo_models_keep_their_card_size_as_default():
     assert cnnarch.analyze("resnet20").input_shape == (1, 3, 32, 32)
 
 
+def test_a_zoo_model_built_for_other_channels_defaults_to_them():
+    rgb = cnnarch.analyze(cnnarch.create_model("resnet20"))
+    gray = cnnarch.analyze(cnnarch.create_model("resnet20", in_channels=1))
+    assert gray.input_shape == (1, 1, 32, 32)
+    # Only the first conv sees the channels: 3x3 kernels, 16 filters, 32x32 outputs, 2 fewer.
+    assert rgb.total_macs - gray.total_macs == 9 * 16 * 32 * 32 * 2
+
+
 # -- lazy modules --------------------------------------------------------------------------------
 def test_lazy_modules_are_sized_by_a_dry_pass_and_left_uninitialized():
     model = nn.Sequential(nn.LazyConv2d(6, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))

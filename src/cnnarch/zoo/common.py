@@ -28,9 +28,7 @@ class ZooModel(nn.Module):
     """
 
     in_channels: int
-    model_name: str = "model"
-    # (name, create_model keyword arguments), set by `create_model` for the analyzer.
-    build_spec: tuple[str, dict[str, Any]] | None = None
+    model_name: str = "model"  # `create_model` names the models it builds
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         x = args[0] if args else None

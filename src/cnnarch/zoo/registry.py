@@ -199,10 +199,7 @@ def create_model(
         variant=variant, num_classes=num_classes, in_channels=in_channels, **kwargs
     )
     if isinstance(model, ZooModel):
-        model.model_name = name
-        spec = dict(kwargs, variant=variant, num_classes=num_classes, in_channels=in_channels)
-        spec.pop("devices", None)  # the meta twin used for size checks lives on one device
-        model.build_spec = (name, spec)
+        model.model_name = name  # what its errors and its analysis call it
     return model
 
 
