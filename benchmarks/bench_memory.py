@@ -23,6 +23,8 @@ more gradient bucket when its communication thread lags). Peers, for the same ce
 
     python benchmarks/bench_memory.py                       # 4 models x 9 modes, batch 8
     python benchmarks/bench_memory.py --runs resnet18:16 --modes bf16 checkpoint
+
+The table also goes to `--json FILE` (default benchmarks/results/bench_memory.json).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from cnnarch.planner.measure import (
     measure_rank_peak,
     measure_step_peak,
 )
+from json_results import add_json_option, write_results
 
 DEFAULT_RUNS = ("resnet18:8", "resnet50:8", "vgg16:8", "googlenet:8")
 MODES = {
@@ -170,6 +173,7 @@ def main() -> None:
     every = [*MODES, *DISTRIBUTED_MODES]
     parser.add_argument("--modes", nargs="*", default=every, choices=every)
     parser.add_argument("--no-peers", dest="peers", action="store_false")
+    add_json_option(parser, __file__)
     args = parser.parse_args()
     print(f"torch {torch.__version__}; sizes in MB (10^6 bytes); error = predicted / measured - 1")
     steps = {**MODES, **DISTRIBUTED_MODES}
@@ -179,6 +183,7 @@ def main() -> None:
     peers = "  MemTracker error   time  Accelerate error  DeepSpeed error  torchinfo error"
     print(columns + (peers if args.peers else ""))
     worst = 0.0
+    cells: list[dict[str, object]] = []
     for run in args.runs:
         name, _, batch_text = run.partition(":")
         batch = int(batch_text or 8)
@@ -194,6 +199,14 @@ def main() -> None:
             else:
                 measured = measure(name, batch, step)
             worst = max(worst, abs(predicted / measured - 1))
+            cell: dict[str, object] = {
+                "model": name,
+                "batch": batch,
+                "mode": mode,
+                "measured_bytes": measured,
+                "predicted_bytes": predicted,
+                "analyze_seconds": analyze_seconds,
+            }
             line = (
                 f"{name:10s} {batch:5d} {mode:13s} {measured / MB:8.1f} {predicted / MB:8.1f} "
                 f"{error(predicted, measured):>6s} {analyze_seconds * 1e3:6.0f}ms"
@@ -204,6 +217,12 @@ def main() -> None:
                     tracked, tracker_seconds = fsdp_tracked, 0.0
                 formulas = formula_peers(name, step)
                 info = torchinfo_total(name, batch) if mode == "fp32" else None
+                cell.update(
+                    memtracker_bytes=tracked,
+                    accelerate_bytes=formulas["Accelerate"],
+                    deepspeed_bytes=formulas["DeepSpeed"],
+                    torchinfo_bytes=info,
+                )
                 line += (
                     f"  {tracked / MB if tracked else 0:10.1f} {error(tracked, measured):>6s} "
                     f"{tracker_seconds:5.1f}s"
@@ -214,8 +233,10 @@ def main() -> None:
                     + (f"  {info / MB:9.1f} {error(info, measured):>6s}" if info else "")
                 )
             print(line, flush=True)
+            cells.append(cell)
             gc.collect()
     print(f"largest cnnarch error: {100 * worst:.2f}%")
+    write_results(args, {"cells": cells, "largest_error": worst})
 
 
 if __name__ == "__main__":
