@@ -134,12 +134,14 @@ class Summary:
     def _params_line(self) -> str:
         dtypes = sorted(self.param_dtypes.items(), key=lambda item: -item[1])
         if len(dtypes) > 1:
-            precision = "; mixed dtypes: " + ", ".join(f"{d} {n:,}" for d, n in dtypes)
+            precision = "; mixed dtypes: " + ", ".join(f"{d} {units.number(n)}" for d, n in dtypes)
         else:
             precision = f" in {dtypes[0][0]}" if dtypes else ""
         return (
-            f"Params: {self.total_params:,} (trainable {self.trainable_params:,}, frozen "
-            f"{self.frozen_params:,}) = {units.byte_size(self.param_bytes)}{precision}; buffers "
+            f"Params: {units.number(self.total_params)} (trainable "
+            f"{units.number(self.trainable_params)}, frozen "
+            f"{units.number(self.frozen_params)}) = "
+            f"{units.byte_size(self.param_bytes)}{precision}; buffers "
             f"{units.byte_size(self.buffer_bytes)}"
         )
 
@@ -151,12 +153,13 @@ class Summary:
                 f"memory are unknown; give an input size to get them",
             ]
         lines = [
-            f"Input: {format_shapes(self.input_shapes)} ({self.input_elements:,} elements, "
-            f"{units.byte_size(self.input_bytes)})",
+            f"Input: {format_shapes(self.input_shapes)} ({units.number(self.input_elements)} "
+            f"elements, {units.byte_size(self.input_bytes)})",
             self._params_line(),
-            f"MACs: {self.total_macs:,} ({units.prefixed(self.total_macs)}); FLOPs (all ops): "
-            f"{self.total_flops:,} ({units.prefixed(self.total_flops)})",
-            f"Forward activations (layer outputs, input excluded): {self.activation_elements:,} "
+            f"MACs: {units.number(self.total_macs)} ({units.prefixed(self.total_macs)}); FLOPs "
+            f"(all ops): {units.number(self.total_flops)} ({units.prefixed(self.total_flops)})",
+            "Forward activations (layer outputs, input excluded): "
+            f"{units.number(self.activation_elements)} "
             f"elements = {units.byte_size(self.activation_bytes)}",
             f"Inference peak (params + buffers + live tensors): "
             f"{units.byte_size(self.inference_peak_bytes)}",

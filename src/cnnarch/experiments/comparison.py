@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cnnarch.units import byte_size
+from cnnarch.units import byte_size, number
 from cnnarch.zoo.registry import ModelCard, published
 
 
@@ -202,10 +202,9 @@ def _alexnet(claim: str, costs: Sequence[ModelCost], rated: Sequence[ModelCost])
         holds,
         f"fewest MACs: {least_macs.name} ({least_macs.macs / 1e9:.2f} G); lowest top-1: "
         f"{worst.name} ({worst.top1:.1f}%); most memory per GMAC: {per_mac.name} "
-        f"({per_mac.forward_bytes / 1e6 / (per_mac.macs / 1e9):,.0f} MB/GMAC; AlexNet holds "
-        f"{byte_size(alex.forward_bytes, 'MB', 0)}, "
-        f"{alex.param_bytes / alex.forward_bytes:.0%} of it "
-        "parameters).",
+        f"({number(per_mac.forward_bytes / 1e6 / (per_mac.macs / 1e9), 0)} MB/GMAC; AlexNet holds "
+        f"{byte_size(alex.forward_bytes, 'MB', 0)}, {alex.param_bytes / alex.forward_bytes:.0%} "
+        "of it in parameters).",
     )
 
 

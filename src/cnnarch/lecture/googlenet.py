@@ -125,8 +125,9 @@ def aux_check(summary: Any, heads: AuxHeads) -> Check:
     return Check(
         "auxiliary classifiers at intermediate layers: used in training only",
         heads.params > 0 and used == heads.without,
-        f"the {len(heads.per_head)} heads hold {heads.params:,} of all {heads.total:,} "
-        f"parameters ({heads.params / heads.total:.0%}); an inference pass uses {used:,}.",
+        f"the {len(heads.per_head)} heads hold {units.number(heads.params)} of all "
+        f"{units.number(heads.total)} parameters ({heads.params / heads.total:.0%}); an inference "
+        f"pass uses {units.number(used)}.",
         PAPER_TEXT,
     )
 
@@ -151,8 +152,8 @@ def googlenet_checks(summary: Any, heads: AuxHeads, alexnet_params: int | None) 
             Check(
                 "12x fewer parameters than AlexNet",
                 ratio >= 11.5,
-                f"AlexNet {alexnet_params:,} / GoogLeNet without its training-only heads "
-                f"{heads.without:,} = {ratio:.1f}x (with the heads: "
+                f"AlexNet {units.number(alexnet_params)} / GoogLeNet without its training-only "
+                f"heads {units.number(heads.without)} = {ratio:.1f}x (with the heads: "
                 f"{alexnet_params / heads.total:.1f}x). The lecture's '12x' divides 60M by 5M.",
                 PAPER_TEXT,
             )
@@ -179,7 +180,8 @@ def inception_example() -> InceptionExample:
         if why not in ("equal", "rounded as printed"):
             why = (
                 "the slide's own per-layer products (28x28x64x1x1x256 and so on) sum to "
-                f"{cost.total_macs / 1e6:,.0f}M; the printed total does not follow from them"
+                f"{units.number(cost.total_macs / 1e6, 0)}M; the printed total does not follow "
+                "from them"
             )
         reasons[label] = why
         depth = example[label]["output_depth"]
@@ -188,8 +190,8 @@ def inception_example() -> InceptionExample:
             Check(
                 f"{label}: {printed} ops, output depth {depth}",
                 why == "rounded as printed" and cost.output_depth == depth,
-                f"computed {cost.total_macs:,} multiply-adds ({gap} relative to the printed "
-                f"{printed}: {why}); output {cost.output_depth} deep.",
+                f"computed {units.number(cost.total_macs)} multiply-adds ({gap} relative to the "
+                f"printed {printed}: {why}); output {cost.output_depth} deep.",
                 SLIDES,
             )
         )
@@ -198,9 +200,9 @@ def inception_example() -> InceptionExample:
         Check(
             "1x1 bottleneck layers reduce the module's cost (and keep its depth from growing)",
             ratio > 1 and bottleneck.output_depth < naive.output_depth,
-            f"{bottleneck.total_macs / 1e6:,.0f}M instead of {naive.total_macs / 1e6:,.0f}M "
-            f"multiply-adds ({ratio:.1f}x less); output {bottleneck.output_depth} deep instead of "
-            f"{naive.output_depth}.",
+            f"{units.number(bottleneck.total_macs / 1e6, 0)}M instead of "
+            f"{units.number(naive.total_macs / 1e6, 0)}M multiply-adds ({ratio:.1f}x less); "
+            f"output {bottleneck.output_depth} deep instead of {naive.output_depth}.",
             SLIDES,
         )
     )

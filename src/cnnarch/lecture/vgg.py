@@ -15,7 +15,7 @@ from torch import nn
 from cnnarch.lecture.claims import Check, difference
 from cnnarch.lecture.layers import LectureLayers, lecture_layers
 from cnnarch.tables import Column, Table
-from cnnarch.units import byte_size, explain_gap, parse_printed, signed_percent
+from cnnarch.units import byte_size, explain_gap, number, parse_printed, signed_percent
 from cnnarch.zoo.registry import published
 
 SLIDE = "CS231n 2017 Lecture 9, VGG16 slide"
@@ -85,12 +85,12 @@ class SlideTable:
         b = self.bytes_per_value
         size = byte_size(self.slide_total_values * b, "MB", 1)
         return [
-            f"TOTAL memory: {self.output_values:,} values in the layers' outputs + "
-            f"{self.input_values:,} in the input = {self.slide_total_values:,} values "
+            f"TOTAL memory: {number(self.output_values)} values in the layers' outputs + "
+            f"{number(self.input_values)} in the input = {number(self.slide_total_values)} values "
             f"x {b} bytes = {size} / image (forward only; "
             "the slide's total counts the input)",
-            f"TOTAL params: {self.weights:,} weights ({self.total_params:,} with biases and all "
-            "other parameters)",
+            f"TOTAL params: {number(self.weights)} weights ({number(self.total_params)} with "
+            "biases and all other parameters)",
         ]
 
     def as_table(self) -> Table:
@@ -209,10 +209,10 @@ def _beside_the_slide(table: SlideTable) -> None:
         else "Lines that differ: "
         + ", ".join(r.layer for r in table.rows if r.agreement not in AGREES),
         f"The slide prints a total of 24M values (96 MB); its own column sums to "
-        f"{printed_sum / 1e6:.1f}M and the architecture gives {total:,} ({gap}): "
+        f"{printed_sum / 1e6:.1f}M and the architecture gives {number(total)} ({gap}): "
         "the printed total is an arithmetic slip.",
-        f"The slide's '138M parameters' agrees with {table.total_params:,} parameters "
-        f"({table.weights:,} weights + {table.total_params - table.weights:,} biases).",
+        f"The slide's '138M parameters' agrees with {number(table.total_params)} parameters "
+        f"({number(table.weights)} weights + {number(table.total_params - table.weights)} biases).",
     ]
     table.checks = vgg_checks(table)
 
@@ -261,17 +261,17 @@ def vgg_checks(table: SlideTable) -> list[Check]:
         Check(
             "Most memory is in early CONV",
             sits.early_share > 0.5,
-            f"the first two stages ({sits.early_layers} of {sits.layers} layers, outputs "
-            f"224×224 and 112×112) hold {sits.early_memory:,} of the {sits.memory:,} values in "
-            f"the layers' outputs ({sits.early_share:.0%}; input excluded).",
+            f"the first two stages ({sits.early_layers} of {sits.layers} layers, outputs 224×224 "
+            f"and 112×112) hold {number(sits.early_memory)} of the {number(sits.memory)} values "
+            f"in the layers' outputs ({sits.early_share:.0%}; input excluded).",
             SLIDE,
         ),
         Check(
             "Most params are in late FC",
             sits.fc_share > 0.5,
-            f"the three FC layers hold {sits.fc_params:,} of {sits.params:,} parameters "
-            f"({sits.fc_share:.0%}); FC-4096 after the last pool alone holds "
-            f"{sits.first_fc_params:,} ({sits.first_fc_params / sits.params:.0%}).",
+            f"the three FC layers hold {number(sits.fc_params)} of {number(sits.params)} "
+            f"parameters ({sits.fc_share:.0%}); FC-4096 after the last pool alone holds "
+            f"{number(sits.first_fc_params)} ({sits.first_fc_params / sits.params:.0%}).",
             SLIDE,
         ),
     ]
@@ -342,7 +342,7 @@ def stacked_3x3_check(rows: list[dict[str, Any]]) -> Check:
         "7x7 conv layer, with fewer parameters and more non-linearities",
         three["field"] == seven["field"] and ratio < 1 and three["nonlinearities"] > 1,
         f"receptive fields {three['field']} and {seven['field']} (measured by back-propagation); "
-        f"weights {three['params']:,} against {seven['params']:,} ({ratio:.2f}x, = 27/49); "
-        f"{three['nonlinearities']} ReLUs against {seven['nonlinearities']}.",
+        f"weights {number(three['params'])} against {number(seven['params'])} ({ratio:.2f}x, = "
+        f"27/49); {three['nonlinearities']} ReLUs against {seven['nonlinearities']}.",
         "CS231n 2017 Lecture 9, VGG slides",
     )

@@ -97,10 +97,10 @@ def _esc(text: str) -> str:
 def tooltip(layer: LectureLayer) -> str:
     """The layer's exact values, shown on hover."""
     return (
-        f"{layer.name}: output {shape_text(layer)} = {layer.memory:,} values "
-        f"({units.byte_size(layer.memory * BYTES_PER_VALUE)} in float32); "
-        f"params {layer.params:,} (weights {layer.weights:,}); MACs {layer.macs:,}; "
-        f"modules: {', '.join(layer.paths)}"
+        f"{layer.name}: output {shape_text(layer)} = {units.number(layer.memory)} values "
+        f"({units.byte_size(layer.memory * BYTES_PER_VALUE)} in float32); params "
+        f"{units.number(layer.params)} (weights {units.number(layer.weights)}); MACs "
+        f"{units.number(layer.macs)}; modules: {', '.join(layer.paths)}"
     )
 
 
@@ -633,10 +633,9 @@ def inception_diagram() -> Diagram:
         )
     title = "The Inception module: naive against 1x1 bottlenecks (28×28×256 input)"
     caption = (
-        "Each branch with its layers, output and cost for one image; the branches' outputs "
-        "are concatenated along channels (C). The naive pool branch passes all 256 input "
-        "channels on, so the output is deeper than the input; the bottlenecks cut both the "
-        "MACs and the depth."
+        "Each branch with its layers, output and cost for one image; the branches' outputs are "
+        "concatenated along channels (C). The naive pool branch passes all 256 input channels on, "
+        "so the output is deeper than the input; the bottlenecks cut both the MACs and the depth."
     )
     return block_diagram("diagram_inception_module", title, caption, blocks)
 

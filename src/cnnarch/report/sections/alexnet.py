@@ -6,7 +6,7 @@ from cnnarch.lecture.alexnet import crossings, tower_params
 from cnnarch.report.context import Context
 from cnnarch.report.document import Paragraph, Section
 from cnnarch.tables import Column, Table, percent_column
-from cnnarch.units import byte_size
+from cnnarch.units import byte_size, number
 
 
 def alexnet_section(ctx: Context) -> Section:
@@ -49,11 +49,12 @@ def alexnet_section(ctx: Context) -> Section:
     section = Section("alexnet", "AlexNet: two towers on two GPUs")
     section.add(
         Paragraph(
-            f"The paper split AlexNet over two 3 GB GPUs. GPU 0 holds {per_gpu['GPU 0']:,} "
-            f"parameters and GPU 1 {per_gpu['GPU 1']:,} ({summary.total_params:,} in all). "
-            f"Per image only {total_values:,} values ({byte_size(4 * total_values, 'KB', 0)} in "
-            f"float32) cross between them, at conv3, fc6, fc7 and fc8: conv2, conv4 and conv5 "
-            "see only their own tower's maps, which is what made the split cheap."
+            f"The paper split AlexNet over two 3 GB GPUs. GPU 0 holds {number(per_gpu['GPU 0'])} "
+            f"parameters and GPU 1 {number(per_gpu['GPU 1'])} ({number(summary.total_params)} in "
+            f"all). Per image only {number(total_values)} values "
+            f"({byte_size(4 * total_values, 'KB', 0)} in float32) cross between them, at conv3, "
+            "fc6, fc7 and fc8: conv2, conv4 and conv5 see only their own tower's maps, which is "
+            "what made the split cheap."
         ),
         params_table,
         traffic_table,

@@ -30,6 +30,7 @@ from cnnarch.tables import (
     params_column,
     percent_column,
 )
+from cnnarch.units import number
 
 BUBBLE_AREA_PER_MPARAM = 6.0  # points^2 per million parameters
 TORCHVISION = "torchvision 0.29 weights metadata"
@@ -76,8 +77,8 @@ def comparison_table(rows: Sequence[ModelCost], batch: int) -> Table:
         columns,
         table_rows,
         note=f"Top-1: {'; '.join(sorted({c.top1_source for c in rows if c.top1_source}))} "
-        "(— where no published weights exist). The other columns are counted as the page's "
-        "first section says.",
+        "(— where no published weights exist). The other columns are counted as the page's first "
+        "section says.",
     )
 
 
@@ -214,8 +215,8 @@ def bubble_svg(rated: Sequence[ModelCost]) -> str:
     for c, x, y, r in sorted(bubbles, key=lambda b: -b[3]):  # small bubbles drawn on top
         label = html.escape(
             f"{c.name} ({c.variant}): top-1 {c.top1:.2f}% with torchvision's weights; "
-            f"{c.macs:,} MACs ({c.macs / 1e9:.2f} G) per image; {c.inference_params:,} "
-            f"parameters at inference ({c.params:,} in all). Go to its section.",
+            f"{number(c.macs)} MACs ({c.macs / 1e9:.2f} G) per image; {number(c.inference_params)} "
+            f"parameters at inference ({number(c.params)} in all). Go to its section.",
             quote=True,
         )
         name_x, name_y, anchor = _name_place(c.name, x, y, r, taken)

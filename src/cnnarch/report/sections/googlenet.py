@@ -24,6 +24,7 @@ from cnnarch.report.context import Context
 from cnnarch.report.diagrams import inception_diagram
 from cnnarch.report.document import Checks, Paragraph, Section
 from cnnarch.tables import Column, Table, macs_column, percent_column
+from cnnarch.units import number
 
 
 def table1(rows: list[dict[str, Any]]) -> Table:
@@ -112,14 +113,14 @@ def inception_figure(ctx: Context, naive: InceptionCost, bottleneck: InceptionCo
             y + 0.2,
             [b.macs / 1e6 for b in naive.branches],
             height=0.4,
-            label=f"naive: {naive.total_macs / 1e6:,.0f}M total",
+            label=f"naive: {number(naive.total_macs / 1e6, 0)}M total",
             color="#D55E00",
         )
         ax.barh(
             y - 0.2,
             [b.macs / 1e6 for b in bottleneck.branches],
             height=0.4,
-            label=f"1x1 bottlenecks: {bottleneck.total_macs / 1e6:,.0f}M total",
+            label=f"1x1 bottlenecks: {number(bottleneck.total_macs / 1e6, 0)}M total",
             color="#009E73",
         )
         ax.set_yticks(y, [f"{lab} branch" for lab in labels])
@@ -132,8 +133,8 @@ def inception_figure(ctx: Context, naive: InceptionCost, bottleneck: InceptionCo
     return ctx.figure(
         "inception_module_ops",
         "Inception module: naive vs 1x1 bottlenecks",
-        "Multiply-adds of each branch; the 1x1 convs shrink the depth the 3x3 and 5x5 convs "
-        "see from 256 to 64.",
+        "Multiply-adds of each branch; the 1x1 convs shrink the depth the 3x3 and 5x5 convs see "
+        "from 256 to 64.",
         draw,
     )
 
@@ -154,8 +155,8 @@ def inception_example_blocks(ctx: Context) -> list[Any]:
     ratio = naive.total_macs / bottleneck.total_macs
     ctx.key_idea(
         BOTTLENECKS,
-        f"the lecture's Inception module: {naive.total_macs / 1e6:,.0f}M → "
-        f"{bottleneck.total_macs / 1e6:,.0f}M multiply-adds ({ratio:.1f}× less), output "
+        f"the lecture's Inception module: {number(naive.total_macs / 1e6, 0)}M → "
+        f"{number(bottleneck.total_macs / 1e6, 0)}M multiply-adds ({ratio:.1f}× less), output "
         f"{naive.output_depth} → {bottleneck.output_depth} deep.",
         [example.checks[-1]],
         "googlenet",

@@ -16,7 +16,7 @@ from cnnarch.report.context import BYTES_PER_ELEMENT, Context
 from cnnarch.report.diagrams import KIND_COLORS, KIND_LABELS, color_kind, network_diagrams
 from cnnarch.report.document import Bullets, Folded, Paragraph, Section
 from cnnarch.tables import Column, Table, macs_column, megabytes_column, params_column
-from cnnarch.units import MB, byte_size, parse_printed, prefixed, signed_percent
+from cnnarch.units import MB, byte_size, number, parse_printed, prefixed, signed_percent
 
 
 def training_parts(training: Any) -> dict[str, int]:
@@ -71,8 +71,7 @@ def totals_table(ctx: Context) -> Table:
         ],
         [model_totals(ctx, name) for name in ctx.models],
         note="Alive throughout a training step: parameters, momentum, buffers and the input. "
-        "The rest at the peak: saved activations, gradients and temporaries alive at that "
-        "moment.",
+        "The rest at the peak: saved activations, gradients and temporaries alive at that moment.",
     )
 
 
@@ -115,8 +114,8 @@ def card_lines(ctx: Context, name: str, totals: dict[str, Any], layers: LectureL
     heads = totals["params"] - totals["inference_params"]
     if heads:
         lines.append(
-            f"Parameters: {totals['params']:,} in all, {totals['inference_params']:,} at "
-            f"inference: the training-only heads hold {heads:,} "
+            f"Parameters: {number(totals['params'])} in all, {number(totals['inference_params'])} "
+            f"at inference: the training-only heads hold {number(heads)} "
             f"({heads / totals['params']:.0%} of all)."
         )
     saved, grads, rest = totals["train_saved"], totals["train_grads"], totals["train_at_peak"]
@@ -157,8 +156,8 @@ def published_facts(ctx: Context, name: str, totals: dict[str, Any]) -> list[str
         match = _FACT.match(fact)
         if match is None:
             continue
-        bound, number, scale, what = match.groups()
-        printed = f"{number}{'G' if scale == 'billion' else 'M'}"
+        bound, figure, scale, what = match.groups()
+        printed = f"{figure}{'G' if scale == 'billion' else 'M'}"
         params = what == "parameters"
         computed = totals["inference_params"] if params else totals["macs"]
         why = None
@@ -171,7 +170,7 @@ def published_facts(ctx: Context, name: str, totals: dict[str, Any]) -> list[str
     for quantity, printed, computed, as_written, why in found:
         comparison = ctx.compare(name, quantity, computed, printed, source, why)
         lines.append(
-            f"Published: {quantity} '{as_written}'; computed {computed:,} "
+            f"Published: {quantity} '{as_written}'; computed {number(computed)} "
             f"({signed_percent(comparison.difference)}): {comparison.why}."
         )
     return lines
@@ -193,9 +192,9 @@ def where_it_sits(layers: LectureLayers, totals: dict[str, Any]) -> str:
     )
     return (
         f"The three largest outputs ({_names(by_memory)}) hold {memory / outputs:.0%} of the "
-        f"{outputs:,} values in the layers' outputs; the three layers with the most parameters "
-        f"({_names(by_params)}) hold {held / totals['params']:.0%} of {which} "
-        f"({totals['params']:,})."
+        f"{number(outputs)} values in the layers' outputs; the three layers with the most "
+        f"parameters ({_names(by_params)}) hold {held / totals['params']:.0%} of {which} "
+        f"({number(totals['params'])})."
     )
 
 

@@ -12,6 +12,7 @@ from cnnarch.report.context import Context
 from cnnarch.report.diagrams import Diagram, resnet_block_diagrams
 from cnnarch.report.document import Check, Checks, Paragraph, Section
 from cnnarch.tables import Column, Table, macs_column, params_column, percent_column
+from cnnarch.units import number
 from cnnarch.zoo.registry import create_model
 
 IMAGENET_DEPTHS = (18, 34, 50, 101, 152)
@@ -162,7 +163,8 @@ def resnet_section(ctx: Context) -> Section:
     section.add(
         Paragraph(
             "Block cost on a 56×56 map: the bottleneck block works on a 256-deep input for "
-            f"{blocks[1]['macs'] / 1e6:,.0f}M MACs, against {blocks[0]['macs'] / 1e6:,.0f}M for "
+            f"{number(blocks[1]['macs'] / 1e6, 0)}M MACs, against "
+            f"{number(blocks[0]['macs'] / 1e6, 0)}M for "
             "a basic block on a 64-deep one; a basic block as wide would cost "
             f"{blocks[2]['macs'] / blocks[1]['macs']:.0f}x more."
         ),
@@ -221,17 +223,17 @@ def resnet_section(ctx: Context) -> Section:
     shortcuts = Check(
         "option-A shortcuts add no parameters (plain and residual nets are twins)",
         len(twins) == len(cifar),
-        f"plain and residual nets have equal parameters and equal MACs at "
-        f"{len(twins)} of {len(cifar)} CIFAR depths ({', '.join(map(str, twins)) or 'none'}); "
-        f"the residual ones add {cifar[0]['extra_flops']:,} to {cifar[-1]['extra_flops']:,} "
-        "FLOPs (the additions).",
+        f"plain and residual nets have equal parameters and equal MACs at {len(twins)} of "
+        f"{len(cifar)} CIFAR depths ({', '.join(map(str, twins)) or 'none'}); the residual ones "
+        f"add {number(cifar[0]['extra_flops'])} to {number(cifar[-1]['extra_flops'])} FLOPs (the "
+        "additions).",
         "He et al. 2015, Section 4.2",
     )
     ctx.key_idea(
         SHORTCUTS,
         f"plain and residual CIFAR nets: equal parameters and MACs at {len(twins)} of "
-        f"{len(cifar)} depths; the shortcuts add {cifar[0]['extra_flops']:,} to "
-        f"{cifar[-1]['extra_flops']:,} FLOPs (additions).",
+        f"{len(cifar)} depths; the shortcuts add {number(cifar[0]['extra_flops'])} to "
+        f"{number(cifar[-1]['extra_flops'])} FLOPs (additions).",
         [shortcuts],
         "resnet",
     )

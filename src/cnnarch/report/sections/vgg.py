@@ -8,7 +8,7 @@ from cnnarch.lecture.vgg import stacked_3x3_check, stacked_3x3_rows, where_it_si
 from cnnarch.report.context import Context
 from cnnarch.report.document import Checks, Paragraph, Section
 from cnnarch.tables import Column, Table, macs_column
-from cnnarch.units import byte_size
+from cnnarch.units import byte_size, number
 
 SLIDES = "CS231n 2017 Lecture 9 slides"
 
@@ -30,7 +30,7 @@ def vgg_section(ctx: Context) -> Section:
         table.total_params,
         "138M",
         SLIDES,
-        f"rounded as printed; weights alone are {table.weights:,}",
+        f"rounded as printed; weights alone are {number(table.weights)}",
     )
     sits = where_it_sits(table)
     ctx.key_idea(
@@ -43,9 +43,10 @@ def vgg_section(ctx: Context) -> Section:
     section = Section("vgg", "VGG16: the lecture's table, computed")
     section.add(
         Paragraph(
-            f"The slide's table and the analyzer's, line by line. The layers' outputs hold "
-            f"{table.output_values:,} values per image; the slide's memory column also counts "
-            f"the input ({table.input_values:,}), {totals['slide_total_values']:,} values = "
+            "The slide's table and the analyzer's, line by line. The layers' outputs hold "
+            f"{number(table.output_values)} values per image; the slide's memory column also "
+            f"counts the input ({number(table.input_values)}), "
+            f"{number(totals['slide_total_values'])} values = "
             f"{byte_size(totals['slide_total_bytes'], 'MB', 1)} in float32. "
             + " ".join(table.notes)
         ),
