@@ -13,9 +13,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnarch.errors import CnnarchError
+
+if TYPE_CHECKING:
+    from cnnarch.tables import Table
 
 # The one spelling of a batch size in every command; `--batch` is kept as an alias.
 BATCH_FLAGS = ("--batch-size", "--batch")
@@ -82,8 +85,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
     columns += [params_column(f"params_{v}", f"params, {v}") for v in variants]
     columns += [Column("input", "input"), Column("paper", "paper")]
     table = Table("models", "the model zoo", columns, rows)
-    print(getattr(table, TABLE_FORMATS[args.format])().rstrip("\n"))
+    _print_table(table, args.format)
     return 0
+
+
+def _print_table(table: Table, fmt: str) -> None:
+    """`table` in the `--format` asked for."""
+    print(getattr(table, TABLE_FORMATS[fmt])().rstrip("\n"))
 
 
 def _add_rules_parser(commands: argparse._SubParsersAction) -> None:
@@ -126,7 +134,7 @@ def _cmd_rules(args: argparse.Namespace) -> int:
         rows = lines
     columns = [Column("ops", "aten ops"), Column("macs", "MACs"), Column("flops", "FLOPs")]
     table = Table("rules", "counting rules", columns, rows)
-    print(getattr(table, TABLE_FORMATS[args.format])().rstrip("\n"))
+    _print_table(table, args.format)
     if args.pattern == "*" and args.format == "table":
         print("\n`cnnarch rules PATTERN` gives one row per matching op: 'conv*', '*pool*', 'add'")
     return 0
