@@ -11,7 +11,7 @@ import pytest
 
 from cnnarch import files
 from cnnarch.errors import CnnarchError
-from cnnarch.files import WriteError, atomic_write_text, ensure_dir, staged_folder
+from cnnarch.files import WriteError, atomic_write_text, ensure_dir, shown_path, staged_folder
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
@@ -137,3 +137,18 @@ def test_out_that_is_a_file_is_a_clear_error(tmp_path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(CnnarchError, match="not a folder"):
         ensure_dir(blocker)
+
+
+def test_shown_path_keeps_a_relative_path_as_given() -> None:
+    assert shown_path(Path("runs/degradation/results.json")) == "runs/degradation/results.json"
+
+
+def test_shown_path_makes_a_path_under_the_current_folder_relative(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(tmp_path / "runs" / "r.json") == "runs/r.json"
+
+
+def test_shown_path_names_only_the_file_elsewhere(tmp_path, monkeypatch) -> None:
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert shown_path(tmp_path / "elsewhere" / "results.json") == "results.json"

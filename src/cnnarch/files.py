@@ -30,6 +30,22 @@ STAGING_PREFIX = ".cnnarch-staging-"
 REPLACED_PREFIX = ".cnnarch-replaced-"
 
 
+def shown_path(path: Path | str) -> str:
+    """`path` as a page or message may show it: as given when relative, relative to the current
+    folder when inside it, else its file name alone (never the absolute path of the machine
+    that wrote the page, which means nothing to its reader).
+
+    Args:
+        path: the path as the user gave it.
+    """
+    path = Path(path)
+    if not path.is_absolute():
+        return path.as_posix()
+    with suppress(ValueError, OSError):
+        return path.relative_to(Path.cwd()).as_posix()
+    return path.name
+
+
 class WriteError(CnnarchError):
     """A file or folder could not be written; `errno` says why (e.g. `errno.ENOSPC`)."""
 

@@ -201,3 +201,13 @@ def test_the_report_prints_no_negative_zero(report_dir) -> None:
     for name in ("index.html", "report.md"):
         text = (report_dir / name).read_text(encoding="utf-8")
         assert not re.findall(r"(?<![\d.,])[-−]0(?:\.0+)?(?!\.?\d|,\d)", text), name
+
+
+def test_the_report_names_no_absolute_path_of_the_build(report_dir) -> None:
+    # The build's own folder (a temporary one here) means nothing to the page's reader; on a
+    # machine where pytest never ran it is named `pytest-0`, whose "-0" once failed the test above.
+    build_root = str(report_dir.parent)
+    for name in ("index.html", "report.md"):
+        text = (report_dir / name).read_text(encoding="utf-8")
+        assert build_root not in text, name
+        assert "no-degradation-results.json" in text, name  # named, by its file name alone

@@ -21,7 +21,7 @@ from cnnarch.experiments.degradation import (
     load_results,
     settings_line,
 )
-from cnnarch.files import atomic_write_bytes
+from cnnarch.files import atomic_write_bytes, shown_path
 from cnnarch.lecture.claims import DEEPER_IS_HARDER, RESIDUAL_TRAINS
 from cnnarch.report.charts import SavedFigure
 from cnnarch.report.context import Context
@@ -47,7 +47,7 @@ def degradation_section(ctx: Context, results: Path) -> Section:
         # An optional input: the rest of the report stands without it.
         section.add(Paragraph(f"The results could not be read ({err}); rerun the experiment."))
         return section
-    section.add(*experiment_blocks(ctx, data, f"Results from `{results}`"))
+    section.add(*experiment_blocks(ctx, data, f"Results from `{shown_path(results)}`"))
     return section
 
 
@@ -59,9 +59,9 @@ def shipped_section(ctx: Context, section: Section, results: Path) -> Section:
     )
     section.add(
         Paragraph(
-            f"No results at `{results}` (run `cnnarch experiment degradation` to make your own, "
-            "or pass `cnnarch report --degradation FILE`), so this section shows the results "
-            "shipped with cnnarch, real runs of the experiment (its own files, unchanged): "
+            f"No results at `{shown_path(results)}` (run `cnnarch experiment degradation` to make "
+            "your own, or pass `cnnarch report --degradation FILE`), so this section shows the "
+            "results shipped with cnnarch, real runs of the experiment (its own files, unchanged): "
             f"first {described}."
         ),
         *experiment_blocks(ctx, runs[0], _origin(runs[0])),
