@@ -265,7 +265,7 @@ def preset_settings(
     return settings
 
 
-# The CPU presets' budgets, chosen by measurement on 2 CPU cores (README, degradation section):
+# The CPU presets' budgets, chosen by measurement on 2 CPU cores (docs/degradation.md):
 # the paper's recipe on a subset of the training images for a few epochs, with batch 32 and
 # lr 0.1 * 32/128 (the linear scaling rule, Goyal et al. 2017). On a CPU an image costs about the
 # same at batch 32 as at 128, so the smaller batch buys four times the optimizer steps, and the
@@ -276,7 +276,8 @@ CPU_TEST_SUBSET = 1000
 QUICK_SUBSET = 2000
 QUICK_EPOCHS = 6
 # "standard": pilot runs of ResNet-20 against ResNet-56 at growing budgets found the deeper
-# ResNet ahead from STANDARD_EPOCHS epochs of STANDARD_SUBSET images (README's budget table).
+# ResNet ahead from STANDARD_EPOCHS epochs of STANDARD_SUBSET images (docs/degradation.md's
+# table of budgets).
 STANDARD_SUBSET = 5_000
 STANDARD_EPOCHS = 48
 STANDARD_SEEDS = 2
