@@ -143,7 +143,7 @@ def slide_table(
     """The slide's table of a zoo model (by name) or of any module; checked against the slide
     for the paper VGG16. `summary`, if given, is the model's forward analysis already made (the
     report passes the one it has cached)."""
-    from cnnarch.analysis import analyze
+    from cnnarch import analyze
 
     model = name_or_model
     if isinstance(model, str):

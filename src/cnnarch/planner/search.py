@@ -18,7 +18,6 @@ from typing import Any
 
 from torch import nn
 
-from cnnarch.analysis.analyzer import analyze
 from cnnarch.analysis.memory import (
     BREAKDOWN_ORDER,
     GATHERED_PARAMETERS,
@@ -32,6 +31,7 @@ from cnnarch.analysis.training_modes import TrainingStep
 from cnnarch.errors import CnnarchError
 from cnnarch.planner.budget import parse_bytes
 from cnnarch.units import byte_size
+from cnnarch.zoo_models import analyze
 
 # Kept free for what PyTorch's allocator does not count: the CUDA context (driver state and the
 # kernels of CUDA, cuBLAS and cuDNN, about 0.3-0.6 GB on current GPUs with lazy module loading)

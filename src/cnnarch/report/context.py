@@ -102,7 +102,7 @@ class Context:
         """Forward (inference) summary of `name` for one image (see `input_size`)."""
         key = ("forward", name, variant)
         if key not in self._cache:
-            from cnnarch.analysis import analyze
+            from cnnarch import analyze
 
             self.step(f"analyze {name} ({variant})")
             size = self.input_size(name, variant)
@@ -113,7 +113,7 @@ class Context:
         """Training summary of `name` at the report's batch size, SGD with momentum."""
         key = ("train", name, variant)
         if key not in self._cache:
-            from cnnarch.analysis import analyze
+            from cnnarch import analyze
 
             self.step(f"training memory {name} ({variant})")
             self._cache[key] = analyze(
@@ -148,7 +148,7 @@ class Context:
         while this one builds the rest of the report (about half of the build's work)."""
         import torch
 
-        from cnnarch.analysis import analyze
+        from cnnarch import analyze
         from cnnarch.report.explorer import Explorer, affine_totals, analyzed_training_totals
 
         layers = tuple(self.layers(name).layers)

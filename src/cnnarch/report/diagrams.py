@@ -594,7 +594,7 @@ def model_diagram(
     ("strip"), or one of its modules (`block`, a module path such as `layer1.0`)."""
     import torch
 
-    from cnnarch.analysis import analyze
+    from cnnarch import analyze
     from cnnarch.zoo.registry import create_model
 
     if view not in ("layers", "strip"):

@@ -203,7 +203,7 @@ def saved_by_layer(summary: Any, layers: Sequence[Sequence[str]]) -> list[int]:
 
 def analyzed_training_totals(name: str, layers: Sequence[Sequence[str]]) -> TrainingTotals:
     """`training_totals` from the analyzer (what a worker process runs)."""
-    from cnnarch.analysis import analyze
+    from cnnarch import analyze
 
     return training_totals(analyze, name, layers)
 
