@@ -1,17 +1,20 @@
-"""cnnarch: the CNN architectures of CS231n Lecture 9 as measured software."""
+"""cnnarch: the CNN architectures of CS231n Lecture 9 as measured software.
 
-from cnnarch.analysis import Summary, analyze
-from cnnarch.analysis.analyzer import set_model_resolver
-from cnnarch.errors import CnnarchError
+The front door: `analyze` resolves zoo names itself (`cnnarch.zoo_models`) and hands modules to
+the analyzer, which knows no model by name; `summary` is torchinfo's `summary`, answered by the
+analyzer.
+"""
+
+from cnnarch.analysis.summary import Summary
+from cnnarch.analysis.torchinfo_style import summary
+from cnnarch.errors import CnnarchError, CnnarchValueError
 from cnnarch.experiments.inception import inception_cost
 from cnnarch.zoo import create_model, list_models, model_card
-from cnnarch.zoo_models import resolve as _resolve_zoo_model
-
-# The analyzer knows no model by name: the zoo's names and card input sizes come from here.
-set_model_resolver(_resolve_zoo_model)
+from cnnarch.zoo_models import analyze
 
 __all__ = [
     "CnnarchError",
+    "CnnarchValueError",
     "Summary",
     "TrainConfig",
     "analyze",
@@ -23,6 +26,7 @@ __all__ = [
     "model_card",
     "plan",
     "run_degradation",
+    "summary",
 ]
 
 # Imported on first use: the trainer, the data loaders and the planner are not needed to

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cnnarch.errors import CnnarchError
+from cnnarch.errors import CnnarchError, CnnarchValueError, one_line
 
 if TYPE_CHECKING:
     from cnnarch.tables import Table
@@ -119,7 +119,7 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 
     rows = describe_rules(args.pattern)
     if not rows:
-        raise CnnarchError(
+        raise CnnarchValueError(
             f"no op matches {args.pattern!r}; `cnnarch rules` lists every rule with its ops"
         )
     if args.format == "table":  # a terminal: long groups in brief, cells wrapped
@@ -251,25 +251,28 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from cnnarch.analysis import analyze
-    from cnnarch.analysis.loading import load_model, parse_dtype, parse_size
+    from cnnarch.analysis.loading import load_model, parse_size
+    from cnnarch.analysis.precision import parse_dtype
+    from cnnarch.zoo_models import analyze
 
     model = load_model(args.model, args.variant)
     size = parse_size(args.input) if args.input else None
     if args.style == "cs231n":
         if args.train or args.optimizer or args.depth is not None or args.batch_size != 1:
-            raise CnnarchError(
+            raise CnnarchValueError(
                 "--style cs231n shows the lecture's table of one image's forward pass; "
                 "drop --train, --optimizer, --depth and --batch-size (or drop --style)"
             )
         print(_cs231n_text(model, size, args.variant, args.format))
         return 0
     if args.optimizer and not args.train:
-        raise CnnarchError("--optimizer needs --train")
+        raise CnnarchValueError("--optimizer needs --train")
     if args.batch_size < 1:
-        raise CnnarchError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.timeout < 0:
-        raise CnnarchError(f"--timeout must be 0 (no limit) or more seconds, got {args.timeout}")
+        raise CnnarchValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if not args.timeout >= 0:  # NaN too
+        raise CnnarchValueError(
+            f"--timeout must be 0 or inf (no limit) or a number of seconds, got {args.timeout}"
+        )
     # What the model's own code prints goes to stderr: stdout carries the summary alone.
     with contextlib.redirect_stdout(sys.stderr):
         summary = analyze(
@@ -312,10 +315,10 @@ def _cs231n_text(model: object, size: object, variant: str, fmt: str) -> str:
 
 
 def _add_summary_parser(commands: argparse._SubParsersAction) -> None:
-    from cnnarch.analysis import analyze
     from cnnarch.analysis.analyzer import DEVICES
-    from cnnarch.analysis.loading import DTYPES
+    from cnnarch.analysis.precision import DTYPES
     from cnnarch.analysis.training_modes import OPTIMIZERS, TrainingStep
+    from cnnarch.zoo_models import analyze
 
     p = commands.add_parser(
         "summary",
@@ -346,7 +349,9 @@ def _add_summary_parser(commands: argparse._SubParsersAction) -> None:
         "--timeout",
         type=float,
         default=60.0,
-        help="seconds the model's code may run (default %(default)g; 0: no limit)",
+        help="seconds the model's code may run (default %(default)g; 0 or inf: no limit); "
+        "with a limit the pass runs in a worker thread, which a forward blocked in native "
+        "code is left running in",
     )
     p.add_argument("--depth", type=int, help="show rows to this depth (0 = the model alone)")
     p.add_argument("--train", action="store_true", help="add the memory of one training step")
@@ -696,7 +701,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # here, where a closed pipe is handled, not at interpreter exit
         return status
     except CnnarchError as err:
-        print(f"cnnarch: error: {err}", file=sys.stderr)
+        # One line, whatever the message carries; the cause stays chained for a debugger.
+        print(f"cnnarch: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         _ignore_further_interrupts()

@@ -4,8 +4,11 @@ limits, and the analysis package on its own."""
 
 from __future__ import annotations
 
+import gc
+import math
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -19,44 +22,47 @@ from cnnarch import CnnarchError
 # -- a standalone package ------------------------------------------------------------------------
 @pytest.mark.slow
 def test_analysis_package_imports_nothing_from_the_zoo():
+    # Nothing installs the zoo into the analyzer: importing the analyzer alone, in a fresh
+    # process, imports no zoo module, and a module is analyzed all the same.
     code = (
         "import sys, torch, cnnarch.analysis.analyzer as a\n"
-        "a.set_model_resolver(None)\n"
         "s = a.analyze(torch.nn.Linear(3, 4), (3,))\n"
         "print(s.total_macs, sorted(m for m in sys.modules if m.startswith('cnnarch.zoo')))\n"
     )
-    # Importing `cnnarch.analysis` runs `cnnarch/__init__`, which imports the zoo to install it;
-    # so the check is on the analysis modules' own import lines.
     import cnnarch.analysis as package
 
     folder = package.__path__[0]
     for module in sorted(__import__("pathlib").Path(folder).glob("*.py")):
-        if module.name == "cs231n.py":  # the lecture's table, leaving the package
-            continue
         text = module.read_text()
         assert "cnnarch.zoo" not in text, module.name
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[0] == "12"
 
 
-def test_without_a_zoo_names_are_an_error_and_there_is_no_default_size(monkeypatch):
+def test_the_analyzer_takes_modules_and_the_front_door_resolves_names():
     from cnnarch.analysis import analyzer
 
-    monkeypatch.setattr(analyzer, "_resolver", None)
-    with pytest.raises(CnnarchError, match="no model zoo"):
+    with pytest.raises(CnnarchError, match=r"cnnarch\.analyze also takes a zoo model's name"):
         analyzer.analyze("resnet20")
+    with pytest.raises(ValueError, match=r"expected an nn\.Module"):  # a bad value
+        analyzer.analyze(42)
     with torch.device("meta"):
         model = cnnarch.create_model("resnet20")
-    assert analyzer.analyze(model).mode == "parameters"
+    assert analyzer.analyze(model).mode == "parameters"  # no default size: nothing resolved it
+    assert cnnarch.analyze(model).input_shape == (1, 3, 32, 32)  # the card's, by the front door
+    assert (
+        cnnarch.analyze("resnet20").total_params
+        == analyzer.analyze(model, (3, 32, 32)).total_params
+    )
 
 
-def test_zoo_bisection_comes_from_the_analysis_package():
-    from cnnarch.analysis.smallest import bisect_smallest_side
+def test_one_size_search_for_the_zoo_and_the_analyzer():
+    from cnnarch import meta
     from cnnarch.zoo import common
 
-    assert common.bisect_smallest_side is bisect_smallest_side
-    assert bisect_smallest_side(lambda side: side >= 37) == 37
-    assert bisect_smallest_side(lambda side: False, limit=64) is None
+    assert common.smallest_square_side is meta.smallest_square_side
+    assert meta.bisect_smallest_side(lambda side: side >= 37) == 37
+    assert meta.bisect_smallest_side(lambda side: False, limit=64) is None
 
 
 # -- no input, no forward -------------------------------------------------------------------------
@@ -202,8 +208,27 @@ def test_error_says_when_the_size_was_a_default():
     assert "default" not in str(err.value)
 
 
-def test_a_zero_dimensional_input_size_is_explained():
-    with pytest.raises(CnnarchError, match="needs at least one dimension"):
+class Scaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * scale
+
+
+def test_a_scalar_input_among_several_is_a_0d_tensor_without_a_batch():
+    model = Scaled()
+    assert model(torch.zeros(4, 3), torch.tensor(2.0)).shape == (4, 2)  # PyTorch runs it
+    summary = cnnarch.analyze(model, [(3,), ()], batch_size=4)
+    assert summary.input_shapes == ((4, 3), ())
+    assert summary.total_macs == 4 * 3 * 2  # the Linear; the product by a scalar has none
+    mul = next(r for r in summary.rows if r.kind == "op")
+    assert mul.input_shapes == ((4, 2), ()) and mul.output_shapes == ((4, 2),)
+    assert summary.input_elements == 4 * 3 + 1
+    assert "scalar" in summary.to_table()  # a 0-d shape is named, not left blank
+    # A 0-d input to a layer that needs more is the layer's error, with the shapes named.
+    with pytest.raises(CnnarchError, match=r"fails in `\(model\)` \(Linear\)"):
         cnnarch.analyze(nn.Linear(3, 3), ())
 
 
@@ -344,6 +369,52 @@ def test_a_forward_that_never_returns_is_stopped_naming_the_layer():
         cnnarch.analyze(Stuck(), (4,), timeout=0)
 
 
+class Waits(nn.Module):
+    """A forward blocked in native code (a lock's wait), which no Python-level signal
+    interrupts: only its event ends it."""
+
+    def __init__(self, event: threading.Event) -> None:
+        super().__init__()
+        self.stem = nn.Linear(4, 4)
+        self.event = event
+
+    def forward(self, x):
+        x = self.stem(x)
+        self.event.wait()
+        return x
+
+
+def test_a_forward_blocked_in_native_code_is_abandoned_and_the_module_restored():
+    from cnnarch.analysis.torch_internals import global_module_hook_counts
+
+    event = threading.Event()
+    model = Waits(event)
+    weight = model.stem.weight
+    hooks = global_module_hook_counts()
+    with pytest.raises(CnnarchError) as raised:
+        cnnarch.analyze(model, (4,), timeout=0.2)
+    message = str(raised.value)
+    assert "did not finish within 0.2 s" in message and "blocked in native code" in message
+    assert "the forward pass was in `(model)` (Waits)" in message
+    # While the abandoned thread still waits, the module is the user's again, as it was.
+    assert model.stem.weight is weight and weight.device.type == "cpu"
+    assert model.training and gc.isenabled() and global_module_hook_counts() == hooks
+    assert cnnarch.analyze(model.stem, (4,)).total_macs == 16
+    event.set()  # the thread wakes, finds its stop, unwinds, and changes nothing more
+    for thread in threading.enumerate():
+        if thread.name == "cnnarch-analysis":
+            thread.join(10)
+    assert model.stem.weight is weight and model.training
+    assert not any(t.name == "cnnarch-analysis" for t in threading.enumerate())
+
+
+def test_no_limit_is_none_or_infinity_and_a_limit_is_a_positive_number():
+    assert cnnarch.analyze(nn.Linear(4, 4), (4,), timeout=math.inf).total_macs == 16
+    for bad in (0, -1, math.nan, True, "10"):
+        with pytest.raises(ValueError, match="timeout must be a positive number"):
+            cnnarch.analyze(nn.Linear(4, 4), (4,), timeout=bad)
+
+
 class MakesOnCpu(nn.Module):
     def forward(self, x):
         huge = torch.empty(10**12, device="cpu")  # 4 TB if it were allocated
@@ -380,3 +451,22 @@ def test_scripted_module_row_has_its_params_and_activations():
         assert getattr(scripted, total) == getattr(eager, total), total
     with pytest.raises(CnnarchError, match="TorchScript"):
         cnnarch.analyze(torch.jit.script(Head()), (3, 8, 8), train=True)
+
+
+# -- torchinfo's convention given to analyze ----------------------------------------------------
+def test_a_size_with_the_batch_in_it_is_explained() -> None:
+    # torchinfo's input_size holds the batch; analyze's does not. A first call written the
+    # torchinfo way fails on a 5-D input, and says why and what to write.
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten())
+    with pytest.raises(CnnarchError) as raised:
+        cnnarch.analyze(net, input_size=(1, 3, 224, 224))
+    message = str(raised.value)
+    assert "input (1, 1, 3, 224, 224)" in message or "on input (1, 1, 3, 224, 224)" in message
+    assert "input_size is one example's size, without the batch" in message
+    assert "write input_size=(3, 224, 224), batch_size=1" in message
+    with pytest.raises(CnnarchError, match=r"write input_size=\(3, 32, 32\), batch_size=8"):
+        cnnarch.analyze("resnet20", input_size=(8, 3, 32, 32))  # a zoo model's own check
+    # A failure that the batch does not explain gets no such note.
+    with pytest.raises(CnnarchError) as other:
+        cnnarch.analyze(net, input_size=(4, 224, 224))
+    assert "without the batch" not in str(other.value)

@@ -120,3 +120,97 @@ def test_dispatch_mode_base_class_sees_aten_ops():
     with SeenOps() as mode:
         torch.ones(2, device="meta").relu()
     assert aten.relu.default in mode.ops
+
+
+def test_child_modules_is_the_registry_of_children_names_and_none_included():
+    model = nn.Sequential(nn.Linear(2, 2))
+    model.add_module("nothing", None)
+    children = internals.child_modules(model)
+    assert list(children) == ["0", "nothing"] and children["nothing"] is None
+    children["extra"] = nn.ReLU()  # the very dictionary: a change shows in the module
+    assert isinstance(model.extra, nn.ReLU)
+
+
+def test_drop_forward_hooks_silences_a_modules_hooks_and_call_override():
+    layer = nn.Linear(2, 2)
+    calls = []
+    layer.register_forward_hook(lambda *_: calls.append("hook"))
+    layer.register_forward_pre_hook(lambda *_: calls.append("pre"))
+    internals.override_call(layer, lambda default: lambda x: calls.append("call") or default(x))
+    internals.drop_forward_hooks(layer)
+    layer(torch.ones(1, 2))
+    assert calls == [] and internals.call_is_plain(layer)
+
+
+def test_modes_suspended_hides_active_modes_and_puts_them_back():
+    x = torch.ones(2)
+    with SeenFunctions() as functions, SeenOps() as ops:
+        with internals.modes_suspended():
+            torch.mul(x, x)
+        torch.add(x, x)
+    assert functions.calls == [torch.add] and ops.ops == [aten.add.Tensor]
+
+
+def test_functional_bodies_traced_lets_a_mode_see_inside_and_restores_the_checks():
+    import torch.nn.functional as F
+
+    original = F.has_torch_function_unary
+    x = torch.ones(1, 4, 3, 3)
+    with SeenFunctions() as mode:
+        F.local_response_norm(x, 2)
+    assert mode.calls == [F.local_response_norm]  # the whole function, handed to the mode
+    with SeenFunctions() as mode, internals.functional_bodies_traced():
+        F.local_response_norm(x, 2)
+        assert F.has_torch_function_unary is not original
+    assert len(mode.calls) > 1 and F.local_response_norm not in mode.calls  # its ops, one by one
+    assert F.has_torch_function_unary is original  # put back
+    F.has_torch_function_unary = lambda *a: False  # a stray patch ...
+    internals.restore_functional_checks()  # ... is undone by the restore
+    assert F.has_torch_function_unary is original
+
+
+def test_raise_in_thread_reaches_a_thread_at_its_next_bytecode():
+    import threading
+    import time
+
+    class Stop(Exception):
+        pass
+
+    stopped = []
+
+    def loop():
+        try:
+            while True:
+                time.sleep(0.001)
+        except Stop:
+            stopped.append(True)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    assert internals.raise_in_thread(thread.ident, Stop)
+    thread.join(5)
+    assert stopped == [True]
+    assert not internals.raise_in_thread(thread.ident, Stop)  # no such thread any more
+
+
+def test_thread_is_importing_sees_importlib_frames():
+    import importlib
+    import sys
+    import threading
+
+    seen = []
+
+    class Finder:
+        def find_spec(self, name, path=None, target=None):
+            if name == "cnnarch_probe_module":
+                seen.append(internals.thread_is_importing(threading.get_ident()))
+            return None
+
+    sys.meta_path.insert(0, Finder())
+    try:
+        with __import__("pytest").raises(ImportError):
+            importlib.import_module("cnnarch_probe_module")
+    finally:
+        sys.meta_path.pop(0)
+    assert seen == [True]
+    assert not internals.thread_is_importing(threading.get_ident())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -55,6 +57,30 @@ def factory_module(tmp_path, monkeypatch):
 
             def spin():
                 return nn.Sequential(nn.Linear(4, 4), Spin())
+
+            class Sleeps(nn.Module):
+                def forward(self, x):
+                    import time
+                    time.sleep(1000)
+                    return x
+
+            class Waits(nn.Module):
+                def forward(self, x):
+                    import threading
+                    threading.Event().wait()
+                    return x
+
+            def sleeps():
+                return nn.Sequential(nn.Linear(4, 4), Sleeps())
+
+            def waits():
+                return nn.Sequential(nn.Linear(4, 4), Waits())
+
+            def fails_deep():
+                class Deep(nn.Module):
+                    def forward(self, x):
+                        raise RuntimeError("first line of a long story\\nsecond line\\nthird")
+                return nn.Sequential(Deep())
             """
         )
     )
@@ -150,6 +176,41 @@ def test_timeout_names_the_layer(factory_module, capsys):
     err = capsys.readouterr().err
     assert "did not finish within 0.3 s" in err and "`1` (Spin)" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("factory", ["sleeps", "waits"])
+def test_timeout_stops_a_forward_blocked_in_native_code(factory_module, factory, tmp_path):
+    # time.sleep and Event().wait() run no Python bytecode: an exception raised in their
+    # thread waits for them to return. The pass runs in a worker thread that is abandoned.
+    argv = ["summary", f"{factory_module}:{factory}", "--input", "4", "--timeout", "2"]
+    run = subprocess.run(
+        [sys.executable, "-m", "cnnarch", *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # where the fixture wrote the module
+        timeout=120,  # before the fix: never returned
+    )
+    assert run.returncode == 2 and run.stdout == ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert "did not finish within 2 s" in lines[0] and "blocked in native code" in lines[0]
+    assert f"`1` ({factory.capitalize()})" in lines[0]
+
+
+def test_timeout_inf_is_no_limit_and_nan_is_refused(factory_module, capsys):
+    assert main(["summary", f"{factory_module}:tiny", "--input", "3x4x4", "--timeout", "inf"]) == 0
+    assert "Params: 224" in capsys.readouterr().out
+    assert main(["summary", f"{factory_module}:tiny", "--input", "3x4x4", "--timeout", "nan"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnarch: error: --timeout must be") and len(err.splitlines()) == 1
+
+
+def test_a_chained_error_with_a_long_cause_prints_one_line(factory_module, capsys):
+    assert main(["summary", f"{factory_module}:fails_deep", "--input", "4"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "first line of a long story" in err
+    assert "second line" not in err  # the cause's first line only; the rest stays chained
 
 
 def test_no_input_for_a_factory_model_lists_parameters(factory_module, capsys):

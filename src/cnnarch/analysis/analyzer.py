@@ -7,36 +7,42 @@ the same trace on real CPU tensors instead, and the summary says so (`Summary.mo
 The user's module is not changed: for the duration of the call only, each submodule's parameter
 and buffer dictionaries are replaced by dictionaries of stand-ins of the same shapes (what
 `torch.func.functional_call` does tensor by tensor), so no weight is copied to meta or moved and
-no gradient lands on it; the dictionaries and the train/eval flags are put back afterwards.
+no gradient lands on it. Every module's attributes and children are noted before the pass and
+put back after it, whatever the forward assigned (a submodule it creates on first use, a
+cached tensor); a pass on real tensors that runs an optimizer step steps copies of the weights.
+
+This module knows no model by name: `cnnarch.analyze`, the front door, resolves zoo names and
+their default input sizes, then calls `analyze` here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
+import functools
 import gc
+import math
 import numbers
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.nn.parameter import (
-    UninitializedBuffer,
-    UninitializedParameter,
-    UninitializedTensorMixin,
-    is_lazy,
-)
+from torch.nn.parameter import UninitializedTensorMixin
 
 from cnnarch import units
-from cnnarch.analysis.deadline import AnalysisTimeout, Deadline
+from cnnarch.analysis.deadline import AnalysisTimeout, run_with_time_limit
 from cnnarch.analysis.fast_leaves import fast_leaves
 from cnnarch.analysis.memory import live_peak
-from cnnarch.analysis.smallest import bisect_smallest_side
+from cnnarch.analysis.nested import iter_tensors, map_tensors
+from cnnarch.analysis.precision import dtype_name
 from cnnarch.analysis.summary import LayerRow, Summary, make_row
 from cnnarch.analysis.torch_internals import (
+    child_modules,
+    restore_functional_checks,
     swap_tensor_dicts,
     tensor_dicts,
 )
@@ -45,15 +51,18 @@ from cnnarch.analysis.trace import (
     FastMeta,
     Frame,
     Tracer,
-    iter_tensors,
     meta_empty,
     needs_data,
     storage_key,
 )
 from cnnarch.analysis.training_modes import StepTrace, TrainingStep, resolve_step
-from cnnarch.errors import CnnarchError
+from cnnarch.errors import CnnarchError, CnnarchValueError, describe
+from cnnarch.meta import accepts, meta_copy, smallest_square_side
 
 DEVICES = ("auto", "meta", "cpu")
+
+# An input size, one example's (the batch is prepended), or one per positional input.
+InputSize = Sequence[int] | Sequence[Sequence[int]]
 
 
 @dataclass
@@ -64,53 +73,31 @@ class _ParamInfo:
     dtype: torch.dtype
 
 
-# Finds models by name and their default input sizes: `(model or name, variant) -> (model,
-# name, default input size or None)`. The analyzer knows no model by name; the package that
-# holds a model zoo installs one (`cnnarch` installs its zoo's).
-ModelResolver = Callable[[Any, str], tuple[nn.Module, str, "tuple[int, ...] | None"]]
-_resolver: ModelResolver | None = None
-
-
-def set_model_resolver(resolver: ModelResolver | None) -> None:
-    """Install the function that turns model names into models and gives default sizes."""
-    global _resolver
-    _resolver = resolver
-
-
-def _resolve(model: Any, variant: str) -> tuple[nn.Module, str, tuple[int, ...] | None]:
-    if _resolver is not None:
-        return _resolver(model, variant)
-    if isinstance(model, str):
-        raise CnnarchError(f"no model zoo is installed to build {model!r}: pass an nn.Module")
-    if not isinstance(model, nn.Module):
-        raise CnnarchError(f"expected an nn.Module, got {type(model).__name__}")
-    return model, getattr(model, "model_name", None) or type(model).__name__, None
-
-
 def analyze(
-    model_or_name: nn.Module | str,
-    input_size: Sequence[int] | Sequence[Sequence[int]] | None = None,
+    model: nn.Module,
+    input_size: InputSize | None = None,
     *,
     inputs: Any = None,
     batch_size: int = 1,
     dtype: torch.dtype | None = None,
     train: bool = False,
     optimizer: str | None = None,
-    variant: str = "paper",
     device: str = "auto",
     timeout: float | None = None,
     name: str | None = None,
     step: TrainingStep | None = None,
+    default_input_size: Sequence[int] | None = None,
 ) -> Summary:
     """Analyze a module by tracing one pass, on meta tensors where possible.
 
     Args:
-        model_or_name: any `nn.Module`, on any device or on meta (lazy modules included), or
-            the name of a model of the installed zoo (built on meta).
-        input_size: (C, H, W) of one example, without the batch dimension, or a list of such
-            sizes for a model with several inputs. Defaults to the zoo's input size for a zoo
-            model; without one (and without `inputs`) no pass runs: the summary lists the
-            module tree with its parameters and buffers only.
+        model: any `nn.Module`, on any device or on meta (lazy modules included). (A zoo
+            model's name is for `cnnarch.analyze`, which builds it and calls this.)
+        input_size: the size of one example, without the batch dimension ((3, 224, 224) for
+            an image), or a list of such sizes for a model with several inputs; () is a
+            0-d (scalar) input, which has no batch dimension. Without it (and without
+            `inputs` and `default_input_size`) no pass runs: the summary lists the module
+            tree with its parameters and buffers only.
         inputs: instead of `input_size`: a tensor, a tuple of positional inputs, or a dict of
             keyword inputs (nested tensors allowed). On meta only their shapes and dtypes are
             used; a pass on real CPU tensors uses them as they are.
@@ -120,62 +107,125 @@ def analyze(
             that holds most of its floating parameters.
         train: trace in train mode and add the memory of a training step.
         optimizer: with `train`, a name in `training_modes.OPTIMIZERS` (default "sgd").
-        variant: the zoo variant when `model_or_name` is a name.
         device: "auto" traces on meta and falls back to real CPU tensors when an op needs
             data; "meta" never computes (an op that needs data is an error); "cpu" computes.
-        timeout: seconds the model's code may run (None: no limit); past it, an error names
-            the layer the pass was in.
-        name: the model's name in the summary and in messages (default: the zoo name, a
-            `model_name` attribute, or the class name).
+        timeout: seconds the model's code may run (None or `math.inf`: no limit); past it, an
+            error names the layer the pass was in. With a limit the pass runs in a worker
+            thread, so that a forward blocked in native code stops too (see `deadline`).
+        name: the model's name in the summary and in messages (default: a `model_name`
+            attribute, or the class name).
         step: with `train`, how the step runs (optimizer, mixed precision, checkpointing,
             accumulation; see `TrainingStep`), instead of `optimizer`.
+        default_input_size: the size used when neither `input_size` nor `inputs` is given (a
+            zoo model's card size); errors then say that the size was a default.
     """
-    model, found_name, default_size = _resolve(model_or_name, variant)
-    name = name or found_name
+    if not isinstance(model, nn.Module):
+        raise CnnarchValueError(
+            f"expected an nn.Module, got {type(model).__name__}"
+            + ("; cnnarch.analyze also takes a zoo model's name" if isinstance(model, str) else "")
+        )
+    name = name or getattr(model, "model_name", None) or type(model).__name__
     training_step = resolve_step(step, optimizer, train)
     if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
-        raise CnnarchError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+        raise CnnarchValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     if device not in DEVICES:
-        raise CnnarchError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    if timeout is not None and (
-        not isinstance(timeout, numbers.Real) or isinstance(timeout, bool) or timeout <= 0
-    ):
-        raise CnnarchError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        raise CnnarchValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    seconds = _check_timeout(timeout)
     if inputs is not None and input_size is not None:
-        raise CnnarchError("give either input_size or inputs, not both")
+        raise CnnarchValueError("give either input_size or inputs, not both")
     sizes = None
-    size_is_default = inputs is None and input_size is None and default_size is not None
+    size_is_default = inputs is None and input_size is None and default_input_size is not None
     if inputs is None:
         _check_batch_size(batch_size)
-        size = default_size if size_is_default else input_size
+        size = default_input_size if size_is_default else input_size
         sizes = None if size is None else _check_sizes(size)
-    request = _Request(
-        name, sizes, inputs, batch_size, dtype, train, training_step, Deadline(timeout)
-    )
+    request = _Request(name, sizes, inputs, batch_size, dtype, train, training_step)
     if size_is_default:
-        shown = units.shape(default_size)
+        shown = units.shape(default_input_size)  # type: ignore[arg-type]
         request.default_note = (
             f" ({shown} is {name}'s default input size; give another with input_size= or --input)"
         )
+    elif input_size is not None:
+        request.given_size = True
+    if seconds is not None:
+        _load_meta_kernels()  # before the clock starts: an import is not to be stopped midway
     with _collector_paused():
         # The pass's own objects (tracer, frames, tensors) are freed when `_analyze` returns,
         # before the collector resumes and would otherwise walk them.
         try:
-            return _analyze(model, request, device)
+            return run_with_time_limit(
+                lambda: _analyze(model, request, device), seconds, request.abandon
+            )
         except CnnarchError:
             raise
         except AnalysisTimeout as stop:
+            advice = "give it more time (timeout=, --timeout) or fix the forward pass"
             raise CnnarchError(
-                f"{name}: the analysis did not finish within {timeout:g} s{stop.where}; "
-                f"give it more time (timeout=, --timeout) or fix the forward pass"
-            ) from None
+                f"{name}: the analysis did not finish within {seconds:g} s{stop.where}; {advice}"
+            ) from stop
         except Exception as err:  # the analyzer's promise: one CnnarchError, whatever failed
-            raise CnnarchError(f"{name}: the analysis failed: {_describe(err)}") from err
+            raise CnnarchError(f"{name}: the analysis failed: {describe(err)}") from err
+
+
+@functools.cache
+def _load_meta_kernels() -> None:
+    """The first meta ops of a process make torch import its meta kernels (and sympy, and
+    more: seconds); a time limit would count them, and could stop one of those imports
+    halfway. So a timed analysis has them loaded first, once per process."""
+    x = torch.empty(2, 3, 8, 8, device="meta")
+    y = F.conv2d(x, torch.empty(4, 3, 3, 3, device="meta"), torch.empty(4, device="meta"))
+    y = F.batch_norm(y, None, None, training=True).relu()
+    F.linear(F.max_pool2d(y, 2).flatten(1), torch.empty(5, 36, device="meta"))
+
+
+def _check_timeout(timeout: Any) -> float | None:
+    """Seconds of the time limit, or None for none (`math.inf` is none too)."""
+    if timeout is None:
+        return None
+    if (
+        not isinstance(timeout, numbers.Real)
+        or isinstance(timeout, bool)
+        or math.isnan(timeout)
+        or timeout <= 0
+    ):
+        raise CnnarchValueError(
+            f"timeout must be a positive number of seconds (or None, or math.inf, for no "
+            f"limit), got {timeout!r}"
+        )
+    return None if math.isinf(timeout) else float(timeout)
+
+
+class _Snapshot:
+    """Every module's attributes (parameter and buffer dictionaries, train/eval flag, anything
+    a forward assigns) and children, as they were before the pass. `restore()` puts them back,
+    once: at the end of the pass, or earlier from another thread when the pass is abandoned."""
+
+    def __init__(self, modules: Iterable[nn.Module]) -> None:
+        self.saved = [(m, m.__dict__.copy(), dict(child_modules(m))) for m in modules]
+        self.lock = threading.Lock()
+        self.restored = False
+
+    def restore(self) -> None:
+        with self.lock:
+            if self.restored:
+                return
+            self.restored = True
+        for module, attributes, children in self.saved:
+            own = module.__dict__
+            if own.keys() != attributes.keys():  # the forward set attributes of its own
+                for key in own.keys() - attributes.keys():
+                    del own[key]
+            own.update(attributes)
+            registered = child_modules(module)
+            # The forward added or replaced a submodule (TorchScript's children are fixed).
+            if isinstance(registered, dict) and registered != children:
+                registered.clear()
+                registered.update(children)
 
 
 @dataclass
 class _Request:
-    """What to analyze, checked."""
+    """What to analyze, checked; and, while it runs, what to undo if it must be abandoned."""
 
     name: str
     sizes: list[tuple[int, ...]] | None
@@ -184,8 +234,25 @@ class _Request:
     dtype: torch.dtype | None
     train: bool
     step: TrainingStep | None  # with `train`: how the training step runs
-    deadline: Deadline
     default_note: str = ""  # said in errors when the input size was a default
+    given_size: bool = False  # `input_size` was the caller's own
+    snapshots: list[_Snapshot] = field(default_factory=list)
+    tracer: Tracer | None = None
+
+    def abandon(self) -> str:
+        """Undo what a pass blocked in native code changed (it undoes it again, harmlessly,
+        if its native call ever returns); where it was, for the error."""
+        for snapshot in self.snapshots:
+            snapshot.restore()
+        restore_functional_checks()
+        said = []
+        if self.tracer is not None:
+            self.tracer.detach()
+            frame = self.tracer.innermost()
+            if frame is not None:
+                said.append(f"the forward pass was in {_location(frame)}")
+        said.append("blocked in native code, it is left running in a background thread")
+        return f" ({'; '.join(said)})"
 
 
 class _Lazy(Exception):
@@ -227,7 +294,7 @@ def _traced_where_possible(model: nn.Module, request: _Request, device: str) -> 
                 raise CnnarchError(
                     f"{request.name}: the pass needs real data {need}; analyze with "
                     f"device='cpu' or 'auto' to run it on CPU tensors"
-                ) from None
+                ) from need
             reason = (
                 f"the meta pass needs data {need}; costs of data-dependent ops are those of "
                 f"this input"
@@ -242,8 +309,9 @@ def _traced(model: nn.Module, request: _Request, on_meta: bool, reason: str) -> 
     dtype = request.dtype or state.main_dtype()
     args, kwargs = _make_inputs(request, dtype, on_meta)
     tracer = _make_tracer(state, args, kwargs, on_meta)
+    request.tracer = tracer
     session = StepTrace(request.step, tracer, model) if request.step is not None else None
-    with _restore_modes(state, request.train), _swapped(state), request.deadline.running():
+    with _swapped(state, request):
         if session is None:
             output = _run_traced(model, request, tracer, state, args, kwargs)
         else:
@@ -256,23 +324,12 @@ def _traced(model: nn.Module, request: _Request, on_meta: bool, reason: str) -> 
                 raise
             except Exception as err:
                 raise CnnarchError(
-                    f"{request.name}: the backward pass or optimizer step fails: {_describe(err)}"
-                ) from None
-    inputs = list(iter_tensors((args, kwargs)))
+                    f"{request.name}: the backward pass or optimizer step fails: {describe(err)}"
+                ) from err
+    inputs = iter_tensors((args, kwargs))
     return _build_summary(
         request, tracer, state, inputs, dtype, "meta" if on_meta else "cpu", reason, session
     )
-
-
-def _describe(err: BaseException) -> str:
-    """The error's type and first sentence (PyTorch's messages go on with internals)."""
-    text = str(err).strip()
-    if not text:
-        return type(err).__name__
-    first = text.splitlines()[0]
-    if len(first) > 120 and ". " in first:
-        first = first[: first.index(". ") + 1]
-    return f"{type(err).__name__}: {first}"
 
 
 @contextlib.contextmanager
@@ -292,21 +349,18 @@ def _collector_paused() -> Iterator[None]:
 # -- inputs and model ----------------------------------------------------------------------------
 def _check_batch_size(batch_size: Any) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise CnnarchError(f"batch size must be a positive integer, got {batch_size!r}")
+        raise CnnarchValueError(f"batch size must be a positive integer, got {batch_size!r}")
 
 
 def _check_size(size: Any) -> tuple[int, ...]:
     if not isinstance(size, (tuple, list, torch.Size)) or not all(
         isinstance(d, int) and not isinstance(d, bool) for d in size
     ):
-        raise CnnarchError(f"an input size is a tuple of ints like (3, 224, 224), got {size!r}")
-    if not size:
-        raise CnnarchError(
-            "an input size needs at least one dimension, like (3, 224, 224) or (10,), got (); "
-            "for a model that takes no input, pass inputs=()"
+        raise CnnarchValueError(
+            f"an input size is a tuple of ints like (3, 224, 224), got {size!r}"
         )
     if any(d <= 0 for d in size):
-        raise CnnarchError(f"input sizes must be positive, got {tuple(size)}")
+        raise CnnarchValueError(f"input sizes must be positive, got {tuple(size)}")
     return tuple(size)
 
 
@@ -319,45 +373,34 @@ def _check_sizes(input_size: Any) -> list[tuple[int, ...]]:
     return [_check_size(s) for s in input_size] if several else [_check_size(input_size)]
 
 
+def _shapes(request: _Request) -> list[tuple[int, ...]]:
+    """The input shapes of `request.sizes`: the batch prepended, except to () (a 0-d input,
+    a scalar, has no batch dimension)."""
+    assert request.sizes is not None
+    return [(request.batch_size, *s) if s else () for s in request.sizes]
+
+
 def _make_inputs(
     request: _Request, dtype: torch.dtype, on_meta: bool
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The pass's inputs: meta tensors, or CPU tensors (zeros for sizes; the user's own tensors
     as they are, so that data-dependent ops see the data)."""
-    convert = _to_meta if on_meta else _to_cpu
+    convert = _meta_tensor if on_meta else _cpu_tensor
     inputs = request.inputs
     if inputs is not None:
         if isinstance(inputs, Mapping):
-            return (), {k: convert(v) for k, v in inputs.items()}
+            return (), {k: map_tensors(v, convert) for k, v in inputs.items()}
         if isinstance(inputs, (tuple, list)):
-            return tuple(convert(v) for v in inputs), {}
-        return (convert(inputs),), {}
-    assert request.sizes is not None
-    shapes = [(request.batch_size, *s) for s in request.sizes]
+            return tuple(map_tensors(v, convert) for v in inputs), {}
+        return (map_tensors(inputs, convert),), {}
     if on_meta:
-        return tuple(meta_empty(s, dtype) for s in shapes), {}
-    return tuple(torch.zeros(s, dtype=dtype) for s in shapes), {}
+        return tuple(meta_empty(s, dtype) for s in _shapes(request)), {}
+    return tuple(torch.zeros(s, dtype=dtype) for s in _shapes(request)), {}
 
 
-def _map_tensors(value: Any, convert: Callable[[torch.Tensor], torch.Tensor]) -> Any:
-    """`convert` applied to every tensor, in the same nesting."""
-    if isinstance(value, torch.Tensor):
-        return convert(value)
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
-        return type(value)(*(_map_tensors(v, convert) for v in value))
-    if isinstance(value, (tuple, list)):
-        return type(value)(_map_tensors(v, convert) for v in value)
-    if isinstance(value, Mapping):
-        return {k: _map_tensors(v, convert) for k, v in value.items()}
-    return value
-
-
-def _to_meta(value: Any) -> Any:
-    """Meta tensors of the same shapes, strides and dtypes, in the same nesting."""
-    return _map_tensors(
-        value,
-        lambda t: torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta"),
-    )
+def _meta_tensor(t: torch.Tensor) -> torch.Tensor:
+    """A meta tensor of the same shape, strides and dtype."""
+    return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
 
 
 def _cpu_tensor(t: torch.Tensor) -> torch.Tensor:
@@ -366,49 +409,35 @@ def _cpu_tensor(t: torch.Tensor) -> torch.Tensor:
     return t if t.device.type == "cpu" else t.cpu()
 
 
-def _to_cpu(value: Any) -> Any:
-    return _map_tensors(value, _cpu_tensor)
-
-
-def _tensors(model: nn.Module) -> Iterator[torch.Tensor]:
-    for module in model.modules():
-        for tensors in tensor_dicts(module):
-            yield from (t for t in tensors.values() if t is not None)
-
-
 def _materialized(model: nn.Module, request: _Request) -> nn.Module:
     """A copy of a model with lazy modules (`nn.LazyLinear`), initialized by a dry pass on
     meta. The copy's tensors are meta stand-ins, so nothing is copied or allocated, and the
     user's module stays uninitialized."""
-    memo: dict[int, Any] = {}
-    for t in _tensors(model):
-        if id(t) in memo:
-            continue
-        if is_lazy(t):
-            kind = UninitializedParameter if isinstance(t, nn.Parameter) else UninitializedBuffer
-            memo[id(t)] = kind(requires_grad=t.requires_grad, device="meta", dtype=t.dtype)
-        elif isinstance(t, nn.Parameter):
-            memo[id(t)] = nn.Parameter(meta_empty(t.shape, t.dtype), t.requires_grad)
-        else:
-            memo[id(t)] = meta_empty(t.shape, t.dtype)
-    twin = copy.deepcopy(model, memo)
+    twin = meta_copy(model, drop_hooks=False)  # lazy modules size themselves in a pre-hook
     # Uninitialized tensors have a dtype (`LazyLinear(4, dtype=torch.float16)`) but no size.
-    floating = Counter(t.dtype for t in _tensors(model) if t.dtype.is_floating_point)
+    floating = Counter(t.dtype for t in _model_tensors(model) if t.dtype.is_floating_point)
     dtype = request.dtype or (
         floating.most_common(1)[0][0] if floating else torch.get_default_dtype()
     )
     args, kwargs = _make_inputs(request, dtype, on_meta=True)
     try:
-        with request.deadline.running(), torch.no_grad(), torch.device("meta"):
+        with torch.no_grad(), torch.device("meta"):
             twin(*args, **kwargs)
     except AnalysisTimeout:
         raise
     except Exception as err:
         raise CnnarchError(
             f"{request.name}: the dry pass that gives the lazy modules their shapes fails: "
-            f"{_describe(err)}"
-        ) from None
+            f"{describe(err)}"
+        ) from err
     return twin
+
+
+def _model_tensors(model: nn.Module) -> Iterator[torch.Tensor]:
+    """Every parameter and buffer as each module holds it (a tied one once per holder)."""
+    for module in model.modules():
+        for tensors in tensor_dicts(module):
+            yield from (t for t in tensors.values() if t is not None)
 
 
 @dataclass
@@ -469,14 +498,17 @@ class _State:
         return trainable, frozen, param_bytes, buffer_bytes
 
 
-def _cpu_stand_in(tensor: torch.Tensor, dtype: torch.dtype, is_param: bool) -> torch.Tensor:
-    """The tensor a pass on the CPU uses: the tensor itself (a copy for buffers, which a
-    training pass updates in place), or zeros for a tensor on meta."""
+def _cpu_stand_in(
+    tensor: torch.Tensor, dtype: torch.dtype, is_param: bool, train: bool
+) -> torch.Tensor:
+    """The tensor a pass on the CPU uses: zeros for a tensor on meta; else the tensor itself
+    for a parameter in inference, and a copy for a buffer (a training pass updates it in
+    place) and for a parameter in training (the traced optimizer step updates it)."""
     if tensor.device.type == "meta":
         return torch.zeros(tensor.shape, dtype=dtype)
     alias = tensor.detach()
     copied = alias.to("cpu", dtype)
-    return alias.clone() if copied is alias and not is_param else copied
+    return alias.clone() if copied is alias and (train or not is_param) else copied
 
 
 def _stand_ins(model: nn.Module, dtype: torch.dtype | None, train: bool, on_meta: bool) -> _State:
@@ -496,7 +528,7 @@ def _stand_ins(model: nn.Module, dtype: torch.dtype | None, train: bool, on_meta
             twin = by_id[id(tensor)] = (
                 meta_empty(tensor.shape, target)
                 if on_meta
-                else _cpu_stand_in(tensor, target, is_param)
+                else _cpu_stand_in(tensor, target, is_param, train)
             )
             if is_param:
                 trainable = tensor.requires_grad
@@ -511,7 +543,7 @@ def _stand_ins(model: nn.Module, dtype: torch.dtype | None, train: bool, on_meta
 
     for path, module in model.named_modules():
         state.names[id(module)] = path
-        if all(child is None for child in module._modules.values()):
+        if next(module.children(), None) is None:
             state.leaves.add(id(module))
         own, own_buffers = tensor_dicts(module)
         params = {k: None if p is None else stand_in(p, True) for k, p in own.items()}
@@ -532,20 +564,24 @@ def _stand_ins(model: nn.Module, dtype: torch.dtype | None, train: bool, on_meta
 
 
 @contextlib.contextmanager
-def _swapped(state: _State) -> Iterator[None]:
-    """Give every module its stand-in parameters and buffers for the duration of the block,
-    then put the user's own dictionaries (and so the very same tensors) back, and every other
-    attribute the forward pass reassigned: a forward that caches a tensor in an attribute
-    (torchvision's anchor generators move theirs to the input's device) must not keep a
-    stand-in there."""
-    attributes = [(m, m.__dict__.copy()) for m, _, _ in state.swaps]
-    originals = swap_tensor_dicts((m, dict(p), dict(b)) for m, p, b in state.swaps)
+def _swapped(state: _State, request: _Request) -> Iterator[None]:
+    """Give every module its stand-in parameters and buffers and the train/eval flag of the
+    request for the duration of the block, then put back every module as it was (`_Snapshot`):
+    the user's own dictionaries (and so the very same tensors), flags, and whatever else the
+    forward pass assigned (a forward that caches a tensor in an attribute, as torchvision's
+    anchor generators do, or builds a submodule on first use, must not leave a stand-in or a
+    meta weight behind)."""
+    snapshot = _Snapshot(state.modules())
+    request.snapshots.append(snapshot)
     try:
+        # Only the flags that differ are set (Module.__setattr__ is slow Python).
+        for module in state.modules():
+            if module.training != request.train:
+                module.training = request.train
+        swap_tensor_dicts((m, dict(p), dict(b)) for m, p, b in state.swaps)
         yield
     finally:
-        swap_tensor_dicts(originals)
-        for module, before in attributes:
-            module.__dict__.update(before)
+        snapshot.restore()
 
 
 def _make_tracer(
@@ -559,19 +595,6 @@ def _make_tracer(
     for tensor in iter_tensors((args, kwargs)):
         tracer.register(tensor, "input")
     return tracer
-
-
-@contextlib.contextmanager
-def _restore_modes(state: _State, train: bool) -> Iterator[None]:
-    # Only the modules whose flag differs are touched (Module.__setattr__ is slow Python).
-    changed = [module for module in state.modules() if module.training != train]
-    for module in changed:
-        module.training = train
-    try:
-        yield
-    finally:
-        for module in changed:
-            module.training = not train
 
 
 # -- the pass ------------------------------------------------------------------------------------
@@ -594,8 +617,9 @@ def _run_traced(
     try:
         with torch.set_grad_enabled(train), saved_hooks, tracer.recording(), fast_path:
             output = model(*args, **kwargs)
-    except CnnarchError as err:
-        raise CnnarchError(f"{err}{_where(tracer)}") from None
+    except CnnarchError as err:  # the model's own, one line already
+        hint = _batch_hint(model, request, args) if tracer.on_meta else ""
+        raise CnnarchError(f"{err}{_where(tracer)}{hint}") from err
     except AnalysisTimeout as stop:
         frame = tracer.innermost()
         stop.where = f" (the forward pass was in {_location(frame)})" if frame else ""
@@ -604,8 +628,8 @@ def _run_traced(
         if tracer.on_meta and needs_data(err):
             frame = tracer.innermost()
             where = f"in {_location(frame)}" if frame else "before any module ran"
-            raise _NeedsData(f"{where}: {_describe(err)}") from None
-        raise CnnarchError(_failure_message(model, request, tracer, args, kwargs, err)) from None
+            raise _NeedsData(f"{where}: {describe(err)}") from err
+        raise CnnarchError(_failure_message(model, request, tracer, args, kwargs, err)) from err
     if not tracer.top.children:
         raise CnnarchError(f"{request.name}: the forward pass did not call the model")
     tracer.end_forward(output)
@@ -636,17 +660,24 @@ def _failure_message(
     else:
         shapes = ", ".join(str(tuple(t.shape)) for t in iter_tensors((args, kwargs)))
         where = f"before any module ran (inputs {shapes or 'without tensors'})"
-    message = f"{request.name}: the forward pass fails {where}: {_describe(err)}"
+    message = f"{request.name}: the forward pass fails {where}: {describe(err)}"
     message += request.default_note
+    if not tracer.on_meta or not isinstance(err, (RuntimeError, ValueError)):
+        return message
     x = args[0] if len(args) == 1 and not kwargs else None
-    if (
-        tracer.on_meta
-        and isinstance(x, torch.Tensor)
-        and x.dim() == 4
-        and isinstance(err, (RuntimeError, ValueError))
-    ):
+    hint = _batch_hint(model, request, args)
+    if hint:
+        message += hint
+    elif isinstance(x, torch.Tensor) and x.dim() == 4:
         side = min(x.shape[-2:])
-        smallest = _smallest_side(model, x, limit=4096)
+        smallest = smallest_square_side(
+            meta_copy(model, drop_hooks=True),
+            x.shape[1],
+            batch=x.shape[0],
+            dtype=x.dtype,
+            start=max(8, 2 * side),
+            within=FastMeta,
+        )
         if smallest is not None and smallest > side:
             channels = x.shape[1]
             message += (
@@ -656,20 +687,24 @@ def _failure_message(
     return message
 
 
-def _accepts(model: nn.Module, x: torch.Tensor, side: int) -> bool:
-    probe = torch.empty(*x.shape[:2], side, side, dtype=x.dtype, device="meta")
-    try:
-        with torch.no_grad(), torch.device("meta"), FastMeta():
-            model(probe)
-    except Exception:
-        return False
-    return True
-
-
-def _smallest_side(model: nn.Module, x: torch.Tensor, limit: int) -> int | None:
-    """Smallest square side accepted, by bisection on meta; None if none up to `limit` is."""
-    start = max(8, int(min(x.shape[-2:])) * 2)
-    return bisect_smallest_side(lambda side: _accepts(model, x, side), start, limit)
+def _batch_hint(model: nn.Module, request: _Request, args: tuple[Any, ...]) -> str:
+    """When a pass on the caller's `input_size` fails and the same sizes read as whole
+    shapes, batch included (torchinfo's convention), run: the note that says so, else ""
+    (a meta pass on a copy: a failing analysis only)."""
+    sizes = request.sizes or []
+    if not request.given_size or not all(sizes) or len(args) != len(sizes):
+        return ""
+    inputs = [meta_empty(s, t.dtype) for s, t in zip(sizes, args, strict=True)]
+    with FastMeta():
+        if not accepts(meta_copy(model, drop_hooks=True), inputs):
+            return ""
+    one = [s[1:] for s in sizes] if len(sizes) > 1 else sizes[0][1:]
+    return (
+        f"; note that input_size is one example's size, without the batch (batch_size="
+        f"{request.batch_size} is prepended): the model runs on the sizes as given, so their "
+        f"first number is a batch: write input_size={one}, batch_size={sizes[0][0]} "
+        f"(cnnarch.summary takes sizes with the batch, as torchinfo does)"
+    )
 
 
 def _run_backward(tracer: Tracer, output: Any, state: _State) -> None:
@@ -696,11 +731,11 @@ def _parameters_only(model: nn.Module, request: _Request, reason: str) -> Summar
     """The module tree with parameters and buffers, when no pass can run."""
     try:
         state = _stand_ins(model, request.dtype, train=False, on_meta=True)
-    except _Lazy:
+    except _Lazy as lazy:
         raise CnnarchError(
             f"{request.name}: its lazy modules have no parameter shapes until a forward pass; "
             f"give an input size (input_size=, --input)"
-        ) from None
+        ) from lazy
     rows: list[LayerRow] = []
     seen_params: set[int] = set()
     seen_modules: set[int] = set()
@@ -711,7 +746,7 @@ def _parameters_only(model: nn.Module, request: _Request, reason: str) -> Summar
         reused = id(module) in seen_modules
         seen_modules.add(id(module))
         trainable, frozen = state.first_seen_params(id(module), seen_params)
-        children = [(n, c) for n, c in module._modules.items() if c is not None]
+        children = [(n, c) for n, c in child_modules(module).items() if c is not None]
         if not reused:
             for child_name, child in children:
                 t, f = visit(child, f"{path}.{child_name}" if path else child_name, depth + 1)
@@ -754,7 +789,7 @@ def _parameters_only(model: nn.Module, request: _Request, reason: str) -> Summar
         buffer_bytes=buffer_bytes,
         inference_peak_bytes=0,
         batch_size=request.batch_size,
-        dtype=str(request.dtype or state.main_dtype()).removeprefix("torch."),
+        dtype=dtype_name(request.dtype or state.main_dtype()),
         mode="parameters",
         mode_reason=reason,
         param_dtypes=_param_dtypes(state),
@@ -766,7 +801,7 @@ def _param_dtypes(state: _State) -> dict[str, int]:
     counts: Counter[torch.dtype] = Counter()
     for info in state.params.values():
         counts[info.dtype] += info.numel
-    return {str(dtype).removeprefix("torch."): n for dtype, n in counts.items()}
+    return {dtype_name(dtype): n for dtype, n in counts.items()}
 
 
 # -- rows and totals -----------------------------------------------------------------------------
@@ -886,7 +921,7 @@ def _build_summary(
         inference_peak_bytes=baseline + forward_peak,
         training=training,
         batch_size=request.batch_size,
-        dtype=str(dtype).removeprefix("torch."),
+        dtype=dtype_name(dtype),
         uncounted_ops=dict(tracer.uncounted_ops),
         input_shapes=input_shapes,
         mode=mode,

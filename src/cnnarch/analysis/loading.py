@@ -11,44 +11,44 @@ import sys
 import torch
 from torch import nn
 
-from cnnarch.errors import CnnarchError
-
-DTYPES = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float64": torch.float64,
-}
+from cnnarch.analysis.precision import DTYPES as DTYPES
+from cnnarch.analysis.precision import parse_dtype as parse_dtype
+from cnnarch.errors import CnnarchError, CnnarchValueError, describe
 
 
 def parse_size(text: str) -> tuple[int, ...]:
-    """'3x224x224' -> (3, 224, 224); every size must be a positive integer."""
+    """'3x224x224' -> (3, 224, 224); every size must be a positive integer.
+
+    Args:
+        text: sizes joined by "x", as `--input` takes them.
+    """
     parts = text.strip().lower().split("x")
     if not all(re.fullmatch(r"-?\d+", p.strip()) for p in parts):
-        raise CnnarchError(
+        raise CnnarchValueError(
             f"malformed input size {text!r}: write it as CxHxW with integers, e.g. 3x224x224"
         )
     size = tuple(int(p) for p in parts)
     if any(d <= 0 for d in size):
-        raise CnnarchError(f"input size {text!r} has a zero or negative size; all must be >= 1")
+        raise CnnarchValueError(
+            f"input size {text!r} has a zero or negative size; all must be >= 1"
+        )
     return size
 
 
-def parse_dtype(name: str) -> torch.dtype:
-    try:
-        return DTYPES[name]
-    except KeyError:
-        raise CnnarchError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}") from None
-
-
 def load_model(spec: str, variant: str = "paper") -> nn.Module | str:
-    """A zoo name is returned as is (the analyzer builds it on meta); `module.path:factory`
-    imports the module and calls the factory with no arguments (or takes the module object)."""
+    """The model a command names: a zoo name is returned as is (the front door builds it on
+    meta); `module.path:factory` imports the module and calls the factory with no arguments,
+    on the meta device (or takes the module object it names).
+
+    Args:
+        spec: a zoo name, or `module.path:factory`.
+        variant: unused here (a zoo name is built later, in its variant); kept for callers.
+    """
     if ":" not in spec:
         return spec
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise CnnarchError(f"malformed model {spec!r}: write NAME or module.path:factory")
+        raise CnnarchValueError(f"malformed model {spec!r}: write NAME or module.path:factory")
     # Like `python -m`, find modules in the current folder (the `cnnarch` script does not).
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -56,12 +56,12 @@ def load_model(spec: str, variant: str = "paper") -> nn.Module | str:
         module = importlib.import_module(module_name)
     except Exception as err:  # ImportError, or any error raised while importing it
         raise CnnarchError(
-            f"cannot import {module_name!r} (from {spec!r}): {type(err).__name__}: {err}"
-        ) from None
+            f"cannot import {module_name!r} (from {spec!r}): {describe(err)}"
+        ) from err
     try:
         factory = getattr(module, attribute)
-    except AttributeError:
-        raise CnnarchError(f"module {module_name!r} has no attribute {attribute!r}") from None
+    except AttributeError as err:
+        raise CnnarchError(f"module {module_name!r} has no attribute {attribute!r}") from err
     if isinstance(factory, nn.Module):
         return factory
     if not callable(factory):
@@ -70,7 +70,7 @@ def load_model(spec: str, variant: str = "paper") -> nn.Module | str:
         with torch.device("meta"):  # build without allocating weights
             model = factory()
     except Exception as err:
-        raise CnnarchError(f"{spec!r} raised {type(err).__name__}: {err}") from None
+        raise CnnarchError(f"{spec!r} raised {describe(err)}") from err
     if not isinstance(model, nn.Module):
         raise CnnarchError(f"{spec!r} returned a {type(model).__name__}, not an nn.Module")
     return model

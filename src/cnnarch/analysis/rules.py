@@ -25,7 +25,7 @@ from cnnarch.analysis.torch_internals import (
     op_packet,
     qualified_name,
 )
-from cnnarch.errors import CnnarchError
+from cnnarch.errors import CnnarchValueError
 
 aten = torch.ops.aten
 
@@ -290,8 +290,12 @@ _RULE_BY_OP: dict[Any, Rule] = {
 _BUILT_IN = frozenset(_RULE_BY_OP)
 
 
-def op_name(op: torch._ops.OpOverload) -> str:
-    """`mm` for an aten op, `mylib::op` for any other."""
+def op_name(op: OpOverload) -> str:
+    """`mm` for an aten op, `mylib::op` for any other.
+
+    Args:
+        op: one overload of an operator.
+    """
     packet = op_packet(op)
     qualified = qualified_name(packet)
     return packet.__name__ if qualified.startswith("aten::") else qualified
@@ -302,17 +306,30 @@ def op_name(op: torch._ops.OpOverload) -> str:
 _RULE_BY_OVERLOAD: dict[int, Rule | None] = {}
 
 
-def rule_for(op: torch._ops.OpOverload) -> Rule | None:
-    """The counting rule of an aten op, or None when the table has no entry for it."""
+def rule_for(op: OpOverload) -> Rule | None:
+    """The counting rule of an aten op, or None when the table has no entry for it.
+
+    Args:
+        op: one overload of an operator.
+    """
     rule = _RULE_BY_OVERLOAD.get(id(op), _RULE_BY_OVERLOAD)
     if rule is _RULE_BY_OVERLOAD:  # not seen yet
         rule = _RULE_BY_OVERLOAD[id(op)] = _RULE_BY_OP.get(op_packet(op))
     return rule  # type: ignore[return-value]
 
 
-def op_cost(op: torch._ops.OpOverload, args: Sequence[Any], kwargs: dict[str, Any], out: Any):
+def op_cost(
+    op: OpOverload, args: Sequence[Any], kwargs: dict[str, Any], out: Any
+) -> tuple[int, int, bool]:
     """(MACs, FLOPs, counted) of one aten call. Views, and in-place changes of a view's
-    geometry (`as_strided_`), cost nothing and are always counted."""
+    geometry (`as_strided_`), cost nothing and are always counted.
+
+    Args:
+        op: the overload called.
+        args: its positional arguments.
+        kwargs: its keyword arguments.
+        out: what it returned.
+    """
     rule = rule_for(op)
     if rule is None:
         return 0, 0, op.is_view or torch.Tag.inplace_view in op.tags
@@ -342,23 +359,28 @@ def register_rule(op: Any, *, macs: Count | None = None, flops: Count | None = N
     `macs` and `flops` are called with the aten call's arguments, keyword arguments and output
     (tensors on meta: shapes and dtypes only) and return a count; FLOPs default to 2 x MACs,
     and MACs to 0. An op has at most one rule: registering a second is an error.
+
+    Args:
+        op: the operator, or one overload of it.
+        macs: its multiply-accumulates per call.
+        flops: its FLOPs per call.
     """
     if isinstance(op, OpOverload):
         op = op_packet(op)
     if not isinstance(op, OpOverloadPacket):
-        raise CnnarchError(
+        raise CnnarchValueError(
             f"register_rule takes an operator such as torch.ops.aten.mm or "
             f"torch.ops.mylib.myop, got {op!r}"
         )
     name = qualified_name(op)
     if op in _RULE_BY_OP:
         origin = "a built-in counting rule" if op in _BUILT_IN else "a counting rule already"
-        raise CnnarchError(
+        raise CnnarchValueError(
             f"{name} has {origin}; an op takes one rule (remove the earlier one with the "
             f"handle register_rule returned)"
         )
     if macs is None and flops is None:
-        raise CnnarchError(f"register_rule({name}) needs macs=, flops= or both")
+        raise CnnarchValueError(f"register_rule({name}) needs macs=, flops= or both")
 
     def rule(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
         mac_count = int(macs(args, kwargs, out)) if macs is not None else 0

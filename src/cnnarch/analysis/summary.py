@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnarch import units
 from cnnarch.analysis.memory import TrainingMemory
-from cnnarch.errors import CnnarchError
+from cnnarch.errors import CnnarchError, CnnarchValueError
 from cnnarch.tables import Column, Table
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cnnarch.analysis.torchinfo_style import TorchinfoStyle
+
 Shape = tuple[int, ...]
+
+# Rows shown when a notebook displays a summary (`cnnarch.summary`'s `depth` when given).
+NOTEBOOK_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -90,13 +99,29 @@ class Summary:
     mode: str = "meta"
     mode_reason: str = ""
     param_dtypes: dict[str, int] = field(default_factory=dict)  # parameter elements by dtype
+    # How `str()` prints it: None for cnnarch's table, torchinfo's layout for `cnnarch.summary`.
+    table_style: TorchinfoStyle | None = field(default=None, compare=False)
+
+    # -- torchinfo's names (a `cnnarch.summary` result stands in for its ModelStatistics) ------
+    @property
+    def total_mult_adds(self) -> int:
+        """`total_macs` (cnnarch's convention: see docs/from-torchinfo.md)."""
+        return self.total_macs
+
+    @property
+    def total_param_bytes(self) -> int:
+        return self.param_bytes
+
+    @property
+    def total_input(self) -> int:
+        return self.input_bytes
 
     # -- views --------------------------------------------------------------------------------
     def collapse(self, depth: int) -> Summary:
         """The same summary with rows deeper than `depth` folded into their ancestors (whose
         rows already hold their subtree's totals)."""
         if depth < 0:
-            raise CnnarchError(f"depth must be 0 or more, got {depth}")
+            raise CnnarchValueError(f"depth must be 0 or more, got {depth}")
         return dataclasses.replace(self, rows=[r for r in self.rows if r.depth <= depth])
 
     def layer_table(self, indent: str = "  ") -> Table:
@@ -247,13 +272,68 @@ class Summary:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
-    def to_dataframe(self) -> Any:
+    def to_dataframe(self) -> pd.DataFrame:
         """The rows as a pandas DataFrame (pandas must be installed)."""
         try:
             import pandas as pd
-        except ImportError:
-            raise CnnarchError("to_dataframe needs pandas: pip install pandas") from None
+        except ImportError as err:
+            raise CnnarchError("to_dataframe needs pandas: pip install pandas") from err
         return pd.DataFrame([row.to_dict() for row in self.rows])
 
+    def to_torchinfo(self, style: TorchinfoStyle | None = None) -> str:
+        """The summary laid out as torchinfo prints its own (see `cnnarch.summary`).
+
+        Args:
+            style: depth, columns and row settings (default: this summary's, else torchinfo's
+                defaults).
+        """
+        from cnnarch.analysis.torchinfo_style import TorchinfoStyle, torchinfo_table
+
+        return torchinfo_table(self, style or self.table_style or TorchinfoStyle())
+
     def __str__(self) -> str:
-        return self.to_table()
+        return self.to_table() if self.table_style is None else self.to_torchinfo()
+
+    def __repr__(self) -> str:
+        macs = f", MACs={units.prefixed(self.total_macs)}" if self.mode != "parameters" else ""
+        shown = f", input={format_shapes(self.input_shapes)}" if self.input_shapes else ""
+        return (
+            f"Summary(model={self.model_name!r}{shown}, params={units.number(self.total_params)}"
+            f"{macs}, mode={self.mode!r}, {len(self.rows)} rows)"
+        )
+
+    # -- notebooks ----------------------------------------------------------------------------
+    def _notebook_view(self) -> Summary:
+        depth = self.table_style.depth if self.table_style is not None else NOTEBOOK_DEPTH
+        return self.collapse(depth)
+
+    def _repr_markdown_(self) -> str:
+        """The totals, then the table to `NOTEBOOK_DEPTH` (or `cnnarch.summary`'s depth)."""
+        view = self._notebook_view()
+        totals = "\n".join(f"- {line}" for line in view.totals_lines())
+        table = view.layer_table(indent="&nbsp;" * 2).to_markdown()
+        return f"**{html.escape(self.model_name)}**\n\n{totals}\n\n{table}\n"
+
+    def _repr_html_(self) -> str:
+        """The totals, then the table to `NOTEBOOK_DEPTH` (or `cnnarch.summary`'s depth)."""
+        view = self._notebook_view()
+        totals = "".join(f"<li>{html.escape(line)}</li>" for line in view.totals_lines())
+        table = view.layer_table(indent="\u00a0" * 2)
+        right = table.right_aligned()
+        head = "".join(
+            f'<th style="text-align:{"right" if r else "left"}">{html.escape(c.heading())}</th>'
+            for c, r in zip(table.columns, right, strict=True)
+        )
+        body = "".join(
+            "<tr>"
+            + "".join(
+                f'<td style="text-align:{"right" if r else "left"}">{html.escape(cell)}</td>'
+                for cell, r in zip(cells, right, strict=True)
+            )
+            + "</tr>"
+            for cells in table.cells()
+        )
+        return (
+            f"<div><strong>{html.escape(self.model_name)}</strong><ul>{totals}</ul>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        )

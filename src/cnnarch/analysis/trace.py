@@ -29,8 +29,10 @@ from torch.nn.modules.module import (
 )
 from torch.overrides import TorchFunctionMode
 
+from cnnarch.analysis.nested import iter_tensors as iter_tensors
 from cnnarch.analysis.rules import op_cost, op_name
 from cnnarch.analysis.torch_internals import (
+    OpOverload,
     TorchDispatchMode,
     device_constructors,
     disable_torch_dispatch,
@@ -53,30 +55,8 @@ def meta_empty(shape: Any, dtype: torch.dtype) -> torch.Tensor:
     return torch.empty(size=shape, dtype=dtype, device=META)
 
 
-def iter_tensors(value: Any) -> list[torch.Tensor]:
-    """Tensors in nested tuples, lists, dicts and namedtuples (a cheap pytree walk)."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    found: list[torch.Tensor] = []
-    _collect(value, found)
-    return found
-
-
-def _collect(value: Any, found: list[torch.Tensor]) -> None:
-    if isinstance(value, torch.Tensor):
-        found.append(value)
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            if isinstance(item, torch.Tensor):
-                found.append(item)
-            elif isinstance(item, (tuple, list, dict)):
-                _collect(item, found)
-    elif isinstance(value, dict):
-        _collect(tuple(value.values()), found)
-
-
 @functools.cache
-def _tensor_positions(op: torch._ops.OpOverload) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+def _tensor_positions(op: OpOverload) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
     """Positions of an aten op's tensor arguments and of its tensor-list arguments, from its
     schema; None when a tensor could hide in another type."""
     singles: list[int] = []
@@ -92,7 +72,7 @@ def _tensor_positions(op: torch._ops.OpOverload) -> tuple[tuple[int, ...], tuple
     return tuple(singles), tuple(lists)
 
 
-def op_inputs(op: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
+def op_inputs(op: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
     """The tensors an aten call reads: `iter_tensors` of its arguments, without walking the
     lists of ints (strides, sizes) that most calls carry."""
     positions = _tensor_positions(op)
@@ -256,7 +236,7 @@ FRESH, IN_PLACE, OTHER = "fresh", "in-place", "other"
 
 
 @functools.cache
-def _op_kind(op: torch._ops.OpOverload) -> str:
+def _op_kind(op: OpOverload) -> str:
     """FRESH: mutates nothing and returns only new tensors (outputs can be rebuilt from
     metadata); IN_PLACE: mutates and returns its first argument only (``add_``, ``relu_``)."""
     schema = op_schema(op)
@@ -299,7 +279,7 @@ class FastMeta(TorchDispatchMode):
         # input metadata -> output metadata (FRESH ops) or None (IN_PLACE ops: checked once)
         self._outputs: dict[Any, tuple[tuple[Any, ...], bool] | None] = {}
 
-    def run(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
+    def run(self, func: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
         rule = SHAPE_RULES.get(func)
         if rule is not None:
             out = rule(args, kwargs)
@@ -369,9 +349,7 @@ def _same_dtypes(args: tuple[Any, ...], positions: tuple[int, ...]) -> bool:
     return True
 
 
-def cpu_error(
-    func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Exception | None:
+def cpu_error(func: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception | None:
     """The error PyTorch's CPU kernel raises for this call, replayed on uninitialized CPU
     tensors of the same shapes, strides and dtypes; None when it accepts the call, or when
     the tensors would take more than `CPU_REPLAY_LIMIT` bytes."""
@@ -608,7 +586,7 @@ class Tracer(FastMeta):
             self.stack[-1].saved_keys.extend(frame.saved_keys)
 
     # -- aten ops -----------------------------------------------------------------------------
-    def run(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
+    def run(self, func: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
         if not self.on_meta:
             return func(*args, **kwargs)
         positions = _SAME_DTYPE_ARGS.get(id(func))
@@ -626,7 +604,7 @@ class Tracer(FastMeta):
                 raise
             error = cpu_error(func, args, kwargs)
             if error is not None and type(error) is type(err):
-                raise error from None
+                raise error from err
             raise
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -641,7 +619,7 @@ class Tracer(FastMeta):
         self._record(func, args, kwargs, out)
         return out
 
-    def call_op(self, func: torch._ops.OpOverload, *args: Any, **kwargs: Any) -> Any:
+    def call_op(self, func: OpOverload, *args: Any, **kwargs: Any) -> Any:
         """Run and record one aten op as `__torch_dispatch__` would, without the trip through
         the dispatcher (a few microseconds an op). Inside `__torch_dispatch__` torch has
         taken this mode off the stack and turned `__torch_function__` off; here both are

@@ -35,8 +35,12 @@ from cnnarch.analysis.memory import (
     step_moments,
     step_peak,
 )
+from cnnarch.analysis.nested import iter_tensors, map_tensors
+from cnnarch.analysis.precision import PRECISIONS as PRECISIONS
+from cnnarch.analysis.precision import SCALED_PRECISIONS
+from cnnarch.analysis.torch_internals import functional_bodies_traced
 from cnnarch.analysis.trace import FORWARD, Tracer, storage_key
-from cnnarch.errors import CnnarchError
+from cnnarch.errors import CnnarchValueError
 
 Observer = Callable[[tuple[Any, ...]], contextlib.AbstractContextManager[None]]
 
@@ -54,11 +58,17 @@ OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
 def make_optimizer(
     name: str, params: Iterable[torch.Tensor], foreach: bool
 ) -> torch.optim.Optimizer:
+    """The torch.optim optimizer a name of `OPTIMIZERS` stands for, with its defaults.
+
+    Args:
+        name: a key of `OPTIMIZERS`.
+        params: the tensors it steps.
+        foreach: torch.optim's multi-tensor implementation instead of the per-tensor loop.
+    """
     optimizer_class, defaults = OPTIMIZERS[name]
     return optimizer_class(params, foreach=foreach, **defaults)
 
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # With a world size above 1, every rank runs DistributedDataParallel; "zero1" also shards the
 # optimizer state over the ranks (torch.distributed.optim.ZeroRedundancyOptimizer). "zero2"
 # and "zero3" run FSDP instead (`fully_shard`): gradients, optimizer state and parameters
@@ -168,11 +178,15 @@ class TrainingStep:
         _check_name("sharding", self.sharding, dict.fromkeys(SHARDINGS))
         _check_name("autocast device", self.autocast_device, dict.fromkeys(AUTOCAST_DEVICES))
         if not _positive_int(self.world_size):
-            raise CnnarchError(f"world size must be a positive integer, got {self.world_size!r}")
+            raise CnnarchValueError(
+                f"world size must be a positive integer, got {self.world_size!r}"
+            )
         if not _positive_int(self.accumulate):
-            raise CnnarchError(f"accumulate must be a positive integer, got {self.accumulate!r}")
+            raise CnnarchValueError(
+                f"accumulate must be a positive integer, got {self.accumulate!r}"
+            )
         if self.checkpoint not in (None, "stages") and not _positive_int(self.checkpoint):
-            raise CnnarchError(
+            raise CnnarchValueError(
                 f'checkpoint must be "stages" or a positive number of blocks, got '
                 f"{self.checkpoint!r}"
             )
@@ -202,22 +216,28 @@ def _positive_int(value: Any) -> bool:
 
 def _check_name(what: str, name: Any, valid: dict[str, Any]) -> None:
     if name not in valid:
-        raise CnnarchError(f"unknown {what} {name!r}; choose one of {', '.join(valid)}")
+        raise CnnarchValueError(f"unknown {what} {name!r}; choose one of {', '.join(valid)}")
 
 
 def resolve_step(
     step: TrainingStep | None, optimizer: str | None, train: bool
 ) -> TrainingStep | None:
-    """The step `analyze` traces: `step`, or one with `optimizer` (SGD by default)."""
+    """The step `analyze` traces: `step`, or one with `optimizer` (SGD by default).
+
+    Args:
+        step: the training step as given, or None.
+        optimizer: an optimizer's name as given, or None.
+        train: whether a training step is analyzed at all.
+    """
     if not train:
         if step is not None or optimizer is not None:
-            raise CnnarchError(
+            raise CnnarchValueError(
                 "an optimizer or training step only matters for training: pass train=True (--train)"
             )
         return None
     if step is not None:
         if optimizer is not None and optimizer != step.optimizer:
-            raise CnnarchError("give the optimizer either by name or in the step, not both")
+            raise CnnarchValueError("give the optimizer either by name or in the step, not both")
         return step
     return TrainingStep(optimizer=optimizer or "sgd")
 
@@ -343,12 +363,7 @@ class AutocastOnMeta(TorchFunctionMode):
         return cast
 
     def _cast_all(self, args: Any, kwargs: dict[str, Any], dtype: torch.dtype) -> Any:
-        def cast(v: Any) -> Any:
-            if isinstance(v, (list, tuple)):
-                return type(v)(cast(x) for x in v)
-            return self._cast(v, dtype)
-
-        return cast(args), {k: cast(v) for k, v in kwargs.items()}
+        return map_tensors((args, kwargs), lambda t: self._cast(t, dtype))
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -358,45 +373,17 @@ class AutocastOnMeta(TorchFunctionMode):
         elif name in self.float32:
             args, kwargs = self._cast_all(args, kwargs, torch.float32)
         elif name in self.float32_output and kwargs.get("dtype") is None:
-            if any(t.dtype == self.dtype for t in _tensors(args)):
+            if any(t.dtype == self.dtype for t in iter_tensors(args)):
                 kwargs = {**kwargs, "dtype": torch.float32}
         elif name in PROMOTE_FUNCTIONS:
-            floats = [t.dtype for t in _tensors(args) if t.is_floating_point()]
+            floats = [t.dtype for t in iter_tensors(args) if t.is_floating_point()]
             if floats:
                 widest = max(floats, key=lambda d: torch.finfo(d).bits)
                 args, kwargs = self._cast_all(args, kwargs, widest)
         elif getattr(func, "__module__", None) == F.__name__ and inspect.isfunction(func):
-            with self, _functional_bodies_traced():
+            with self, functional_bodies_traced():
                 return func(*args, **kwargs)
         return func(*args, **kwargs)
-
-
-@contextlib.contextmanager
-def _functional_bodies_traced() -> Iterator[None]:
-    """A function of torch.nn.functional (local_response_norm, say) hands itself whole to an
-    active mode; autocast acts on the ops inside it. For the duration, its module's checks for
-    a mode say no, so that its body runs with the mode seeing each op it calls."""
-    names = ("has_torch_function", "has_torch_function_unary", "has_torch_function_variadic")
-    saved = {name: getattr(F, name) for name in names}
-    try:
-        for name in names:
-            setattr(F, name, _never)
-        yield
-    finally:
-        for name, check in saved.items():
-            setattr(F, name, check)
-
-
-def _never(*args: Any) -> bool:
-    return False
-
-
-def _tensors(value: Any) -> Iterator[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _tensors(item)
 
 
 # -- the traced step -----------------------------------------------------------------------------
@@ -452,7 +439,7 @@ class StepTrace:
                 yield
         finally:  # a recomputation ends early with an exception once it has what is needed
             if self.tracer.phase != FORWARD:
-                keys = [storage_key(t) for t in _tensors(inputs)]
+                keys = [storage_key(t) for t in iter_tensors(inputs)]
                 self.recomputations.append((keys, start, self.tracer.clock))
 
     def _keep_checkpoint_inputs(self) -> None:
@@ -507,7 +494,7 @@ class StepTrace:
             tracer.storages, timeline, self.weight_copies
         )
         state_bytes = _storage_bytes(self.state)
-        if self.step.precision == "fp16":
+        if self.step.precision in SCALED_PRECISIONS:
             state_bytes += GRAD_SCALER_BYTES
         persistent = _storage_bytes(self.persistent_grads)
         buckets = _storage_bytes(self.trainable) if self.step.bucket_copies else 0

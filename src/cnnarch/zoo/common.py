@@ -3,15 +3,15 @@ family turns a variant name ("paper", "torchvision") into the structural choices
 
 from __future__ import annotations
 
-import copy
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
-from cnnarch.analysis.smallest import bisect_smallest_side
 from cnnarch.errors import CnnarchError
+from cnnarch.meta import SEARCH_LIMIT, meta_copy, size_search_running, smallest_square_side
 
 Design = TypeVar("Design")
 
@@ -22,33 +22,21 @@ PAPER_ONLY: Mapping[str, None] = {"paper": None}
 class ZooModel(nn.Module):
     """Base of every top-level zoo model: turns a bad input into one clear `CnnarchError`.
 
-    The channel count is checked before the forward pass (cheap). The spatial size is only
+    Each subclass's `forward` is wrapped (once, when the class is defined) by `checked_forward`:
+    the channel count is checked before the forward pass (cheap); the spatial size is only
     examined when the forward pass fails, so a good input costs nothing extra: the smallest
-    accepted side is then found by shape inference on a meta copy of the model.
+    accepted side is then found by shape inference on a meta copy of the model. The call
+    itself is `nn.Module`'s own, hooks and all.
     """
 
     in_channels: int
     model_name: str = "model"  # `create_model` names the models it builds
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        x = args[0] if args else None
-        if isinstance(x, torch.Tensor):
-            self._check_channels(x)
-        try:
-            return super().__call__(*args, **kwargs)
-        except RuntimeError as err:
-            if isinstance(x, torch.Tensor) and x.dim() == 4:
-                try:
-                    smallest = self.min_input_side()
-                except CnnarchError:  # no size works: the input's size is not the problem
-                    raise err from None
-                side = min(x.shape[-2:])
-                if side < smallest:
-                    raise CnnarchError(
-                        f"{self.model_name}: input {tuple(x.shape[-2:])} is too small; "
-                        f"the smallest input this model accepts is {smallest}x{smallest}"
-                    ) from None
-            raise err
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        forward = cls.__dict__.get("forward")
+        if forward is not None:
+            cls.forward = checked_forward(forward)
 
     def _check_channels(self, x: torch.Tensor) -> None:
         if x.dim() != 4:
@@ -63,46 +51,59 @@ class ZooModel(nn.Module):
             )
 
     def min_input_side(self) -> int:
-        """Smallest accepted square side, found on a meta twin of this model (no memory)."""
-        return smallest_input_side(self._meta_twin, self.in_channels, training=self.training)
-
-    def _meta_twin(self) -> nn.Module:
-        """A copy of this model whose parameters and buffers are empty meta tensors: the memo
-        hands `deepcopy` a meta stand-in for each tensor, so no weight is copied."""
-        memo: dict[int, Any] = {}
-        for p in self.parameters():
-            memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
-        for b in self.buffers():
-            memo[id(b)] = torch.empty_like(b, device="meta")
-        twin = copy.deepcopy(self, memo)
-        for module in twin.modules():  # a user's hooks must not see the size search
-            module._forward_hooks.clear()
-            module._forward_pre_hooks.clear()
-        return twin
+        """Smallest accepted square side, found on a meta copy of this model (no memory; the
+        model's hooks do not see the search), in its current train/eval mode."""
+        smallest = smallest_square_side(meta_copy(self, drop_hooks=True), self.in_channels)
+        if smallest is None:
+            raise CnnarchError(f"no input side up to {SEARCH_LIMIT} is accepted")
+        return smallest
 
 
-def _accepts(model: nn.Module, in_channels: int, side: int) -> bool:
-    # Two samples: batch norm in training mode needs more than one value per channel.
-    x = torch.empty(2, in_channels, side, side, device="meta")
-    try:
-        # `forward`, not `__call__`: the top-level check must not recurse into this search.
-        model.forward(x)
-    except (RuntimeError, ValueError, CnnarchError):
-        return False
-    return True
+def checked_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
+    """`forward` of a `ZooModel`, with its input checked first and a failure on too small an
+    image explained (chained to PyTorch's error, which stays the cause)."""
+
+    @functools.wraps(forward)
+    def checked(self: ZooModel, *args: Any, **kwargs: Any) -> Any:
+        x = args[0] if args else None
+        if not isinstance(x, torch.Tensor):
+            return forward(self, *args, **kwargs)
+        self._check_channels(x)
+        try:
+            return forward(self, *args, **kwargs)
+        except RuntimeError as err:
+            if size_search_running():  # a probe of the size search: its answer is no
+                raise
+            side = min(x.shape[-2:])
+            smallest = smallest_square_side(meta_copy(self, drop_hooks=True), self.in_channels)
+            if smallest is not None and side < smallest:
+                raise CnnarchError(
+                    f"{self.model_name}: input {tuple(x.shape[-2:])} is too small; "
+                    f"the smallest input this model accepts is {smallest}x{smallest}"
+                ) from err
+            raise
+
+    return checked
 
 
 def smallest_input_side(
-    build: Callable[[], nn.Module], in_channels: int, limit: int = 4096, training: bool = False
+    build: Callable[[], nn.Module],
+    in_channels: int,
+    limit: int = SEARCH_LIMIT,
+    training: bool = False,
 ) -> int:
     """Smallest square side accepted by the model `build()` returns, by bisection on meta.
 
-    `training=True` checks the training-mode forward, which may need more (auxiliary heads).
+    Args:
+        build: makes the model (called under `torch.device("meta")`).
+        in_channels: the input's channels.
+        limit: the largest side tried.
+        training: check the training-mode forward, which may need more (auxiliary heads).
     """
     with torch.device("meta"):
         model = build()
     model.train(training)
-    smallest = bisect_smallest_side(lambda side: _accepts(model, in_channels, side), limit=limit)
+    smallest = smallest_square_side(model, in_channels, limit=limit)
     if smallest is None:
         raise CnnarchError(f"no input side up to {limit} is accepted")
     return smallest
