@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import torch
 
-from cnnarch.analysis import analyze
+from cnnarch import analyze
 from cnnarch.cli import main
 from cnnarch.errors import CnnarchError
 from cnnarch.experiments.inception import lecture_example

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from cnnarch.analysis import analyze
+from cnnarch import analyze
 from cnnarch.analysis.loading import DTYPES
 from cnnarch.analysis.memory import BREAKDOWN_ORDER
 from cnnarch.errors import CnnarchError
