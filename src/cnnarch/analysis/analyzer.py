@@ -460,7 +460,12 @@ class _State:
 
     def first_seen_params(self, module_id: int, seen: set[int]) -> tuple[int, int]:
         """Trainable and frozen elements of the module's own parameters not in `seen`
-        (which they join): a parameter counts in the first row that holds it."""
+        (which they join): a parameter counts in the first row that holds it.
+
+        Args:
+            module_id: id of the module.
+            seen: ids of the parameters counted already (updated).
+        """
         trainable = frozen = 0
         for pid in self.own_params[module_id]:
             if pid in seen:

@@ -149,7 +149,12 @@ def _fast_call(
 
 @contextlib.contextmanager
 def fast_leaves(tracer: Tracer, modules: Iterable[nn.Module]) -> Iterator[None]:
-    """Give the qualifying modules their fast path for the duration of the block."""
+    """Give the qualifying modules their fast path for the duration of the block.
+
+    Args:
+        tracer: the tracer that records the ops.
+        modules: the model's modules; those that qualify take the fast path.
+    """
     installed: list[nn.Module] = []
     try:
         if ENABLED and _only_tracer_global_hooks():

@@ -83,7 +83,13 @@ def live_peak(
 ) -> tuple[int, int, int]:
     """The most bytes that storages the pass created hold at once: (peak, clock of the peak,
     most temporaries alive at once from `forward_end` on). Inference counts the forward pass
-    alone; a training pass is swept by `step_peak`'s rules."""
+    alone; a training pass is swept by `step_peak`'s rules.
+
+    Args:
+        records: the storages the tracer recorded.
+        forward_end: the clock at the end of the forward pass.
+        training: sweep a training step instead (`step_peak`).
+    """
     records = list(records)
     if training:
         timeline = StepTimeline(forward_end, NEVER_FREED)
@@ -121,6 +127,11 @@ def step_peak(
     Returns (peak, clock of the peak, bytes by category at the peak, most temporaries alive at
     once in the backward pass, the same in the optimizer step). Storages in `weight_copies`
     (keys) count as WEIGHT_COPIES; saved tensors live at least to the end of the forward pass.
+
+    Args:
+        records: the storages the tracer recorded, by key.
+        timeline: where the backward pass and the optimizer step begin.
+        weight_copies: keys of the storages that are autocast's weight copies.
     """
     events = _step_events(records, timeline, weight_copies)
     live = dict.fromkeys(SWEPT, 0)
@@ -146,7 +157,13 @@ def step_moments(
     """(clock, bytes by category alive) after each clock's allocations and frees, in clock
     order, by `step_peak`'s rules. Within one clock, frees come first and allocations only
     add, so `step_peak`'s peak is the largest of these totals, and its breakdown is that of
-    the first clock that reaches it."""
+    the first clock that reaches it.
+
+    Args:
+        records: the storages the tracer recorded, by key.
+        timeline: where the backward pass and the optimizer step begin.
+        weight_copies: keys of the storages that are autocast's weight copies.
+    """
     moments: list[tuple[int, dict[str, int]]] = []
     live = dict.fromkeys(SWEPT, 0)
     events = _step_events(records, timeline, weight_copies)

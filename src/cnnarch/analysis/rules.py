@@ -269,7 +269,11 @@ RULES: tuple[CountingRule, ...] = (
 def describe_rules(pattern: str = "*") -> list[dict[str, str]]:
     """The counting rules in words, for people: with the default pattern one row per rule
     (its ops, its MACs, its FLOPs); with any other, one row per op whose name matches the
-    fnmatch `pattern` ("conv*", "*softmax"). Ops of newer PyTorch releases are listed too."""
+    fnmatch `pattern` ("conv*", "*softmax"). Ops of newer PyTorch releases are listed too.
+
+    Args:
+        pattern: fnmatch pattern of op names ("*": one row per rule).
+    """
     if pattern == "*":
         return [{"ops": ", ".join(r.ops), "macs": r.macs, "flops": r.flops} for r in RULES]
     return [

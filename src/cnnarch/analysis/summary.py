@@ -65,7 +65,11 @@ def make_row(**fields: Any) -> LayerRow:
 
 
 def format_shapes(shapes: tuple[Shape, ...]) -> str:
-    """'2x8' for one shape, '2x8; 2x4' for several, 'scalar' for a 0-d tensor."""
+    """'2x8' for one shape, '2x8; 2x4' for several, 'scalar' for a 0-d tensor.
+
+    Args:
+        shapes: a row's input or output shapes.
+    """
     return "; ".join(units.shape(shape) or "scalar" for shape in shapes)
 
 
@@ -119,7 +123,11 @@ class Summary:
     # -- views --------------------------------------------------------------------------------
     def collapse(self, depth: int) -> Summary:
         """The same summary with rows deeper than `depth` folded into their ancestors (whose
-        rows already hold their subtree's totals)."""
+        rows already hold their subtree's totals).
+
+        Args:
+            depth: the deepest row kept (0: the model alone).
+        """
         if depth < 0:
             raise CnnarchValueError(f"depth must be 0 or more, got {depth}")
         return dataclasses.replace(self, rows=[r for r in self.rows if r.depth <= depth])
@@ -128,7 +136,11 @@ class Summary:
         """The rows as a table: a layer's name indented by `indent` once per level of depth,
         its output shape, params (a reused module's are counted on its first call and marked
         here), MACs, activations and, for a training analysis, what it saves for backward.
-        Without a forward pass (mode "parameters") only the layer and its params."""
+        Without a forward pass (mode "parameters") only the layer and its params.
+
+        Args:
+            indent: what each level of depth indents the layer names by.
+        """
         rows = [
             {
                 "layer": f"{indent * row.depth}{row.path if row.depth else self.model_name} "
@@ -211,13 +223,22 @@ class Summary:
 
     # -- exports ------------------------------------------------------------------------------
     def to_table(self, depth: int | None = None) -> str:
-        """A terminal table of the rows (to `depth`, if given) and the totals."""
+        """A terminal table of the rows (to `depth`, if given) and the totals.
+
+        Args:
+            depth: the deepest row shown (None: all).
+        """
         summary = self if depth is None else self.collapse(depth)
         header, _, *body = summary.layer_table().to_text().splitlines()
         rule = "-" * len(header)  # one rule across the table, above and below each part
         return "\n".join([rule, header, rule, *body, rule, *summary.totals_lines(), rule])
 
     def to_markdown(self, depth: int | None = None) -> str:
+        """A Markdown table of the rows (to `depth`, if given), then the totals as a list.
+
+        Args:
+            depth: the deepest row shown (None: all).
+        """
         summary = self if depth is None else self.collapse(depth)
         # Markdown drops leading spaces: the depth is indented with non-breaking ones.
         table = summary.layer_table(indent="&nbsp;" * 2).to_markdown()
@@ -270,6 +291,11 @@ class Summary:
         return out
 
     def to_json(self, indent: int | None = 2) -> str:
+        """`to_dict()` as JSON text.
+
+        Args:
+            indent: `json.dumps`' indent.
+        """
         return json.dumps(self.to_dict(), indent=indent)
 
     def to_dataframe(self) -> pd.DataFrame:

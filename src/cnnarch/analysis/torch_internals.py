@@ -40,7 +40,11 @@ def device_constructors() -> frozenset[Callable[..., Any]]:
 
 
 def tensor_dicts(module: nn.Module) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The dictionaries `Module.__getattr__` reads a module's parameters and buffers from."""
+    """The dictionaries `Module.__getattr__` reads a module's parameters and buffers from.
+
+    Args:
+        module: a module
+    """
     own = module.__dict__
     return own["_parameters"], own["_buffers"]
 
@@ -51,7 +55,11 @@ Swap = tuple[nn.Module, dict[str, Any], dict[str, Any]]  # (module, parameters, 
 def swap_tensor_dicts(swaps: Iterable[Swap]) -> list[Swap]:
     """Give each module new parameter and buffer dictionaries, so that every later
     `module.weight` reads the new tensors (what `torch.func.functional_call` does tensor by
-    tensor, here in two assignments); returns the old ones, to swap back."""
+    tensor, here in two assignments); returns the old ones, to swap back.
+
+    Args:
+        swaps: (module, parameters, buffers) triples: the dictionaries to install.
+    """
     previous = []
     for module, params, buffers in swaps:
         own = module.__dict__
@@ -64,13 +72,21 @@ def swap_tensor_dicts(swaps: Iterable[Swap]) -> list[Swap]:
 def child_modules(module: nn.Module) -> Mapping[str, nn.Module | None]:
     """The dictionary a module's children are registered in, by attribute name (a name may
     hold None, and one child may be registered under two names; `Module.children()` skips
-    both): the very dictionary, so that a change to it can be undone."""
+    both): the very dictionary, so that a change to it can be undone.
+
+    Args:
+        module: a module
+    """
     return module.__dict__["_modules"]
 
 
 def drop_forward_hooks(module: nn.Module) -> None:
     """Remove every forward hook and forward pre-hook registered on `module` itself, and an
-    instance's own `_call_impl` (`override_call`'s), so that a call runs the class's code."""
+    instance's own `_call_impl` (`override_call`'s), so that a call runs the class's code.
+
+    Args:
+        module: the module whose own hooks go (not its children's).
+    """
     module._forward_hooks.clear()
     module._forward_pre_hooks.clear()
     restore_call(module)
@@ -98,7 +114,11 @@ def modes_suspended() -> Iterator[None]:
 
 def call_is_plain(module: nn.Module) -> bool:
     """Whether `module(...)` runs its class's `_call_impl` with no hooks of the module's own
-    and no `forward` or `_call_impl` set on the instance."""
+    and no `forward` or `_call_impl` set on the instance.
+
+    Args:
+        module: a module
+    """
     return not (
         "forward" in module.__dict__
         or "_call_impl" in module.__dict__
@@ -113,12 +133,21 @@ def override_call(
     module: nn.Module, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
 ) -> None:
     """Make `module(...)` run `wrap(the class's _call_impl)`, for this instance only:
-    `Module.__call__` looks `_call_impl` up on the instance."""
+    `Module.__call__` looks `_call_impl` up on the instance.
+
+    Args:
+        module: the instance whose calls change.
+        wrap: takes the class's `_call_impl`, bound, and returns what a call runs instead.
+    """
     module.__dict__["_call_impl"] = wrap(module._call_impl)
 
 
 def restore_call(module: nn.Module) -> None:
-    """Undo `override_call` (nothing to undo is fine: the override may be gone already)."""
+    """Undo `override_call` (nothing to undo is fine: the override may be gone already).
+
+    Args:
+        module: a module
+    """
     module.__dict__.pop("_call_impl", None)
 
 
@@ -137,23 +166,39 @@ OpOverload = torch._ops.OpOverload  # one overload of an operator: `aten.add.Ten
 OpOverloadPacket = torch._ops.OpOverloadPacket  # all of them: `aten.add`
 
 
-def op_schema(op: OpOverload) -> Any:
-    """The aten schema of an op overload: its arguments' types and alias annotations."""
+def op_schema(op: OpOverload) -> torch._C.FunctionSchema:
+    """The aten schema of an op overload: its arguments' types and alias annotations.
+
+    Args:
+        op: one overload of an operator.
+    """
     return op._schema
 
 
-def op_packet(op: OpOverload) -> Any:
-    """The overload packet (`aten.add`) of an overload (`aten.add.Tensor`)."""
+def op_packet(op: OpOverload) -> OpOverloadPacket:
+    """The overload packet (`aten.add`) of an overload (`aten.add.Tensor`).
+
+    Args:
+        op: one overload of an operator.
+    """
     return op._overloadpacket
 
 
 def storage_id(tensor: torch.Tensor) -> int:
-    """An identity of the storage behind a tensor, shared by its views and in-place results."""
+    """An identity of the storage behind a tensor, shared by its views and in-place results.
+
+    Args:
+        tensor: any tensor, meta ones included.
+    """
     return tensor.untyped_storage()._cdata
 
 
-def qualified_name(packet: Any) -> str:
-    """`aten::add`, `mylib::op`."""
+def qualified_name(packet: OpOverloadPacket) -> str:
+    """`aten::add`, `mylib::op`.
+
+    Args:
+        packet: an operator's overload packet.
+    """
     return packet._qualified_op_name
 
 
@@ -195,7 +240,12 @@ def raise_in_thread(thread_id: int, exception: type[BaseException] | None) -> bo
     """Make the thread `thread_id` raise `exception` at its next Python bytecode (CPython's
     `PyThreadState_SetAsyncExc`; a thread blocked in native code raises when that call
     returns). None withdraws an exception set but not yet raised. Returns whether a thread
-    of that id was found."""
+    of that id was found.
+
+    Args:
+        thread_id: the thread's `threading.get_ident()`.
+        exception: the exception class to raise there, or None.
+    """
     found = ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(thread_id), ctypes.py_object(exception) if exception else None
     )
@@ -205,7 +255,11 @@ def raise_in_thread(thread_id: int, exception: type[BaseException] | None) -> bo
 def thread_is_importing(thread_id: int) -> bool:
     """Whether the thread `thread_id` is inside an `import` (CPython's `sys._current_frames`:
     importlib's frames are on its stack). An exception raised into it there would leave the
-    module half-imported."""
+    module half-imported.
+
+    Args:
+        thread_id: the thread's `threading.get_ident()`.
+    """
     frame = sys._current_frames().get(thread_id)
     while frame is not None:
         if frame.f_code.co_filename.startswith("<frozen importlib"):

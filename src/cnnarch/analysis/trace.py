@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from torch.nn.modules.module import (
 from torch.overrides import TorchFunctionMode
 
 from cnnarch.analysis.nested import iter_tensors as iter_tensors
+from cnnarch.analysis.nested import map_tensors
 from cnnarch.analysis.rules import op_cost, op_name
 from cnnarch.analysis.torch_internals import (
     OpOverload,
@@ -48,10 +50,15 @@ NEVER_FREED = 1 << 62  # last-use time of storages that live until the end of th
 META = torch.device("meta")
 
 
-def meta_empty(shape: Any, dtype: torch.dtype) -> torch.Tensor:
+def meta_empty(shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
     """`torch.empty(shape, dtype=dtype, device="meta")` in half the time: torch's argument
     parser takes a `size=` keyword and a device object faster than a positional size and a
-    device string (about 0.8 us against 1.6 us a call, and a pass makes thousands)."""
+    device string (about 0.8 us against 1.6 us a call, and a pass makes thousands).
+
+    Args:
+        shape: the sizes.
+        dtype: the dtype.
+    """
     return torch.empty(size=shape, dtype=dtype, device=META)
 
 
@@ -72,9 +79,15 @@ def _tensor_positions(op: OpOverload) -> tuple[tuple[int, ...], tuple[int, ...]]
     return tuple(singles), tuple(lists)
 
 
-def op_inputs(op: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
+def op_inputs(op: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[torch.Tensor]:
     """The tensors an aten call reads: `iter_tensors` of its arguments, without walking the
-    lists of ints (strides, sizes) that most calls carry."""
+    lists of ints (strides, sizes) that most calls carry.
+
+    Args:
+        op: the aten overload called.
+        args: the call's positional arguments.
+        kwargs: its keyword arguments.
+    """
     positions = _tensor_positions(op)
     if positions is None:
         return iter_tensors(args) + iter_tensors(kwargs) if kwargs else iter_tensors(args)
@@ -279,7 +292,15 @@ class FastMeta(TorchDispatchMode):
         # input metadata -> output metadata (FRESH ops) or None (IN_PLACE ops: checked once)
         self._outputs: dict[Any, tuple[tuple[Any, ...], bool] | None] = {}
 
-    def run(self, func: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
+    def run(self, func: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """`func(*args, **kwargs)` on meta: from a shape rule, from an earlier identical call,
+        or from the kernel.
+
+        Args:
+            func: the aten overload called.
+            args: the call's positional arguments.
+            kwargs: its keyword arguments.
+        """
         rule = SHAPE_RULES.get(func)
         if rule is not None:
             out = rule(args, kwargs)
@@ -335,7 +356,11 @@ CPU_REPLAY_LIMIT = 64 * 2**20  # bytes of uninitialized CPU tensors a replay may
 def needs_data(err: BaseException) -> bool:
     """Whether a meta pass failed for want of real data: an op without a meta kernel
     (`nonzero`, `nms`), `.item()` or `bool()` of a tensor, a copy to the CPU, an argument
-    that must be a CPU tensor. PyTorch's messages for all of these name the meta device."""
+    that must be a CPU tensor. PyTorch's messages for all of these name the meta device.
+
+    Args:
+        err: what the meta pass raised.
+    """
     return isinstance(err, (RuntimeError, NotImplementedError, ValueError)) and (
         "meta" in str(err).lower()
     )
@@ -352,23 +377,27 @@ def _same_dtypes(args: tuple[Any, ...], positions: tuple[int, ...]) -> bool:
 def cpu_error(func: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception | None:
     """The error PyTorch's CPU kernel raises for this call, replayed on uninitialized CPU
     tensors of the same shapes, strides and dtypes; None when it accepts the call, or when
-    the tensors would take more than `CPU_REPLAY_LIMIT` bytes."""
+    the tensors would take more than `CPU_REPLAY_LIMIT` bytes.
+
+    Args:
+        func: the aten overload called.
+        args: the call's positional arguments.
+        kwargs: its keyword arguments.
+    """
     meta_tensors = [t for t in iter_tensors((args, kwargs)) if t.device.type == "meta"]
     if sum(t.numel() * t.element_size() for t in meta_tensors) > CPU_REPLAY_LIMIT:
         return None
     if not all(t.is_floating_point() for t in meta_tensors):
         return None  # integer arguments (indices, lengths) would be garbage: no replay
 
-    def on_cpu(value: Any) -> Any:
-        if isinstance(value, torch.Tensor) and value.device.type == "meta":
-            return torch.empty_strided(value.shape, value.stride(), dtype=value.dtype)
-        if isinstance(value, (list, tuple)):
-            return type(value)(on_cpu(v) for v in value)
-        return value
+    def on_cpu(t: torch.Tensor) -> torch.Tensor:
+        if t.device.type == "meta":
+            return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype)
+        return t
 
     with disable_torch_function(), disable_torch_dispatch():
         try:
-            func(*on_cpu(args), **{k: on_cpu(v) for k, v in kwargs.items()})
+            func(*map_tensors(args, on_cpu), **map_tensors(kwargs, on_cpu))
         except Exception as err:
             return err
     return None
@@ -484,6 +513,12 @@ class Tracer(FastMeta):
 
     # -- registration of what exists before the pass ------------------------------------------
     def register(self, tensor: torch.Tensor, kind: str) -> None:
+        """Note a tensor that exists before the pass (its storage, once).
+
+        Args:
+            tensor: the tensor.
+            kind: "param", "buffer", "input", "grad", "state" or "activation".
+        """
         key = storage_key(tensor)
         if key not in self.storages:
             storage = tensor.untyped_storage()
@@ -524,7 +559,11 @@ class Tracer(FastMeta):
             self.exit_module(module, args, *kwargs_and_output)
 
     def enter_module(self, module: nn.Module) -> None:
-        """Open the frame of a call of one of the model's modules."""
+        """Open the frame of a call of one of the model's modules.
+
+        Args:
+            module: one of the model's modules, about to run.
+        """
         parent = self.stack[-1]
         frame = Frame(
             path=self.module_names[id(module)],
@@ -538,14 +577,26 @@ class Tracer(FastMeta):
         self.stack.append(frame)
 
     def exit_module(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
-        """Close the frame of a module call that returned `output`."""
+        """Close the frame of a module call that returned `output`.
+
+        Args:
+            module: the module that ran.
+            args: its positional inputs.
+            kwargs: its keyword inputs.
+            output: what it returned.
+        """
         with own_code():
             frame = self.stack.pop()
             frame.input_shapes = _shapes(args) + _shapes(kwargs) if kwargs else _shapes(args)
             self._finish(frame, output)
 
     def exit_module_raising(self, module: nn.Module, args: Any) -> None:
-        """A module's forward raised: keep its frame open, it is where the pass failed."""
+        """A module's forward raised: keep its frame open, it is where the pass failed.
+
+        Args:
+            module: the module whose forward raised.
+            args: its positional inputs.
+        """
         self.fail()
         if self.failed_in is not None and self.failed_in.module is module:
             with own_code():
@@ -560,6 +611,13 @@ class Tracer(FastMeta):
 
     # -- functional-call frames ---------------------------------------------------------------
     def open_op(self, name: str, args: Any, kwargs: Any) -> Frame:
+        """Open the frame of a functional call made in a module with children.
+
+        Args:
+            name: the function's name (`add`, `cat`).
+            args: its positional arguments.
+            kwargs: its keyword arguments.
+        """
         parent = self.stack[-1]
         prefix = f"{parent.path}." if parent.path else ""
         with own_code():
@@ -576,6 +634,12 @@ class Tracer(FastMeta):
         return frame
 
     def close_op(self, frame: Frame, output: Any) -> None:
+        """Close the frame `open_op` opened (dropped if the call allocated and counted nothing).
+
+        Args:
+            frame: the frame.
+            output: what the function returned.
+        """
         self.stack.pop()
         # Calls that ran no op, or only views (x.view, x[:, 0], x.size()), get no row.
         if frame.ops and (frame.new_keys or frame.flops):
@@ -586,7 +650,15 @@ class Tracer(FastMeta):
             self.stack[-1].saved_keys.extend(frame.saved_keys)
 
     # -- aten ops -----------------------------------------------------------------------------
-    def run(self, func: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]):
+    def run(self, func: OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """`func(*args, **kwargs)`: on meta as `FastMeta` runs it, with the CPU kernel's checks
+        and wording of errors; on the CPU as it is.
+
+        Args:
+            func: the aten overload called.
+            args: the call's positional arguments.
+            kwargs: its keyword arguments.
+        """
         if not self.on_meta:
             return func(*args, **kwargs)
         positions = _SAME_DTYPE_ARGS.get(id(func))
@@ -623,7 +695,13 @@ class Tracer(FastMeta):
         """Run and record one aten op as `__torch_dispatch__` would, without the trip through
         the dispatcher (a few microseconds an op). Inside `__torch_dispatch__` torch has
         taken this mode off the stack and turned `__torch_function__` off; here both are
-        switched off to the same end (a kernel's own ops are not recorded)."""
+        switched off to the same end (a kernel's own ops are not recorded).
+
+        Args:
+            func: the aten overload to run.
+            *args: its positional arguments.
+            **kwargs: its keyword arguments.
+        """
         with own_code(), disable_torch_dispatch():
             return self.__torch_dispatch__(func, (), args, kwargs)
 
@@ -668,6 +746,11 @@ class Tracer(FastMeta):
 
     # -- autograd -----------------------------------------------------------------------------
     def pack_saved(self, tensor: torch.Tensor) -> torch.Tensor:
+        """`saved_tensors_hooks`' pack: note that autograd keeps `tensor` for backward.
+
+        Args:
+            tensor: a tensor autograd saves.
+        """
         key = storage_key(tensor)
         record = self.storages.get(key)
         if record is None:
@@ -679,7 +762,11 @@ class Tracer(FastMeta):
         return tensor
 
     def end_forward(self, output: Any) -> None:
-        """Close the forward pass; the model's outputs stay alive to its end."""
+        """Close the forward pass; the model's outputs stay alive to its end.
+
+        Args:
+            output: the model's output.
+        """
         self.forward_end = self.clock
         for tensor in iter_tensors(output):
             key = storage_key(tensor)

@@ -256,6 +256,10 @@ def checkpoint_segments(model: nn.Module, checkpoint: str | int) -> list[list[nn
     one Sequential form a segment (they are a chain; an in-place block such as
     `ReLU(inplace=True)` joins the segment before it), other blocks with parameters are one
     segment each.
+
+    Args:
+        model: the model, whose top-level children are split.
+        checkpoint: "stages" or N blocks a segment.
     """
     segments: list[list[nn.Module]] = []
     for child in model.children():
@@ -321,7 +325,13 @@ def checkpointed(
 ) -> Iterator[None]:
     """Run `model` with its segments (`checkpoint_segments`) under non-reentrant
     `torch.utils.checkpoint`; `observer(inputs)`, if given, is the context of each run of a
-    segment (in the forward pass, and again when backward recomputes it)."""
+    segment (in the forward pass, and again when backward recomputes it).
+
+    Args:
+        model: the model.
+        checkpoint: None (nothing changes), "stages" or N.
+        observer: a context for each run of a segment, given the segment's inputs.
+    """
     if checkpoint is None:
         yield
         return
@@ -406,7 +416,11 @@ class StepTrace:
 
     @contextlib.contextmanager
     def forward(self, meta_params: Iterable[torch.Tensor]) -> Iterator[None]:
-        """The context of the traced forward pass."""
+        """The context of the traced forward pass.
+
+        Args:
+            meta_params: the stand-ins of the model's parameters.
+        """
         self.trainable = [p for p in meta_params if p.requires_grad]
         if self.step.fully_sharded:  # the units FSDP wraps, while the stand-ins are in place
             stages = checkpoint_segments(self.model, "stages")
@@ -487,6 +501,13 @@ class StepTrace:
             optimizer.step()
 
     def memory(self, params_bytes: int, buffer_bytes: int, input_bytes: int) -> TrainingMemory:
+        """The step's memory: its peak, what is alive there, and each moment of it.
+
+        Args:
+            params_bytes: the parameters' bytes.
+            buffer_bytes: the buffers' bytes.
+            input_bytes: the inputs' bytes.
+        """
         tracer = self.tracer
         self._keep_checkpoint_inputs()
         timeline = StepTimeline(self.backward_start, self.step_start)
@@ -576,7 +597,13 @@ def sharded_breakdown(
       micro-batch's).
 
     Shards are rounded up to whole bytes. It is arithmetic on the traced step: the moment of
-    the peak is the unsharded step's."""
+    the peak is the unsharded step's.
+
+    Args:
+        traced: bytes by category at the unsharded peak.
+        step: the step, with its world size and sharding.
+        units: (parameter bytes, gradient bytes) of each unit FSDP wraps.
+    """
     world = step.world_size
     out = dict(traced)
     params = sum(p for p, _ in units)
@@ -595,7 +622,12 @@ def sharded_breakdown(
 
 def largest_shard(params: list[torch.Tensor], world_size: int) -> list[torch.Tensor]:
     """The parameters of the rank with the most, as ZeroRedundancyOptimizer partitions them:
-    largest first, each to the rank holding the fewest elements so far (ties: lowest rank)."""
+    largest first, each to the rank holding the fewest elements so far (ties: lowest rank).
+
+    Args:
+        params: the parameters the optimizer steps.
+        world_size: the ranks.
+    """
     shards: list[list[torch.Tensor]] = [[] for _ in range(world_size)]
     sizes = [0] * world_size
     for param in sorted(params, key=lambda t: t.numel(), reverse=True):

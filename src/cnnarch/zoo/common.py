@@ -61,7 +61,11 @@ class ZooModel(nn.Module):
 
 def checked_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
     """`forward` of a `ZooModel`, with its input checked first and a failure on too small an
-    image explained (chained to PyTorch's error, which stays the cause)."""
+    image explained (chained to PyTorch's error, which stays the cause).
+
+    Args:
+        forward: a subclass's own `forward`.
+    """
 
     @functools.wraps(forward)
     def checked(self: ZooModel, *args: Any, **kwargs: Any) -> Any:
