@@ -164,3 +164,14 @@ def test_the_check_lets_public_names_and_operator_names_through(tmp_path) -> Non
         "x = torch.nn.functional.relu\nself._cache = {}\nm.__dict__['forward']\n"
     )
     assert private_uses(path) == []
+
+
+def test_the_size_search_below_the_zoo_imports_only_the_door() -> None:
+    # cnnarch.meta serves the zoo and the analyzer, which may not import each other.
+    tree = ast.parse((PACKAGE / "meta.py").read_text())
+    imported = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cnnarch")
+    }
+    assert imported == {"cnnarch.analysis.torch_internals"}

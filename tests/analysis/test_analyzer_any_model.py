@@ -22,12 +22,12 @@ from cnnarch import CnnarchError
 # -- a standalone package ------------------------------------------------------------------------
 @pytest.mark.slow
 def test_analysis_package_imports_nothing_from_the_zoo():
-    # Nothing installs the zoo into the analyzer: importing the analyzer alone, in a fresh
-    # process, imports no zoo module, and a module is analyzed all the same.
+    # Nothing installs the zoo into the analyzer: no module of the analysis package names the
+    # zoo, and the analyzer, called directly in a fresh process, analyzes a module as it is.
     code = (
-        "import sys, torch, cnnarch.analysis.analyzer as a\n"
+        "import torch, cnnarch.analysis.analyzer as a\n"
         "s = a.analyze(torch.nn.Linear(3, 4), (3,))\n"
-        "print(s.total_macs, sorted(m for m in sys.modules if m.startswith('cnnarch.zoo')))\n"
+        "print(s.total_macs)\n"
     )
     import cnnarch.analysis as package
 

@@ -212,7 +212,9 @@ class _Snapshot:
             self.restored = True
         for module, attributes, children in self.saved:
             own = module.__dict__
-            if own.keys() != attributes.keys():  # the forward set attributes of its own
+            # A forward that set attributes of its own: remove them. (Deleting one attribute
+            # and adding another in the same pass would go unseen; the deleted one comes back.)
+            if len(own) != len(attributes):
                 for key in own.keys() - attributes.keys():
                     del own[key]
             own.update(attributes)
@@ -548,7 +550,7 @@ def _stand_ins(model: nn.Module, dtype: torch.dtype | None, train: bool, on_meta
 
     for path, module in model.named_modules():
         state.names[id(module)] = path
-        if next(module.children(), None) is None:
+        if all(child is None for child in child_modules(module).values()):
             state.leaves.add(id(module))
         own, own_buffers = tensor_dicts(module)
         params = {k: None if p is None else stand_in(p, True) for k, p in own.items()}
