@@ -273,8 +273,14 @@ class Plan:
         )
         lines.append(self._allocator_line())
         if self.searched and self.next_peak_bytes is not None:
+            why = (
+                "the allocator's replay runs out of the memory left to it"
+                if self.reserved_bytes is not None
+                else "with the terms above it is over the card"
+            )
             lines.append(
-                f"Batch {self.batch + 1} does not fit (its peak: {byte_size(self.next_peak_bytes)})"
+                f"Batch {self.batch + 1} does not fit: {why} (its allocated peak "
+                f"{byte_size(self.next_peak_bytes)})"
             )
         lines.append(f"At the peak ({self.peak_phase}), {byte_size(self.peak_bytes)} allocated:")
         shown = self._shown()
