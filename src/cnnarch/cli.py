@@ -478,6 +478,7 @@ def _margin_option(text: str) -> float:
 def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
     from cnnarch.analysis.training_modes import OPTIMIZERS, PRECISIONS, SHARDINGS, TrainingStep
     from cnnarch.planner import CARDS, plan
+    from cnnarch.planner.device import MEASURED_ERROR, MEASURED_SHARDED_ERROR
     from cnnarch.units import percent
 
     step = TrainingStep  # its field defaults are the planner's, but for foreach
@@ -510,9 +511,9 @@ def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
     device.add_argument(
         "--margin",
         type=_margin_option,
-        default=_default_of(plan, "margin"),
         help="kept free for the prediction's error, a fraction of the peak or a percentage "
-        f"(default {percent(_default_of(plan, 'margin'), 2)}: the worst measured)",
+        f"(default {percent(MEASURED_ERROR, 2)}, {percent(MEASURED_SHARDED_ERROR, 2)} for "
+        "ZeRO-2/3: the worst measured)".replace("%", "%%"),
     )
     device.add_argument(
         "--expandable-segments",

@@ -41,6 +41,7 @@ from cnnarch.planner.device import (
     CUDNN_WORKSPACE,
     GENERATIONS,
     MEASURED_ERROR,
+    MEASURED_SHARDED_ERROR,
     UNKNOWN_GENERATION,
     Generation,
     cublas_workspaces,
@@ -91,15 +92,19 @@ def make_budget(
     card: str | Card | None,
     *,
     train: bool = True,
+    sharded: bool = False,
     context: int | str | None = None,
     cudnn_workspace: int | str = CUDNN_WORKSPACE,
     reserve: int | str = 0,
-    margin: float = MEASURED_ERROR,
+    margin: float | None = None,
     expandable_segments: bool = False,
     max_split_size: int | str | None = None,
 ) -> Budget:
     """The `Budget` of a card (by name, at the memory its runtime reports) or of a size in
-    bytes; see `plan` for the arguments."""
+    bytes, for a training step (`train`; ZeRO-2/3 when `sharded`) or an inference pass; see
+    `plan` for the other arguments."""
+    if margin is None:
+        margin = MEASURED_SHARDED_ERROR if sharded else MEASURED_ERROR
     if card is None and memory is None:
         raise CnnarchError(
             "give the card (--card rtx4090) or its memory in bytes (--memory 25393692672B)"
@@ -404,7 +409,7 @@ def plan(
     context: int | str | None = None,
     cudnn_workspace: int | str = CUDNN_WORKSPACE,
     reserve: int | str = 0,
-    margin: float = MEASURED_ERROR,
+    margin: float | None = None,
     expandable_segments: bool = False,
     max_split_size: int | str | None = None,
     allow_run: bool = False,
@@ -432,7 +437,7 @@ def plan(
             falls back to algorithms needing less when a workspace does not fit).
         reserve: more bytes kept free (other processes, a display).
         margin: the prediction's error kept free, as a fraction of the predicted peak (default
-            the worst measured, `MEASURED_ERROR`).
+            the worst measured: `MEASURED_ERROR`, `MEASURED_SHARDED_ERROR` for ZeRO-2/3).
         expandable_segments: plan for `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True`.
         max_split_size: plan for `max_split_size_mb` (bytes, or text such as "256MiB").
         allow_run: a model whose forward pass needs real data is run on real CPU tensors at
@@ -450,6 +455,7 @@ def plan(
         memory,
         card,
         train=train,
+        sharded=step is not None and step.fully_sharded,
         context=context,
         cudnn_workspace=cudnn_workspace,
         reserve=reserve,

@@ -2,8 +2,9 @@
 
 The planner predicts without them; its checks against real steps (`cnnarch.planner.measure`,
 `benchmarks/bench_memory.py`) read PyTorch's own trackers from `torch.distributed._tools` and
-the profiler's raw events. Each name is tested in ``tests/planner/test_torch_internals.py``, so
-a PyTorch release that changes one fails there, by name, rather than inside a measurement.
+the profiler's raw events. Each name is tested in
+``tests/planner/test_planner_private_names.py``, so a PyTorch release that changes one fails
+there, by name, rather than inside a measurement.
 """
 
 from __future__ import annotations
