@@ -180,6 +180,29 @@ def test_the_second_step_reuses_the_first_steps_cache() -> None:
     assert replay([4096], [(0, 0, 1)]).max_allocated == 4096  # an empty tensor takes no block
 
 
+@pytest.mark.parametrize(
+    "step",
+    [
+        TrainingStep("momentum", foreach=True),
+        TrainingStep("adam", precision="bf16", checkpoint="stages"),
+        TrainingStep("sgd", accumulate=2),
+    ],
+)
+def test_the_steps_storages_sweep_to_its_traced_peak(step: TrainingStep) -> None:
+    # Every storage alive at once, by the clocks the trace gives them, is the step's peak.
+    training = cnnarch.analyze("resnet20", batch_size=4, train=True, step=step).training
+    alive = sum(life.nbytes for life in training.lifetimes if life.start < 0)
+    events = sorted(
+        [(life.start, life.nbytes) for life in training.lifetimes if life.start >= 0]
+        + [(life.stop, -life.nbytes) for life in training.lifetimes if life.start >= 0]
+    )
+    peak = alive
+    for _, delta in events:
+        alive += delta
+        peak = max(peak, alive)
+    assert peak == training.peak_bytes
+
+
 def test_a_traced_step_replays_at_or_above_its_peak_rounded() -> None:
     summary = cnnarch.analyze(
         "resnet20", batch_size=16, train=True, step=TrainingStep("momentum", foreach=True)

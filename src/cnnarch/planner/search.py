@@ -500,8 +500,15 @@ class _Verdict:
 def judge(traces: StepTraces, budget: Budget, batch: int, exact: bool) -> _Verdict:
     """Whether `batch` fits the budget: the step's storages replayed through the allocator
     under the memory left to it (or, where the allocator is not modeled, the traced peak and
-    the cuBLAS workspace against it). `exact` traces the batch; otherwise it is read off the
-    traces of the two smallest batches where they allow."""
+    the cuBLAS workspace against it).
+
+    Args:
+        traces: the model's traces.
+        budget: the device.
+        batch: the micro-batch per device.
+        exact: trace the batch; otherwise read it off the traces of the two smallest batches
+            where they allow.
+    """
     peak = traces.peak(batch) if exact else traces.peak_at(batch)
     margin = margin_bytes(peak, budget.error)
     if not traces.replayable():
@@ -523,8 +530,14 @@ def judge(traces: StepTraces, budget: Budget, batch: int, exact: bool) -> _Verdi
 
 
 def answer(traces: StepTraces, budget: Budget, micro: int | None, confirm: bool = True) -> Plan:
-    """The plan for one budget: the batch `micro` checked, or (None) the largest searched;
-    `confirm` checks a searched answer with the traces of it and the next batch."""
+    """The plan for one budget.
+
+    Args:
+        traces: the model's traces (reused across budgets).
+        budget: the device.
+        micro: the micro-batch per device to check; None searches the largest that fits.
+        confirm: check a searched answer with the traces of it and of the next batch.
+    """
     traces.peak(traces.smallest)
     room = budget.memory - budget.others - sum(budget.cublas)
     if traces.fixed > room:
