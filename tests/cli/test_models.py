@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import re
 
 import pytest
@@ -40,3 +41,26 @@ def test_csv_has_the_exact_counts_and_nothing_for_a_missing_variant(capsys) -> N
     assert rows["alexnet"]["params, torchvision (params)"] == "61100840"
     assert rows["zfnet"]["params, torchvision (params)"] == ""  # ZFNet: the paper's only
     assert rows["zfnet"]["variants"] == "paper"
+
+
+def test_every_format_parses_and_holds_the_same_models(capsys) -> None:
+    # JSON once ended in "Object of type Paper is not JSON serializable".
+    outputs = {}
+    for fmt in ("table", "md", "csv", "json"):
+        assert main(["models", "resnet5?", "--format", fmt]) == 0
+        outputs[fmt] = capsys.readouterr().out
+    document = json.loads(outputs["json"])
+    rows = {row["name"]: row for row in document["rows"]}
+    assert list(rows) == ["resnet50", "resnet56"]
+    assert rows["resnet50"]["params_torchvision"] == 25_557_032
+    assert rows["resnet56"]["params_torchvision"] is None  # the CIFAR net is the paper's only
+    assert rows["resnet50"]["paper"].startswith("He, Zhang, Ren, Sun (2015), 'Deep Residual")
+    csv_rows = list(csv.DictReader(io.StringIO(outputs["csv"])))
+    assert [r["name"] for r in csv_rows] == list(rows)
+    assert csv_rows[0]["paper"] == rows["resnet50"]["paper"]
+    header, rule, *lines = outputs["md"].strip().splitlines()
+    assert header.startswith("| name | family |") and set(rule) <= set("|-: ")
+    assert [line.split("|")[1].strip() for line in lines] == list(rows)
+    text_lines = outputs["table"].strip().splitlines()
+    assert [line.split()[0] for line in text_lines[2:]] == list(rows)
+    assert "25.56" in text_lines[2]

@@ -268,7 +268,7 @@ def _alexnet_facts() -> dict[str, Any]:
     paper=ALEXNET_PAPER,
     input_size=(3, 227, 227),
     variants=tuple(VARIANTS),
-    published=_alexnet_facts(),
+    published=_alexnet_facts,
 )
 def alexnet(
     *,
@@ -290,14 +290,17 @@ def alexnet(
     return AlexNet(num_classes, in_channels, dropout, devices)
 
 
+def _zfnet_facts() -> dict[str, Any]:
+    lecture = published()["cs231n_lecture9_2017"]
+    return {"lecture": lecture["zfnet"], "source": lecture["source"]}
+
+
 @register_model(
     family="alexnet",
     paper=ZFNET_PAPER,
     input_size=(3, 224, 224),
-    published={
-        "lecture": published()["cs231n_lecture9_2017"]["zfnet"],
-        "source": published()["cs231n_lecture9_2017"]["source"],
-    },
+    options=("dropout",),
+    published=_zfnet_facts,
 )
 def zfnet(*, variant: str = "paper", **kwargs: Any) -> ZFNet:
     """ZFNet: AlexNet with a 7x7/2 conv1 and 512/1024/512 kernels in conv3-5.
