@@ -6,7 +6,9 @@ import json
 import re
 
 import pytest
+import torch
 
+import cnnarch
 from cnnarch.cli import main
 
 
@@ -64,3 +66,30 @@ def test_every_format_parses_and_holds_the_same_models(capsys) -> None:
     text_lines = outputs["table"].strip().splitlines()
     assert [line.split()[0] for line in text_lines[2:]] == list(rows)
     assert "25.56" in text_lines[2]
+
+
+NEW_MODELS = ["nin", "inception_v4", "inception_resnet_v1", "inception_resnet_v2"]
+NEW_MODELS += ["bn_alexnet", "bn_nin", "enet"]
+
+
+def test_the_chart_networks_are_listed_with_their_variants(capsys) -> None:
+    assert main(["models", "--format", "json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
+    assert set(NEW_MODELS) <= set(rows)
+    assert rows["inception_resnet_v2"]["variants"] == "paper/timm"
+    assert rows["inception_resnet_v2"]["params_timm"] == 55_843_464
+    assert rows["inception_resnet_v2"]["params_paper"] == 32_433_928
+    assert rows["enet"]["paper"].startswith("Paszke, Chaurasia, Kim, Culurciello (2016)")
+    assert rows["bn_nin"]["family"] == "nin" and rows["bn_nin"]["params_timm"] is None
+
+
+@pytest.mark.parametrize("name", NEW_MODELS)
+def test_summary_of_each_new_model(name: str, capsys) -> None:
+    assert main(["summary", name, "--format", "json", "--depth", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    with torch.device("meta"):
+        model = cnnarch.create_model(name)
+    assert summary["total_params"] == sum(p.numel() for p in model.parameters())
+    side = 299 if name.startswith("inception") else 224
+    assert summary["input_shape"] == [1, 3, side, side]
+    assert summary["total_macs"] > 0
