@@ -11,7 +11,7 @@ import torch
 
 import cnnarch
 from cnnarch import CnnarchError
-from cnnarch.zoo.registry import model_builder
+from cnnarch.zoo.registry import _entry, model_builder
 from cnnarch.zoo.resnet import BasicBlock, Bottleneck
 from cnnarch.zoo.vgg import vgg11
 
@@ -79,6 +79,11 @@ def test_a_builder_called_directly_builds_what_create_model_builds(name: str) ->
     assert {k: v.shape for k, v in direct.state_dict().items()} == {
         k: v.shape for k, v in registered.state_dict().items()
     }
+    # Every option the registry lets through is a parameter of the builder or of the model
+    # class it forwards `**kwargs` to (declared with `register_model(options=...)`).
+    accepted = {*inspect.signature(model_builder(name)).parameters}
+    accepted |= {*inspect.signature(type(registered)).parameters}
+    assert set(_entry(name).options) <= accepted
 
 
 @pytest.mark.parametrize("name", cnnarch.list_models())

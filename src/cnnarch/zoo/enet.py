@@ -21,8 +21,9 @@ Parameters, derived in the tests: 5,861,508 (Canziani's accuracy-per-parameter f
 ENet's 68% top-1 at 11.6 %/M, 5.86 M as read off the figure). Residual additions: one per
 bottleneck, 12.
 
-With other than 3 input channels the initial conv gives 16 minus that many maps, so the block
-still outputs 16 (up to 15 input channels).
+Convolutions start He-normal (the definition leaves them to Torch7's defaults). With other
+than 3 input channels the initial conv gives 16 minus that many maps, so the block still
+outputs 16 (up to 15 input channels).
 """
 
 from __future__ import annotations

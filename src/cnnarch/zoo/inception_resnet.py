@@ -37,6 +37,7 @@ the released v2 (Inception-v3 and Inception-v4 have none).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -308,9 +309,11 @@ def _paper_v2(**kwargs: Any) -> InceptionResNet:
     return InceptionResNet(DESIGNS["inception_resnet_v2"], **kwargs)
 
 
-VARIANTS = {"paper": _paper_v2, "timm": TimmInceptionResNetV2}
-# Dropout before the classifier: the paper keeps 0.8 of the units; timm drops none by default.
-DROPOUT = {"paper": 0.2, "timm": 0.0}
+# Figure 15's v2, or the released one (another network: see the module doc).
+VARIANTS: dict[str, Callable[..., InceptionResNet | TimmInceptionResNetV2]] = {
+    "paper": _paper_v2,
+    "timm": TimmInceptionResNetV2,
+}
 
 
 @register_model(
@@ -356,5 +359,5 @@ def inception_resnet_v2(
     Options: `dropout` before the classifier (0.2 in the paper, 0 in timm).
     """
     network = pick_variant(VARIANTS, variant)
-    rate = DROPOUT[variant] if dropout is None else dropout
-    return network(num_classes=num_classes, in_channels=in_channels, dropout=rate)
+    rate = {} if dropout is None else {"dropout": dropout}  # else the variant's own default
+    return network(num_classes=num_classes, in_channels=in_channels, **rate)

@@ -331,8 +331,6 @@ VARIANTS: dict[str, type[InceptionV4 | TimmInceptionV4]] = {
     "paper": InceptionV4,
     "timm": TimmInceptionV4,
 }
-# Dropout before the classifier: the paper keeps 0.8 of the units; timm drops none by default.
-DROPOUT = {"paper": 0.2, "timm": 0.0}
 
 
 def inception_v4_facts() -> dict[str, Any]:
@@ -360,5 +358,5 @@ def inception_v4(
     Options: `dropout` before the classifier (0.2 in the paper, 0 in timm).
     """
     network = pick_variant(VARIANTS, variant)
-    rate = DROPOUT[variant] if dropout is None else dropout
-    return network(num_classes=num_classes, in_channels=in_channels, dropout=rate)
+    rate = {} if dropout is None else {"dropout": dropout}  # else the variant's own default
+    return network(num_classes=num_classes, in_channels=in_channels, **rate)

@@ -21,7 +21,8 @@ max pools padded by 1 (floor: 56 -> 28 -> 14 -> 7), the last mlpconv all 1024 wi
 average pool and a linear layer 1024 -> 1000; no dropout. Its parameters, 8,655,336, agree with
 Canziani's accuracy-per-parameter figure (63% top-1 at 7.2 %/M: 8.75 M, as read off the figure).
 
-Both pool globally, so larger inputs give the same classifier.
+Both pool globally, so larger inputs give the same classifier. Convolutions start He-normal
+(how the releases initialized theirs is no part of the architecture).
 """
 
 from __future__ import annotations
