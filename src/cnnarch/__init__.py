@@ -9,7 +9,7 @@ from cnnarch.analysis.summary import Summary
 from cnnarch.analysis.torchinfo_style import summary
 from cnnarch.errors import CnnarchError, CnnarchValueError
 from cnnarch.experiments.inception import inception_cost
-from cnnarch.zoo import create_model, list_models, model_card
+from cnnarch.zoo import create_model, get_model, list_models, model_card
 from cnnarch.zoo_models import analyze
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "analyze",
     "create_model",
     "fit",
+    "get_model",
     "inception_cost",
     "list_models",
     "load_dataset",
