@@ -124,7 +124,7 @@ _FILE_KINDS = (
 
 def _not_regular(path: Path, mode: int, what: str) -> CnnarchError:
     kind = next((f"{name}, not" for test, name in _FILE_KINDS if test(mode)), "not")
-    return CnnarchError(f"{path} is {kind} a regular file; a {what} must be one")
+    return CnnarchError(f"{path} is {kind} a regular file; cnnarch reads a {what} only from one")
 
 
 def open_regular(path: Path, what: str = "file") -> BinaryIO:
