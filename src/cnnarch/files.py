@@ -17,6 +17,7 @@ is shown through `printable`, so that it cannot move the terminal's cursor or ch
 from __future__ import annotations
 
 import errno
+import fnmatch
 import json
 import os
 import re
@@ -190,10 +191,14 @@ class Fields:
     def __init__(self, source: Path | str) -> None:
         self.source = str(source)
 
+    def error(self, field: str, text: str) -> FormatError:
+        """The error "SOURCE: FIELD TEXT" (either part left out when empty)."""
+        where = ": ".join(part for part in (self.source, field) if part)
+        return FormatError(f"{where} {text}" if where else text)
+
     def fail(self, field: str, expected: str, value: object) -> NoReturn:
         """Raise the error for `field`, which should be `expected`."""
-        where = f"{self.source}: {field}" if field else self.source
-        raise FormatError(f"{where} must be {expected}, got {_shown_value(value)}")
+        raise self.error(field, f"must be {expected}, got {_shown_value(value)}")
 
     def mapping(self, value: object, field: str, keys: Iterable[str] = ()) -> dict[str, Any]:
         """A dict (a JSON object) holding at least `keys`."""
@@ -201,8 +206,7 @@ class Fields:
             self.fail(field, "a mapping", value)
         missing = [key for key in keys if key not in value]
         if missing:
-            where = f"{field} " if field else ""
-            raise FormatError(f"{self.source}: {where}has no field {missing[0]!r}")
+            raise self.error(field, f"has no field {missing[0]!r}")
         return value
 
     def sequence(self, value: object, field: str, min_length: int = 0) -> Sequence[Any]:
@@ -341,8 +345,19 @@ def write_synced_temp(path: Path, write: Callable[[BinaryIO], object]) -> Path:
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write `data` to `path` through a synced temporary file in the same folder."""
+    return atomic_write(path, lambda handle: handle.write(data))
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Fill `path` with what `write` writes to the handle it is given, through a synced
+    temporary file in the same folder (`torch.save` can write straight into it).
+
+    Args:
+        path: the file to write.
+        write: called with the open temporary file.
+    """
     path = Path(path)
-    tmp = write_synced_temp(path, lambda handle: handle.write(data))
+    tmp = write_synced_temp(path, write)
     try:
         os.replace(tmp, path)
     except OSError as err:
@@ -364,8 +379,9 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 def read_manifest(folder: Path) -> tuple[str, ...]:
     """What cnnarch wrote in `folder`, as its manifest lists it (empty without one): file paths
-    relative to the folder, and "name/" for a sub-folder that is an output folder of its own,
-    with its own manifest (a run of an experiment).
+    relative to the folder, "name/" for a sub-folder that is an output folder of its own,
+    with its own manifest (a run of an experiment), and patterns with "*" for files whose
+    names their writer chooses (TensorBoard's event files).
 
     Args:
         folder: an output folder.
@@ -400,11 +416,14 @@ def first_foreign(folder: Path, written: Iterable[str]) -> str | None:
         written: what cnnarch wrote there (`read_manifest`).
     """
     owned = set(written)
+    patterns = [entry for entry in owned if "*" in entry]
 
     def walk(directory: Path, prefix: str) -> str | None:
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             rel = prefix + entry.name
             if (not prefix and _always_ours(entry.name)) or rel in owned:
+                continue
+            if any(fnmatch.fnmatchcase(rel, pattern) for pattern in patterns):
                 continue
             temp = _TEMP_NAME.fullmatch(entry.name)
             if temp and (prefix + temp.group(1) in owned or _always_ours(temp.group(1))):
@@ -462,11 +481,33 @@ def record_output(folder: Path, entries: Iterable[str]) -> None:
     """
     folder = Path(folder)
     written = read_manifest(folder)
-    kept = {e for e in written if os.path.lexists(folder / e.removesuffix("/"))}
+    kept = {e for e in written if "*" in e or os.path.lexists(folder / e.removesuffix("/"))}
     updated = sorted(kept | set(entries))
     if updated != sorted(written):
         document = {"format": MANIFEST_FORMAT, "written": updated}
         atomic_write_text(folder / MANIFEST_NAME, json.dumps(document, indent=1) + "\n")
+
+
+def written_files(folder: Path | str) -> list[str]:
+    """The files under `folder` that its manifest lists (and those its listed sub-folders'
+    manifests list), relative to it, sorted: what cnnarch wrote there.
+
+    Args:
+        folder: an output folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    listed = read_manifest(folder)
+    patterns = [entry for entry in listed if "*" in entry]
+    found = []
+    for name in files_under(folder):
+        if name in listed or any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            found.append(name)
+    for entry in listed:
+        if entry.endswith("/"):
+            found += [entry + name for name in written_files(folder / entry)]
+    return sorted(found)
 
 
 def files_under(folder: Path) -> list[str]:

@@ -88,7 +88,7 @@ def test_a_second_run_on_a_busy_out_fails_at_once_naming_the_holder(
 
 
 def test_a_stale_lock_is_reported_and_taken_over(
-    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     gone = subprocess.Popen([PYTHON, "-c", "pass"])
     gone.wait()  # a PID no process has any more (like a run killed with -9)
@@ -97,8 +97,7 @@ def test_a_stale_lock_is_reported_and_taken_over(
     lock = {"pid": gone.pid, "host": socket.gethostname(), "started": "earlier"}
     (out / files.LOCK_NAME).write_text(json.dumps(lock))
     fit(tiny_config(data, out, epochs=1), TinyNet)
-    err = capsys.readouterr().err
-    assert f"removed a stale lock in {out}: PID {gone.pid}" in err
+    assert f"removed a stale lock in {out}: PID {gone.pid}" in caplog.text
     assert not (out / files.LOCK_NAME).exists()
 
 
@@ -136,9 +135,9 @@ def test_a_nan_test_loss_stops_the_run_and_metrics_stay_strict_json(
 
 
 def test_a_subset_larger_than_the_data_is_an_error(
-    data: Path, capsys: pytest.CaptureFixture
+    data: Path, capsys: pytest.CaptureFixture, tmp_path: Path
 ) -> None:
-    argv = ["train", "resnet20", "--data-dir", str(data), "--no-progress"]
+    argv = ["train", "resnet20", "--data-dir", str(data), "--no-progress", "--out", str(tmp_path)]
     assert main([*argv, "--subset", "1000"]) == 2
     one_error_line(capsys.readouterr().err, "subset of 1000 images", "holds only 64")
     assert main([*argv, "--test-subset", "21"]) == 2
@@ -261,13 +260,14 @@ def tmpfs_available() -> bool:
 def test_a_real_full_tmpfs_stops_training_cleanly(data: Path, tmp_path: Path) -> None:
     mount = tmp_path / "small"
     mount.mkdir()
-    # A resnet20 checkpoint takes 2.2 MB: 3 MB hold the first one, not a second beside it.
+    # A resnet20 checkpoint takes 2.2 MB, its weights alone (model.pt, best.pt) 1.1 MB each:
+    # 5 MB hold the first epoch's files, not the second's beside them.
     train = (
         f"{PYTHON} -m cnnarch train resnet20 --data-dir {data} --epochs 3 --batch-size 32 "
         f"--no-progress --threads 1 --out {mount}/run"
     )
     done = in_own_mounts(
-        f"mount -t tmpfs -o size=3m tmpfs {mount} && {train}; echo rc=$?; ls -a {mount}/run"
+        f"mount -t tmpfs -o size=5m tmpfs {mount} && {train}; echo rc=$?; ls -a {mount}/run"
     )
     one_error_line(done.stderr, "No space left on device", "checkpoint.pt is kept")
     assert "rc=2" in done.stdout

@@ -38,7 +38,13 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 from tqdm import tqdm
 
 from cnnarch.errors import CnnarchError
-from cnnarch.files import FolderLock, atomic_write_bytes, ensure_dir
+from cnnarch.files import (
+    FolderLock,
+    atomic_write_bytes,
+    check_output_folder,
+    ensure_dir,
+    record_output,
+)
 from cnnarch.tables import Column, Table
 from cnnarch.train.config import TrainConfig
 from cnnarch.units import mean_with_std
@@ -660,12 +666,13 @@ def run_degradation(
     dist = DistContext.from_env()
     device = pick_device("auto", dist)
     lock = FolderLock(out_path, "degradation experiment") if out_path and dist.is_main else None
-    if lock is not None:
-        lock.acquire()  # before any work: an unusable or busy --out fails at once
-        if lock.stale_note:
-            print(f"cnnarch: warning: {lock.stale_note}", file=sys.stderr)
     created_group = False
     try:
+        if lock is not None:
+            lock.acquire()  # before any work: an unusable or busy --out fails at once
+            if lock.stale_note:
+                print(f"cnnarch: warning: {lock.stale_note}", file=sys.stderr)
+            check_output_folder(lock.folder)  # and one holding files cnnarch did not write
         created_group = dist.init(device)  # one process group for all runs, not one per run
         recipe = settings.recipe
         if data is None:
@@ -714,6 +721,7 @@ def run_degradation(
                 "threads": threads,
                 "world_size": dist.world_size,
                 "started_utc": started_utc,
+                "compile": recipe.compile,
             },
             "wall_seconds": 0.0,
             "runs": [],
@@ -721,6 +729,12 @@ def run_degradation(
             "effect": None,
         }
         writer = out_path if dist.is_main else None
+        if writer is not None:
+            outputs = [f"{FIGURE_STEM}.{fmt}" for fmt in ("png", "svg")]
+            outputs += [RESULTS_JSON, f"{TABLE_STEM}.md", f"{TABLE_STEM}.csv"]
+            record_output(
+                writer, outputs + [f"runs/{model_name(k, d)}-seed{s}/" for s, k, d in plan]
+            )
         shown = _Progress(plan, recipe.epochs * steps, progress and dist.is_main, dist.is_main)
         try:
             for i, (seed, kind, depth) in enumerate(plan):
