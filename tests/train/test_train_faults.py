@@ -345,3 +345,31 @@ def test_a_rewritten_file_keeps_its_mode(data: Path, tmp_path: Path) -> None:
     (tmp_path / "config.json").chmod(0o640)
     fit(tiny_config(data, tmp_path, epochs=2, resume=True), TinyNet)
     assert (tmp_path / "config.json").stat().st_mode & 0o777 == 0o640
+
+
+def test_a_full_disk_when_a_run_starts_leaves_no_lock_that_blocks_the_next(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    disk = FullDisk(monkeypatch)
+    disk.full = True
+    out = tmp_path / "run"
+    argv = ["train", "resnet20", "--data-dir", str(data), "--epochs", "1", "--no-progress"]
+    assert main([*argv, "--threads", "1", "--out", str(out)]) == 2
+    one_error_line(capsys.readouterr().err, "cnnarch.lock: No space left on device")
+    assert not out.exists()  # neither an empty lock nor the folder it would have made
+    disk.full = False
+    fit(tiny_config(data, out, epochs=1), TinyNet)  # the disk has room again: not blocked
+    assert (out / "checkpoint.pt").exists() and not (out / files.LOCK_NAME).exists()
+
+
+def test_a_lock_file_cannot_drive_the_terminal(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    hostile = {"pid": 1, "host": "\x1b[2J\x1b]0;pwned\x07elsewhere", "started": "\x1b[31m"}
+    (out / files.LOCK_NAME).write_text(json.dumps(hostile))
+    assert main(["train", "resnet20", "--data-dir", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    one_error_line(err, "on host \\x1b[2J\\x1b]0;pwned\\x07elsewhere", "started \\x1b[31m")
+    assert not any(ch in err for ch in "\x1b\x07")
