@@ -89,7 +89,7 @@ def test_without_tensorboard_the_run_says_so_or_stops_if_it_was_asked_for(
     for module in (runfiles, trainer):
         monkeypatch.setattr(module, "tensorboard_writer_class", lambda: None)
     with caplog.at_level("INFO", logger="cnnarch.train"):
-        fit(tiny_config(data_dir, tmp_path / "a", epochs=1), TinyNet)
+        fit(tiny_config(data_dir, tmp_path / "a", epochs=1, progress=True), TinyNet)
     assert "pip install 'cnnarch[tensorboard]'" in caplog.text
     assert not (tmp_path / "a" / "tensorboard").exists()
     with pytest.raises(Exception, match=r"need the tensorboard package.*leave out --tensorboard"):

@@ -389,11 +389,8 @@ class StreamSplit(Split):
         key = BatchKey(STATISTICS, 0, tuple(range(len(picked))), tuple(picked.tolist()))
         return channel_stats(self.plain[key][0])
 
-    def read(
-        self, keys: Sequence[BatchKey], training: bool = True
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        reader = self.reader if training else self.plain
-        loader = self.loader
+    def read(self, keys: Sequence[BatchKey]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        reader, loader = self.reader, self.loader
         if loader is None or loader.num_workers == 0:
             batches: Iterator[tuple[torch.Tensor, torch.Tensor]] = (reader[k] for k in keys)
         else:

@@ -546,10 +546,11 @@ class _Run:
         self.files.reset_logs(self.history, position)
         wanted = self.cfg.tensorboard
         if wanted is None and tensorboard_writer_class() is None:
-            logger.info(
-                "no TensorBoard event files: the tensorboard package is not installed "
-                "(pip install 'cnnarch[tensorboard]')"
-            )
+            if self.cfg.progress:
+                logger.info(
+                    "no TensorBoard event files: the tensorboard package is not installed "
+                    "(pip install 'cnnarch[tensorboard]')"
+                )
         elif wanted is not False:
             self.files.open_tensorboard(position if position else None)
 
