@@ -1,5 +1,5 @@
-"""Training speed on this machine: eager against channels_last against torch.compile, at one and
-at every thread count, for the degradation experiment's models and batch sizes.
+"""Training speed on this machine: eager (at one thread and at every thread count) against
+channels_last against torch.compile, for the degradation experiment's models and batch sizes.
 
 Each setting is the trainer's own step (`cnnarch.train.trainer`: crop and flip, normalization,
 forward, cross-entropy, backward, SGD with momentum) on the experiment's images (Fashion-MNIST,
@@ -7,7 +7,9 @@ forward, cross-entropy, backward, SGD with momentum) on the experiment's images 
 builds every setting and times its first step (for a compiled one, the compile), then runs
 `--rounds` rounds in which every setting trains `--steps` steps, in an order that rotates each
 round, so that load from other processes hits every setting alike; the median round is kept.
-Each rate is printed with its ratio to eager at one thread, measured in the same rounds.
+Each rate is printed with its ratio to eager at one thread, measured in the same rounds, twice:
+by the wall clock, and by this process's CPU time (`time.process_time`), which on a machine that
+other processes load counts the work of the step and not the waiting for a core.
 
 The FLOP rate counts 3 x forward MACs x 2 FLOPs per training image (forward, and a backward that
 costs about twice the forward), the forward MACs from `cnnarch.analyze` (on meta tensors). The
@@ -130,7 +132,8 @@ class Setting:
     threads: int
     step: Callable[[int], None]
     first_step_s: float = 0.0
-    rounds_s: list[float] | None = None
+    rounds_s: list[float] | None = None  # wall seconds of each round
+    rounds_cpu_s: list[float] | None = None  # this process's CPU seconds of each round
 
     @property
     def label(self) -> str:
@@ -172,23 +175,24 @@ def run_case(
     """Build every setting of one case, time its first step, then the alternating rounds."""
     settings = []
     for name in args.settings:
-        for threads in args.threads if name in ("eager", "compile") else [1]:
+        for threads in args.threads if name == "eager" else [1]:
             torch.set_num_threads(threads)
             step = make_step(model_name, data, batch, name)
             started = time.perf_counter()
             step(0)
-            setting = Setting(name, threads, step, time.perf_counter() - started, [])
+            setting = Setting(name, threads, step, time.perf_counter() - started, [], [])
             settings.append(setting)
             print(f"    built {setting.label}: first step {setting.first_step_s:.1f} s", flush=True)
     for r in range(args.rounds):
         turn = settings[r % len(settings) :] + settings[: r % len(settings)]
         for setting in turn:
             torch.set_num_threads(setting.threads)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             for i in range(args.steps):
                 setting.step(1 + r * args.steps + i)
-            assert setting.rounds_s is not None
+            assert setting.rounds_s is not None and setting.rounds_cpu_s is not None
             setting.rounds_s.append(time.perf_counter() - started)
+            setting.rounds_cpu_s.append(time.process_time() - cpu_started)
     return settings
 
 
@@ -202,7 +206,7 @@ def main() -> None:
         nargs="+",
         type=int,
         default=sorted({1, cpu_threads_per_process(1)}),
-        help="thread counts of the eager and compiled settings (default: 1 and every core)",
+        help="thread counts of the eager setting (default: 1 and every core; the others run at 1)",
     )
     p.add_argument("--steps", type=int, default=3, help="steps a setting trains per round")
     p.add_argument("--rounds", type=int, default=5)
@@ -230,22 +234,21 @@ def main() -> None:
             macs = forward_macs(model_name, tuple(data.images.shape[1:]))
             print(f"{model_name}, batch {batch} ({macs / 1e6:.1f} M forward MACs an image):")
             settings = run_case(model_name, batch, data, args)
-            rates = {
-                s.label: args.steps * batch / statistics.median(s.rounds_s or [0.0])
-                for s in settings
-            }
-            eager = settings[0]
-            base = rates[eager.label]
+            images = args.steps * batch
+            wall = {s.label: images / statistics.median(s.rounds_s or [0.0]) for s in settings}
+            cpu = {s.label: images / statistics.median(s.rounds_cpu_s or [0.0]) for s in settings}
+            base = settings[0].label
             for s in settings:
-                rate = rates[s.label]
-                flops = rate * 3 * 2 * macs
-                peak = peak_1 * s.threads
-                compile_s = max(s.first_step_s - batch / rate, 0.0)
-                compile_s = compile_s if s.name.startswith("compile") else 0.0
+                flops = cpu[s.label] * 3 * 2 * macs  # per CPU second: the work, not the wait
+                # One CPU second of a thread is at most one core's peak, whatever the count.
+                compile_s = s.first_step_s - batch / wall[s.label]
+                compile_s = max(compile_s, 0.0) if s.name.startswith("compile") else 0.0
+                label = s.label
                 print(
-                    f"  {s.label:26s} {rate:7.1f} img/s  x{rate / base:5.2f}  "
-                    f"{flops / 1e9:6.1f} GFLOP/s  {flops / peak:6.1%} of {s.threads} core(s)' peak"
-                    + (f"  compile {compile_s:.0f} s" if compile_s else ""),
+                    f"  {label:26s} {wall[label]:7.1f} img/s  x{wall[label] / wall[base]:5.2f}"
+                    f"  | {cpu[label]:7.1f} img/CPU-s  x{cpu[label] / cpu[base]:5.2f}  "
+                    f"{flops / 1e9:5.1f} GFLOP/CPU-s = {flops / peak_1:6.1%} of a core's peak"
+                    + (f"  | compile {compile_s:.0f} s" if compile_s else ""),
                     flush=True,
                 )
                 rows.append(
@@ -254,13 +257,17 @@ def main() -> None:
                         "batch_size": batch,
                         "setting": s.name,
                         "threads": s.threads,
-                        "images_per_s": rate,
-                        "ratio_to_eager_1_thread": rate / base,
-                        "flop_per_s": flops,
-                        "fraction_of_peak": flops / peak,
+                        "images_per_s": wall[s.label],
+                        "ratio_to_eager_1_thread": wall[s.label] / wall[base],
+                        "images_per_cpu_s": cpu[s.label],
+                        "cpu_ratio_to_eager_1_thread": cpu[s.label] / cpu[base],
+                        "flop_per_cpu_s": flops,
+                        "fraction_of_core_peak": flops / peak_1,
+                        "wall_fraction_of_peak": wall[label] * 6 * macs / (peak_1 * s.threads),
                         "first_step_s": s.first_step_s,
                         "compile_s": compile_s,
                         "rounds_s": s.rounds_s,
+                        "rounds_cpu_s": s.rounds_cpu_s,
                     }
                 )
             print(f"  (load average now {os.getloadavg()[0]:.1f})", flush=True)

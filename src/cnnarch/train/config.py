@@ -37,7 +37,7 @@ COMPILE_CHOICES = ("auto", "on", "off")
 # The metric that picks best.pt (lower is better for each).
 BEST_METRICS = ("test_error", "test_loss", "train_error", "train_loss")
 # A model's options that come from the data or the command line, never from `model_kwargs`.
-RESERVED_MODEL_OPTIONS = ("variant", "num_classes", "in_channels")
+RESERVED_MODEL_OPTIONS = ("variant", "num_classes", "in_channels", "in_chans")
 
 # Fields that change what a run computes: a resumed run must keep them.
 RESULT_FIELDS = (
