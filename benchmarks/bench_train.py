@@ -1,5 +1,5 @@
-"""Training speed on this machine: eager (at one thread and at every thread count) against
-channels_last against torch.compile, for the degradation experiment's models and batch sizes.
+"""Training speed on this machine: eager against channels_last (each at one thread and at every
+thread count) against torch.compile, for the degradation experiment's models and batch sizes.
 
 Each setting is the trainer's own step (`cnnarch.train.trainer`: crop and flip, normalization,
 forward, cross-entropy, backward, SGD with momentum) on the experiment's images (Fashion-MNIST,
@@ -175,7 +175,7 @@ def run_case(
     """Build every setting of one case, time its first step, then the alternating rounds."""
     settings = []
     for name in args.settings:
-        for threads in args.threads if name == "eager" else [1]:
+        for threads in args.threads if not name.startswith("compile") else [1]:
             torch.set_num_threads(threads)
             step = make_step(model_name, data, batch, name)
             started = time.perf_counter()
@@ -206,7 +206,7 @@ def main() -> None:
         nargs="+",
         type=int,
         default=sorted({1, cpu_threads_per_process(1)}),
-        help="thread counts of the eager setting (default: 1 and every core; the others run at 1)",
+        help="thread counts of the eager settings (default: 1 and every core; compiled: 1)",
     )
     p.add_argument("--steps", type=int, default=3, help="steps a setting trains per round")
     p.add_argument("--rounds", type=int, default=5)

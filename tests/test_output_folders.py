@@ -4,6 +4,7 @@ it, and leaves every file as it was; `--out .` in a project is safe."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -119,9 +120,14 @@ def test_experiment_refuses_a_user_file_inside_one_of_its_runs(
     data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     out = tmp_path / "deg"
-    assert main(experiment_argv(data, out)) == 0
-    written = files.written_files(out)
-    assert "results.json" in written and "runs/plain8-seed0/checkpoint.pt" in written
+    assert main([*experiment_argv(data, out), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)  # what was written and measured, parseable
+    assert summary["files"] == files.written_files(out)
+    assert {"results.json", "table.csv", "runs/plain8-seed0/checkpoint.pt"} <= set(summary["files"])
+    assert summary["complete"] and summary["runs"] == 4 and len(summary["table"]) == 4
+    assert set(summary["images_per_s"]) == {
+        f"{m}-seed0" for m in ("plain8", "plain14", "resnet8", "resnet14")
+    }
     before = user_files(out, "runs/plain8-seed0/mine.txt")
     capsys.readouterr()
     assert main([*experiment_argv(data, out), "--resume"]) == 2

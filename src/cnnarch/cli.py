@@ -250,7 +250,12 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         help="continue the run in --out (or the newest run of MODEL) from its last checkpoint",
     )
     option("--amp", action="store_true", default=None, help="bfloat16 autocast")
-    option("--channels-last", action="store_true", default=None)
+    option(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train in NHWC (default; --no-channels-last: NCHW)",
+    )
     option(
         "--compile",
         choices=COMPILE_CHOICES,

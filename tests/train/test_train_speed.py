@@ -13,7 +13,7 @@ import torch
 from train_helpers import TinyNet, tiny_config, without_timing, write_tiny_fashion
 
 from cnnarch.train import TrainingInterrupted, fit, load_checkpoint
-from cnnarch.train.speed import COMPILE_GAIN, COMPILE_SECONDS, choose_compile
+from cnnarch.train.speed import COMPILE_SAVES, choose_compile, compile_seconds
 
 CPU, GPU = torch.device("cpu"), torch.device("cuda", 0)
 
@@ -24,25 +24,27 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_auto_compiles_when_the_saving_exceeds_the_compile_time() -> None:
-    # Break-even: steps x seconds a step x the gain = the compile time.
-    even = COMPILE_SECONDS / COMPILE_GAIN  # eager seconds left at which compiling pays off
-    assert choose_compile("auto", CPU, 0.2, int(even / 0.2) + 10).compiled
-    assert not choose_compile("auto", CPU, 0.2, int(even / 0.2) - 10).compiled
-    # The standard degradation preset: 48 epochs of 157 steps of ResNet-20 at ~0.2 s compile;
-    # the quick preset's 6 epochs of 63 steps do not.
-    assert choose_compile("auto", CPU, 0.2, 48 * 157).compiled
-    assert not choose_compile("auto", CPU, 0.2, 6 * 63).compiled
-    why = choose_compile("auto", CPU, 0.2, 6 * 63).why
-    assert why.startswith("auto: compiling does not pay for itself here (saves about ")
+    layers = 39  # ResNet-20's modules with parameters: 19 conv + 19 batch norm + 1 linear
+    for channels_last in (False, True):
+        # Break-even: steps x seconds a step x the share saved = the compile time.
+        even = compile_seconds(layers) / COMPILE_SAVES[channels_last] / 0.2  # steps of 0.2 s
+        assert choose_compile("auto", CPU, 0.2, int(even) + 10, layers, channels_last).compiled
+        assert not choose_compile("auto", CPU, 0.2, int(even) - 10, layers, channels_last).compiled
+    # The standard degradation preset's ResNet-20 (48 epochs of 157 steps) at one thread on a
+    # loaded machine, ~0.2 s a step: it pays in NCHW, not in channels_last.
+    assert choose_compile("auto", CPU, 0.2, 48 * 157, layers, False).compiled
+    assert not choose_compile("auto", CPU, 0.2, 48 * 157, layers, True).compiled
+    why = choose_compile("auto", CPU, 0.2, 6 * 63, layers, False).why
+    assert why.startswith("eager: compiling does not pay for itself here (it would save about ")
 
 
 def test_given_resumed_and_unmeasured_choices() -> None:
-    assert choose_compile("on", CPU, None, 1).compiled
-    assert not choose_compile("off", CPU, 10.0, 10**9).compiled
-    assert choose_compile("auto", CPU, 0.0, 1, resumed=True).compiled  # the checkpoint's choice
-    assert not choose_compile("auto", CPU, 10.0, 10**9, resumed=False).compiled
-    assert not choose_compile("auto", GPU, 10.0, 10**9).compiled  # not measured there: eager
-    assert choose_compile("on", CPU, None, 1, resumed=False).compiled  # given wins
+    assert choose_compile("on", CPU, None, 1, 1, True).compiled
+    assert not choose_compile("off", CPU, 10.0, 10**9, 1, False).compiled
+    assert choose_compile("auto", CPU, 0.0, 1, 1, True, resumed=True).compiled  # the checkpoint's
+    assert not choose_compile("auto", CPU, 10.0, 10**9, 1, False, resumed=False).compiled
+    assert not choose_compile("auto", GPU, 10.0, 10**9, 1, False).compiled  # unmeasured: eager
+    assert choose_compile("on", CPU, None, 1, 1, True, resumed=False).compiled  # given wins
 
 
 def interrupted_and_resumed(

@@ -423,8 +423,15 @@ class _Run:
                 timed
                 or time_steps(self._probe_step(), [self.threads.threads], 1)[self.threads.threads]
             )
+        layers = sum(1 for m in self.model.modules() if list(m.parameters(recurse=False)))
         choice = choose_compile(
-            self.cfg.compile, self.device, step_seconds, steps_left, self.resumed_compiled
+            self.cfg.compile,
+            self.device,
+            step_seconds,
+            steps_left,
+            layers,
+            self.cfg.channels_last,
+            self.resumed_compiled,
         )
         if choice.compiled:
             self.step_model = torch.compile(self.ddp)
