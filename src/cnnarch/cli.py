@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from cnnarch.errors import CnnarchError
@@ -650,7 +651,10 @@ def _cmd_experiment_degradation(args: argparse.Namespace) -> int:
     if args.compile is not None:
         settings = settings.with_recipe(compile=args.compile)
     log_to_terminal()
-    results = run_degradation(settings, args.out, resume=args.resume, threads=args.threads)
+    # With --format json, stdout carries the summary alone: the lines on each run go to stderr.
+    shown = contextlib.redirect_stdout(sys.stderr) if args.format == "json" else nullcontext()
+    with shown:
+        results = run_degradation(settings, args.out, resume=args.resume, threads=args.threads)
     if int(os.environ.get("RANK", "0")) == 0:
         effect = results["effect"]
         if args.format == "json":
