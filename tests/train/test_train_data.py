@@ -201,6 +201,18 @@ def test_other_data_is_refused_naming_what_is_accepted(
         fit(tiny_config(Path("/x"), epochs=1), TinyNet, data=make(splits))
 
 
+def test_a_transform_must_keep_the_kind_of_the_images(
+    splits: tuple[ImageDataset, ImageDataset],
+) -> None:
+    def to_float(image: torch.Tensor) -> torch.Tensor:  # as v2.ToDtype(torch.float32, scale=True)
+        return image.float() / 255
+
+    with pytest.raises(
+        CnnarchError, match=r"the transform turned item .* from uint8 into torch\.float32"
+    ):
+        fit(tiny_config(Path("/x"), epochs=1), TinyNet, data=splits, transform=to_float)
+
+
 def test_bad_items_are_named(splits: tuple[ImageDataset, ImageDataset]) -> None:
     class WrongLabels(Pairs):
         def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -230,7 +231,14 @@ class ItemReader(Dataset):
             raise CnnarchError(f"{where} is a {type(item).__name__}; expected (image, label, ...)")
         image = as_image(item[0], where)
         if self.transform is not None:
+            kind = image.dtype == torch.uint8
             image = as_image(self.transform(image), f"the transform of {where}")
+            if (image.dtype == torch.uint8) != kind:
+                raise CnnarchError(
+                    f"the transform turned {where} from {'uint8' if kind else 'floating point'} "
+                    f"into {image.dtype}; it must keep the kind of the images (uint8 images are "
+                    "normalized by cnnarch, in training and test alike)"
+                )
         return image, as_label(item[1], where)
 
     def __getitem__(self, key: BatchKey) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,7 +253,7 @@ class ItemReader(Dataset):
         return stacked, torch.tensor(labels, dtype=torch.int64)
 
 
-class Split:
+class Split(ABC):
     """One split of a run's data, `n` images at `rows` of its source."""
 
     name: str
@@ -258,9 +266,9 @@ class Split:
         return len(self.rows)
 
     @property
+    @abstractmethod
     def sample(self) -> torch.Tensor:
         """The first image (C, H, W): its shape and kind stand for all."""
-        raise NotImplementedError
 
     @property
     def in_channels(self) -> int:
@@ -270,14 +278,14 @@ class Split:
     def image_size(self) -> tuple[int, int]:
         return (self.sample.shape[1], self.sample.shape[2])
 
+    @abstractmethod
     def read(self, keys: Sequence[BatchKey]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(images, labels) of each key, on the training device."""
-        raise NotImplementedError
 
+    @abstractmethod
     def record(self) -> dict[str, Any]:
         """What the run records of this split: its source, its size and, when the images are
         in memory, the SHA-256 of its images and labels."""
-        raise NotImplementedError
 
     def check_labels(self, labels: torch.Tensor) -> None:
         """Labels (on the CPU) must index the training set's classes, when it says how many."""
