@@ -4,6 +4,7 @@ from cnnarch.analysis import Summary, analyze
 from cnnarch.analysis.analyzer import set_model_resolver
 from cnnarch.errors import CnnarchError
 from cnnarch.experiments.inception import inception_cost
+from cnnarch.report.diagrams import model_diagram as diagram
 from cnnarch.zoo import create_model, list_models, model_card
 from cnnarch.zoo_models import resolve as _resolve_zoo_model
 
@@ -16,6 +17,7 @@ __all__ = [
     "TrainConfig",
     "analyze",
     "create_model",
+    "diagram",
     "fit",
     "inception_cost",
     "list_models",
@@ -44,4 +46,14 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'cnnarch' has no attribute {name!r}")
 
 
-__version__ = "0.1.0"
+def _installed_version() -> str:
+    """The version in the package's metadata: pyproject.toml's, written once at install."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cnnarch")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
