@@ -730,7 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if extra is None:
             raise
         print(
-            f"cnnarch: error: `cnnarch {args.command}` needs {err.name}, which is not "
+            f"cnnarch: error: cnnarch {args.command} needs {err.name}, which is not "
             f"installed: pip install 'cnnarch[{extra}]'",
             file=sys.stderr,
         )

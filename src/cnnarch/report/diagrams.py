@@ -77,6 +77,9 @@ class Diagram:
         """Jupyter shows the picture itself."""
         return self.svg
 
+    def __repr__(self) -> str:
+        return f"Diagram({self.title!r}, {len(self.svg):,} characters of SVG)"
+
 
 @dataclass(frozen=True)
 class Panel:
