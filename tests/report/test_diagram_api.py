@@ -43,8 +43,9 @@ def test_inception_v3_is_drawn_with_its_auxiliary_head() -> None:
 
 
 def test_the_top_level_call_is_the_commands() -> None:
-    assert cnnarch.diagram is model_diagram and "diagram" in cnnarch.__all__
+    assert "diagram" in cnnarch.__all__
     drawn = cnnarch.diagram("resnet18", "layer2.0")
+    assert drawn == model_diagram("resnet18", "layer2.0")
     assert drawn._repr_svg_() == drawn.svg  # a notebook shows the picture
     assert repr(drawn) == f"Diagram('resnet18: layer2.0', {len(drawn.svg):,} characters of SVG)"
     assert [b["data-kind"] for b in boxes(drawn.svg)] == ["conv", "conv", "shortcut"]

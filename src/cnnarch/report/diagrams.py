@@ -619,23 +619,7 @@ def model_diagram(
     variant: str = "paper",
     view: str = "layers",
 ) -> Diagram:
-    """A model's layers, its strip of MACs and memory, or one of its blocks, as SVG: the
-    picture `cnnarch diagram` draws (`cnnarch.diagram`). Analyzed on meta: nothing is computed.
-
-    Args:
-        model: a zoo name or any `nn.Module`.
-        block: the path of a module to draw alone, such as "layer1.0" or "inception3a" (the
-            paths `cnnarch.analyze(model).rows` lists), analyzed at the input it gets in the
-            network; None draws the whole model.
-        input_size: (C, H, W) of one example; the zoo card's by default.
-        variant: the zoo variant when `model` is a name.
-        view: "layers" (the network's layers, as the lecture counts them) or "strip" (each
-            layer's share of the MACs and of the output memory).
-
-    Returns:
-        A `Diagram`: `.svg` is the picture (a notebook displays it), `.title` and `.caption`
-        say what it shows.
-    """
+    """The picture `cnnarch diagram` draws; `cnnarch.diagram` documents the arguments."""
     import torch
 
     from cnnarch.analysis import analyze
