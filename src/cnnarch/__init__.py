@@ -8,7 +8,7 @@ from cnnarch.analysis import Summary, analyze
 from cnnarch.analysis.analyzer import set_model_resolver
 from cnnarch.errors import CnnarchError
 from cnnarch.experiments.inception import inception_cost
-from cnnarch.zoo import create_model, list_models, model_card
+from cnnarch.zoo import create_model, get_model, list_models, model_card
 from cnnarch.zoo_models import resolve as _resolve_zoo_model
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ __all__ = [
     "create_model",
     "diagram",
     "fit",
+    "get_model",
     "inception_cost",
     "list_models",
     "load_dataset",
