@@ -86,20 +86,9 @@ def offered_formats() -> list[tuple[str, str]]:
 
 # Commands that train or build a report take seconds; the rest run in well under one.
 SLOW_COMMANDS = {"report", "train", "experiment degradation"}
-# A known fault, fixed on its own: `cnnarch models --format json` meets the card's `Paper`,
-# which json cannot write. Strict: once fixed, these cases fail until the mark is removed.
-MODELS_JSON_FAULT = pytest.mark.xfail(
-    strict=True, raises=TypeError, reason="cnnarch models --format json: Paper is not JSON"
-)
-
-
-def _marks(command: str, fmt: str) -> list[pytest.MarkDecorator]:
-    marks = [pytest.mark.slow] if command in SLOW_COMMANDS else []
-    return marks + ([MODELS_JSON_FAULT] if (command, fmt) == ("models", "json") else [])
-
-
 CASES = [
-    pytest.param(command, fmt, marks=_marks(command, fmt)) for command, fmt in offered_formats()
+    pytest.param(command, fmt, marks=[pytest.mark.slow] if command in SLOW_COMMANDS else [])
+    for command, fmt in offered_formats()
 ]
 
 
@@ -278,9 +267,7 @@ def test_every_command_with_formats_has_a_run_here(tmp_path: Path) -> None:
     assert offered <= set(invocations(tmp_path)), "add the command to invocations()"
 
 
-@pytest.mark.parametrize(
-    "command", [pytest.param("models", marks=MODELS_JSON_FAULT), "rules", "summary"]
-)
+@pytest.mark.parametrize("command", ["models", "rules", "summary"])
 def test_csv_columns_are_the_json_fields(
     command: str, tiny_factory: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
