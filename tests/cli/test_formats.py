@@ -46,7 +46,7 @@ def invocations(tmp_path: Path) -> dict[str, list[str]]:
         "models": ["models", MODELS_PATTERN],
         "rules": ["rules", "conv*"],
         "summary": ["summary", *TINY],
-        "plan": ["plan", *TINY, "--memory", "1MB", "--reserve", "0GB"],
+        "plan": ["plan", *TINY, "--memory", "2GB"],
         "diagram": ["diagram", *TINY],
         "report": ["report", "--models", "alexnet", "--out", str(tmp_path / "report")],
         "train": ["train", "resnet20", *tiny_run, "--out", str(tmp_path / "run"), "--no-progress"],
@@ -226,8 +226,8 @@ def check_summary(fmt: str, out: str) -> None:
 def check_plan(fmt: str, out: str) -> None:
     if fmt == "json":
         plan = json.loads(out)
-        assert plan["fits"] and plan["peak_bytes"] <= plan["usable_bytes"] == 1_000_000
-        assert plan["next_peak_bytes"] > plan["usable_bytes"]  # the largest batch that fits
+        assert plan["searched"] and plan["fits"]  # the largest batch that fits
+        assert plan["total_bytes"] <= plan["memory_bytes"] == 2_000_000_000
     else:
         assert re.search(r"^Largest batch that fits: \d+$", out, re.MULTILINE), out
 
