@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from importlib import metadata
 
 import pytest
 
+import cnnarch
 from cnnarch.analysis.analyzer import DEVICES
 from cnnarch.analysis.loading import DTYPES
 from cnnarch.analysis.training_modes import OPTIMIZERS, PRECISIONS, SHARDINGS, TrainingStep
@@ -44,8 +46,11 @@ def test_every_train_flag_shows_the_default_of_its_config_field() -> None:
             text = help_text(train, action.option_strings[0])
             assert text.endswith((f"(default {default})", f"default {default}")), text
             shown.append(action.dest)
-    assert {"epochs", "batch_size", "lr", "weight_decay", "schedule", "dataset"} <= set(shown)
+    assert {"epochs", "batch_size", "schedule", "dataset", "optimizer"} <= set(shown)
     assert "default 128" in help_text(train, "--batch-size")  # TrainConfig's, by hand
+    # lr and weight decay default to the optimizer's own (OPTIMIZER_DEFAULTS), each named.
+    assert help_text(train, "--lr").endswith("(default sgd 0.1, adamw 0.001)")
+    assert help_text(train, "--weight-decay") == "default sgd 0.0001, adamw 0.01"
 
 
 def test_choices_are_the_library_registries() -> None:
@@ -87,3 +92,11 @@ def test_batch_size_has_one_spelling_and_the_old_one_still_works(
 def test_a_variant_defaults_to_the_paper_in_every_command() -> None:
     for name in ("summary", "plan", "diagram"):
         assert flag(command(name), "--variant").default == "paper"
+
+
+def test_version_is_the_packages(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"cnnarch {cnnarch.__version__}\n"
+    assert cnnarch.__version__ == metadata.version("cnnarch") != "0+unknown"

@@ -58,6 +58,10 @@ TITLE_H = 30
 LEGEND_H = 28
 MAX_WIDTH = 1300
 FONT = "system-ui, 'DejaVu Sans', sans-serif"
+# The training pass that finds the training-only heads runs on two images: batch norm in training
+# needs more than one value per channel, and Inception-v3's auxiliary head reaches a 1x1 map.
+# What is drawn is per image either way.
+TRAINING_PASS_BATCH = 2
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,13 @@ class Diagram:
     title: str
     caption: str
     svg: str
+
+    def _repr_svg_(self) -> str:
+        """Jupyter shows the picture itself."""
+        return self.svg
+
+    def __repr__(self) -> str:
+        return f"Diagram({self.title!r}, {len(self.svg):,} characters of SVG)"
 
 
 @dataclass(frozen=True)
@@ -578,8 +589,26 @@ def model_block_panel(
 ) -> tuple[Panel, list[str]]:
     """The block at `path` of `model`, analyzed alone at the input it gets in the network."""
     input_shape = submodule_input(summary, path)
-    layers = analyze_block(model.get_submodule(path), input_shape)
+    module = model.get_submodule(path)
+    if next(module.children(), None) is None:
+        parent = path.rpartition(".")[0]
+        instead = f"the block that holds it, --block {parent}" if parent else "the whole model"
+        raise CnnarchError(
+            f"{path!r} is one layer ({type(module).__name__}), not a block of layers; "
+            f"draw {instead}"
+        )
+    layers = _drawable(analyze_block(module, input_shape), f"{summary.model_name}.{path}")
     return lanes_panel(layers, input_shape, heading)
+
+
+def _drawable(layers: LectureLayers, what: str) -> LectureLayers:
+    """`layers`, if there is a layer to draw (a conv, pool or linear layer, or a block)."""
+    if not layers.layers:
+        raise CnnarchError(
+            f"{what} has no layer to draw: a diagram shows the conv, pooling and linear layers "
+            "among a module's submodules, and none runs in its forward pass"
+        )
+    return layers
 
 
 def model_diagram(
@@ -590,8 +619,7 @@ def model_diagram(
     variant: str = "paper",
     view: str = "layers",
 ) -> Diagram:
-    """The picture `cnnarch diagram` draws: a model's layers (`view` "layers"), its strip
-    ("strip"), or one of its modules (`block`, a module path such as `layer1.0`)."""
+    """The picture `cnnarch diagram` draws; `cnnarch.diagram` documents the arguments."""
     import torch
 
     from cnnarch import analyze
@@ -609,8 +637,14 @@ def model_diagram(
         title = f"{summary.model_name}: {block}"
         caption = "One module, analyzed at the input it gets in the network."
         return diagram(f"diagram_{block}", title, caption, [panel], kinds)
-    training = analyze(model, size, train=True)
-    layers = lecture_layers(model, summary, training)
+    if summary.mode == "parameters":
+        raise CnnarchError(
+            f"{summary.model_name}: nothing to draw without a forward pass "
+            f"({summary.mode_reason}); give the size of one example, e.g. --input 3x224x224 "
+            "(input_size=(3, 224, 224) in Python)"
+        )
+    training = analyze(model, size, batch_size=TRAINING_PASS_BATCH, train=True)
+    layers = _drawable(lecture_layers(model, summary, training), summary.model_name)
     network, strip = network_diagrams(layers, summary)
     return network if view == "layers" else strip
 
