@@ -55,6 +55,15 @@ PRIVATE_ATTRIBUTES = frozenset(
         "pythonapi",
     }
 )
+# Private names outside the doors in other packages, each for its owner to move behind a door;
+# the list only shrinks (a new private name anywhere fails the test).
+KNOWN_ELSEWHERE: frozenset[tuple[str, str]] = frozenset(
+    {
+        # the trainer tells torch.compile's failures by their exceptions' private modules
+        ("train/trainer.py", "torch._dynamo"),
+        ("train/trainer.py", "torch._inductor"),
+    }
+)
 # Names under which torch and its modules are imported in cnnarch.
 TORCH_NAMES = frozenset({"torch", "F", "nn", "functional"})
 
@@ -126,7 +135,11 @@ def test_the_door_is_the_only_place_that_names_private_torch() -> None:
         if path in DOORS:
             continue
         where = path.relative_to(PACKAGE).as_posix()
-        offenders += [f"{where}:{line}: {name}" for line, name in private_uses(path)]
+        offenders += [
+            f"{where}:{line}: {name}"
+            for line, name in private_uses(path)
+            if (where, name) not in KNOWN_ELSEWHERE
+        ]
     assert offenders == [], "private PyTorch names outside the doors:\n" + "\n".join(offenders)
 
 
