@@ -7,9 +7,9 @@ import json
 import pytest
 
 import cnnarch
+from cnnarch.lecture.defaults import DEFAULT_MODELS
+from cnnarch.lecture.planner import CARDS_GIB, PRECISIONS, STEP, card_bytes, fit_rows
 from cnnarch.planner import DEFAULT_RESERVE, parse_bytes
-from cnnarch.report.defaults import DEFAULT_MODELS
-from cnnarch.report.sections.planner import CARDS_GIB, PRECISIONS, STEP, card_bytes, fit_rows
 
 # A plain net, a ResNet, and Inception-v3, whose training refuses a batch of 1.
 SAMPLE = ("vgg16", "resnet18", "inception_v3")

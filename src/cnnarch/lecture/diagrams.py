@@ -12,7 +12,8 @@ model changes its picture. The layout follows what the analysis shows:
 - a whole network as columns that each end at a pooling layer (VGG's five stages), with
   training-only heads apart, and as a strip whose segments are sized by MACs and by memory.
 
-Pure Python: the SVG is text, inlined in the HTML page and written as files.
+Pure Python: the SVG is text (every label escaped by `_esc`), a `Picture` block that the page
+shows inline and the report writes as a file.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from markupsafe import Markup
 from torch import nn
 
 from cnnarch import units
 from cnnarch.errors import CnnarchError
-from cnnarch.lecture.layers import LectureLayer, LectureLayers, lecture_layers
+from cnnarch.lecture.layers import BYTES_PER_VALUE, LectureLayer, LectureLayers, lecture_layers
+from cnnarch.report.document import Picture
 
 # One color per kind of layer, shared by every diagram and the per-layer charts (Okabe-Ito).
 KIND_COLORS = {
@@ -49,7 +52,6 @@ KIND_LABELS = {
     "training only": "training only",
 }
 SHORTCUT_NAMES = ("downsample", "shortcut")
-BYTES_PER_VALUE = 4  # float32, as the lecture counts memory
 
 BOX_W, BOX_H = 196, 60
 GAP_X, GAP_Y = 28, 26
@@ -58,16 +60,6 @@ TITLE_H = 30
 LEGEND_H = 28
 MAX_WIDTH = 1300
 FONT = "system-ui, 'DejaVu Sans', sans-serif"
-
-
-@dataclass(frozen=True)
-class Diagram:
-    """One picture: its file name (without .svg), title, caption and the SVG text."""
-
-    name: str
-    title: str
-    caption: str
-    svg: str
 
 
 @dataclass(frozen=True)
@@ -169,7 +161,7 @@ def _label_box(x: float, y: float, width: float, text: str) -> str:
 
 def diagram(
     name: str, title: str, caption: str, panels: Sequence[Panel], kinds: Sequence[str]
-) -> Diagram:
+) -> Picture:
     """Panels under a title, with a legend of the colors used: side by side if they fit
     `MAX_WIDTH` (a page's width, so the text stays readable), else one above the other."""
     across = sum(p.width for p in panels) + GAP_X * (len(panels) - 1) <= MAX_WIDTH
@@ -206,7 +198,7 @@ def diagram(
         f'aria-label="{_esc(title)}"><title>{_esc(title)}</title>{defs}'
         f'<rect width="100%" height="100%" fill="#fff"/>{body}</svg>'
     )
-    return Diagram(name, title, caption, svg)
+    return Picture(name, title, caption, Markup(svg))
 
 
 def _legend(x: float, y: float, kinds: Sequence[str]) -> str:
@@ -332,7 +324,7 @@ def block_diagram(
     title: str,
     caption: str,
     blocks: Sequence[tuple[str, nn.Module, Sequence[int]]],
-) -> Diagram:
+) -> Picture:
     """Blocks side by side, each (heading, module, input C×H×W) analyzed on meta tensors."""
     panels, kinds = [], []
     for heading, module, input_shape in blocks:
@@ -428,8 +420,8 @@ def towers_panel(layers: LectureLayers, summary: Any) -> tuple[Panel, list[str]]
     left, right = 0.0, BOX_W + 3 * GAP_X
     width = right + BOX_W
     parts = [
-        _text(left + BOX_W / 2, 12, "tower 1 (GPU 1)", 12, bold=True, anchor="middle"),
-        _text(right + BOX_W / 2, 12, "tower 2 (GPU 2)", 12, bold=True, anchor="middle"),
+        _text(left + BOX_W / 2, 12, "GPU 1", 12, bold=True, anchor="middle"),
+        _text(right + BOX_W / 2, 12, "GPU 2", 12, bold=True, anchor="middle"),
     ]
     kinds: list[str] = []
     y = 22.0
@@ -526,7 +518,7 @@ def strip_panel(layers: LectureLayers, width: float = 900) -> tuple[Panel, list[
     return Panel(width, y - 8, "".join(parts)), kinds
 
 
-def network_diagrams(layers: LectureLayers, summary: Any) -> list[Diagram]:
+def network_diagrams(layers: LectureLayers, summary: Any) -> list[Picture]:
     """A model's pictures: its layers (towers where it has towers) and its strip."""
     name = layers.model
     towers = any(p.startswith("towers.") for x in layers.layers for p in x.paths)
@@ -589,7 +581,7 @@ def model_diagram(
     input_size: Sequence[int] | None = None,
     variant: str = "paper",
     view: str = "layers",
-) -> Diagram:
+) -> Picture:
     """The picture `cnnarch diagram` draws: a model's layers (`view` "layers"), its strip
     ("strip"), or one of its modules (`block`, a module path such as `layer1.0`)."""
     import torch
@@ -615,7 +607,7 @@ def model_diagram(
     return network if view == "layers" else strip
 
 
-def inception_diagram() -> Diagram:
+def inception_diagram() -> Picture:
     """The lecture's Inception module on 28×28×256, naive beside the one with 1x1
     bottlenecks (weights only, as the slides count them)."""
     import torch
@@ -642,7 +634,7 @@ def inception_diagram() -> Diagram:
 
 def resnet_block_diagrams(
     models: dict[str, tuple[nn.Module, Any]],
-) -> list[Diagram]:
+) -> list[Picture]:
     """ResNet's basic and bottleneck blocks, each with an identity and with a projection
     shortcut, taken from the real networks (`models`: name -> (model, forward summary)), for
     those of ResNet-34 and ResNet-50 that are given."""

@@ -1,19 +1,28 @@
 """Will it fit: the largest training batch per device of each model on 16, 24, 40 and 80 GB
-cards, in float32 and in bfloat16 autocast, predicted by the training-memory planner."""
+cards, in float32 and in bfloat16 autocast, predicted by the training-memory planner.
+
+The table's rows come from one function, `fit_rows`, the only call into `cnnarch.planner`
+here: what the planner answers can change behind it without touching the rest.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from matplotlib.figure import Figure as MplFigure
 
+from cnnarch.lecture.topic import Topic
 from cnnarch.planner import DEFAULT_RESERVE, parse_bytes, peak_lines
-from cnnarch.report.charts import PALETTE, new_figure
-from cnnarch.report.context import Context
-from cnnarch.report.document import Paragraph, Section
+from cnnarch.report.charts import PALETTE, draw_chart, new_figure
+from cnnarch.report.document import Chart, Paragraph, Section
 from cnnarch.tables import Column, Table
 from cnnarch.units import byte_size
+
+if TYPE_CHECKING:
+    from cnnarch.lecture.analyses import Analyses
 
 # A card sold as "N GB" carries N GiB of memory (its DRAM parts come in binary sizes): the
 # RTX 4090's 24 GB are 24 x 2^30 bytes, an A100 40GB's 40 x 2^30.
@@ -66,8 +75,8 @@ def fit_table(rows: list[dict[str, Any]]) -> Table:
     )
 
 
-def fit_figure(ctx: Context, rows: list[dict[str, Any]]) -> Any:
-    def draw() -> Any:
+def fit_chart(rows: list[dict[str, Any]]) -> Chart:
+    def draw() -> MplFigure:
         fig, axes = new_figure(height=6.2, nrows=2)
         for ax, label in zip(axes, PRECISIONS.values(), strict=True):
             shown = [r for r in rows if r["precision"] == label]
@@ -84,7 +93,7 @@ def fit_figure(ctx: Context, rows: list[dict[str, Any]]) -> Any:
         axes[0].legend(ncols=len(CARDS_GIB), loc="upper right")
         return fig
 
-    return ctx.figure(
+    return draw_chart(
         "planner_cards",
         "Largest training batch per device on 16, 24, 40 and 80 GB cards",
         "SGD with momentum, per device; float32 above, bfloat16 autocast below. The planner's "
@@ -93,9 +102,15 @@ def fit_figure(ctx: Context, rows: list[dict[str, Any]]) -> Any:
     )
 
 
-def planner_section(ctx: Context, rows: list[dict[str, Any]]) -> Section:
-    """The section from `fit_rows` of the report's models."""
-    ctx.step("planner: largest batch per card")
+def start(analyses: Analyses) -> list[Future[list[dict[str, Any]]]]:
+    """Start `fit_rows` of each model in the worker processes; `build` waits for them."""
+    return [analyses.in_worker(fit_rows, (name,)) for name in analyses.models]
+
+
+def build(analyses: Analyses, pending: list[Future[list[dict[str, Any]]]]) -> Topic:
+    """The section from the `fit_rows` that `start` sent to the workers."""
+    analyses.step("planner: largest batch per card")
+    rows = [row for fit in pending for row in fit.result()]
     reserve = byte_size(parse_bytes(DEFAULT_RESERVE))
     section = Section("planner", "Will it fit: the largest training batch on common cards")
     section.add(
@@ -131,7 +146,7 @@ def planner_section(ctx: Context, rows: list[dict[str, Any]]) -> Section:
             "forward pass: gradient accumulation or more devices give larger batches per "
             "optimizer step."
         ),
-        fit_figure(ctx, rows),
+        fit_chart(rows),
         fit_table(rows),
     )
-    return section
+    return Topic(section)
