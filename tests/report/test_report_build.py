@@ -143,8 +143,8 @@ def fake_run(kind: str, depth: int, seed: int, train_error: float) -> dict:
 @pytest.mark.slow
 def test_degradation_results_are_included_when_present(tmp_path) -> None:
     """A run the reader names is shown, its verdicts with their uncertainty: the plain gap of
-    +4 points on 4,000 images is beyond noise, the residual gap of -1 point is not (twice its
-    sampling error is 1.04 points)."""
+    +4 points and the residual gap of -1 point on 4,000 images are both beyond twice their
+    sampling errors (1.16 and 0.93 points)."""
     from cnnarch.experiments.degradation import assess_effect, summary_table, write_outputs
 
     # Final training errors: plain 20 -> 56 gets worse (5 -> 9), residual gets better (5 -> 4).
@@ -199,7 +199,7 @@ def test_degradation_results_are_included_when_present(tmp_path) -> None:
     # Sampling errors of 4% and 5% error rates on 4,000 images, for the residual gap.
     sampling = math.hypot(*(100 * math.sqrt(p * (1 - p) / 4000) for p in (0.04, 0.05)))
     assert f"sampling error ±{sampling:.2f} on 4,000 images" in section
-    assert section.count("**holds**") == 1 and section.count("**within noise**") == 1
+    assert section.count("**holds**") == 2  # both halves of the claim
 
 
 def files_shown(path) -> str:

@@ -4,6 +4,7 @@ diagrams, where its memory and parameters sit layer by layer, and its published 
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from cnnarch.lecture.claims import Check, figure_check
 from cnnarch.lecture.diagrams import KIND_COLORS, KIND_LABELS, color_kind, network_diagrams
 from cnnarch.lecture.explorer import (
     Explorer,
+    TrainingTotals,
     affine_totals,
     analyzed_training_totals,
     explorer_widget,
@@ -299,9 +301,16 @@ def profile_chart(name: str, layers: LectureLayers) -> Chart:
     return draw_chart(f"profile_{name}", f"{name}, per {layers.level}", caption, draw)
 
 
-def start(analyses: Analyses) -> dict[str, Any]:
+def start(analyses: Analyses) -> dict[str, Future[TrainingTotals]]:
     """Start each model's training traces in the worker processes (about half of the report's
-    work); `build` waits for them. Returns the pending traces by model."""
+    work); `build` waits for them.
+
+    Args:
+        analyses: the report's analyses.
+
+    Returns:
+        The pending traces, by model.
+    """
     pending = {}
     for name in analyses.models:
         paths = [layer.paths for layer in analyses.layers(name).layers]
@@ -309,7 +318,7 @@ def start(analyses: Analyses) -> dict[str, Any]:
     return pending
 
 
-def _explorer(analyses: Analyses, name: str, training: Any) -> Explorer:
+def _explorer(analyses: Analyses, name: str, training: Future[TrainingTotals]) -> Explorer:
     from cnnarch.analysis import analyze
 
     def cached(model: str, batch_size: int, dtype: torch.dtype) -> Summary:
@@ -326,7 +335,11 @@ def _explorer(analyses: Analyses, name: str, training: Any) -> Explorer:
 
 
 def model_section(
-    analyses: Analyses, name: str, totals: dict[str, Any], checks: list[Check], training: Any
+    analyses: Analyses,
+    name: str,
+    totals: dict[str, Any],
+    checks: list[Check],
+    training: Future[TrainingTotals],
 ) -> Section:
     card = analyses.card(name)
     layers = analyses.layers(name)
@@ -350,7 +363,7 @@ def model_section(
     return section
 
 
-def build(analyses: Analyses, pending: dict[str, Any]) -> Topic:
+def build(analyses: Analyses, pending: dict[str, Future[TrainingTotals]]) -> Topic:
     """The models' section: their totals, then one card per model.
 
     Args:

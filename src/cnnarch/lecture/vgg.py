@@ -458,8 +458,7 @@ def build(analyses: Analyses) -> Topic:
             f"{number(table.output_values)} values per image; the slide's memory column also "
             f"counts the input ({number(table.input_values)}), "
             f"{number(totals['slide_total_values'])} values = "
-            f"{byte_size(totals['slide_total_bytes'], 'MB', 1)} in float32. "
-            + table.notes[0]
+            f"{byte_size(totals['slide_total_bytes'], 'MB', 1)} in float32. " + table.notes[0]
         ),
         table.as_table(),
         Verdicts(tuple(c.shown() for c in (total, params, early, late))),
