@@ -4,7 +4,7 @@ from cnnarch.analysis import Summary, analyze
 from cnnarch.analysis.analyzer import set_model_resolver
 from cnnarch.errors import CnnarchError
 from cnnarch.experiments.inception import inception_cost
-from cnnarch.zoo import create_model, list_models, model_card
+from cnnarch.zoo import create_model, get_model, list_models, model_card
 from cnnarch.zoo_models import resolve as _resolve_zoo_model
 
 # The analyzer knows no model by name: the zoo's names and card input sizes come from here.
@@ -17,6 +17,7 @@ __all__ = [
     "analyze",
     "create_model",
     "fit",
+    "get_model",
     "inception_cost",
     "list_models",
     "load_dataset",

@@ -77,7 +77,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
             # One count per variant, built on the meta device: nothing is allocated.
             **{f"params_{v}": parameter_count(card.name, v) for v in card.variants},
             "input": units.shape(card.input_size),
-            "paper": card.paper,
+            "paper": str(card.paper),  # as every format prints it (JSON has no Paper type)
         }
         for card in cards
     ]

@@ -176,3 +176,41 @@ def test_zfnet_layer_sizes_follow_figure_3() -> None:
     total += conv(1024, 512, 3) + linear(6 * 6 * 512, 4096) + linear(4096, 4096)
     total += linear(4096, 1000)
     assert sum(p.numel() for p in model.parameters()) == total
+
+
+# "One weird trick" AlexNet, torchvision's: 64, 192, 384, 256, 256 kernels; FC 4096, 4096.
+OWT_CONVS = [(3, 64, 11), (64, 192, 5), (192, 384, 3), (384, 256, 3), (256, 256, 3)]
+OWT = sum(conv(*c) for c in OWT_CONVS) + linear(9216, 4096) + linear(4096, 4096)
+OWT += linear(4096, 1000)
+
+
+def test_bn_alexnet_is_one_weird_trick_alexnet_with_batch_norm() -> None:
+    # A scale and a shift per conv map and per hidden unit of FC6 and FC7.
+    batch_norm = 2 * sum(c_out for _, c_out, _ in OWT_CONVS) + 2 * 2 * 4096
+    assert OWT == 61_100_840  # torchvision's count
+    with torch.device("meta"):
+        model = cnnarch.create_model("bn_alexnet")
+    assert sum(p.numel() for p in model.parameters()) == OWT + batch_norm == 61_119_528
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d)]
+    assert len(norms) == 7 and all(m.eps == 1e-3 for m in norms)
+    # Batch norm adds no multiply-accumulate: the MACs are torchvision AlexNet's at 224.
+    bn = cnnarch.analyze("bn_alexnet")
+    owt = cnnarch.analyze("alexnet", variant="torchvision", input_size=(3, 224, 224))
+    assert bn.total_macs == owt.total_macs
+    figures = cnnarch.model_card("bn_alexnet").published["figures_as_read"]
+    assert figures["top-1 %"] == 56.5
+    assert "alexnetowtbn" in cnnarch.model_card("bn_alexnet").published["definition"]
+
+
+def test_bn_alexnet_evaluates_larger_inputs_densely() -> None:
+    torch.manual_seed(0)
+    model = cnnarch.create_model("bn_alexnet", num_classes=5).eval()
+    x = torch.randn(1, 3, 256, 256)  # pool5 is 7x7: four 6x6 windows
+    with torch.no_grad():
+        features = model.features(x)
+        windows = [features[:, :, i : i + 6, j : j + 6] for i in (0, 1) for j in (0, 1)]
+        expected = torch.stack([model.classifier(w.flatten(1)) for w in windows]).mean(0)
+        torch.testing.assert_close(model(x), expected)
+    # pool5 6x6 <- pools 3x3/2 and convs keeping the size <- conv1 55x55: (55 - 1) * 4 + 11 - 4.
+    with pytest.raises(CnnarchError, match="smallest input this model accepts is 223x223"):
+        model(torch.randn(1, 3, 222, 222))

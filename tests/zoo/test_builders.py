@@ -11,7 +11,7 @@ import torch
 
 import cnnarch
 from cnnarch import CnnarchError
-from cnnarch.zoo.registry import model_builder
+from cnnarch.zoo.registry import _entry, model_builder
 from cnnarch.zoo.resnet import BasicBlock, Bottleneck
 from cnnarch.zoo.vgg import vgg11
 
@@ -25,6 +25,8 @@ OPTIONS = {
     "zfnet": ("dropout",),
     "googlenet": GOOGLENET,
     "inception_v3": ("aux_logits", "transform_input", "dropout"),
+    **dict.fromkeys(("inception_v4", "inception_resnet_v1", "inception_resnet_v2"), ("dropout",)),
+    **dict.fromkeys(("nin", "bn_alexnet"), ("dropout",)),
     **{f"resnet{depth}": RESNET for depth in (18, 34, 50, 101, 152)},
     **{f"plain{depth}": RESNET for depth in (18, 34)},
 }
@@ -37,15 +39,14 @@ def options_of(name: str) -> tuple[str, ...]:
 
 
 def test_models_are_listed_in_the_order_their_papers_appeared() -> None:
-    assert cnnarch.list_models()[:9] == [
-        *("alexnet", "zfnet", "vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19"),
-        "vgg11_bn",
-    ]
-    assert cnnarch.list_models()[12:] == [
-        *("googlenet", "inception_v3"),
+    assert cnnarch.list_models() == [
+        *("alexnet", "zfnet", "nin", "vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19"),
+        *("vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "googlenet", "inception_v3"),
         *("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "plain18", "plain34"),
         *("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202"),
         *("plain20", "plain32", "plain44", "plain56", "plain110"),
+        *("inception_v4", "inception_resnet_v1", "inception_resnet_v2"),  # arXiv 1602
+        *("bn_alexnet", "bn_nin", "enet"),  # Canziani et al. (1605), ENet (1606)
     ]
 
 
@@ -78,6 +79,11 @@ def test_a_builder_called_directly_builds_what_create_model_builds(name: str) ->
     assert {k: v.shape for k, v in direct.state_dict().items()} == {
         k: v.shape for k, v in registered.state_dict().items()
     }
+    # Every option the registry lets through is a parameter of the builder or of the model
+    # class it forwards `**kwargs` to (declared with `register_model(options=...)`).
+    accepted = {*inspect.signature(model_builder(name)).parameters}
+    accepted |= {*inspect.signature(type(registered)).parameters}
+    assert set(_entry(name).options) <= accepted
 
 
 @pytest.mark.parametrize("name", cnnarch.list_models())

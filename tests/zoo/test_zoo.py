@@ -15,7 +15,17 @@ IMAGENET = [
     "googlenet",
     "inception_v3",
     *("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "plain18", "plain34"),
+    *("inception_v4", "inception_resnet_v1", "inception_resnet_v2"),
+    *("nin", "bn_alexnet", "bn_nin", "enet"),
 ]
+# The models with a variant shaped like another library's, and that library.
+LIBRARY_VARIANT = {
+    **dict.fromkeys(("alexnet", "vgg11", "vgg13", "vgg16", "vgg19"), "torchvision"),
+    **dict.fromkeys(("vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"), "torchvision"),
+    **dict.fromkeys(("googlenet", "inception_v3"), "torchvision"),
+    **dict.fromkeys(("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"), "torchvision"),
+    **dict.fromkeys(("inception_v4", "inception_resnet_v2"), "timm"),
+}
 CIFAR = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202"]
 CIFAR += ["plain20", "plain32", "plain44", "plain56", "plain110"]
 # Seconds each even on meta; their blocks are resnet50's, which the fast tests cover.
@@ -23,7 +33,7 @@ DEEPEST = ("resnet101", "resnet152")
 ALL_VARIANTS = [
     pytest.param(name, v, marks=pytest.mark.slow) if name in DEEPEST else (name, v)
     for name in IMAGENET
-    for v in ("paper", "torchvision")
+    for v in ("paper", LIBRARY_VARIANT.get(name, "torchvision"))
 ]
 
 
@@ -35,13 +45,13 @@ def test_every_model_of_the_spec_is_registered_once() -> None:
 @pytest.mark.parametrize("name", IMAGENET)
 def test_cards_name_the_paper_input_and_published_facts(name: str) -> None:
     card = cnnarch.model_card(name)
-    side = 227 if name == "alexnet" else 299 if name == "inception_v3" else 224
+    side = 227 if name == "alexnet" else 299 if name.startswith("inception") else 224
     assert card.input_size == (3, side, side) and card.num_classes == 1000
-    assert card.paper.year in (2012, 2013, 2014, 2015) and card.paper.title
+    assert card.paper.year in (2012, 2013, 2014, 2015, 2016) and card.paper.title
     assert "source" in card.published
-    torchvision = not name.startswith(("zfnet", "plain")) and name not in ("vgg11_lrn", "vgg16_c")
-    assert card.variants == (("paper", "torchvision") if torchvision else ("paper",))
-    if torchvision:
+    library = LIBRARY_VARIANT.get(name)
+    assert card.variants == (("paper", library) if library else ("paper",))
+    if library == "torchvision":
         assert card.published["torchvision"]["source"].startswith("torchvision 0.29")
 
 
@@ -51,7 +61,7 @@ def test_builds_on_meta_and_trains_at_the_default_input(name: str, variant: str)
     backward pass reaching every parameter: all on meta tensors, so no memory and no compute."""
     card = cnnarch.model_card(name)
     if variant not in card.variants:
-        with pytest.raises(CnnarchError, match="has no variant 'torchvision'"):
+        with pytest.raises(CnnarchError, match=f"has no variant '{variant}'"):
             cnnarch.create_model(name, variant=variant)
         return
     with torch.device("meta"):
@@ -153,6 +163,9 @@ TRAIN_STEP = [
     # bottlenecks, zero-padding shortcuts
     pytest.param("resnet50", "paper", 32, {"shortcut": "A"}, marks=SLOW),
     pytest.param("plain18", "paper", 32, {}, marks=SLOW),
+    pytest.param("inception_resnet_v1", "paper", 75, {}, marks=SLOW),  # scaled residuals
+    pytest.param("nin", "paper", 64, {}, marks=SLOW),  # mlpconv, global average pooling
+    pytest.param("enet", "paper", 64, {}, marks=SLOW),  # PReLU, padded shortcuts
 ]
 
 

@@ -1,4 +1,5 @@
-"""AlexNet (Krizhevsky, Sutskever & Hinton 2012) and ZFNet (Zeiler & Fergus 2013).
+"""AlexNet (Krizhevsky, Sutskever & Hinton 2012), ZFNet (Zeiler & Fergus 2013) and BN-AlexNet
+(the batch-normalized one-tower AlexNet of Canziani, Paszke & Culurciello's comparison, 2016).
 
 The paper's AlexNet is two towers, one per GPU: 48-128-192-192-128 kernels and 2048 units of
 FC6 and FC7 each. Conv2, conv4 and conv5 see only their own tower; conv3 and the fully connected
@@ -21,6 +22,7 @@ layers it agrees: 186,624 / 64,896 / 64,896 / 43,264 / 4096 / 4096 / 1000).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,8 +30,10 @@ import torch
 from torch import nn
 
 from cnnarch.errors import CnnarchError
+from cnnarch.zoo.canziani import CANZIANI_PAPER, canziani_facts
 from cnnarch.zoo.common import PAPER_ONLY, ZooModel, initialize, pick_variant
 from cnnarch.zoo.layers import (
+    BasicConv2d,
     classify_densely,
     fc_classifier,
     init_normal,
@@ -164,6 +168,32 @@ def _parse_devices(devices: Sequence[str | torch.device]) -> tuple[torch.device,
     return first, second
 
 
+# The features of "One weird trick" AlexNet (Krizhevsky 2014): (maps, kernel, stride, padding)
+# of each conv, "M" a 3x3/2 max pool.
+OWT_FEATURES: list[tuple[int, int, int, int] | str] = [
+    *[(64, 11, 4, 2), "M", (192, 5, 1, 2), "M"],
+    *[(384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1), "M"],
+]
+
+
+def owt_features(in_channels: int, batch_norm: bool) -> nn.Sequential:
+    """The one-tower AlexNet's convs and pools; each conv (with bias) followed by a ReLU or,
+    with `batch_norm`, by batch norm (eps 0.001) and a ReLU in one `BasicConv2d`."""
+    layers: list[nn.Module] = []
+    for spec in OWT_FEATURES:
+        if isinstance(spec, str):
+            layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
+            continue
+        out, kernel, stride, padding = spec
+        conv = {"kernel_size": kernel, "stride": stride, "padding": padding}
+        if batch_norm:
+            layers.append(BasicConv2d(in_channels, out, bias=True, **conv))
+        else:
+            layers += [nn.Conv2d(in_channels, out, **conv), nn.ReLU(inplace=True)]
+        in_channels = out
+    return nn.Sequential(*layers)
+
+
 class TorchvisionAlexNet(ZooModel):
     """torchvision's AlexNet, from "One weird trick" (Krizhevsky 2014): one tower of
     64-192-384-256-256 kernels, conv1 padded by 2 for 224 inputs, no LRN, a 6x6 adaptive
@@ -172,21 +202,7 @@ class TorchvisionAlexNet(ZooModel):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> None:
         super().__init__()
         self.in_channels = in_channels
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 64, kernel_size=11, stride=4, padding=2),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(64, 192, kernel_size=5, padding=2),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(192, 384, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-        )
+        self.features = owt_features(in_channels, batch_norm=False)
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
@@ -201,6 +217,41 @@ class TorchvisionAlexNet(ZooModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.flatten(self.avgpool(self.features(x)), 1)
         return self.classifier(x)
+
+
+class BNAlexNet(ZooModel):
+    """BN-AlexNet as Canziani et al. measured it: the Torch7 model
+    `models/alexnetowtbn_cudnn.lua` of `soumith/imagenet-multiGPU.torch` (commit 4180ea0),
+    "One weird trick" AlexNet with batch norm (eps 0.001) after every conv and hidden linear
+    layer, before its ReLU, and dropout before FC6 and FC7. Canziani et al. name the network
+    and print no layers; their measurements are of that repository's Torch7 models.
+
+    The classifier takes pool5's 6x6 maps (224x224 inputs); larger inputs are evaluated
+    densely, the classifier applied at every 6x6 window and the logits averaged.
+    """
+
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.features = owt_features(in_channels, batch_norm=True)
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(256 * 6 * 6, 4096),
+            nn.BatchNorm1d(4096, eps=1e-3),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(4096, 4096),
+            nn.BatchNorm1d(4096, eps=1e-3),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        windows = sliding_windows(self.features(x), POOL5_WINDOW)  # (N, windows, 9216)
+        batch, count, features = windows.shape
+        # Batch norm takes (samples, features): every window is a sample.
+        logits = self.classifier(windows.reshape(batch * count, features))
+        return logits.view(batch, count, -1).mean(dim=1)
 
 
 class ZFNet(ZooModel):
@@ -268,7 +319,7 @@ def _alexnet_facts() -> dict[str, Any]:
     paper=ALEXNET_PAPER,
     input_size=(3, 227, 227),
     variants=tuple(VARIANTS),
-    published=_alexnet_facts(),
+    published=_alexnet_facts,
 )
 def alexnet(
     *,
@@ -292,12 +343,32 @@ def alexnet(
 
 @register_model(
     family="alexnet",
+    paper=CANZIANI_PAPER,
+    input_size=(3, 224, 224),
+    published=functools.partial(canziani_facts, "bn_alexnet"),
+)
+def bn_alexnet(
+    *, variant: str = "paper", num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5
+) -> BNAlexNet:
+    """BN-AlexNet: one-tower AlexNet with batch norm, as Canziani et al. measured it.
+
+    Options: `dropout` (0.5).
+    """
+    pick_variant(PAPER_ONLY, variant)
+    return BNAlexNet(num_classes, in_channels, dropout)
+
+
+def _zfnet_facts() -> dict[str, Any]:
+    lecture = published()["cs231n_lecture9_2017"]
+    return {"lecture": lecture["zfnet"], "source": lecture["source"]}
+
+
+@register_model(
+    family="alexnet",
     paper=ZFNET_PAPER,
     input_size=(3, 224, 224),
-    published={
-        "lecture": published()["cs231n_lecture9_2017"]["zfnet"],
-        "source": published()["cs231n_lecture9_2017"]["source"],
-    },
+    options=("dropout",),
+    published=_zfnet_facts,
 )
 def zfnet(*, variant: str = "paper", **kwargs: Any) -> ZFNet:
     """ZFNet: AlexNet with a 7x7/2 conv1 and 512/1024/512 kernels in conv3-5.

@@ -118,37 +118,37 @@ _register_cifar = functools.partial(
 )
 
 
-@_register_cifar(family="cifar-resnet", published=_table6(20))
+@_register_cifar(family="cifar-resnet", published=functools.partial(_table6, 20))
 def resnet20(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
     """ResNet-20 for CIFAR-10 (option-A shortcuts)."""
     return CifarNet(20, residual=True, variant=variant, **kwargs)
 
 
-@_register_cifar(family="cifar-resnet", published=_table6(32))
+@_register_cifar(family="cifar-resnet", published=functools.partial(_table6, 32))
 def resnet32(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
     """ResNet-32 for CIFAR-10 (option-A shortcuts)."""
     return CifarNet(32, residual=True, variant=variant, **kwargs)
 
 
-@_register_cifar(family="cifar-resnet", published=_table6(44))
+@_register_cifar(family="cifar-resnet", published=functools.partial(_table6, 44))
 def resnet44(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
     """ResNet-44 for CIFAR-10 (option-A shortcuts)."""
     return CifarNet(44, residual=True, variant=variant, **kwargs)
 
 
-@_register_cifar(family="cifar-resnet", published=_table6(56))
+@_register_cifar(family="cifar-resnet", published=functools.partial(_table6, 56))
 def resnet56(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
     """ResNet-56 for CIFAR-10 (option-A shortcuts)."""
     return CifarNet(56, residual=True, variant=variant, **kwargs)
 
 
-@_register_cifar(family="cifar-resnet", published=_table6(110))
+@_register_cifar(family="cifar-resnet", published=functools.partial(_table6, 110))
 def resnet110(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
     """ResNet-110 for CIFAR-10 (option-A shortcuts)."""
     return CifarNet(110, residual=True, variant=variant, **kwargs)
 
 
-@_register_cifar(family="cifar-resnet", published=_table6(1202))
+@_register_cifar(family="cifar-resnet", published=functools.partial(_table6, 1202))
 def resnet1202(*, variant: str = "paper", **kwargs: Any) -> CifarNet:
     """ResNet-1202 for CIFAR-10 (option-A shortcuts)."""
     return CifarNet(1202, residual=True, variant=variant, **kwargs)

@@ -316,7 +316,8 @@ def _facts() -> dict[str, Any]:
     paper=GOOGLENET_PAPER,
     input_size=(3, 224, 224),
     variants=tuple(VARIANTS),
-    published=_facts(),
+    options=("aux_logits", "transform_input", "dropout", "dropout_aux"),
+    published=_facts,
 )
 def googlenet(*, variant: str = "paper", **kwargs: Any) -> GoogLeNet:
     """GoogLeNet (Inception v1) with both auxiliary classifiers.

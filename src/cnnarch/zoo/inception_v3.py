@@ -272,7 +272,8 @@ def _facts() -> dict[str, Any]:
     paper=INCEPTION_V3_PAPER,
     input_size=(3, 299, 299),
     variants=tuple(VARIANTS),
-    published=_facts(),
+    options=("aux_logits", "transform_input", "dropout"),
+    published=_facts,
 )
 def inception_v3(*, variant: str = "paper", **kwargs: Any) -> Inception3:
     """Inception-v3: factorised convolutions, one auxiliary head (same network in both variants).

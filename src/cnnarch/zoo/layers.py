@@ -26,11 +26,14 @@ def local_response_norm(
 
 
 class BasicConv2d(nn.Module):
-    """Conv (no bias) -> BatchNorm (eps 0.001) -> ReLU, the unit of torchvision's Inception nets."""
+    """Conv -> BatchNorm (eps 0.001) -> ReLU: without a conv bias, the unit of the Inception nets
+    (torchvision's, timm's); with one (`bias=True`), of the Torch7 BN-NIN and BN-AlexNet."""
 
-    def __init__(self, in_channels: int, out_channels: int, **conv_kwargs: Any) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, bias: bool = False, **conv_kwargs: Any
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **conv_kwargs)
+        self.conv = nn.Conv2d(in_channels, out_channels, bias=bias, **conv_kwargs)
         self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,13 +1,16 @@
-"""Model registry: `create_model`, `list_models` and a card per model.
+"""Model registry: `create_model` (and torchvision's name for it, `get_model`), `list_models`
+and a card per model.
 
 Each family module defines one builder function per model and registers it with
 `@register_model`: the function's name is the model's name. Every module of this package is
 imported on first use, so a new family registers itself without being listed anywhere.
 
 A builder takes keyword arguments only: `variant`, `num_classes`, `in_channels` and the model's
-options. It may pass `**kwargs` on to the model class its return annotation names; that class's
-keyword-only parameters are then options too. `create_model` checks the name, the variant and
-the options before calling the builder, so builders only build.
+options. Its options are its own keyword-only parameters and, for a builder that passes
+`**kwargs` on to its model class, those it declares with `register_model(options=...)`.
+`create_model` checks the name, the variant and the options before calling the builder, so
+builders only build. A card's published facts are read from the package's data when the card
+is first asked for, not when the zoo is imported.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ import functools
 import importlib
 import inspect
 import json
+import os
+import pickle
 import pkgutil
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -33,6 +39,11 @@ from cnnarch.zoo.common import ZooModel, smallest_input_side
 
 # Every builder takes these; the others it takes are the model's options.
 _COMMON_ARGUMENTS = ("variant", "num_classes", "in_channels")
+# Where a variant's weights come from, for the message that says how to load them from disk.
+_WEIGHT_SOURCES = {
+    "torchvision": "torchvision.models.{name}(weights='DEFAULT')",
+    "timm": "timm.create_model('{name}', pretrained=True)",
+}
 
 
 @dataclass(frozen=True)
@@ -67,11 +78,21 @@ class ModelCard:
         return min_input_size(self.name)
 
 
+Facts = Callable[[], Mapping[str, Any]]
+
+
 @dataclass(frozen=True)
 class _Entry:
-    card: ModelCard
+    """A registered model: its builder and what its card is made of."""
+
     builder: Callable[..., nn.Module]
+    family: str
+    paper: Paper
+    input_size: tuple[int, int, int]
+    num_classes: int
+    variants: tuple[str, ...]
     options: tuple[str, ...]  # keyword options beyond `_COMMON_ARGUMENTS`
+    facts: Facts | None  # read on the first `model_card` call
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -84,47 +105,57 @@ def register_model(
     input_size: tuple[int, int, int],
     num_classes: int = 1000,
     variants: tuple[str, ...] = ("paper",),
-    published: dict[str, Any] | None = None,
+    options: tuple[str, ...] = (),
+    published: Facts | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register the decorated builder under its own name, with its card; returns it unchanged.
 
-    A model with a torchvision variant also gets torchvision's published metrics.
+    Args:
+        family: the family the model belongs to (its module, usually).
+        paper: the publication the model follows.
+        input_size: (channels, height, width) of the paper's input.
+        num_classes: the classes the paper trains for.
+        variants: the variant names the builder takes, "paper" first.
+        options: the options a builder that passes `**kwargs` on to its model class forwards
+            (its own keyword-only parameters are options without being listed).
+        published: a function returning the published facts of the card, each block with its
+            "source"; called when the card is first asked for. A model with a torchvision
+            variant also gets torchvision's published metrics.
     """
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = builder.__name__
         if name in _REGISTRY:
             raise RuntimeError(f"model {name!r} registered twice")
-        facts = dict(published or {})
-        if "torchvision" in variants:
-            facts["torchvision"] = torchvision_facts(name)
-        card = ModelCard(
-            name=name,
+        _REGISTRY[name] = _Entry(
+            builder=builder,
             family=family,
             paper=paper,
             input_size=input_size,
             num_classes=num_classes,
             variants=variants,
-            published=facts,
-            description=(builder.__doc__ or "").strip().split("\n")[0],
+            options=_options(builder, options),
+            facts=published,
         )
-        _REGISTRY[name] = _Entry(card, builder, _options(builder))
         return builder
 
     return decorate
 
 
-def _options(builder: Callable[..., nn.Module]) -> tuple[str, ...]:
-    """The keyword-only parameters of `builder` and, if it passes `**kwargs` on, of the model
-    class it returns (positional parameters are structure the builder fixes, not options)."""
-    signature = inspect.signature(builder, eval_str=True)
-    params = list(signature.parameters.values())
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        params += inspect.signature(signature.return_annotation).parameters.values()
-    names = list(dict.fromkeys(p.name for p in params if p.kind is p.KEYWORD_ONLY))
-    missing = [arg for arg in _COMMON_ARGUMENTS if arg not in names]
-    if missing:
-        raise TypeError(f"builder {builder.__name__} does not take {', '.join(missing)}")
+def _options(builder: Callable[..., nn.Module], forwarded: tuple[str, ...]) -> tuple[str, ...]:
+    """The options of `builder`: its keyword-only parameters beyond the common ones, then the
+    `forwarded` ones it passes on through `**kwargs` (positional parameters are structure the
+    builder fixes, not options)."""
+    params = inspect.signature(builder).parameters.values()
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params)
+    own = [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+    if forwarded and not takes_kwargs:
+        raise TypeError(f"builder {builder.__name__} forwards options but takes no **kwargs")
+    if not takes_kwargs:
+        missing = [arg for arg in _COMMON_ARGUMENTS if arg not in own]
+        if missing:
+            raise TypeError(f"builder {builder.__name__} does not take {', '.join(missing)}")
+    names = dict.fromkeys([*own, *forwarded])
     return tuple(name for name in names if name not in _COMMON_ARGUMENTS)
 
 
@@ -146,13 +177,31 @@ def _entry(name: str) -> _Entry:
         ) from None
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Model names matching the fnmatch `pattern`, in the order their papers appeared (the
-    lecture's order), and the models of one paper in the order they were registered."""
+def list_models(
+    filter: str | Iterable[str] = "*",  # timm's name for it
+    exclude_filters: str | Iterable[str] = (),
+) -> list[str]:
+    """Model names, in the order their papers appeared (the lecture's order), and the models of
+    one paper in the order they were registered.
+
+    Args:
+        filter: an fnmatch pattern ("resnet*") or several; a name matching any is listed.
+            "" lists every model, as in timm.
+        exclude_filters: a pattern or several; a name matching any is left out.
+    """
     _load_families()
-    names = [name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern)]
-    papers = {name: _REGISTRY[name].card.paper for name in names}
-    return sorted(names, key=lambda name: (papers[name].year, papers[name].arxiv))
+    include, exclude = _patterns(filter) or ["*"], _patterns(exclude_filters)
+    names = [
+        name
+        for name in _REGISTRY
+        if any(fnmatch.fnmatchcase(name, p) for p in include)
+        and not any(fnmatch.fnmatchcase(name, p) for p in exclude)
+    ]
+    return sorted(names, key=lambda name: (_REGISTRY[name].paper.year, _REGISTRY[name].paper.arxiv))
+
+
+def _patterns(patterns: str | Iterable[str]) -> list[str]:
+    return [patterns] if isinstance(patterns, str) and patterns else [p for p in patterns if p]
 
 
 def model_builder(name: str) -> Callable[..., nn.Module]:
@@ -160,8 +209,27 @@ def model_builder(name: str) -> Callable[..., nn.Module]:
     return _entry(name).builder
 
 
+@functools.cache
 def model_card(name: str) -> ModelCard:
-    return _entry(name).card
+    """What is known about model `name` before building it: paper, input, variants, facts.
+
+    Args:
+        name: a registered model name (`list_models()`).
+    """
+    entry = _entry(name)
+    facts = dict(entry.facts()) if entry.facts is not None else {}
+    if "torchvision" in entry.variants:
+        facts["torchvision"] = torchvision_facts(name)
+    return ModelCard(
+        name=name,
+        family=entry.family,
+        paper=entry.paper,
+        input_size=entry.input_size,
+        num_classes=entry.num_classes,
+        variants=entry.variants,
+        published=facts,
+        description=(entry.builder.__doc__ or "").strip().split("\n")[0],
+    )
 
 
 def create_model(
@@ -170,21 +238,47 @@ def create_model(
     variant: str = "paper",
     num_classes: int | None = None,
     in_channels: int | None = None,
+    in_chans: int | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    pretrained: bool = False,
     **kwargs: Any,
 ) -> nn.Module:
-    """Build model `name`; `num_classes` and `in_channels` default to the card's.
+    """Build model `name`, with weights from a local file if asked.
 
     Builds on whatever device is current, so `with torch.device("meta"): create_model(...)`
-    allocates nothing.
+    allocates nothing. No weights are downloaded: `weights` loads a state_dict saved on disk
+    (one saved from torchvision's model loads into `variant="torchvision"`).
+
+    Args:
+        name: a registered model name (`list_models()`).
+        variant: "paper" (the default) or another of the card's variants.
+        num_classes: classes of the classifier; the card's by default.
+        in_channels: channels of the input; the card's by default.
+        in_chans: timm's name for `in_channels`.
+        weights: path of a state_dict file (`torch.save(model.state_dict(), path)`), loaded
+            strictly with `weights_only=True`.
+        pretrained: timm's switch for downloaded weights: True without `weights` is refused
+            with how to load weights from disk instead.
+        **kwargs: the model's options (`model_card`'s builder documents them).
     """
     entry = _entry(name)
-    card = entry.card
-    if variant not in card.variants:
+    if variant not in entry.variants:
         raise CnnarchError(
-            f"model {name!r} has no variant {variant!r}; it has: {', '.join(card.variants)}"
+            f"model {name!r} has no variant {variant!r}; it has: {', '.join(entry.variants)}"
         )
-    num_classes = card.num_classes if num_classes is None else num_classes
-    in_channels = card.input_size[0] if in_channels is None else in_channels
+    if pretrained and weights is None:
+        raise CnnarchError(
+            f"{name}: no weights are downloaded here (pretrained=True); "
+            f"{_how_to_load(name, entry.variants)}"
+        )
+    if in_chans is not None:
+        if in_channels is not None and in_channels != in_chans:
+            raise CnnarchError(
+                f"in_chans={in_chans} and in_channels={in_channels} disagree: give one of them"
+            )
+        in_channels = in_chans
+    num_classes = entry.num_classes if num_classes is None else num_classes
+    in_channels = entry.input_size[0] if in_channels is None else in_channels
     if num_classes < 1 or in_channels < 1:
         raise CnnarchError(
             f"num_classes and in_channels must be positive (got {num_classes}, {in_channels})"
@@ -200,7 +294,118 @@ def create_model(
     )
     if isinstance(model, ZooModel):
         model.model_name = name  # what its errors and its analysis call it
+    if weights is not None:
+        load_weights(model, weights, name=name, variants=entry.variants)
     return model
+
+
+def get_model(
+    name: str, *, weights: str | os.PathLike[str] | None = None, **kwargs: Any
+) -> nn.Module:
+    """torchvision's name for `create_model`: model `name`, with weights from a local file.
+
+    Args:
+        name: a registered model name (`list_models()`).
+        weights: path of a state_dict file; torchvision's weight names ("DEFAULT") are refused
+            with how to save those weights to a file once.
+        **kwargs: `create_model`'s arguments (`variant`, `num_classes`, options).
+    """
+    return create_model(name, weights=weights, **kwargs)
+
+
+def load_weights(
+    model: nn.Module,
+    weights: str | os.PathLike[str],
+    *,
+    name: str = "model",
+    variants: tuple[str, ...] = ("paper",),
+) -> None:
+    """Load the state_dict saved at `weights` into `model`, strictly, or fail with one line.
+
+    The file is read with `weights_only=True` (tensors and plain data only). A file holding a
+    training checkpoint loads the state_dict under its "model" or "state_dict" key.
+
+    Args:
+        model: the model to load into; on the meta device its tensors are replaced.
+        weights: the file's path.
+        name: the model's name, for messages.
+        variants: the model's variants, for the message that says where weights come from.
+    """
+    if not isinstance(weights, str | os.PathLike):
+        raise CnnarchError(
+            f"{name}: weights= takes the path of a state_dict file, not "
+            f"{type(weights).__name__}; {_how_to_load(name, variants)}"
+        )
+    path = Path(weights)
+    if not path.is_file():
+        raise CnnarchError(
+            f"{name}: no weights file {os.fspath(weights)!r} (no weights are downloaded here); "
+            f"{_how_to_load(name, variants)}"
+        )
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError) as err:
+        reason = str(err).strip().split("\n")[0]
+        raise CnnarchError(f"{path}: not a readable state_dict ({reason})") from err
+    state = _state_dict(loaded)
+    if state is None:
+        raise CnnarchError(f"{path} holds no state_dict (a mapping of names to tensors)")
+    try:
+        model.load_state_dict(state, strict=True, assign=_on_meta(model))
+    except RuntimeError as err:
+        raise CnnarchError(f"{path} does not fit {name}: {_mismatch(model, state)}") from err
+
+
+def _how_to_load(name: str, variants: tuple[str, ...]) -> str:
+    """How to get weights onto the disk for `name`, for the variants a library publishes."""
+    sources = [v for v in variants if v in _WEIGHT_SOURCES]
+    if not sources:
+        return f"load a state_dict of your own with weights='{name}.pth'"
+    variant = sources[0]
+    source = _WEIGHT_SOURCES[variant].format(name=name)
+    return (
+        f"where {variant} is installed, save its weights once with "
+        f"torch.save({source}.state_dict(), '{name}.pth'), then load them here with "
+        f"create_model('{name}', variant='{variant}', weights='{name}.pth')"
+    )
+
+
+def _state_dict(loaded: object) -> Mapping[str, torch.Tensor] | None:
+    """`loaded` if it is a state_dict, else the state_dict a checkpoint holds, else None."""
+    if not isinstance(loaded, Mapping):
+        return None
+    if loaded and all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        return loaded
+    for key in ("model", "state_dict"):
+        inner = _state_dict(loaded.get(key))
+        if inner is not None:
+            return inner
+    return None
+
+
+def _on_meta(model: nn.Module) -> bool:
+    return any(t.is_meta for t in (*model.parameters(), *model.buffers()))
+
+
+def _mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str:
+    """What differs between `model`'s state_dict and `state`, with one example of each."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    reshaped = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} keys missing (e.g. {missing[0]!r})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]!r})")
+    if reshaped:
+        key = reshaped[0]
+        parts.append(
+            f"{len(reshaped)} of another shape (e.g. {key!r}: "
+            f"{tuple(state[key].shape)} in the file, {tuple(expected[key].shape)} in the model)"
+        )
+    hint = "was it saved from another variant, or with other num_classes or in_channels?"
+    return f"{'; '.join(parts) or 'its tensors do not load'}; {hint}"
 
 
 @functools.cache

@@ -241,13 +241,18 @@ _register_resnet = functools.partial(
     paper=RESNET_PAPER,
     input_size=(3, 224, 224),
     variants=tuple(VARIANTS),
+    options=("zero_init_residual",),
 )
 _register_plain = functools.partial(
-    register_model, family="resnet-plain", paper=RESNET_PAPER, input_size=(3, 224, 224)
+    register_model,
+    family="resnet-plain",
+    paper=RESNET_PAPER,
+    input_size=(3, 224, 224),
+    options=("zero_init_residual",),
 )
 
 
-@_register_resnet(published=_facts(18))
+@_register_resnet(published=functools.partial(_facts, 18))
 def resnet18(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> ResNet:
     """ResNet-18 (basic blocks; shortcut A, B or C).
 
@@ -256,7 +261,7 @@ def resnet18(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> R
     return ResNet(18, shortcut, variant=variant, **kwargs)
 
 
-@_register_resnet(published=_facts(34))
+@_register_resnet(published=functools.partial(_facts, 34))
 def resnet34(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> ResNet:
     """ResNet-34 (basic blocks; shortcut A, B or C).
 
@@ -265,7 +270,7 @@ def resnet34(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> R
     return ResNet(34, shortcut, variant=variant, **kwargs)
 
 
-@_register_resnet(published=_facts(50))
+@_register_resnet(published=functools.partial(_facts, 50))
 def resnet50(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> ResNet:
     """ResNet-50 (bottleneck blocks; shortcut A, B or C).
 
@@ -274,7 +279,7 @@ def resnet50(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> R
     return ResNet(50, shortcut, variant=variant, **kwargs)
 
 
-@_register_resnet(published=_facts(101))
+@_register_resnet(published=functools.partial(_facts, 101))
 def resnet101(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> ResNet:
     """ResNet-101 (bottleneck blocks; shortcut A, B or C).
 
@@ -283,7 +288,7 @@ def resnet101(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> 
     return ResNet(101, shortcut, variant=variant, **kwargs)
 
 
-@_register_resnet(published=_facts(152))
+@_register_resnet(published=functools.partial(_facts, 152))
 def resnet152(*, variant: str = "paper", shortcut: str = "B", **kwargs: Any) -> ResNet:
     """ResNet-152 (bottleneck blocks; shortcut A, B or C).
 
@@ -298,7 +303,7 @@ def _plain(depth: int, shortcut: None, variant: str, **kwargs: Any) -> ResNet:
     return ResNet(depth, None, variant=variant, **kwargs)
 
 
-@_register_plain(published=_facts(18, plain=True))
+@_register_plain(published=functools.partial(_facts, 18, plain=True))
 def plain18(*, variant: str = "paper", shortcut: None = None, **kwargs: Any) -> ResNet:
     """Plain-18: ResNet-18 without shortcuts.
 
@@ -307,7 +312,7 @@ def plain18(*, variant: str = "paper", shortcut: None = None, **kwargs: Any) -> 
     return _plain(18, shortcut, variant, **kwargs)
 
 
-@_register_plain(published=_facts(34, plain=True))
+@_register_plain(published=functools.partial(_facts, 34, plain=True))
 def plain34(*, variant: str = "paper", shortcut: None = None, **kwargs: Any) -> ResNet:
     """Plain-34: ResNet-34 without shortcuts.
 

@@ -35,7 +35,7 @@ from cnnarch.zoo.layers import (
     init_he_convs,
     local_response_norm,
 )
-from cnnarch.zoo.registry import Paper, published, register_model
+from cnnarch.zoo.registry import Facts, Paper, published, register_model
 
 VGG_PAPER = Paper(
     "Simonyan, Zisserman",
@@ -157,14 +157,19 @@ def _table2_facts(config: str) -> dict[str, Any]:
     }
 
 
+def _table2(config: str) -> Facts:
+    """The card facts of `config`, read when the card is first asked for."""
+    return functools.partial(_table2_facts, config)
+
+
 # Configurations A, B, D and E are torchvision's vgg11, vgg13, vgg16 and vgg19 too.
 _register_vgg = functools.partial(
-    register_model, family="vgg", paper=VGG_PAPER, input_size=(3, 224, 224)
+    register_model, family="vgg", paper=VGG_PAPER, input_size=(3, 224, 224), options=("dropout",)
 )
 _WITH_TORCHVISION = tuple(VARIANTS)
 
 
-@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("A"))
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2("A"))
 def vgg11(*, variant: str = "paper", **kwargs: Any) -> VGG:
     """VGG config A.
 
@@ -173,7 +178,7 @@ def vgg11(*, variant: str = "paper", **kwargs: Any) -> VGG:
     return VGG("A", variant=variant, **kwargs)
 
 
-@_register_vgg(published=_table2_facts("A-LRN"))
+@_register_vgg(published=_table2("A-LRN"))
 def vgg11_lrn(*, variant: str = "paper", **kwargs: Any) -> VGG:
     """VGG config A-LRN.
 
@@ -182,7 +187,7 @@ def vgg11_lrn(*, variant: str = "paper", **kwargs: Any) -> VGG:
     return VGG("A-LRN", variant=variant, **kwargs)
 
 
-@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("B"))
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2("B"))
 def vgg13(*, variant: str = "paper", **kwargs: Any) -> VGG:
     """VGG config B.
 
@@ -191,7 +196,7 @@ def vgg13(*, variant: str = "paper", **kwargs: Any) -> VGG:
     return VGG("B", variant=variant, **kwargs)
 
 
-@_register_vgg(published=_table2_facts("C"))
+@_register_vgg(published=_table2("C"))
 def vgg16_c(*, variant: str = "paper", **kwargs: Any) -> VGG:
     """VGG config C.
 
@@ -200,7 +205,7 @@ def vgg16_c(*, variant: str = "paper", **kwargs: Any) -> VGG:
     return VGG("C", variant=variant, **kwargs)
 
 
-@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("D"))
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2("D"))
 def vgg16(*, variant: str = "paper", **kwargs: Any) -> VGG:
     """VGG config D.
 
@@ -209,7 +214,7 @@ def vgg16(*, variant: str = "paper", **kwargs: Any) -> VGG:
     return VGG("D", variant=variant, **kwargs)
 
 
-@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("E"))
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2("E"))
 def vgg19(*, variant: str = "paper", **kwargs: Any) -> VGG:
     """VGG config E.
 
@@ -218,7 +223,7 @@ def vgg19(*, variant: str = "paper", **kwargs: Any) -> VGG:
     return VGG("E", variant=variant, **kwargs)
 
 
-@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("A"))
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2("A"))
 def vgg11_bn(*, variant: str = "paper", **kwargs: Any) -> VGG:
     """VGG config A with BatchNorm.
 
@@ -227,7 +232,7 @@ def vgg11_bn(*, variant: str = "paper", **kwargs: Any) -> VGG:
     return VGG("A", batch_norm=True, variant=variant, **kwargs)
 
 
-@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("B"))
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2("B"))
 def vgg13_bn(*, variant: str = "paper", **kwargs: Any) -> VGG:
     """VGG config B with BatchNorm.
 
@@ -236,7 +241,7 @@ def vgg13_bn(*, variant: str = "paper", **kwargs: Any) -> VGG:
     return VGG("B", batch_norm=True, variant=variant, **kwargs)
 
 
-@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("D"))
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2("D"))
 def vgg16_bn(*, variant: str = "paper", **kwargs: Any) -> VGG:
     """VGG config D with BatchNorm.
 
@@ -245,7 +250,7 @@ def vgg16_bn(*, variant: str = "paper", **kwargs: Any) -> VGG:
     return VGG("D", batch_norm=True, variant=variant, **kwargs)
 
 
-@_register_vgg(variants=_WITH_TORCHVISION, published=_table2_facts("E"))
+@_register_vgg(variants=_WITH_TORCHVISION, published=_table2("E"))
 def vgg19_bn(*, variant: str = "paper", **kwargs: Any) -> VGG:
     """VGG config E with BatchNorm.
 
