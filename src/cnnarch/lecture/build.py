@@ -139,9 +139,9 @@ def key_ideas_table(topics: Sequence[Topic], checks: Sequence[Check]) -> Table:
         "The lecture's key ideas, checked",
         [
             Column("idea", "idea (links to its section)"),
+            Column("verdict", "verdict"),  # second: on a phone it shows without scrolling
             Column("evidence", "evidence"),
             Column("kind", "kind"),
-            Column("verdict", "verdict"),
         ],
         rows,
         note="Each verdict is that of the claims behind it, as their section shows them; kind: "

@@ -298,9 +298,9 @@ def table1(rows: list[dict[str, Any]]) -> Table:
             Column("printed_params_text", "params, printed (K = 1024)", k=K),
             Column(
                 "weights",
-                "weights, computed (K = 1024)",
+                "weights, computed",
                 unit="weights",
-                show_unit="K",
+                show_unit="K = 1024",
                 scale=K,
                 digits=1,
             ),
