@@ -140,14 +140,11 @@ def fake_run(kind: str, depth: int, seed: int, train_error: float) -> dict:
     }
 
 
-@pytest.mark.slow
-def test_degradation_results_are_included_when_present(tmp_path) -> None:
-    """A run the reader names is shown, its verdicts with their uncertainty: the plain gap of
-    +4 points and the residual gap of -1 point on 4,000 images are both beyond twice their
-    sampling errors (1.16 and 0.93 points)."""
-    from cnnarch.experiments.degradation import assess_effect, summary_table, write_outputs
+def fake_results(dataset: str = "fashion-mnist", environment: dict | None = None) -> dict:
+    """A results.json of two depths and one seed. Final training errors: plain 20 -> 56 gets
+    worse (5 -> 9), residual gets better (5 -> 4)."""
+    from cnnarch.experiments.degradation import assess_effect, summary_table
 
-    # Final training errors: plain 20 -> 56 gets worse (5 -> 9), residual gets better (5 -> 4).
     runs = [
         fake_run("plain", 20, 0, 5.0),
         fake_run("plain", 56, 0, 9.0),
@@ -157,7 +154,7 @@ def test_degradation_results_are_included_when_present(tmp_path) -> None:
     settings = {
         "preset": "quick",
         "depths": [20, 56],
-        "dataset": "fashion-mnist",
+        "dataset": dataset,
         "subset": 4000,
         "train_images": 4000,
         "test_images": 2000,
@@ -166,18 +163,30 @@ def test_degradation_results_are_included_when_present(tmp_path) -> None:
         "batch_size": 128,
         "widths": [16, 32, 64],
         "seeds": [0],
+        "classes": 10,
     }
-    results = {
+    return {
         "experiment": "degradation",
         "format": 1,
         "complete": True,
         "settings": settings,
-        "environment": {"torch": "2.13.0+cpu", "device": "cpu", "threads": 1, "world_size": 1},
+        "environment": environment
+        or {"torch": "2.13.0+cpu", "device": "cpu", "threads": 1, "world_size": 1},
         "wall_seconds": 8.0,
         "runs": runs,
         "table": summary_table(runs),
         "effect": assess_effect(runs),
     }
+
+
+@pytest.mark.slow
+def test_degradation_results_are_included_when_present(tmp_path) -> None:
+    """A run the reader names is shown, its verdicts with their uncertainty: the plain gap of
+    +4 points and the residual gap of -1 point on 4,000 images are both beyond twice their
+    sampling errors (1.16 and 0.93 points)."""
+    from cnnarch.experiments.degradation import write_outputs
+
+    results = fake_results()
     folder = tmp_path / "runs" / "degradation"
     write_outputs(results, folder)
 
@@ -268,41 +277,9 @@ def test_intro_opens_with_the_tally_and_the_key_ideas(report_dir) -> None:
 
 @pytest.mark.slow
 def test_strings_from_a_results_file_are_escaped_on_the_page_and_in_markdown(tmp_path) -> None:
-    from cnnarch.experiments.degradation import summary_table
-
     hostile = "<script>alert(1)</script>`x`"
-    runs = [
-        fake_run("plain", 20, 0, 5.0),
-        fake_run("plain", 56, 0, 9.0),
-        fake_run("residual", 20, 0, 5.0),
-        fake_run("residual", 56, 0, 4.0),
-    ]
-    settings = {
-        "preset": "quick",
-        "depths": [20, 56],
-        "dataset": hostile,
-        "subset": None,
-        "train_images": 4000,
-        "test_images": 2000,
-        "epochs": 2,
-        "steps_per_epoch": 10,
-        "batch_size": 128,
-        "widths": [16, 32, 64],
-        "seeds": [0],
-        "classes": 10,
-    }
     environment = {"torch": hostile, "device": hostile, "started_utc": hostile}
-    results = {
-        "experiment": "degradation",
-        "format": 1,
-        "complete": True,
-        "settings": settings,
-        "environment": environment,
-        "wall_seconds": 8.0,
-        "runs": runs,
-        "table": summary_table(runs),
-        "effect": None,
-    }
+    results = fake_results(hostile, environment)
     path = tmp_path / "results.json"
     path.write_text(json.dumps(results))
     files = build_report(tmp_path / "out", ["resnet20"], batch_size=2, degradation_results=path)
