@@ -428,20 +428,27 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     }
     options = {name: value for name, value in options.items() if value is not None}
     given = [name for name in options if name != "foreach"]
-    if given and not args.train:
+    if given and args.inference:
         flag = {"set_to_none": "zero-grad"}
         flags = ", ".join(f"--{flag.get(name, name).replace('_', '-')}" for name in given)
-        raise CnnarchError(f"{flags}: only for training, add --train")
-    if not args.train:
+        raise CnnarchError(f"{flags}: only for training, leave out --inference")
+    if args.inference:
         options = {}
     result = plan(
         load_model(args.model, args.variant),
         args.memory,
-        train=args.train,
-        batch=args.batch_size,
-        reserve=args.reserve,
+        card=args.card,
+        train=not args.inference,
+        batch_size=args.batch_size,
         input_size=parse_size(args.input) if args.input else None,
         variant=args.variant,
+        context=args.context,
+        cudnn_workspace=args.cudnn_workspace,
+        reserve=args.reserve,
+        margin=args.margin,
+        expandable_segments=args.expandable_segments,
+        max_split_size=args.max_split_size,
+        allow_run=args.allow_run,
         **options,
     )
     print(result.to_json() if args.format == "json" else result.to_text())
@@ -457,20 +464,74 @@ def _checkpoint_option(text: str | None) -> str | int | None:
     raise CnnarchError(f'--checkpoint takes "stages" or a positive number of blocks, got {text!r}')
 
 
+def _margin_option(text: str) -> float:
+    """--margin 0.05 | 5%: the margin as a fraction of the predicted peak."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--margin takes a fraction (0.05) or a percentage (5%), got {text!r}"
+        ) from None
+    return value
+
+
 def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
     from cnnarch.analysis.training_modes import OPTIMIZERS, PRECISIONS, SHARDINGS, TrainingStep
-    from cnnarch.planner import DEFAULT_RESERVE
+    from cnnarch.planner import CARDS, plan
+    from cnnarch.planner.device import MEASURED_ERROR, MEASURED_SHARDED_ERROR
+    from cnnarch.units import percent
 
     step = TrainingStep  # its field defaults are the planner's, but for foreach
     p = commands.add_parser(
         "plan",
-        help="the largest batch that trains within a memory budget (traced on meta, no compute)",
+        help="the largest batch that trains on a card (traced on meta, the allocator modeled)",
     )
     _add_model_arguments(p, "CxHxW of one example (default: the model's card)")
-    p.add_argument("--memory", required=True, help="device memory, e.g. 24GiB or 40GB")
-    p.add_argument("--train", action="store_true", help="plan a training step (else inference)")
+    device = p.add_argument_group("the device (one of --card and --memory at least)")
+    device.add_argument("--card", help=f"a card by name: {', '.join(CARDS)}")
+    device.add_argument(
+        "--memory",
+        help="device memory: bytes (85198045184 or 85198045184B), GB (10^9) or GiB (2^30); "
+        "torch.cuda.get_device_properties(0).total_memory tells your card's",
+    )
+    device.add_argument(
+        "--context", help="the CUDA context's size (default: measured for the card's generation)"
+    )
+    device.add_argument(
+        "--cudnn-workspace",
+        default=_default_of(plan, "cudnn_workspace"),
+        help="kept free for cuDNN workspaces (default %(default)s: PyTorch falls back to "
+        "algorithms needing less)",
+    )
+    device.add_argument(
+        "--reserve",
+        default=_default_of(plan, "reserve"),
+        help="more memory kept free: other processes, a display (default %(default)s)",
+    )
+    device.add_argument(
+        "--margin",
+        type=_margin_option,
+        help="kept free for the prediction's error, a fraction of the peak or a percentage "
+        f"(default {percent(MEASURED_ERROR, 2)}, {percent(MEASURED_SHARDED_ERROR, 2)} for "
+        "ZeRO-2/3: the worst measured)".replace("%", "%%"),
+    )
+    device.add_argument(
+        "--expandable-segments",
+        action="store_true",
+        help="plan for PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True",
+    )
+    device.add_argument("--max-split-size", help="plan for max_split_size_mb, e.g. 256MiB")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--train", action="store_true", help="plan a training step (the default)")
+    mode.add_argument("--inference", action="store_true", help="plan an inference pass")
     p.add_argument(
         *BATCH_FLAGS, type=int, metavar="N", help="check this batch per optimizer step instead"
+    )
+    p.add_argument(
+        "--allow-run",
+        action="store_true",
+        help="a model that needs real data may run on the CPU at any batch (else only at "
+        "its two smallest, larger ones read off them)",
     )
     p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default {step.optimizer})")
     p.add_argument(
@@ -507,12 +568,6 @@ def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
         "zero2: and gradients; zero3: and parameters, FSDP full shard)",
     )
     p.add_argument("--bucket-view", action="store_true", help="DDP's gradient_as_bucket_view=True")
-    p.add_argument(
-        "--reserve",
-        default=DEFAULT_RESERVE,
-        help="kept free for the CUDA context and allocator fragmentation (default "
-        "%(default)s; 0GB for none)",
-    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=_cmd_plan)
 

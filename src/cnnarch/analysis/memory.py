@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from cnnarch.analysis.trace import NEVER_FREED, StorageRecord
 
@@ -70,12 +71,26 @@ class TrainingMemory:
     # affine in the batch (the planner draws the peak at every batch from two traces); empty
     # under ZeRO-2/3, whose peak is arithmetic on the trace.
     moments: tuple[tuple[str, tuple[int, ...]], ...] = field(default=(), repr=False)
+    # Every storage of the step in the order it is allocated (`step_lifetimes`): what the
+    # planner replays through its model of the CUDA caching allocator.
+    lifetimes: tuple[Lifetime, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, object]:
         out = dict(self.__dict__)
         out["at_peak"] = dict(self.at_peak)
         del out["moments"]  # thousands of them: for the explorer and the planner, not the JSON
+        del out["lifetimes"]
         return out
+
+
+class Lifetime(NamedTuple):
+    """One storage of a traced training step: its bytes, the clock of the op that allocates it
+    (-1: alive before the step) and the clock at which it is freed (`NEVER_FREED`: alive when
+    the step ends)."""
+
+    nbytes: int
+    start: int
+    stop: int
 
 
 def live_peak(
@@ -172,16 +187,45 @@ def _step_events(
     for key, record in records.items():
         if record.kind != "activation" or record.created < 0:
             continue
-        stop = record.last_use + 1
-        if record.is_grad:
-            stop, category = NEVER_FREED, GRADIENTS
-        elif key in weight_copies:
-            stop, category = max(stop, timeline.backward_start), WEIGHT_COPIES
-        elif record.saved:
-            stop, category = max(stop, timeline.backward_start), SAVED
-        else:
-            category = TEMPORARIES
+        stop, category = _stop(key, record, timeline, weight_copies)
         events.append((record.created, record.nbytes, category))
         events.append((stop, -record.nbytes, category))
     events.sort(key=lambda e: (e[0], e[1]))  # at equal times, frees come before allocations
     return events
+
+
+def _stop(
+    key: int, record: StorageRecord, timeline: StepTimeline, weight_copies: set[int]
+) -> tuple[int, str]:
+    """When a storage the step allocates is freed, and what it counts as: gradients live to
+    the end of the step; autocast's weight copies and what autograd saved, at least to the end
+    of the forward pass; the rest until the op after its last use."""
+    stop = record.last_use + 1
+    if record.is_grad:
+        return NEVER_FREED, GRADIENTS
+    if key in weight_copies:
+        return max(stop, timeline.backward_start), WEIGHT_COPIES
+    if record.saved:
+        return max(stop, timeline.backward_start), SAVED
+    return stop, TEMPORARIES
+
+
+def step_lifetimes(
+    records: Mapping[int, StorageRecord],
+    timeline: StepTimeline,
+    weight_copies: set[int],
+) -> tuple[Lifetime, ...]:
+    """Every storage of a traced training step in the order it is allocated, by `step_peak`'s
+    rules: first those alive before the step (parameters, buffers, inputs, optimizer state,
+    gradients that persist), in the order the trace met them, then the step's own, by the
+    clock of the op that allocates them (the trace's order within one op)."""
+    before = [
+        Lifetime(r.nbytes, -1, NEVER_FREED) for r in records.values() if r.kind != "activation"
+    ]
+    own = [
+        Lifetime(r.nbytes, r.created, _stop(key, r, timeline, weight_copies)[0])
+        for key, r in records.items()
+        if r.kind == "activation" and r.created >= 0
+    ]
+    own.sort(key=lambda lifetime: lifetime.start)  # stable: the trace's order within a clock
+    return tuple(before + own)

@@ -32,6 +32,7 @@ from cnnarch.analysis.memory import (
     REDUCE_BUFFER,
     StepTimeline,
     TrainingMemory,
+    step_lifetimes,
     step_moments,
     step_peak,
 )
@@ -532,10 +533,12 @@ class StepTrace:
             if r.saved and r.kind == "activation" and k not in self.weight_copies
         )
         peak_bytes = sum(fixed.values()) + persistent + peak
+        lifetimes = step_lifetimes(tracer.storages, timeline, self.weight_copies)
         if self.step.fully_sharded:
             breakdown = sharded_breakdown(breakdown, self.step, self._units())
             peak_bytes, state_bytes = sum(breakdown.values()), breakdown[OPTIMIZER_STATE]
             moments = []  # not affine in the batch as traced: the planner traces each batch
+            lifetimes = ()  # the sharded step's storages are not the ones traced
         return TrainingMemory(
             optimizer=self.step.optimizer,
             params_bytes=params_bytes,
@@ -552,6 +555,7 @@ class StepTrace:
             precision=self.step.precision,
             weight_copies_bytes=copies,
             moments=tuple(moments),
+            lifetimes=lifetimes,
         )
 
     def _phase(self, clock: int) -> str:

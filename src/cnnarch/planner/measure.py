@@ -28,19 +28,19 @@ from cnnarch.analysis.training_modes import (
     checkpointed,
     make_optimizer,
 )
+from cnnarch.planner.torch_internals import fsdp_mem_tracker, profiler_events
 
 
 def allocation_peak(prof: profile, after: str | None = None) -> int:
     """Most bytes allocated and held at once during the profiled code: every allocation and free,
     summed in time order (what was alive before the profiler started is not counted). With
     `after`, the name of a `record_function` range, only the moments from its start count."""
-    events = list(prof.profiler.kineto_results.events())
-    start = min((e.start_ns() for e in events if e.name() == after), default=0) if after else 0
-    memory = sorted((e for e in events if e.name() == "[memory]"), key=lambda e: e.start_ns())
+    memory, starts = profiler_events(prof)
+    start = starts.get(after, 0) if after else 0
     running = peak = 0
     for event in memory:
-        running += event.nbytes()
-        if event.start_ns() >= start:
+        running += event.nbytes
+        if event.time_ns >= start:
             peak = max(peak, running)
     return peak
 
@@ -53,19 +53,21 @@ def storage_bytes(tensors: Iterable[torch.Tensor]) -> int:
     return sum(seen.values())
 
 
-class CpuStep:
-    """A real training step on the CPU, run as `step` says."""
+class RealStep:
+    """A real training step, run as `step` says, on the device of the model's parameters
+    ("cpu" or "cuda": autocast and the GradScaler follow it)."""
 
     def __init__(self, model: nn.Module, step: TrainingStep) -> None:
         self.model = model.train()
         self.step = step
         trainable = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(step.optimizer, trainable, step.foreach)
+        device = next(model.parameters()).device.type
         dtype = PRECISIONS[step.precision]
         self.autocast = (
-            torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+            torch.autocast(device, dtype=dtype) if dtype is not None else contextlib.nullcontext()
         )
-        self.scaler = torch.amp.GradScaler("cpu") if step.precision == "fp16" else None
+        self.scaler = torch.amp.GradScaler(device) if step.precision == "fp16" else None
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with self.autocast:
@@ -106,7 +108,7 @@ def measure_step_peak(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        runner = CpuStep(model, step)
+        runner = RealStep(model, step)
         runner.run(x, y)  # the first step creates the optimizer state
         gc.collect()
         baseline = storage_bytes([*runner.alive(), x, y])
@@ -134,7 +136,7 @@ def measure_rank_peak(
         baseline = storage_bytes([*model.parameters(), *model.buffers(), x, y])
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             ddp = DistributedDataParallel(model.train(), gradient_as_bucket_view=step.bucket_view)
-            runner = CpuStep(ddp, dataclasses.replace(step, world_size=1))
+            runner = RealStep(ddp, dataclasses.replace(step, world_size=1))
             if step.sharding == "zero1":
                 optimizer_class, defaults = OPTIMIZERS[step.optimizer]
                 runner.optimizer = ZeroRedundancyOptimizer(
@@ -161,7 +163,6 @@ def measure_fsdp_peak(
     Each top-level child holding parameters is one unit, the root one more (the units the
     planner assumes). Returns (the profiler's allocation peak, as `measure_rank_peak` counts
     it; PyTorch's `FSDPMemTracker` peak + the batch), both in the same third step."""
-    from torch.distributed._tools.fsdp2_mem_tracker import FSDPMemTracker
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
@@ -175,9 +176,9 @@ def measure_fsdp_peak(
             for (unit,) in checkpoint_segments(model, "stages"):
                 fully_shard(unit, mesh=mesh, reshard_after_forward=reshard)
             fully_shard(model, mesh=mesh, reshard_after_forward=reshard)
-            runner = CpuStep(model, dataclasses.replace(step, world_size=1, sharding="none"))
+            runner = RealStep(model, dataclasses.replace(step, world_size=1, sharding="none"))
             runner.run(x, y)  # the first step creates the optimizer state
-            tracker = FSDPMemTracker(model, runner.optimizer)
+            tracker = fsdp_mem_tracker()(model, runner.optimizer)
             with tracker:
                 runner.run(x, y)
                 tracker.reset_mod_stats()
