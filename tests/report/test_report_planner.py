@@ -1,5 +1,4 @@
-"""The report's "will it fit" table: each card's batch is the one `cnnarch.plan` names, from the
-planner's one table function."""
+"""The report's "will it fit" table: each card's batch is read off the planner's peak lines."""
 
 from __future__ import annotations
 
@@ -7,10 +6,9 @@ import json
 
 import pytest
 
-import cnnarch
 from cnnarch.lecture.defaults import DEFAULT_MODELS
-from cnnarch.lecture.planner import PRECISIONS, SHOWN_CARDS, STEP, fit_rows
-from cnnarch.planner import CARDS
+from cnnarch.lecture.planner import CARDS_GIB, PRECISIONS, STEP, card_bytes, fit_rows
+from cnnarch.planner import DEFAULT_RESERVE, parse_bytes, peak_lines
 
 # A plain net, a ResNet, and Inception-v3, whose training refuses a batch of 1.
 SAMPLE = ("vgg16", "resnet18", "inception_v3")
@@ -21,46 +19,44 @@ def rows() -> list[dict]:
     return fit_rows(SAMPLE)
 
 
-def test_the_table_has_a_row_per_model_variant_and_precision(rows: list[dict]) -> None:
-    assert [(r["model"], r["variant"], r["precision"]) for r in rows] == [
-        (name, variant, label)
-        for name in SAMPLE
-        for variant in ("torchvision", "paper")
-        for label in PRECISIONS.values()
+def test_the_table_has_a_row_per_model_and_precision(rows: list[dict]) -> None:
+    assert [(r["model"], r["precision"]) for r in rows] == [
+        (name, label) for name in SAMPLE for label in PRECISIONS.values()
     ]
 
 
-@pytest.mark.parametrize("card", [SHOWN_CARDS[0], SHOWN_CARDS[-1]])
-def test_each_batch_is_the_planners_and_the_next_does_not_fit(rows: list[dict], card: str) -> None:
+@pytest.mark.parametrize("gib", [CARDS_GIB[0], CARDS_GIB[-1]])
+def test_each_batch_is_read_off_the_peak_lines_and_the_next_does_not_fit(
+    rows: list[dict], gib: int
+) -> None:
+    usable = card_bytes(gib) - parse_bytes(DEFAULT_RESERVE)
     by_label = {label: precision for precision, label in PRECISIONS.items()}
     for row in rows:
-        result = cnnarch.plan(
-            row["model"],
-            card=card,
-            variant=row["variant"],
-            precision=by_label[row["precision"]],
-            **STEP,
-        )
-        assert row[f"batch_{card}"] == result.batch, (row, card)
-        assert row[f"total_{card}"] == result.total_bytes <= CARDS[card].total_memory
-        assert result.next_peak_bytes is not None  # plan checked that batch + 1 does not fit
+        lines = peak_lines(row["model"], precision=by_label[row["precision"]], **STEP)
+        batch = row[f"batch_{gib}"]
+        assert batch == lines.largest_batch(usable)
+        assert row[f"peak_{gib}"] == lines.peak(batch) <= usable
+        assert lines.peak(batch + 1) > usable  # the next batch does not fit
 
 
 def test_bfloat16_fits_at_least_the_float32_batch_and_bigger_cards_more(rows: list[dict]) -> None:
     for name in SAMPLE:
-        for variant in ("torchvision", "paper"):
-            fp32, bf16 = (r for r in rows if r["model"] == name and r["variant"] == variant)
-            batches = [fp32[f"batch_{key}"] for key in SHOWN_CARDS]
-            assert batches == sorted(batches) and batches[0] >= 1
-            for key in SHOWN_CARDS:
-                assert bf16[f"batch_{key}"] >= fp32[f"batch_{key}"]
+        fp32, bf16 = (r for r in rows if r["model"] == name)
+        batches = [fp32[f"batch_{gib}"] for gib in CARDS_GIB]
+        assert batches == sorted(batches) and batches[0] >= 1
+        for gib in CARDS_GIB:
+            assert bf16[f"batch_{gib}"] >= fp32[f"batch_{gib}"]
+
+
+def test_cards_are_binary_gigabytes() -> None:
+    assert card_bytes(24) == 25_769_803_776  # a 24 GB RTX 4090
+    assert card_bytes(40) == 40 * 2**30
 
 
 def test_the_report_shows_every_lecture_model(report) -> None:
     table = json.loads((report.out / "tables" / "planner_cards.json").read_text())
-    models = [r["model"] for r in table["rows"]]
-    assert list(dict.fromkeys(models)) == list(DEFAULT_MODELS)
+    assert [r["model"] for r in table["rows"]] == [m for m in DEFAULT_MODELS for _ in PRECISIONS]
     vgg16 = [r for r in table["rows"] if r["model"] == "vgg16"]
     assert vgg16 == fit_rows(["vgg16"])
     html = report.html.read_text()
-    assert "SGD with momentum" in html and CARDS["rtx4090"].name in html
+    assert "SGD with momentum" in html and f"less {DEFAULT_RESERVE} (" in html

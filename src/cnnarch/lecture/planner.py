@@ -1,10 +1,12 @@
-"""Will it fit: the largest training batch per device of each model on common cards, in float32
-and in bfloat16 autocast, predicted by the training-memory planner.
+"""Will it fit: the largest training batch per device of each model on 16, 24, 40 and 80 GB
+cards, in float32 and in bfloat16 autocast, from the training-memory planner's peak lines.
 
-The table's rows come from one call into the planner, `cnnarch.planner.fit_table_rows` (in
-`fit_rows`): each card at the memory its CUDA runtime reports, less the CUDA context, the
-cuBLAS and cuDNN workspaces and the planner's margin, with the caching allocator's reserved
-bytes; the batch `cnnarch plan MODEL --card CARD` names.
+The table's rows come from one function, `fit_rows`, the only call into `cnnarch.planner`
+here, so that the planner's full answer (`cnnarch.planner.fit_table_rows`: the cards at the
+memory their runtime reports, the caching allocator, the CUDA context, the workspaces and a
+margin, for each variant) can replace it in one place. It is not used yet: on this machine it
+costs 42 s of CPU for the paper variants of the lecture's eleven models, against 8 s for the
+peak lines, which would take `make report` past its 30 s.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
 from cnnarch.lecture.topic import Topic
-from cnnarch.planner import CARDS, fit_table_rows
+from cnnarch.planner import DEFAULT_RESERVE, parse_bytes, peak_lines
 from cnnarch.report.charts import PALETTE, draw_chart, new_figure
 from cnnarch.report.document import Chart, Paragraph, Section
 from cnnarch.tables import Column, Table
@@ -26,58 +28,59 @@ from cnnarch.units import byte_size
 if TYPE_CHECKING:
     from cnnarch.lecture.analyses import Analyses
 
-# A card of each size people train on: 16, 24, 40 and 80 GB.
-SHOWN_CARDS = ("t4", "rtx4090", "a100-40gb", "h100-80gb")
+# A card sold as "N GB" carries N GiB of memory (its DRAM parts come in binary sizes): the
+# RTX 4090's 24 GB are 24 x 2^30 bytes, an A100 40GB's 40 x 2^30.
+CARDS_GIB = (16, 24, 40, 80)
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16 autocast"}
 # The papers' recipe: SGD with momentum 0.9 (AlexNet, VGG, GoogLeNet, ResNet).
 STEP = {"optimizer": "momentum"}
 
 
+def card_bytes(gib: int) -> int:
+    return gib * 2**30
+
+
 def fit_rows(models: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per model, variant and precision: on each card of `SHOWN_CARDS`, the largest
-    batch per device and the memory the card then holds (None where not even the smallest
-    batch fits). The one call into the planner.
+    """One row per model and precision: the largest batch per device on each card and the
+    training peak at that batch (None where not even the smallest batch fits).
+
+    Two traces per row (`cnnarch.planner.peak_lines`) give the allocated peak at every batch;
+    each card's answer is read off them, against N GiB less `DEFAULT_RESERVE`.
 
     Args:
         models: zoo names.
     """
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
-    found = fit_table_rows(models, SHOWN_CARDS, precisions=tuple(PRECISIONS), **STEP)
-    for fit in found:
-        key = (fit.model, fit.variant, fit.precision)
-        row = rows.setdefault(
-            key,
-            {"model": fit.model, "variant": fit.variant, "precision": PRECISIONS[fit.precision]},
-        )
-        row[f"batch_{fit.card}"] = fit.batch or None
-        row[f"total_{fit.card}"] = fit.total
-    return list(rows.values())
+    reserve = parse_bytes(DEFAULT_RESERVE)
+    rows = []
+    for name in models:
+        for precision, label in PRECISIONS.items():
+            lines = peak_lines(name, precision=precision, **STEP)
+            row: dict[str, Any] = {"model": name, "precision": label}
+            for gib in CARDS_GIB:
+                batch = lines.largest_batch(card_bytes(gib) - reserve)
+                row[f"batch_{gib}"] = batch or None
+                row[f"peak_{gib}"] = lines.peak(batch) if batch else None
+            rows.append(row)
+    return rows
 
 
 def fit_table(rows: list[dict[str, Any]]) -> Table:
-    columns = [
-        Column("model", "model"),
-        Column("variant", "variant"),
-        Column("precision", "precision"),
-    ]
-    for key in SHOWN_CARDS:
-        card = CARDS[key]
-        columns.append(Column(f"batch_{key}", f"{card.name}: batch"))
+    columns = [Column("model", "model"), Column("precision", "precision")]
+    for gib in CARDS_GIB:
+        columns.append(Column(f"batch_{gib}", f"{gib} GB: batch"))
         columns.append(
-            Column(
-                f"total_{key}", f"{card.name}: memory used", unit="bytes", show_unit="GB", digits=2
-            )
+            Column(f"peak_{gib}", f"{gib} GB: peak", unit="bytes", show_unit="GB", digits=2)
         )
     return Table(
         "planner_cards",
-        "Largest training batch per device, and the memory the card then holds",
+        "Largest training batch per device, and the training peak at it, on 16-80 GB cards",
         columns,
         rows,
-        note="Predicted by the training-memory planner (`cnnarch plan MODEL --card CARD "
-        "--variant V --precision P --optimizer momentum` names the same batch): SGD with "
-        "momentum (foreach, CUDA's default), each model at its card's input size. Memory used: "
-        "the caching allocator's reserved bytes at the peak, the CUDA context, the cuBLAS and "
-        "cuDNN workspaces and the planner's margin, out of what the card's runtime reports.",
+        note=f"The allocated peak of the training step from the planner's peak lines "
+        f"(`cnnarch.planner.peak_lines`): SGD with momentum (foreach, CUDA's default), paper "
+        f"variants at their cards' input sizes; an N GB card taken as N GiB, less "
+        f"{DEFAULT_RESERVE} ({byte_size(parse_bytes(DEFAULT_RESERVE))}) kept free. A first "
+        "cut: `cnnarch plan MODEL --card CARD` answers for a real card more closely.",
     )
 
 
@@ -85,36 +88,31 @@ def fit_chart(rows: list[dict[str, Any]]) -> Chart:
     def draw() -> MplFigure:
         fig, axes = new_figure(height=6.2, nrows=2)
         for ax, label in zip(axes, PRECISIONS.values(), strict=True):
-            shown = [r for r in rows if r["precision"] == label and r["variant"] == "paper"]
+            shown = [r for r in rows if r["precision"] == label]
             x = np.arange(len(shown))
-            width = 0.8 / len(SHOWN_CARDS)
-            for i, key in enumerate(SHOWN_CARDS):
-                batches = [r[f"batch_{key}"] or 0 for r in shown]
-                offset = (i - (len(SHOWN_CARDS) - 1) / 2) * width
-                ax.bar(x + offset, batches, width, color=PALETTE[i], label=CARDS[key].name)
+            width = 0.8 / len(CARDS_GIB)
+            for i, gib in enumerate(CARDS_GIB):
+                batches = [r[f"batch_{gib}"] or 0 for r in shown]
+                offset = (i - (len(CARDS_GIB) - 1) / 2) * width
+                ax.bar(x + offset, batches, width, color=PALETTE[i], label=f"{gib} GB")
             ax.set_yscale("log")
             ax.set_xticks(x, [r["model"] for r in shown], rotation=30, ha="right")
             ax.set_ylabel("batch per device (log)")
-            ax.set_title(f"Largest training batch, {label} (paper variants)")
-        axes[0].legend(ncols=2, loc="upper right", fontsize=8)
+            ax.set_title(f"Largest training batch, {label}")
+        axes[0].legend(ncols=len(CARDS_GIB), loc="upper right")
         return fig
 
-    names = ", ".join(CARDS[key].name for key in SHOWN_CARDS)
     return draw_chart(
         "planner_cards",
-        "Largest training batch per device on common cards",
-        f"SGD with momentum, per device, the paper variants; float32 above, bfloat16 autocast "
-        f"below; on {names}. The planner's prediction; the table below has every variant.",
+        "Largest training batch per device on 16, 24, 40 and 80 GB cards",
+        "SGD with momentum, per device; float32 above, bfloat16 autocast below. The planner's "
+        "prediction, the table below has the numbers.",
         draw,
     )
 
 
 def start(analyses: Analyses) -> list[Future[list[dict[str, Any]]]]:
-    """Start `fit_rows` of each model in the worker processes; `build` waits for them.
-
-    Args:
-        analyses: the report's analyses.
-    """
+    """Start `fit_rows` of each model in the worker processes; `build` waits for them."""
     return [analyses.in_worker(fit_rows, (name,)) for name in analyses.models]
 
 
@@ -127,33 +125,33 @@ def build(analyses: Analyses, pending: list[Future[list[dict[str, Any]]]]) -> To
     """
     analyses.step("planner: largest batch per card")
     rows = [row for fit in pending for row in fit.result()]
-    cards = "; ".join(
-        f"{CARDS[key].name} (sold as {CARDS[key].sold_as}): "
-        f"{byte_size(CARDS[key].total_memory, 'GB', 2)} as its runtime reports it"
-        for key in SHOWN_CARDS
-    )
+    reserve = byte_size(parse_bytes(DEFAULT_RESERVE))
     section = Section("planner", "Will it fit: the largest training batch on common cards")
     section.add(
         Paragraph(
             "How many images per device can each network train on at once? The training-memory "
             "planner answers without running the model: the peak of one whole training step "
-            "(forward, backward, `optimizer.step()`) traced on meta tensors and replayed "
-            "through a model of PyTorch's caching allocator. The step is the papers' recipe, "
-            "SGD with momentum 0.9 (torch.optim's foreach implementation, CUDA's default), in "
-            "float32 and in bfloat16 autocast (float32 master weights and gradients, bfloat16 "
-            "copies of the weights and activations where autocast makes them), for each "
-            "variant the zoo builds of a model."
+            "(forward, backward, `optimizer.step()`) traced on meta tensors. The step is the "
+            "papers' recipe, SGD with momentum 0.9 (torch.optim's foreach implementation, "
+            "CUDA's default), in float32 and in bfloat16 autocast (float32 master weights and "
+            "gradients, bfloat16 copies of the weights and activations where autocast makes "
+            "them). Each model is the `paper` variant at its card's input size."
         ),
         Paragraph(
-            f"Cards, at the memory their CUDA runtime reports (less than the memory they are "
-            f"sold with): {cards}. For your own card, plan against what it reports: "
-            "`cnnarch plan MODEL --train --memory <torch.cuda.mem_get_info()[1]>B`; "
-            "`cnnarch plan --help` lists the cards `--card` knows by name."
+            f"This table is a first cut: the step's allocated peak, read off the per-moment "
+            f"lines of two traces (batch 1 and 2), against a card sold as N GB taken as N GiB "
+            f"(N x 2^30 bytes) less {DEFAULT_RESERVE} ({reserve}) kept free for the CUDA "
+            "context and the caching allocator. A real card gives a program less: what its "
+            "CUDA runtime reports is below N GiB, and the allocator, the context and the "
+            "cuBLAS and cuDNN workspaces take more than the allocated peak. `cnnarch plan "
+            "MODEL --card CARD` counts all of them, at the memory the named card reports, "
+            "with a margin, and names a batch that can be smaller than this table's; for "
+            "your own card, `cnnarch plan MODEL --memory <torch.cuda.mem_get_info()[1]>B`."
         ),
         Paragraph(
-            "These are predictions (the planner's page, docs/planner.md, says how they were "
-            "checked). The batch is per device and per forward pass: gradient accumulation or "
-            "more devices give larger batches per optimizer step."
+            "These are predictions (docs/planner.md says how the planner was checked). The "
+            "batch is per device and per forward pass: gradient accumulation or more devices "
+            "give larger batches per optimizer step."
         ),
         fit_chart(rows),
         fit_table(rows),
