@@ -1,11 +1,22 @@
 """cnnarch: the CNN architectures of CS231n Lecture 9 as measured software."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from cnnarch.analysis import Summary, analyze
 from cnnarch.analysis.analyzer import set_model_resolver
 from cnnarch.errors import CnnarchError
 from cnnarch.experiments.inception import inception_cost
 from cnnarch.zoo import create_model, get_model, list_models, model_card
 from cnnarch.zoo_models import resolve as _resolve_zoo_model
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from torch import nn
+
+    from cnnarch.lecture.diagrams import Diagram
 
 # The analyzer knows no model by name: the zoo's names and card input sizes come from here.
 set_model_resolver(_resolve_zoo_model)
@@ -16,6 +27,7 @@ __all__ = [
     "TrainConfig",
     "analyze",
     "create_model",
+    "diagram",
     "fit",
     "get_model",
     "inception_cost",
@@ -45,4 +57,46 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'cnnarch' has no attribute {name!r}")
 
 
-__version__ = "0.1.0"
+def diagram(
+    model: nn.Module | str,
+    block: str | None = None,
+    *,
+    input_size: Sequence[int] | None = None,
+    variant: str = "paper",
+    view: str = "layers",
+) -> Diagram:
+    """A model's layers, its strip of MACs and memory, or one of its blocks, as SVG: what
+    `cnnarch diagram` draws. Analyzed on meta tensors: nothing is computed.
+
+    Args:
+        model: a zoo name or any `nn.Module`.
+        block: the path of a module to draw alone, such as "layer1.0" or "inception3a" (a path
+            of `analyze(model).rows`), analyzed at the input it gets in the network; None draws
+            the whole model.
+        input_size: (C, H, W) of one example; the zoo card's by default.
+        variant: the zoo variant when `model` is a name.
+        view: "layers" (the network's layers, as the lecture counts them) or "strip" (each
+            layer's share of the MACs and of the output memory).
+
+    Returns:
+        A `Diagram`: `.svg` is the picture (a notebook shows it), `.title` and `.caption` say
+        what it shows.
+    """
+    # Imported here: the diagrams draw the lecture's layers, which `cnnarch.analysis` must not
+    # load (the analyzer knows nothing of the lecture).
+    from cnnarch.lecture.diagrams import model_diagram
+
+    return model_diagram(model, block, input_size=input_size, variant=variant, view=view)
+
+
+def _installed_version() -> str:
+    """The version in the package's metadata: pyproject.toml's, written once at install."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cnnarch")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()

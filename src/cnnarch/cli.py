@@ -31,6 +31,8 @@ RULES_TEXT_WIDTH = 40
 RULES_OPS_SHOWN = 8  # ops named per rule in the overview before their count
 # `cnnarch plan --zero-grad` -> `zero_grad(set_to_none=...)`.
 ZERO_GRAD = {"none": True, "zeros": False}
+# An optional dependency -> the extra of pyproject.toml that installs it.
+EXTRAS = {"matplotlib": "report"}
 
 
 def _default_of(function: Callable[..., Any], parameter: str) -> Any:
@@ -363,6 +365,7 @@ def _add_summary_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_diagram(args: argparse.Namespace) -> int:
+    import json
     from pathlib import Path
 
     from cnnarch.analysis.loading import load_model, parse_size
@@ -378,8 +381,22 @@ def _cmd_diagram(args: argparse.Namespace) -> int:
         variant=args.variant,
         view=args.view,
     )
-    if args.out:
-        path = atomic_write_text(Path(args.out), drawn.svg)
+    path = atomic_write_text(Path(args.out), drawn.svg) if args.out else None
+    if args.format == "json":  # what was drawn, and where it went
+        described = {
+            "model": args.model,
+            "variant": args.variant,
+            "block": args.block,
+            "view": args.view,
+            "title": drawn.title,
+            "caption": drawn.caption,
+            "file": str(path) if path else None,
+            "bytes": len(drawn.svg.encode()),
+        }
+        if path is None:
+            described["svg"] = drawn.svg
+        print(json.dumps(described, indent=2, ensure_ascii=False))
+    elif path:
         print(f"{drawn.title}: wrote {path}")
     else:
         print(drawn.svg)
@@ -408,6 +425,13 @@ def _add_diagram_parser(commands: argparse._SubParsersAction) -> None:
         "(default %(default)s)",
     )
     p.add_argument("--out", help="write the SVG to this file (default: print it)")
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: the SVG, or with --out the file written; json: what was drawn and where "
+        "(the SVG itself without --out)",
+    )
     p.set_defaults(run=_cmd_diagram)
 
 
@@ -746,9 +770,12 @@ def _add_experiment_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cnnarch import __version__
+
     parser = argparse.ArgumentParser(
         prog="cnnarch", description="The CNN architectures of CS231n Lecture 9, measured."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     _add_models_parser(commands)
@@ -778,6 +805,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     except CnnarchError as err:
         print(f"cnnarch: error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:
+        extra = EXTRAS.get((err.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"cnnarch: error: cnnarch {args.command} needs {err.name}, which is not "
+            f"installed: pip install 'cnnarch[{extra}]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         _ignore_further_interrupts()

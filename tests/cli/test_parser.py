@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from importlib import metadata
 
 import pytest
 
+import cnnarch
 from cnnarch.analysis.analyzer import DEVICES
 from cnnarch.analysis.loading import DTYPES
 from cnnarch.analysis.training_modes import OPTIMIZERS, PRECISIONS, SHARDINGS, TrainingStep
@@ -87,3 +89,11 @@ def test_batch_size_has_one_spelling_and_the_old_one_still_works(
 def test_a_variant_defaults_to_the_paper_in_every_command() -> None:
     for name in ("summary", "plan", "diagram"):
         assert flag(command(name), "--variant").default == "paper"
+
+
+def test_version_is_the_packages(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"cnnarch {cnnarch.__version__}\n"
+    assert cnnarch.__version__ == metadata.version("cnnarch") != "0+unknown"

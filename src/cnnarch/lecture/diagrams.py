@@ -12,8 +12,8 @@ model changes its picture. The layout follows what the analysis shows:
 - a whole network as columns that each end at a pooling layer (VGG's five stages), with
   training-only heads apart, and as a strip whose segments are sized by MACs and by memory.
 
-Pure Python: the SVG is text (every label escaped by `_esc`), a `Picture` block that the page
-shows inline and the report writes as a file.
+Pure Python: the SVG is text (every label escaped by `_esc`), a `Diagram`: a report `Picture`
+that the page shows inline and writes as a file, and that Jupyter shows as itself.
 """
 
 from __future__ import annotations
@@ -60,6 +60,23 @@ TITLE_H = 30
 LEGEND_H = 28
 MAX_WIDTH = 1300
 FONT = "system-ui, 'DejaVu Sans', sans-serif"
+# The training pass that finds the training-only heads runs on two images: batch norm in training
+# needs more than one value per channel, and Inception-v3's auxiliary head reaches a 1x1 map.
+# What is drawn is per image either way.
+TRAINING_PASS_BATCH = 2
+
+
+@dataclass(frozen=True)
+class Diagram(Picture):
+    """One picture of a network or block: a report `Picture` (file name without .svg, title,
+    caption, the SVG text) that Jupyter shows as itself."""
+
+    def _repr_svg_(self) -> str:
+        """Jupyter shows the picture itself."""
+        return str(self.svg)
+
+    def __repr__(self) -> str:
+        return f"Diagram({self.title!r}, {len(self.svg):,} characters of SVG)"
 
 
 @dataclass(frozen=True)
@@ -161,7 +178,7 @@ def _label_box(x: float, y: float, width: float, text: str) -> str:
 
 def diagram(
     name: str, title: str, caption: str, panels: Sequence[Panel], kinds: Sequence[str]
-) -> Picture:
+) -> Diagram:
     """Panels under a title, with a legend of the colors used: side by side if they fit
     `MAX_WIDTH` (a page's width, so the text stays readable), else one above the other."""
     across = sum(p.width for p in panels) + GAP_X * (len(panels) - 1) <= MAX_WIDTH
@@ -198,7 +215,7 @@ def diagram(
         f'aria-label="{_esc(title)}"><title>{_esc(title)}</title>{defs}'
         f'<rect width="100%" height="100%" fill="#fff"/>{body}</svg>'
     )
-    return Picture(name, title, caption, Markup(svg))
+    return Diagram(name, title, caption, Markup(svg))
 
 
 def _legend(x: float, y: float, kinds: Sequence[str]) -> str:
@@ -324,7 +341,7 @@ def block_diagram(
     title: str,
     caption: str,
     blocks: Sequence[tuple[str, nn.Module, Sequence[int]]],
-) -> Picture:
+) -> Diagram:
     """Blocks side by side, each (heading, module, input C×H×W) analyzed on meta tensors."""
     panels, kinds = [], []
     for heading, module, input_shape in blocks:
@@ -518,7 +535,7 @@ def strip_panel(layers: LectureLayers, width: float = 900) -> tuple[Panel, list[
     return Panel(width, y - 8, "".join(parts)), kinds
 
 
-def network_diagrams(layers: LectureLayers, summary: Any) -> list[Picture]:
+def network_diagrams(layers: LectureLayers, summary: Any) -> list[Diagram]:
     """A model's pictures: its layers (towers where it has towers) and its strip."""
     name = layers.model
     towers = any(p.startswith("towers.") for x in layers.layers for p in x.paths)
@@ -570,8 +587,26 @@ def model_block_panel(
 ) -> tuple[Panel, list[str]]:
     """The block at `path` of `model`, analyzed alone at the input it gets in the network."""
     input_shape = submodule_input(summary, path)
-    layers = analyze_block(model.get_submodule(path), input_shape)
+    module = model.get_submodule(path)
+    if next(module.children(), None) is None:
+        parent = path.rpartition(".")[0]
+        instead = f"the block that holds it, --block {parent}" if parent else "the whole model"
+        raise CnnarchError(
+            f"{path!r} is one layer ({type(module).__name__}), not a block of layers; "
+            f"draw {instead}"
+        )
+    layers = _drawable(analyze_block(module, input_shape), f"{summary.model_name}.{path}")
     return lanes_panel(layers, input_shape, heading)
+
+
+def _drawable(layers: LectureLayers, what: str) -> LectureLayers:
+    """`layers`, if there is a layer to draw (a conv, pool or linear layer, or a block)."""
+    if not layers.layers:
+        raise CnnarchError(
+            f"{what} has no layer to draw: a diagram shows the conv, pooling and linear layers "
+            "among a module's submodules, and none runs in its forward pass"
+        )
+    return layers
 
 
 def model_diagram(
@@ -581,9 +616,8 @@ def model_diagram(
     input_size: Sequence[int] | None = None,
     variant: str = "paper",
     view: str = "layers",
-) -> Picture:
-    """The picture `cnnarch diagram` draws: a model's layers (`view` "layers"), its strip
-    ("strip"), or one of its modules (`block`, a module path such as `layer1.0`)."""
+) -> Diagram:
+    """The picture `cnnarch diagram` draws; `cnnarch.diagram` documents the arguments."""
     import torch
 
     from cnnarch.analysis import analyze
@@ -601,13 +635,19 @@ def model_diagram(
         title = f"{summary.model_name}: {block}"
         caption = "One module, analyzed at the input it gets in the network."
         return diagram(f"diagram_{block}", title, caption, [panel], kinds)
-    training = analyze(model, size, train=True)
-    layers = lecture_layers(model, summary, training)
+    if summary.mode == "parameters":
+        raise CnnarchError(
+            f"{summary.model_name}: nothing to draw without a forward pass "
+            f"({summary.mode_reason}); give the size of one example, e.g. --input 3x224x224 "
+            "(input_size=(3, 224, 224) in Python)"
+        )
+    training = analyze(model, size, batch_size=TRAINING_PASS_BATCH, train=True)
+    layers = _drawable(lecture_layers(model, summary, training), summary.model_name)
     network, strip = network_diagrams(layers, summary)
     return network if view == "layers" else strip
 
 
-def inception_diagram() -> Picture:
+def inception_diagram() -> Diagram:
     """The lecture's Inception module on 28×28×256, naive beside the one with 1x1
     bottlenecks (weights only, as the slides count them)."""
     import torch
@@ -634,7 +674,7 @@ def inception_diagram() -> Picture:
 
 def resnet_block_diagrams(
     models: dict[str, tuple[nn.Module, Any]],
-) -> list[Picture]:
+) -> list[Diagram]:
     """ResNet's basic and bottleneck blocks, each with an identity and with a projection
     shortcut, taken from the real networks (`models`: name -> (model, forward summary)), for
     those of ResNet-34 and ResNet-50 that are given."""
