@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from markupsafe import Markup
-from matplotlib.figure import Figure as MplFigure
 
 from cnnarch.lecture.claims import (
     CANNOT_BE_COMPUTED,
@@ -51,6 +50,8 @@ from cnnarch.units import byte_size, number
 from cnnarch.zoo.registry import ModelCard, list_models, published
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure as MplFigure
+
     from cnnarch.analysis import Summary
     from cnnarch.lecture.analyses import Analyses
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-from matplotlib.figure import Figure as MplFigure
 from torch import nn
 
 from cnnarch import units
@@ -48,6 +47,8 @@ from cnnarch.units import parse_printed, signed_percent
 from cnnarch.zoo.registry import create_model, published
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure as MplFigure
+
     from cnnarch.analysis import Summary
     from cnnarch.lecture.analyses import Analyses
 

@@ -8,7 +8,6 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Patch
 from matplotlib.ticker import LogLocator, NullLocator
 
@@ -31,6 +30,7 @@ from cnnarch.units import MB, byte_size, number, prefixed
 
 if TYPE_CHECKING:
     import torch
+    from matplotlib.figure import Figure as MplFigure
 
     from cnnarch.analysis import Summary
     from cnnarch.lecture.analyses import Analyses

@@ -16,7 +16,6 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure as MplFigure
 
 from cnnarch.lecture.topic import Topic
 from cnnarch.planner import DEFAULT_RESERVE, parse_bytes, peak_lines
@@ -26,6 +25,8 @@ from cnnarch.tables import Column, Table
 from cnnarch.units import byte_size
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure as MplFigure
+
     from cnnarch.lecture.analyses import Analyses
 
 # A card sold as "N GB" carries N GiB of memory (its DRAM parts come in binary sizes): the

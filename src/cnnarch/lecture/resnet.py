@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import torch
-from matplotlib.figure import Figure as MplFigure
 
 from cnnarch.lecture.claims import SHORTCUTS, Check, Idea, claim_check, figure_check
 from cnnarch.lecture.diagrams import resnet_block_diagrams
@@ -18,6 +17,8 @@ from cnnarch.tables import Column, Table, macs_column, params_column, percent_co
 from cnnarch.units import number
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure as MplFigure
+
     from cnnarch.lecture.analyses import Analyses
 
 TABLE1 = "He et al. 2015, Table 1"
