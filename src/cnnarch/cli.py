@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from cnnarch.errors import CnnarchError
@@ -159,10 +160,16 @@ def _wrapped_rows(row: dict[str, str], width: int) -> list[dict[str, str]]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from cnnarch.train import TrainingInterrupted, build_config, fit, summary_line
+    import json
 
-    options = {k: v for k, v in vars(args).items() if k not in ("command", "run", "preset")}
-    config = build_config(options, preset=args.preset)
+    from cnnarch.train import TrainingInterrupted, build_config, fit, run_summary, summary_line
+    from cnnarch.train.console import log_to_terminal
+
+    options = {
+        k: v for k, v in vars(args).items() if k not in ("command", "run", "preset", "format")
+    }
+    config = build_config(options, preset=args.preset, new_folder=True)
+    log_to_terminal()
     try:
         history = fit(config)
     except TrainingInterrupted as stop:
@@ -170,21 +177,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"cnnarch: {stop}", file=sys.stderr)
         return 128 + stop.signum
     if int(os.environ.get("RANK", "0")) == 0:
-        print(summary_line(config, history))
+        if args.format == "json":
+            print(json.dumps(run_summary(config, history), indent=2))
+        else:
+            print(summary_line(config, history))
     return 0
 
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     from cnnarch.data import DATASETS
     from cnnarch.data.fashion_mnist import DEFAULT_DIR as FASHION_MNIST_DIR
-    from cnnarch.train.config import SCHEDULES, TRAIN_DEVICES, TRAIN_PRESETS, TrainConfig
+    from cnnarch.train.config import (
+        BEST_METRICS,
+        COMPILE_CHOICES,
+        OPTIMIZER_DEFAULTS,
+        RUNS_DIR,
+        SCHEDULES,
+        TRAIN_DEVICES,
+        TRAIN_OPTIMIZERS,
+        TRAIN_PRESETS,
+        TrainConfig,
+    )
 
     p = commands.add_parser(
         "train",
         help="train a model (use `torchrun --nproc_per_node=N -m cnnarch train ...` for DDP)",
-        description="Train a zoo model; SGD with momentum, cross-entropy, checkpoints each "
-        "epoch. Flags left out come from --preset, then (with --resume) from the run's saved "
-        "config, then the defaults shown.",
+        description="Train a zoo model or your own (module.path:factory); checkpoints each "
+        "epoch, per-step and per-epoch logs, best.pt and model.pt. Flags left out come from "
+        "--preset, then (with --resume) from the run's saved config, then the defaults shown.",
     )
 
     def option(*flags: str, help: str | None = None, **kwargs: Any) -> None:
@@ -196,14 +216,22 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
             shown = f"default {default}".replace("%", "%%")
             action.help = f"{help} ({shown})" if help else shown
 
-    p.add_argument("model", nargs="?", help="model name (see `cnnarch models`)")
+    def per_optimizer(name: str) -> str:
+        return ", ".join(f"{o} {d[name]:g}" for o, d in OPTIMIZER_DEFAULTS.items())
+
+    p.add_argument(
+        "model", nargs="?", help="zoo name (see `cnnarch models`) or module.path:factory"
+    )
+    option("--variant", help="zoo variant, e.g. torchvision")
     option("--dataset", help=", ".join(DATASETS))
     option("--data-dir", help=f"dataset folder (default for fashion-mnist: {FASHION_MNIST_DIR})")
     option("--epochs", type=int)
     option(*BATCH_FLAGS, type=int, metavar="N", help="global batch size")
-    option("--lr", type=float, help="base learning rate")
-    option("--momentum", type=float)
-    option("--weight-decay", type=float)
+    option("--optimizer", choices=TRAIN_OPTIMIZERS)
+    option("--lr", type=float, help=f"base learning rate (default {per_optimizer('lr')})")
+    option("--momentum", type=float, help="SGD's momentum")
+    option("--weight-decay", type=float, help=f"default {per_optimizer('weight_decay')}")
+    option("--label-smoothing", type=float, help="share of uniform targets in the loss")
     option(
         "--schedule",
         choices=SCHEDULES,
@@ -213,15 +241,30 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     option("--subset", type=int, help="train on N images (fixed draw)")
     option("--test-subset", type=int, help="test on N images (fixed draw)")
     option("--seed", type=int)
-    option("--out", help="run folder for config, metrics and checkpoints")
+    option(
+        "--out",
+        help=f"run folder (default: a new {RUNS_DIR}/MODEL-UTCTIME; with --resume, the newest "
+        "run of MODEL there)",
+    )
     option(
         "--resume",
         action="store_true",
         default=None,
-        help="continue the run in --out from its last checkpoint",
+        help="continue the run in --out (or the newest run of MODEL) from its last checkpoint",
     )
     option("--amp", action="store_true", default=None, help="bfloat16 autocast")
-    option("--channels-last", action="store_true", default=None)
+    option(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train in NHWC (default; --no-channels-last: NCHW)",
+    )
+    option(
+        "--compile",
+        choices=COMPILE_CHOICES,
+        help="torch.compile: auto compiles where the compile time pays for itself",
+    )
+    option("--no-compile", dest="compile", action="store_const", const="off", help="--compile off")
     option(
         "--no-augment",
         dest="augment",
@@ -247,8 +290,22 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         type=int,
         help="CPU threads per process (default: the fastest of 1..cores, timed at the start)",
     )
+    option("--eval-batch-size", type=int, metavar="N", help="batch size of the evaluation")
     option("--checkpoint-every", type=int, help="also checkpoint every N steps, 0 for none")
+    option("--best-metric", choices=BEST_METRICS, help="the epoch best.pt keeps")
+    option(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="TensorBoard event files (default: when the tensorboard package is installed)",
+    )
     option("--no-progress", dest="progress", action="store_false", default=None)
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="the closing summary: one line, or JSON of what was written and measured",
+    )
     p.set_defaults(run=_cmd_train)
 
 
@@ -680,7 +737,11 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_experiment_degradation(args: argparse.Namespace) -> int:
+    import json
+
     from cnnarch.experiments.degradation import parse_depths, preset_settings, run_degradation
+    from cnnarch.files import written_files
+    from cnnarch.train.console import log_to_terminal
 
     depths = parse_depths(args.depths) if args.depths is not None else None
     settings = preset_settings(
@@ -692,11 +753,33 @@ def _cmd_experiment_degradation(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         subset=args.subset,
     )
-    results = run_degradation(settings, args.out, resume=args.resume, threads=args.threads)
+    if args.compile is not None:
+        settings = settings.with_recipe(compile=args.compile)
+    log_to_terminal()
+    # With --format json, stdout carries the summary alone: the lines on each run go to stderr.
+    shown = contextlib.redirect_stdout(sys.stderr) if args.format == "json" else nullcontext()
+    with shown:
+        results = run_degradation(settings, args.out, resume=args.resume, threads=args.threads)
     if int(os.environ.get("RANK", "0")) == 0:
         effect = results["effect"]
-        verdict = f"effect {effect['verdict']}; " if effect else ""
-        print(f"degradation: {verdict}{results['wall_seconds']:.0f} s; files in {args.out}")
+        if args.format == "json":
+            summary = {
+                "out": args.out,
+                "files": written_files(args.out),
+                "complete": results["complete"],
+                "runs": len(results["runs"]),
+                "wall_seconds": results["wall_seconds"],
+                "verdict": effect["verdict"] if effect else None,
+                "table": results["table"],
+                "images_per_s": {
+                    f"{run['model']}-seed{run['seed']}": run["history"][-1]["images_per_s"]
+                    for run in results["runs"]
+                },
+            }
+            print(json.dumps(summary, indent=2))
+        else:
+            verdict = f"effect {effect['verdict']}; " if effect else ""
+            print(f"degradation: {verdict}{results['wall_seconds']:.0f} s; files in {args.out}")
     return 0
 
 
@@ -708,6 +791,7 @@ def _add_experiment_parser(commands: argparse._SubParsersAction) -> None:
         STANDARD_SEEDS,
         STANDARD_SUBSET,
     )
+    from cnnarch.train.config import COMPILE_CHOICES
 
     p = commands.add_parser("experiment", help="run one of the lecture's experiments")
     experiments = p.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
@@ -766,6 +850,20 @@ def _add_experiment_parser(commands: argparse._SubParsersAction) -> None:
         type=int,
         help="CPU threads for training (default: each run times 1..cores and takes the fastest)",
     )
+    d.add_argument(
+        "--compile",
+        choices=COMPILE_CHOICES,
+        help="torch.compile for each run (default auto: where the compile time pays for itself)",
+    )
+    d.add_argument(
+        "--no-compile", dest="compile", action="store_const", const="off", help="train eagerly"
+    )
+    d.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="the closing summary: one line, or JSON of what was written and measured",
+    )
     d.set_defaults(run=_cmd_experiment_degradation)
 
 
@@ -804,7 +902,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # here, where a closed pipe is handled, not at interpreter exit
         return status
     except CnnarchError as err:
-        print(f"cnnarch: error: {err}", file=sys.stderr)
+        from cnnarch.files import printable
+
+        print(f"cnnarch: error: {printable(str(err))}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as err:
         extra = EXTRAS.get((err.name or "").partition(".")[0])

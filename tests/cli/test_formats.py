@@ -54,7 +54,7 @@ def invocations(tmp_path: Path) -> dict[str, list[str]]:
             "experiment",
             "degradation",
             "--depths",
-            "8",
+            "8,14",
             "--seeds",
             "1",
             *tiny_run[:4],

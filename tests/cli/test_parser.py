@@ -46,8 +46,11 @@ def test_every_train_flag_shows_the_default_of_its_config_field() -> None:
             text = help_text(train, action.option_strings[0])
             assert text.endswith((f"(default {default})", f"default {default}")), text
             shown.append(action.dest)
-    assert {"epochs", "batch_size", "lr", "weight_decay", "schedule", "dataset"} <= set(shown)
+    assert {"epochs", "batch_size", "schedule", "dataset", "optimizer"} <= set(shown)
     assert "default 128" in help_text(train, "--batch-size")  # TrainConfig's, by hand
+    # lr and weight decay default to the optimizer's own (OPTIMIZER_DEFAULTS), each named.
+    assert help_text(train, "--lr").endswith("(default sgd 0.1, adamw 0.001)")
+    assert help_text(train, "--weight-decay") == "default sgd 0.0001, adamw 0.01"
 
 
 def test_choices_are_the_library_registries() -> None:

@@ -39,13 +39,19 @@ def test_train_then_resume_with_the_saved_settings(
         (["train", "resnet21"], "unknown model 'resnet21'"),
         (["train", "resnet20", "--data-dir", "/nonexistent"], "apt-get install"),
         (["train", "resnet20", "--epochs", "0"], "epochs must be at least 1"),
-        (["train", "resnet20", "--resume"], "resume needs the run folder"),
+        (["train", "resnet20", "--resume"], "no run of resnet20 in runs/ to resume"),
+        (["train", "--resume"], "resume needs the run folder"),
         (["train"], "name the model"),
     ],
 )
 def test_mistakes_end_in_one_line_and_status_2(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # where a run without --out would make runs/
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("cnnarch: error: ") and message in err

@@ -4,6 +4,7 @@ more than they hold (CIFAR pickles, IDX headers, gzip bombs, huge PNG headers)."
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import struct
 import tracemalloc
@@ -140,3 +141,18 @@ def test_an_idx_header_declaring_more_than_the_limit_is_refused(tmp_path: Path) 
     path.write_bytes(idx_header(shape) + bytes(100))
     with pytest.raises(CnnarchError, match=r"declares shape \(60000, 28000, 28000\), 47040\.0 GB"):
         read_idx(path)
+
+
+@pytest.mark.parametrize("dataset", ["fashion-mnist", "cifar10"])
+def test_a_data_file_that_is_a_pipe_is_refused_without_waiting(
+    tmp_path: Path, dataset: str
+) -> None:
+    name = "train-images-idx3-ubyte" if dataset == "fashion-mnist" else "data_batch_1"
+    if dataset == "fashion-mnist":
+        (tmp_path / "train-labels-idx1-ubyte").write_bytes(b"")
+    else:
+        for batch in ("data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"):
+            (tmp_path / batch).write_bytes(b"")
+    os.mkfifo(tmp_path / name)  # reading it the usual way would wait for a writer forever
+    with pytest.raises(CnnarchError, match=rf"{name} is a named pipe, not a regular file"):
+        load_dataset(dataset, tmp_path)

@@ -88,7 +88,7 @@ def test_a_second_run_on_a_busy_out_fails_at_once_naming_the_holder(
 
 
 def test_a_stale_lock_is_reported_and_taken_over(
-    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     gone = subprocess.Popen([PYTHON, "-c", "pass"])
     gone.wait()  # a PID no process has any more (like a run killed with -9)
@@ -97,8 +97,7 @@ def test_a_stale_lock_is_reported_and_taken_over(
     lock = {"pid": gone.pid, "host": socket.gethostname(), "started": "earlier"}
     (out / files.LOCK_NAME).write_text(json.dumps(lock))
     fit(tiny_config(data, out, epochs=1), TinyNet)
-    err = capsys.readouterr().err
-    assert f"removed a stale lock in {out}: PID {gone.pid}" in err
+    assert f"removed a stale lock in {out}: PID {gone.pid}" in caplog.text
     assert not (out / files.LOCK_NAME).exists()
 
 
@@ -136,9 +135,9 @@ def test_a_nan_test_loss_stops_the_run_and_metrics_stay_strict_json(
 
 
 def test_a_subset_larger_than_the_data_is_an_error(
-    data: Path, capsys: pytest.CaptureFixture
+    data: Path, capsys: pytest.CaptureFixture, tmp_path: Path
 ) -> None:
-    argv = ["train", "resnet20", "--data-dir", str(data), "--no-progress"]
+    argv = ["train", "resnet20", "--data-dir", str(data), "--no-progress", "--out", str(tmp_path)]
     assert main([*argv, "--subset", "1000"]) == 2
     one_error_line(capsys.readouterr().err, "subset of 1000 images", "holds only 64")
     assert main([*argv, "--test-subset", "21"]) == 2
@@ -261,13 +260,14 @@ def tmpfs_available() -> bool:
 def test_a_real_full_tmpfs_stops_training_cleanly(data: Path, tmp_path: Path) -> None:
     mount = tmp_path / "small"
     mount.mkdir()
-    # A resnet20 checkpoint takes 2.2 MB: 3 MB hold the first one, not a second beside it.
+    # A resnet20 checkpoint takes 2.2 MB, its weights alone (model.pt, best.pt) 1.1 MB each:
+    # 5 MB hold the first epoch's files, not the second's beside them.
     train = (
         f"{PYTHON} -m cnnarch train resnet20 --data-dir {data} --epochs 3 --batch-size 32 "
         f"--no-progress --threads 1 --out {mount}/run"
     )
     done = in_own_mounts(
-        f"mount -t tmpfs -o size=3m tmpfs {mount} && {train}; echo rc=$?; ls -a {mount}/run"
+        f"mount -t tmpfs -o size=5m tmpfs {mount} && {train}; echo rc=$?; ls -a {mount}/run"
     )
     one_error_line(done.stderr, "No space left on device", "checkpoint.pt is kept")
     assert "rc=2" in done.stdout
@@ -345,3 +345,31 @@ def test_a_rewritten_file_keeps_its_mode(data: Path, tmp_path: Path) -> None:
     (tmp_path / "config.json").chmod(0o640)
     fit(tiny_config(data, tmp_path, epochs=2, resume=True), TinyNet)
     assert (tmp_path / "config.json").stat().st_mode & 0o777 == 0o640
+
+
+def test_a_full_disk_when_a_run_starts_leaves_no_lock_that_blocks_the_next(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    disk = FullDisk(monkeypatch)
+    disk.full = True
+    out = tmp_path / "run"
+    argv = ["train", "resnet20", "--data-dir", str(data), "--epochs", "1", "--no-progress"]
+    assert main([*argv, "--threads", "1", "--out", str(out)]) == 2
+    one_error_line(capsys.readouterr().err, "cnnarch.lock: No space left on device")
+    assert not out.exists()  # neither an empty lock nor the folder it would have made
+    disk.full = False
+    fit(tiny_config(data, out, epochs=1), TinyNet)  # the disk has room again: not blocked
+    assert (out / "checkpoint.pt").exists() and not (out / files.LOCK_NAME).exists()
+
+
+def test_a_lock_file_cannot_drive_the_terminal(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    hostile = {"pid": 1, "host": "\x1b[2J\x1b]0;pwned\x07elsewhere", "started": "\x1b[31m"}
+    (out / files.LOCK_NAME).write_text(json.dumps(hostile))
+    assert main(["train", "resnet20", "--data-dir", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    one_error_line(err, "on host \\x1b[2J\\x1b]0;pwned\\x07elsewhere", "started \\x1b[31m")
+    assert not any(ch in err for ch in "\x1b\x07")

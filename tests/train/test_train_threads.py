@@ -3,6 +3,7 @@ the choice reported and recorded, and a resume reusing the recorded count."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from collections.abc import Callable
@@ -86,17 +87,16 @@ def timings(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[int, float]], lis
 
 
 def test_unset_threads_trains_with_the_fastest_count_and_records_it(
-    data_dir: Path, tmp_path: Path, timings, capsys: pytest.CaptureFixture[str]
+    data_dir: Path, tmp_path: Path, timings, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls = timings({1: 0.5, 2: 0.25})
-    history = fit(
-        tiny_config(data_dir, tmp_path / "auto", threads=None, progress=True),
-        lambda: TinyNet(dropout=0.2),
-    )
+    with caplog.at_level(logging.INFO, logger="cnnarch.train"):
+        history = fit(
+            tiny_config(data_dir, tmp_path / "auto", threads=None, progress=True),
+            lambda: TinyNet(dropout=0.2),
+        )
     assert calls == [2]
-    assert "cnnarch: 2 CPU threads, measured fastest here (1: 0.5 s/step, 2: 0.25" in (
-        capsys.readouterr().err
-    )
+    assert "2 CPU threads, measured fastest here (1: 0.5 s/step, 2: 0.25" in caplog.text
     assert [row["threads"] for row in history] == [2, 2, 2]
     assert load_checkpoint(tmp_path / "auto" / "checkpoint.pt")["threads"] == 2
     config = tiny_config(data_dir, tmp_path / "auto")
@@ -115,7 +115,7 @@ def test_threads_given_overrides_the_measurement(data_dir: Path, timings) -> Non
 
 
 def test_resume_keeps_the_recorded_count_and_continues_exactly(
-    data_dir: Path, tmp_path: Path, timings, capsys: pytest.CaptureFixture[str]
+    data_dir: Path, tmp_path: Path, timings, caplog: pytest.LogCaptureFixture
 ) -> None:
     reference = fit(tiny_config(data_dir, threads=2), lambda: TinyNet(dropout=0.2))
     calls = timings({1: 0.5, 2: 0.25})
@@ -135,7 +135,7 @@ def test_resume_keeps_the_recorded_count_and_continues_exactly(
     assert calls == [2]  # not measured again
     assert [row["threads"] for row in resumed] == [2, 2, 2]
     assert without_timing(resumed) == without_timing(reference)
-    capsys.readouterr()
+    caplog.clear()
     # An explicit count that differs from the recorded one wins, with a note.
     fit(tiny_config(data_dir, out, threads=1, resume=True), lambda: TinyNet(dropout=0.2))
-    assert "was trained with 2 threads; continuing with 1" in capsys.readouterr().err
+    assert "was trained with 2 threads; continuing with 1" in caplog.text

@@ -7,6 +7,7 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -46,6 +47,22 @@ def load_model(spec: str, variant: str = "paper") -> nn.Module | str:
     imports the module and calls the factory with no arguments (or takes the module object)."""
     if ":" not in spec:
         return spec
+    factory = resolve_factory(spec)
+    if isinstance(factory, nn.Module):
+        return factory
+    try:
+        with torch.device("meta"):  # build without allocating weights
+            model = factory()
+    except Exception as err:
+        raise CnnarchError(f"{spec!r} raised {type(err).__name__}: {err}") from None
+    if not isinstance(model, nn.Module):
+        raise CnnarchError(f"{spec!r} returned a {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def resolve_factory(spec: str) -> nn.Module | Callable[..., nn.Module]:
+    """What `module.path:factory` names: an `nn.Module`, or a function (or class) to call for
+    one. The module is imported; nothing is built."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise CnnarchError(f"malformed model {spec!r}: write NAME or module.path:factory")
@@ -62,15 +79,6 @@ def load_model(spec: str, variant: str = "paper") -> nn.Module | str:
         factory = getattr(module, attribute)
     except AttributeError:
         raise CnnarchError(f"module {module_name!r} has no attribute {attribute!r}") from None
-    if isinstance(factory, nn.Module):
-        return factory
-    if not callable(factory):
+    if not isinstance(factory, nn.Module) and not callable(factory):
         raise CnnarchError(f"{spec!r} is neither an nn.Module nor a function that returns one")
-    try:
-        with torch.device("meta"):  # build without allocating weights
-            model = factory()
-    except Exception as err:
-        raise CnnarchError(f"{spec!r} raised {type(err).__name__}: {err}") from None
-    if not isinstance(model, nn.Module):
-        raise CnnarchError(f"{spec!r} returned a {type(model).__name__}, not an nn.Module")
-    return model
+    return factory

@@ -21,6 +21,7 @@ import torch
 
 from cnnarch.data.dataset import ImageDataset
 from cnnarch.errors import CnnarchError
+from cnnarch.files import open_regular
 
 CLASSES = [
     "airplane",
@@ -96,7 +97,7 @@ def _key(batch: dict, name: str) -> Any:
 def read_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of one CIFAR-10 python batch."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, "CIFAR-10 batch") as f:
             batch = _ArrayOnlyUnpickler(f, max_bytes=os.fstat(f.fileno()).st_size).load()
         data, labels = _key(batch, "data"), _key(batch, "labels")
     except OSError as err:
@@ -130,7 +131,7 @@ def load_cifar10(data_dir: str | Path | None, train: bool = True) -> ImageDatase
     """The 50,000 training images (batches 1-5) or the 10,000 test images, 3x32x32."""
     folder = _batch_dir(None if data_dir is None else Path(data_dir))
     names = TRAIN_BATCHES if train else TEST_BATCHES
-    missing = [n for n in names if not (folder / n).is_file()]
+    missing = [n for n in names if not (folder / n).exists()]
     if missing:
         raise CnnarchError(
             f"CIFAR-10 not found: {', '.join(missing)} missing in {folder} (expected the "

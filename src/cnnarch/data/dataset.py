@@ -28,6 +28,30 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     return tuple(mean.tolist()), tuple(std.tolist())
 
 
+def subset_indices(total: int, n: int | None, name: str, seed: int = 0) -> torch.Tensor:
+    """The sorted indices of `n` of `total` items drawn without replacement by a fixed seed (the
+    same for every run); all of them for None. More than `total` is an error, not a silent
+    full-size run.
+
+    Args:
+        total: the number of items.
+        n: how many to draw, or None for all.
+        name: what the items are, for the message.
+        seed: the seed of the draw.
+    """
+    if n is None or n == total:
+        return torch.arange(total)
+    if n < 1:
+        raise CnnarchError(f"subset size must be positive, got {n}")
+    if n > total:
+        raise CnnarchError(
+            f"a subset of {n} images was asked for, but {name} holds only {total}; ask for at "
+            f"most {total} (--subset / --test-subset), or leave the option out to use every image"
+        )
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randperm(total, generator=gen)[:n].sort().values
+
+
 @dataclass
 class ImageDataset:
     """Images as a uint8 tensor (N, C, H, W), labels as an int64 tensor (N,), and class names.
@@ -86,16 +110,7 @@ class ImageDataset:
         """
         if n is None or n == len(self):
             return self
-        if n < 1:
-            raise CnnarchError(f"subset size must be positive, got {n}")
-        if n > len(self):
-            raise CnnarchError(
-                f"a subset of {n} images was asked for, but {self.name} holds only "
-                f"{len(self)}; ask for at most {len(self)} (--subset / --test-subset), or "
-                "leave the option out to use every image"
-            )
-        gen = torch.Generator().manual_seed(seed)
-        index = torch.randperm(len(self), generator=gen)[:n].sort().values
+        index = subset_indices(len(self), n, self.name, seed)
         return ImageDataset(
             self.images[index],
             self.labels[index],

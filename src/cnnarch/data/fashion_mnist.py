@@ -29,7 +29,7 @@ _FILES = {
 
 def _find(data_dir: Path, stem: str) -> Path:
     for name in (f"{stem}.gz", stem):
-        if (data_dir / name).is_file():
+        if (data_dir / name).exists():  # read only if regular (`read_idx` checks)
             return data_dir / name
     hint = (
         "install it with `sudo apt-get install dataset-fashion-mnist`"

@@ -4,8 +4,9 @@ Class names are the sub-folders of `train/` in sorted order, and both splits use
 list, so a label means the same class in each; a test class that `train/` lacks, or a class
 folder without images, is an error. All images of a split must have the same size; they are
 read with Pillow (PNG, JPEG, BMP, ...), as grayscale when every image is grayscale and as RGB
-otherwise. An image of more than `MAX_IMAGE_PIXELS` pixels is refused from its header, before
-it is decoded.
+otherwise, at 8 bits a channel (`cnnarch.data.images` says how each mode is converted, and
+which are refused). An image of more than `MAX_IMAGE_PIXELS` pixels is refused from its header,
+before it is decoded. A file with an image's suffix must be a regular file.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import numpy as np
 import torch
 
 from cnnarch.data.dataset import ImageDataset
+from cnnarch.data.images import pixels
 from cnnarch.errors import CnnarchError
+from cnnarch.files import open_regular, printable
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
-_GRAY_MODES = {"1", "L", "I", "I;16", "F"}
 MAX_IMAGE_PIXELS = 50_000_000  # 50 megapixels (e.g. 8660x5773), far above any training image
 
 
@@ -47,15 +49,14 @@ def _read_image(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), open_regular(path, "image") as handle:
             # Pillow warns above its own limit (89 Mpx), which is above ours: checked below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:  # reads the header only
+            with Image.open(handle) as img:  # reads the header only
                 width, height = img.size
                 if width * height > MAX_IMAGE_PIXELS:
                     raise _too_large(path, f"{width}x{height} pixels")
-                gray = img.mode in _GRAY_MODES
-                return np.asarray(img.convert("L" if gray else "RGB"))
+                return pixels(img, str(path))
     except Image.DecompressionBombError:  # Pillow's own limit, checked when it opens a file
         raise _too_large(path, "over Pillow's limit") from None
     except (OSError, UnidentifiedImageError) as err:
@@ -83,7 +84,8 @@ def load_image_folder(root: str | Path | None, train: bool = True) -> ImageDatas
     unknown = sorted(set(_class_dirs(folder)) - set(classes))
     if unknown:
         raise CnnarchError(
-            f"{folder} has classes that {train_dir} lacks ({', '.join(unknown)}); the labels "
+            f"{folder} has classes that {train_dir} lacks ({printable(', '.join(unknown))}); "
+            "the labels "
             "come from the training classes, so add them there or remove them here"
         )
     arrays, labels, files = [], [], []

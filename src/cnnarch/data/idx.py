@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from cnnarch.errors import CnnarchError
+from cnnarch.files import open_regular
 
 # Type code -> big-endian numpy dtype.
 IDX_TYPES: dict[int, np.dtype] = {
@@ -40,7 +41,7 @@ def _read_bytes(path: Path) -> bytes:
     """The header and at most the declared data (plus one byte, to detect extra data) of the
     IDX file `path`, decompressed if it is gzipped."""
     try:
-        with open(path, "rb") as raw:
+        with open_regular(path, "IDX file") as raw:
             gzipped = raw.read(2) == _GZIP_MAGIC
             raw.seek(0)
             stream: BinaryIO = gzip.GzipFile(fileobj=raw) if gzipped else raw

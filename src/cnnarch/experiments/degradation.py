@@ -46,7 +46,13 @@ from tqdm import tqdm
 
 from cnnarch.errors import CnnarchError
 from cnnarch.experiments.schema import SchemaError, check, read_json
-from cnnarch.files import FolderLock, atomic_write_bytes, ensure_dir
+from cnnarch.files import (
+    FolderLock,
+    atomic_write_bytes,
+    check_output_folder,
+    ensure_dir,
+    record_output,
+)
 from cnnarch.tables import Column, Table
 from cnnarch.train.config import TrainConfig
 from cnnarch.units import mean_with_std, number
@@ -167,14 +173,15 @@ class RecordedSettings(_SettingsRecord, total=False):
 
 
 class Environment(TypedDict, total=False):
-    """torch, device, threads (the count given, or None: measured per run), world_size and
-    started_utc."""
+    """torch, device, threads (the count given, or None: measured per run), world_size,
+    started_utc and compile (whether the runs used torch.compile)."""
 
     torch: str
     device: str
     threads: int | None
     world_size: int
     started_utc: str
+    compile: bool
 
 
 class Results(TypedDict):
@@ -195,8 +202,10 @@ def paper_recipe(**changes: Any) -> TrainConfig:
     """He et al. 2015's CIFAR-10 recipe (Section 4.2) as a `TrainConfig`: batch 128, lr 0.1
     divided by 10 at 50% and 75% of 164 epochs, momentum 0.9, weight decay 1e-4, pad-and-crop
     and flip; `changes` replace fields. The trainer's defaults are that recipe but for the
-    epochs."""
-    return replace(TrainConfig(epochs=164, progress=False), **changes)
+    epochs, and but for the layout: the shipped results were trained in NCHW, and the presets
+    keep it so that a new run repeats them (the trainer's default, channels_last, runs the
+    steps faster)."""
+    return replace(TrainConfig(epochs=164, progress=False, channels_last=False), **changes)
 
 
 @dataclass(frozen=True)
@@ -908,12 +917,13 @@ def run_degradation(
     dist = DistContext.from_env()
     device = pick_device("auto", dist)
     lock = FolderLock(out_path, "degradation experiment") if out_path and dist.is_main else None
-    if lock is not None:
-        lock.acquire()  # before any work: an unusable or busy --out fails at once
-        if lock.stale_note:
-            print(f"cnnarch: warning: {lock.stale_note}", file=sys.stderr)
     created_group = False
     try:
+        if lock is not None:
+            lock.acquire()  # before any work: an unusable or busy --out fails at once
+            if lock.stale_note:
+                print(f"cnnarch: warning: {lock.stale_note}", file=sys.stderr)
+            check_output_folder(lock.folder)  # and one holding files cnnarch did not write
         created_group = dist.init(device)  # one process group for all runs, not one per run
         recipe = settings.recipe
         if data is None:
@@ -963,6 +973,7 @@ def run_degradation(
                 "threads": threads,
                 "world_size": dist.world_size,
                 "started_utc": started_utc,
+                "compile": recipe.compile,
             },
             "wall_seconds": 0.0,
             "runs": [],
@@ -970,6 +981,12 @@ def run_degradation(
             "effect": None,
         }
         writer = out_path if dist.is_main else None
+        if writer is not None:
+            outputs = [f"{FIGURE_STEM}.{fmt}" for fmt in ("png", "svg")]
+            outputs += [RESULTS_JSON, f"{TABLE_STEM}.md", f"{TABLE_STEM}.csv"]
+            record_output(
+                writer, outputs + [f"runs/{model_name(k, d)}-seed{s}/" for s, k, d in plan]
+            )
         shown = _Progress(plan, recipe.epochs * steps, progress and dist.is_main, dist.is_main)
         try:
             for i, (seed, kind, depth) in enumerate(plan):

@@ -28,7 +28,7 @@ from cnnarch.train.config import (
     build_config,
     paper_preset,
 )
-from cnnarch.train.trainer import StepInfo, TrainingInterrupted, fit, summary_line
+from cnnarch.train.trainer import StepInfo, TrainingInterrupted, fit, run_summary, summary_line
 
 __all__ = [
     "SCHEDULES",
@@ -42,5 +42,6 @@ __all__ = [
     "fit",
     "load_checkpoint",
     "paper_preset",
+    "run_summary",
     "summary_line",
 ]

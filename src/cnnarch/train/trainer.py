@@ -2,10 +2,11 @@
 
 Exact resumption comes from two choices. The data order and the augmentation of every batch are
 functions of (seed, epoch, step) alone, not of a generator's running state, so any step can be
-replayed. Everything else that changes (weights, optimizer, scheduler, every RNG, the epoch's
-running sums) is in the checkpoint. A run killed mid-epoch resumes from its last checkpoint
-(epoch end, every `checkpoint_every` steps, every `checkpoint_minutes`, or on SIGINT/SIGTERM)
-and recomputes the lost steps bit for bit.
+replayed (`cnnarch.train.sources` states the rule for a dataset's own transforms). Everything
+else that changes (weights, optimizer, scheduler, every RNG, the epoch's running sums) is in the
+checkpoint. A run killed mid-epoch resumes from its last checkpoint (epoch end, every
+`checkpoint_every` steps, every `checkpoint_minutes`, or on SIGINT/SIGTERM) and recomputes the
+lost steps bit for bit, with the same thread count and the same choice of `torch.compile`.
 
 Under `torchrun`, each global batch is the one a single process would use; every process takes
 its contiguous share, and the loss is scaled so that DDP's gradient average equals the mean over
@@ -15,15 +16,15 @@ the global batch.
 from __future__ import annotations
 
 import copy
-import dataclasses
-import hashlib
+import inspect
+import logging
 import math
 import random
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from cnnarch.data import CropFlip, ImageDataset, Normalize, load_dataset, pad_crop_flip
+from cnnarch.data import CropFlip, load_dataset, pad_crop_flip
 from cnnarch.errors import CnnarchError
-from cnnarch.files import FolderLock, WriteError
+from cnnarch.files import FolderLock, WriteError, check_output_folder
 from cnnarch.train.checkpoint import (
     LATEST,
     PREVIOUS,
@@ -49,12 +50,45 @@ from cnnarch.train.checkpoint import (
 )
 from cnnarch.train.config import TrainConfig
 from cnnarch.train.distributed import DistContext, cpu_threads_per_process
-from cnnarch.train.runfiles import RunFiles
-from cnnarch.train.threads import ThreadChoice, cpu_threads, measure_choice
+from cnnarch.train.runfiles import (
+    BEST_PT,
+    MODEL_PT,
+    RunFiles,
+    tensorboard_writer_class,
+)
+from cnnarch.train.sources import (
+    EVALUATION,
+    Batch,
+    BatchKey,
+    DataSource,
+    EpochBatches,
+    RunData,
+    Transform,
+    check_same_data,
+    derived_seed,
+    open_data,
+    steps_per_epoch,
+)
+from cnnarch.train.speed import CompileChoice, choose_compile
+from cnnarch.train.threads import ThreadChoice, cpu_threads, measure_choice, time_steps
 from cnnarch.zoo.common import ZooModel
 
+__all__ = [
+    "EpochBatches",
+    "StepInfo",
+    "TrainingInterrupted",
+    "derived_seed",
+    "fit",
+    "lr_factor",
+    "run_summary",
+    "steps_per_epoch",
+    "summary_line",
+    "training_loss",
+]
+
 ModelSource = nn.Module | Callable[[], nn.Module] | None
-LOG_EVERY = 10  # steps between progress-bar updates (each one synchronizes the device)
+LOG_EVERY = 10  # steps between progress updates and step-log writes (each synchronizes)
+logger = logging.getLogger("cnnarch.train")
 
 
 class TrainingInterrupted(CnnarchError):
@@ -73,50 +107,6 @@ class StepInfo:
     step: int  # steps done in this epoch
     global_step: int
     rank: int
-
-
-def derived_seed(*parts: int) -> int:
-    """A 63-bit seed that depends on every part (for per-epoch and per-step generators)."""
-    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-def steps_per_epoch(n: int, batch_size: int, world_size: int) -> int:
-    """Global batches per epoch; a last partial batch is kept if every process gets an image."""
-    full, rest = divmod(n, batch_size)
-    return full + (1 if rest >= world_size else 0)
-
-
-class EpochBatches:
-    """The global batches of an epoch (a seeded permutation) and this process's share of each.
-
-    Plays the part of `DistributedSampler`: `set_epoch` reshuffles, and the union of the shares
-    of all processes is exactly the batch a single process would draw.
-    """
-
-    def __init__(self, n: int, batch_size: int, seed: int, dist: DistContext) -> None:
-        self.n, self.batch_size, self.seed, self.dist = n, batch_size, seed, dist
-        self.steps = steps_per_epoch(n, batch_size, dist.world_size)
-        if self.steps == 0:
-            raise CnnarchError(f"{n} training images are too few for {dist.world_size} processes")
-        self.set_epoch(0)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        gen = torch.Generator().manual_seed(derived_seed(self.seed, epoch, 0))
-        self.order = torch.randperm(self.n, generator=gen)
-
-    def batch(self, step: int) -> tuple[torch.Tensor, slice]:
-        """The global batch's image indices and the slice of it that this process trains on."""
-        index = self.order[step * self.batch_size : (step + 1) * self.batch_size]
-        size, world = len(index), self.dist.world_size
-        start = self.dist.rank * size // world
-        stop = (self.dist.rank + 1) * size // world
-        return index, slice(start, stop)
-
-    def generator(self, step: int) -> torch.Generator:
-        """The generator for the augmentation of global batch `step` of the current epoch."""
-        return torch.Generator().manual_seed(derived_seed(self.seed, self.epoch, step + 1))
 
 
 def lr_factor(step: int, total: int, schedule: str, warmup_steps: int) -> float:
@@ -142,21 +132,56 @@ def split_outputs(output: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
 
 
 def training_loss(
-    output: Any, labels: torch.Tensor, aux_weight: float
+    output: Any, labels: torch.Tensor, aux_weight: float, label_smoothing: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(objective, main loss, main logits); losses are sums over the batch, not means.
 
     The objective adds `aux_weight` times the loss of each auxiliary head (GoogLeNet: 0.3,
-    Szegedy et al. 2014, "Going deeper with convolutions"), when the model returns them.
+    Szegedy et al. 2014, "Going deeper with convolutions"), when the model returns them. Every
+    cross-entropy takes `label_smoothing` (Szegedy et al. 2016, "Rethinking the Inception
+    Architecture", Section 7).
     """
     main, aux = split_outputs(output)
-    loss_sum = F.cross_entropy(main.float(), labels, reduction="sum")
+
+    def loss(logits: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(
+            logits.float(), labels, reduction="sum", label_smoothing=label_smoothing
+        )
+
+    loss_sum = loss(main)
     objective = loss_sum
     for logits in aux:
-        objective = objective + aux_weight * F.cross_entropy(
-            logits.float(), labels, reduction="sum"
-        )
+        objective = objective + aux_weight * loss(logits)
     return objective, loss_sum, main
+
+
+def make_optimizer(cfg: TrainConfig, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+    """The optimizer `cfg` names, with its settings."""
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)  # type: ignore[arg-type]
+    return torch.optim.SGD(
+        params,
+        lr=cfg.lr,  # type: ignore[arg-type]
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,  # type: ignore[arg-type]
+        nesterov=cfg.nesterov,
+    )
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """A failed allocation: torch's OutOfMemoryError, Python's MemoryError, or the CPU
+    allocator's RuntimeError."""
+    if isinstance(err, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and (
+        "DefaultCPUAllocator" in text or "can't allocate memory" in text
+    )
+
+
+def first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 class _StopSignals(AbstractContextManager):
@@ -199,6 +224,82 @@ def pick_device(device: str, dist: DistContext) -> torch.device:
     return torch.device("cuda", dist.local_rank)
 
 
+def state_dict_mismatch(model: dict[str, torch.Tensor], saved: dict[str, torch.Tensor]) -> str:
+    """One line on how a saved state_dict differs from a model's ('' when it fits)."""
+
+    def first(names: list[str]) -> str:
+        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        return f"{names[0]}{more}"
+
+    missing = [k for k in model if k not in saved]
+    unexpected = [k for k in saved if k not in model]
+    other = [k for k in model if k in saved and model[k].shape != saved[k].shape]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of the model's weights missing ({first(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} weights the model does not have ({first(unexpected)})")
+    if other:
+        k = other[0]
+        parts.append(
+            f"{len(other)} of another shape ({k}: {tuple(saved[k].shape)} saved, "
+            f"{tuple(model[k].shape)} in the model{', ...' if len(other) > 1 else ''})"
+        )
+    return "; ".join(parts)
+
+
+def build_from_spec(
+    spec: str, variant: str, num_classes: int | None, in_channels: int, options: dict[str, Any]
+) -> nn.Module:
+    """The model a config names: a zoo name built in `variant`, or `module.path:factory`
+    called with `options`, and with `num_classes` and `in_channels` where it takes them by
+    name (torchvision's builders take `num_classes` through `**kwargs`: a factory with
+    `**kwargs` gets `num_classes` only).
+
+    Args:
+        spec: a zoo name or "module.path:factory".
+        variant: the zoo variant (a factory takes none).
+        num_classes: the data's number of classes, or None when it does not say.
+        in_channels: the images' channels.
+        options: the config's `model_kwargs`.
+    """
+    if ":" not in spec:
+        from cnnarch.zoo import create_model
+
+        if num_classes is None:
+            raise CnnarchError(
+                f"the data does not say how many classes it has (no `classes`, `num_classes` "
+                f"or `targets`), which {spec} needs; give the dataset one of them"
+            )
+        return create_model(
+            spec, variant=variant, num_classes=num_classes, in_channels=in_channels, **options
+        )
+    from cnnarch.analysis.loading import resolve_factory
+
+    if variant != TrainConfig.variant:
+        raise CnnarchError(f"--variant is for zoo models; {spec} is a factory (drop --variant)")
+    factory = resolve_factory(spec)
+    if isinstance(factory, nn.Module):
+        return factory
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        parameters = {}  # type: ignore[assignment]
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    given = dict(options)
+    if num_classes is not None and ("num_classes" in parameters or takes_kwargs):
+        given["num_classes"] = num_classes
+    if "in_channels" in parameters:
+        given["in_channels"] = in_channels
+    try:
+        model = factory(**given)
+    except Exception as err:
+        raise CnnarchError(f"{spec} raised {type(err).__name__}: {first_line(err)}") from err
+    if not isinstance(model, nn.Module):
+        raise CnnarchError(f"{spec} returned a {type(model).__name__}, not an nn.Module")
+    return model
+
+
 class _Run:
     """One call of `fit`: the state that lives from setup to the last epoch."""
 
@@ -207,14 +308,16 @@ class _Run:
         cfg: TrainConfig,
         model: ModelSource,
         on_step: Callable[[StepInfo], None] | None,
-        data: tuple[ImageDataset, ImageDataset] | None = None,
+        data: tuple[DataSource, DataSource] | None,
+        transform: Transform | None,
     ) -> None:
         self.cfg = cfg
         self.on_step = on_step
         self.threads_before = torch.get_num_threads()
         self.created_group = False
         self.lock: FolderLock | None = None
-        if model is None:
+        self.files: RunFiles | None = None
+        if model is None and ":" not in cfg.model:
             from cnnarch.zoo import model_card
 
             model_card(cfg.model)  # an unknown name fails before the data is read
@@ -222,46 +325,58 @@ class _Run:
         self.device = pick_device(cfg.device, self.dist)
         self.created_group = self.dist.init(self.device)
         try:
-            self._setup(model, data)
+            self._setup(model, data, transform)
         except BaseException:
             self.close()
             raise
 
-    def _setup(self, model: ModelSource, data: tuple[ImageDataset, ImageDataset] | None) -> None:
+    def _setup(
+        self,
+        model: ModelSource,
+        data: tuple[DataSource, DataSource] | None,
+        transform: Transform | None,
+    ) -> None:
         cfg = self.cfg
-        if cfg.out and self.dist.is_main:
-            # One run per folder, checked before anything is loaded: a second run fails at once.
-            self.lock = FolderLock(Path(cfg.out), purpose="training run")
+        self.out = Path(cfg.out) if cfg.out else None
+        if self.out is not None and self.dist.is_main:
+            # One run per folder, checked before anything is loaded: a second run fails at once,
+            # and so does a folder holding files cnnarch did not write.
+            self.lock = FolderLock(self.out, purpose="training run")
             self.lock.acquire()
             if self.lock.stale_note:
-                print(f"cnnarch: warning: {self.lock.stale_note}", file=sys.stderr)
+                logger.warning(self.lock.stale_note)
+            check_output_folder(self.out)
         self._configure_backend()
         self._seed_everything()
-        self.train_set, self.test_set = self._load_data(data)
-        self.model = self._build_model(model)
-        self.optimizer = torch.optim.SGD(
-            self.model.parameters(),
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-            nesterov=cfg.nesterov,
+        if data is None:
+            data = (
+                load_dataset(cfg.dataset, cfg.data_dir, train=True),
+                load_dataset(cfg.dataset, cfg.data_dir, train=False),
+            )
+        self.data: RunData = open_data(
+            data, (cfg.subset, cfg.test_subset), self.device, cfg.seed, transform, cfg.batch_size
         )
-        self.batches = EpochBatches(len(self.train_set), cfg.batch_size, cfg.seed, self.dist)
+        self.model = self._build_model(model)
+        self.optimizer = make_optimizer(cfg, self.model.parameters())
+        self.batches = EpochBatches(len(self.data.train), cfg.batch_size, cfg.seed, self.dist)
         self.total_steps = cfg.epochs * self.batches.steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
             lambda step: lr_factor(step, self.total_steps, cfg.schedule, cfg.warmup_steps),
         )
         self.ddp = self._wrap_ddp()
-        self.normalize = Normalize(self.train_set.mean, self.train_set.std)
-        self.out = Path(cfg.out) if cfg.out else None
-        self.files = RunFiles(self.out) if self.out and self.dist.is_main else None
+        self.step_model: nn.Module = self.ddp  # torch.compile's wrapper, when compiled
         self.history: list[dict[str, Any]] = []
         self.resumed_threads: int | None = None  # the thread count the checkpoint was made with
+        self.resumed_compiled: bool | None = None
         self.threads = ThreadChoice(torch.get_num_threads(), "default")
+        self.compiled = CompileChoice(False, "not chosen yet")
         self.epoch, self.step = 0, 0
+        self.steps_done_here = 0
         self.partial = _empty_partial()
         self.last_save = time.monotonic()
+        self.step_buffer: list[tuple[int, int, float, torch.Tensor, int]] = []
+        self.buffer_start = time.perf_counter()
 
     # --- setup -------------------------------------------------------------------------------
 
@@ -279,10 +394,9 @@ class _Run:
         if self.cfg.threads is not None:
             choice = ThreadChoice(self.cfg.threads, "given")
             if self.resumed_threads not in (None, choice.threads) and self.dist.is_main:
-                print(
-                    f"cnnarch: note: {self.out} was trained with {self.resumed_threads} threads; "
-                    f"continuing with {choice.threads} changes the numbers slightly",
-                    file=sys.stderr,
+                logger.warning(
+                    f"note: {self.out} was trained with {self.resumed_threads} threads; "
+                    f"continuing with {choice.threads} changes the numbers slightly"
                 )
         elif self.device.type == "cpu" and self.dist.enabled:
             choice = ThreadChoice(cpu_threads_per_process(self.dist.local_world_size), "default")
@@ -297,19 +411,42 @@ class _Run:
         torch.set_num_threads(choice.threads)
         return choice
 
+    def _choose_compile(self) -> CompileChoice:
+        """Eager or `torch.compile` (`cnnarch.train.speed`), timing an eager step here when
+        "auto" needs one and the thread probe did not."""
+        steps_left = self.total_steps - (self.epoch * self.batches.steps + self.step)
+        step_seconds = None
+        needs_timing = self.cfg.compile == "auto" and self.resumed_compiled is None
+        if needs_timing and self.device.type == "cpu" and steps_left > 0:
+            timed = self.threads.step_seconds.get(self.threads.threads)
+            step_seconds = (
+                timed
+                or time_steps(self._probe_step(), [self.threads.threads], 1)[self.threads.threads]
+            )
+        layers = sum(1 for m in self.model.modules() if list(m.parameters(recurse=False)))
+        choice = choose_compile(
+            self.cfg.compile,
+            self.device,
+            step_seconds,
+            steps_left,
+            layers,
+            self.cfg.channels_last,
+            self.resumed_compiled,
+        )
+        if choice.compiled:
+            self.step_model = torch.compile(self.ddp)
+        return choice
+
     def _probe_step(self) -> Callable[[], None]:
         """One training step on the first batch, on a copy of the model and optimizer, with the
         random state restored afterwards: timing it leaves the run exactly as it was."""
         model = copy.deepcopy(self.model)
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=self.cfg.lr,
-            momentum=self.cfg.momentum,
-            weight_decay=self.cfg.weight_decay,
-            nesterov=self.cfg.nesterov,
-        )
-        count = min(self.cfg.batch_size, len(self.train_set))
-        images, labels = self.train_set.images[:count], self.train_set.labels[:count]
+        optimizer = make_optimizer(self.cfg, model.parameters())
+        count = min(self.cfg.batch_size, len(self.data.train))
+        rows = tuple(self.data.train.rows[:count].tolist())
+        key = BatchKey(EVALUATION, 0, tuple(range(count)), rows)
+        with torch.random.fork_rng(devices=[]):
+            images, labels = next(self.data.train.read([key]))
 
         def step() -> None:
             with torch.random.fork_rng(devices=[]):
@@ -317,11 +454,19 @@ class _Run:
                 if self.cfg.augment:
                     params = CropFlip.draw(count, self.cfg.pad, True, torch.Generator())
                     x = pad_crop_flip(x, params, self.cfg.pad)
-                with self._autocast():
-                    output = model(self._model_input(x))
-                objective, _, _ = training_loss(output, labels, self.cfg.aux_weight)
-                objective.backward()
-                optimizer.step()
+                try:
+                    with self._autocast():
+                        output = model(self._model_input(x))
+                    objective, _, _ = training_loss(output, labels, self.cfg.aux_weight)
+                    objective.backward()
+                    optimizer.step()
+                except CnnarchError:
+                    raise
+                except Exception as err:
+                    error = self._user_error(err, "in the first step", images.shape, True)
+                    if error is None:
+                        raise
+                    raise error from err
                 optimizer.zero_grad(set_to_none=True)
 
         return step
@@ -332,40 +477,21 @@ class _Run:
         random.seed(seed)
         np.random.seed(seed % 2**32)
 
-    def _load_data(
-        self, data: tuple[ImageDataset, ImageDataset] | None
-    ) -> tuple[ImageDataset, ImageDataset]:
-        cfg = self.cfg
-        if data is None:
-            data = (
-                load_dataset(cfg.dataset, cfg.data_dir, train=True),
-                load_dataset(cfg.dataset, cfg.data_dir, train=False),
-            )
-        train, test = data[0].subset(cfg.subset), data[1].subset(cfg.test_subset)
-        if train.images.shape[1:] != test.images.shape[1:]:
-            raise CnnarchError(
-                f"training images are {tuple(train.images.shape[1:])} but test images "
-                f"{tuple(test.images.shape[1:])}"
-            )
-        moved = [
-            dataclasses.replace(s, images=s.images.to(self.device), labels=s.labels.to(self.device))
-            for s in (train, test)
-        ]
-        return moved[0], moved[1]
-
     def _build_model(self, model: ModelSource) -> nn.Module:
+        data = self.data
         if model is not None and not isinstance(model, nn.Module):
             model = model()  # a builder: called after seeding, so the same seed, same weights
         if model is None:
-            from cnnarch.zoo import create_model
-
-            model = create_model(
+            model = build_from_spec(
                 self.cfg.model,
-                num_classes=self.train_set.num_classes,
-                in_channels=self.train_set.in_channels,
-                **self.cfg.model_kwargs,
+                self.cfg.variant,
+                data.num_classes,
+                data.train.in_channels,
+                self.cfg.model_kwargs,
             )
             self._check_image_size(model)
+        if not isinstance(model, nn.Module):
+            raise CnnarchError(f"the model is a {type(model).__name__}, not an nn.Module")
         if self.dist.rank:
             # Different dropout masks per process; the weights come from rank 0 (DDP broadcast).
             torch.manual_seed(derived_seed(self.cfg.seed, self.dist.rank))
@@ -374,7 +500,7 @@ class _Run:
 
     def _check_image_size(self, model: nn.Module) -> None:
         """Fail before training, with the fix, when the images are too small for the model."""
-        side = self.cfg.image_size or min(self.train_set.images.shape[-2:])
+        side = self.cfg.image_size or min(self.data.train.image_size)
         smallest = model.min_input_side() if isinstance(model, ZooModel) else None
         if smallest is not None and side < smallest:
             raise CnnarchError(
@@ -407,37 +533,75 @@ class _Run:
         ckpt, warnings = load_latest(self.out, rename_corrupt=self.dist.is_main)
         if self.dist.is_main:
             for warning in warnings:
-                print(f"cnnarch: warning: {warning}", file=sys.stderr)
+                logger.warning(warning)
         if ckpt is None:
             if self.dist.is_main:
-                print(f"cnnarch: no checkpoint in {self.out}; starting afresh", file=sys.stderr)
+                logger.warning(f"no checkpoint in {self.out}; starting afresh")
             return
         self._restore(ckpt)
 
-    def _start_files(self, history: list[dict[str, Any]]) -> None:
-        """Write the run's config and make its metrics files hold exactly `history`."""
-        if self.files:
-            self.files.write_config(self._config_record())
-            self.files.reset_metrics(history)
+    def _data_record(self) -> dict[str, Any]:
+        return self.data.record(self.cfg.dataset, self.cfg.data_dir)
+
+    def _start_files(self) -> None:
+        """Write the run's config and make its logs hold exactly what the run has done."""
+        if self.out is None or not self.dist.is_main:
+            return
+        self.files = RunFiles(self.out)
+        self.files.write_config(self._config_record())
+        position = self.epoch * self.batches.steps + self.step
+        self.files.reset_logs(self.history, position)
+        wanted = self.cfg.tensorboard
+        if wanted is None and tensorboard_writer_class() is None:
+            if self.cfg.progress:
+                logger.info(
+                    "no TensorBoard event files: the tensorboard package is not installed "
+                    "(pip install 'cnnarch[tensorboard]')"
+                )
+        elif wanted is not False:
+            self.files.open_tensorboard(position if position else None)
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
+        where = self.out / LATEST if self.out else LATEST
         differences = self.cfg.result_differences(ckpt["config"])
         if differences:
             raise CnnarchError(
                 f"{self.out} was trained with other settings ({'; '.join(differences)}); "
                 "resume with the same ones, or start a new run with another --out"
             )
+        check_same_data(ckpt["data"], self._data_record(), self.out)
+        mismatch = state_dict_mismatch(self.model.state_dict(), ckpt["model"])
+        if mismatch:
+            raise CnnarchError(f"the checkpoint in {self.out} does not fit this model: {mismatch}")
+        epoch, step = ckpt["epoch"], ckpt["step"]
+        if step >= self.batches.steps:
+            raise CnnarchError(
+                f"{where}: step must be below the {self.batches.steps} steps of an epoch, got "
+                f"{step}"
+            )
+        position = epoch * self.batches.steps + step
+        if ckpt["scheduler"]["last_epoch"] != position:
+            raise CnnarchError(
+                f"{where}: scheduler.last_epoch must be the steps done ({position}), got "
+                f"{ckpt['scheduler']['last_epoch']}"
+            )
+        if step and ckpt["partial"]["count"] != step * self.cfg.batch_size:
+            raise CnnarchError(
+                f"{where}: partial.count must be the images of the {step} steps done "
+                f"({step * self.cfg.batch_size}), got {ckpt['partial']['count']}"
+            )
         try:
             self.model.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as err:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:
             raise CnnarchError(
-                f"the checkpoint in {self.out} does not fit this model: {err}"
+                f"the checkpoint in {self.out} does not fit this run: {first_line(err)}"
             ) from None
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
-        self.history = list(ckpt.get("history", []))
-        self.resumed_threads = ckpt.get("threads")
+        self.epoch, self.step = epoch, step
+        self.history = list(ckpt["history"])
+        self.resumed_threads = ckpt["threads"]
+        self.resumed_compiled = ckpt["compiled"]
         if self.step and self.dist.is_main:
             self.partial = dict(ckpt["partial"])  # the global sums live on one process only
         states = ckpt["rng"]
@@ -447,6 +611,7 @@ class _Run:
         """Write a checkpoint of the current position (every process must call this)."""
         if self.out is None:
             return
+        self._flush_steps(sync=True)
         states = self.dist.all_gather_object(rng_state())
         sums = self._global_sums()
         if not self.dist.is_main:
@@ -463,14 +628,10 @@ class _Run:
             "config": self.cfg.to_dict(),
             "world_size": self.dist.world_size,
             "threads": self.threads.threads,
+            "compiled": self.compiled.compiled,
+            "data": self._data_record(),
         }
-        try:
-            save_checkpoint(self.out, payload)
-        except WriteError as err:
-            raise WriteError(
-                f"{err}; {self._kept()}; make room or fix the folder, then continue with --resume",
-                err.errno,
-            ) from None
+        save_checkpoint(self.out, payload)
         self.last_save = time.monotonic()
 
     def _config_record(self) -> dict[str, Any]:
@@ -479,9 +640,10 @@ class _Run:
             "world_size": self.dist.world_size,
             "device": str(self.device),
             "torch": torch.__version__,
-            "train_images": len(self.train_set),
-            "test_images": len(self.test_set),
+            "train_images": len(self.data.train),
+            "test_images": len(self.data.test),
             "steps_per_epoch": self.batches.steps,
+            "data": self._data_record(),
         }
 
     # --- training ------------------------------------------------------------------------------
@@ -509,29 +671,98 @@ class _Run:
     def wall_s(self) -> float:
         return self.partial["wall_s"] + time.perf_counter() - self.epoch_start
 
-    def _train_step(self) -> None:
+    def _epoch_keys(self) -> Iterator[tuple[BatchKey, int, slice]]:
+        """The key of this process's share of each remaining batch of the epoch, with the
+        global batch's size and the share."""
+        for step in range(self.step, self.batches.steps):
+            index, share = self.batches.batch(step)
+            rows = self.data.train.rows[index[share]].tolist()
+            positions = tuple(range(share.start, share.stop))
+            yield BatchKey(self.epoch, step, positions, tuple(rows)), len(index), share
+
+    def _batches(self) -> Iterator[Batch]:
+        keys = list(self._epoch_keys())
+        images = self.data.train.read([key for key, _, _ in keys])
+        for (_key, size, share), (x, y) in zip(keys, images, strict=True):
+            yield Batch(x, y, size, share)
+
+    def _train_step(self, batch: Batch) -> None:
         cfg = self.cfg
-        index, share = self.batches.batch(self.step)
-        local = index[share].to(self.device)
-        images = self.train_set.images[local]
+        images = batch.images
         if cfg.augment:
-            params = CropFlip.draw(len(index), cfg.pad, True, self.batches.generator(self.step))
-            images = pad_crop_flip(images, params[share], cfg.pad)
+            params = CropFlip.draw(batch.size, cfg.pad, True, self.batches.generator(self.step))
+            images = pad_crop_flip(images, params[batch.share], cfg.pad)
         x = self._model_input(images)
-        y = self.train_set.labels[local]
+        y = batch.labels
         with self._autocast():
-            output = self.ddp(x)
-        objective, loss_sum, main = training_loss(output, y, cfg.aux_weight)
+            output = self.step_model(x)
+        objective, loss_sum, main = training_loss(output, y, cfg.aux_weight, cfg.label_smoothing)
         # DDP averages gradients over processes: scaling by world/global makes that the mean
         # over the global batch, whatever each process's share.
-        (objective * (self.dist.world_size / len(index))).backward()
+        (objective * (self.dist.world_size / batch.size)).backward()
         self.optimizer.step()
+        lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         with torch.no_grad():
             self.sums[0] += loss_sum.detach().double()
             self.sums[1] += (main.argmax(1) == y).sum()
             self.sums[2] += len(y)
+        global_step = self.epoch * self.batches.steps + self.step + 1
+        self.step_buffer.append((global_step, self.step + 1, lr, loss_sum.detach(), len(y)))
+
+    def _guarded_step(self, batch: Batch) -> None:
+        """A training step whose failures a user can fix end in one line (`_user_error`)."""
+        try:
+            self._train_step(batch)
+        except CnnarchError:
+            raise
+        except Exception as err:
+            if self._compile_failed(err):
+                self._train_step(batch)  # eagerly, as the run now is
+                self.steps_done_here += 1
+                return
+            where = f"in epoch {self.epoch + 1}, step {self.step + 1}"
+            error = self._user_error(err, where, batch.images.shape, not self.steps_done_here)
+            if error is None:
+                raise
+            raise error from err
+        self.steps_done_here += 1
+
+    def _user_error(
+        self, err: Exception, where: str, shape: torch.Size, first: bool
+    ) -> CnnarchError | None:
+        """`err` of a training step (or of the timing probe, the first step of all) as one
+        line when a user can fix it: a failed allocation, or a model that does not take these
+        images (on the first step); None for any other error."""
+        if is_out_of_memory(err):
+            return CnnarchError(
+                f"out of memory {where}, at {shape[0]} images a step ({first_line(err)}); "
+                f"{self._kept()}; try a smaller --batch-size (`cnnarch plan` finds the "
+                "largest that fits)"
+            )
+        if first and isinstance(err, (RuntimeError, ValueError, TypeError)):
+            return CnnarchError(
+                f"{self.cfg.model} failed on its first batch of {'x'.join(map(str, shape[1:]))} "
+                f"images: {type(err).__name__}: {first_line(err)}"
+            )
+        return None
+
+    def _compile_failed(self, err: Exception) -> bool:
+        """Whether `err` is torch.compile failing on the first step (no C++ compiler, an op it
+        cannot compile); under "auto" the run then trains eagerly, as it says."""
+        from_compiler = type(err).__module__.startswith(("torch._dynamo", "torch._inductor"))
+        if not (self.compiled.compiled and self.steps_done_here == 0 and from_compiler):
+            return False
+        if self.cfg.compile == "on":
+            raise CnnarchError(
+                f"torch.compile failed: {first_line(err)}; train eagerly with --no-compile"
+            ) from err
+        logger.warning(f"torch.compile failed ({first_line(err)}); training eagerly")
+        self.compiled = CompileChoice(False, "auto: torch.compile failed here")
+        self.step_model = self.ddp
+        self.step_buffer.clear()
+        return True
 
     def _autocast(self) -> AbstractContextManager:
         """bfloat16 autocast with `amp`, otherwise nothing."""
@@ -540,8 +771,10 @@ class _Run:
         return nullcontext()
 
     def _model_input(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 images -> the normalized float batch the model takes (resized, laid out)."""
-        x = self.normalize(images)
+        """A batch -> the float batch the model takes: uint8 images normalized (floating-point
+        ones as they are), resized, laid out."""
+        normalize = self.data.normalize
+        x = normalize(images) if normalize is not None else images.to(torch.float32)
         side = self.cfg.image_size
         if side is not None and tuple(x.shape[-2:]) != (side, side):
             x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
@@ -565,31 +798,74 @@ class _Run:
     def _evaluate(self) -> tuple[float, float]:
         """(mean loss, error in %) on the test set, shared among the processes."""
         model, cfg = self.model, self.cfg
-        n = len(self.test_set)
+        n = len(self.data.test)
         lo, hi = (
             self.dist.rank * n // self.dist.world_size,
             (self.dist.rank + 1) * n // self.dist.world_size,
         )
+        rows = self.data.test.rows
+        keys = [
+            BatchKey(
+                EVALUATION,
+                start,
+                tuple(range(start, min(start + cfg.eval_batch_size, hi))),
+                tuple(rows[start : min(start + cfg.eval_batch_size, hi)].tolist()),
+            )
+            for start in range(lo, hi, cfg.eval_batch_size)
+        ]
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
         was_training = model.training
         model.eval()
         with torch.inference_mode(), self._autocast():
-            for start in range(lo, hi, cfg.eval_batch_size):
-                stop = min(start + cfg.eval_batch_size, hi)
-                x = self._model_input(self.test_set.images[start:stop])
-                y = self.test_set.labels[start:stop]
-                logits, _ = split_outputs(model(x))
+            for images, y in self.data.test.read(keys):
+                logits, _ = split_outputs(model(self._model_input(images)))
                 sums[0] += F.cross_entropy(logits.float(), y, reduction="sum").double()
                 sums[1] += (logits.argmax(1) == y).sum()
-                sums[2] += stop - start
+                sums[2] += len(y)
         model.train(was_training)
         total = self.dist.all_reduce(sums).cpu()
         count = max(total[2].item(), 1.0)
         return total[0].item() / count, 100.0 * (1.0 - total[1].item() / count)
 
+    def _flush_steps(self, sync: bool = False) -> None:
+        """Write the buffered steps' rows (global loss of each step, its lr, the images/s of
+        the steps since the last flush) to steps.jsonl and TensorBoard."""
+        buffer, self.step_buffer = self.step_buffer, []
+        now = time.perf_counter()
+        elapsed, self.buffer_start = now - self.buffer_start, now
+        if not buffer:
+            if sync and self.files:
+                self.files.append_steps([], sync=True)
+            return
+        sums = torch.stack(
+            [torch.stack([loss.double(), loss.new_tensor(n).double()]) for *_, loss, n in buffer]
+        )
+        sums = self.dist.all_reduce(sums).cpu()
+        if self.files is None:
+            return
+        rate = float(sums[:, 1].sum()) / max(elapsed, 1e-9)
+        rows = []
+        for (global_step, step, lr, _loss, _n), (loss_sum, count) in zip(
+            buffer, sums.tolist(), strict=True
+        ):
+            rows.append(
+                {
+                    "global_step": global_step,
+                    "epoch": self.epoch + 1,
+                    "step": step,
+                    "loss": loss_sum / max(count, 1.0),
+                    "lr": lr,
+                    "images_per_s": rate,
+                }
+            )
+            self.files.scalars({"train/loss": rows[-1]["loss"], "train/lr": lr}, global_step)
+        self.files.scalars({"train/images_per_s": rate}, rows[-1]["global_step"])
+        self.files.append_steps(rows, sync=sync)
+
     def _progress(self, bar: tqdm) -> None:
         sums = self._global_sums()
         self._check_finite(sums["loss_sum"])
+        self._flush_steps()
         train_s = self.partial["train_s"] + time.perf_counter() - self.train_start
         count = max(sums["count"], 1)
         bar.set_postfix(
@@ -599,7 +875,7 @@ class _Run:
             refresh=False,
         )
 
-    def _finish_epoch(self, bar: tqdm) -> dict[str, Any]:
+    def _finish_epoch(self) -> dict[str, Any]:
         sums = self._global_sums()
         self._check_finite(sums["loss_sum"])
         train_s = self.partial["train_s"]
@@ -622,15 +898,33 @@ class _Run:
             "seconds": self.wall_s(),
             "global_step": (self.epoch + 1) * self.batches.steps,
             "threads": self.threads.threads,
+            "compiled": self.compiled.compiled,
         }
         if self.cfg.progress and self.dist.is_main:
-            bar.write(
+            logger.info(
                 f"epoch {row['epoch']}/{self.cfg.epochs}  train loss {row['train_loss']:.4f} "
                 f"err {row['train_error']:.2f}%  test loss {row['test_loss']:.4f} "
                 f"err {row['test_error']:.2f}%  lr {row['lr']:.3g}  "
                 f"{row['images_per_s']:.0f} img/s  {row['seconds']:.1f} s"
             )
         return row
+
+    def _write_weights(self, row: dict[str, Any]) -> None:
+        """model.pt after every epoch; best.pt when this epoch is the best so far."""
+        if self.files is None:
+            return
+        state = self.model.state_dict()
+        self.files.write_weights(MODEL_PT, state)
+        metric = self.cfg.best_metric
+        if all(row[metric] < earlier[metric] for earlier in self.history[:-1]):
+            self.files.write_weights(BEST_PT, state)
+        self.files.scalars(
+            {
+                f"epoch/{k}": row[k]
+                for k in ("train_loss", "train_error", "test_loss", "test_error")
+            },
+            row["global_step"],
+        )
 
     def _run_epoch(self, bar: tqdm, stop: _StopSignals) -> None:
         self.batches.set_epoch(self.epoch)
@@ -644,8 +938,8 @@ class _Run:
         )
         self.train_start = time.perf_counter()
         bar.set_description(f"epoch {self.epoch + 1}/{self.cfg.epochs}")
-        while self.step < self.batches.steps:
-            self._train_step()
+        for batch in self._batches():
+            self._guarded_step(batch)
             self.step += 1
             bar.update(1)
             if self.step % LOG_EVERY == 0 or self.step == self.batches.steps:
@@ -667,12 +961,21 @@ class _Run:
             if halt:
                 raise self._interrupted(stop.signum)
         self.partial["train_s"] += time.perf_counter() - self.train_start
-        row = self._finish_epoch(bar)
+        try:
+            row = self._finish_epoch()
+        except Exception as err:
+            if is_out_of_memory(err):
+                raise CnnarchError(
+                    f"out of memory evaluating after epoch {self.epoch + 1} "
+                    f"({first_line(err)}); {self._kept()}; try a smaller --eval-batch-size"
+                ) from err
+            raise
         self.history.append(row)
         if self.files:
             self.files.append_metrics(row)
         # Checked after logging, so that metrics.jsonl shows the epoch (test_loss null).
         self._check_finite(row["test_loss"], "test loss", f"after epoch {row['epoch']}")
+        self._write_weights(row)
         self.epoch, self.step = self.epoch + 1, 0
         self.partial = _empty_partial()
         self.epoch_start = time.perf_counter()
@@ -704,28 +1007,42 @@ class _Run:
     def run(self) -> list[dict[str, Any]]:
         self._resume_or_start()
         self.threads = self._choose_threads()
-        if self.cfg.progress and self.dist.is_main and self.device.type == "cpu":
-            print(f"cnnarch: {self.threads.describe()}", file=sys.stderr)
-        self._start_files(self.history)
+        self.compiled = self._choose_compile()
+        if self.cfg.progress and self.dist.is_main:
+            if self.out is not None:
+                done = "resuming the run in" if self.epoch or self.step else "run folder"
+                logger.info(f"{done} {self.out}")
+            if self.device.type == "cpu":
+                logger.info(f"{self.threads.describe()}; {self.compiled.why}")
+        self._start_files()
         done = self.epoch * self.batches.steps + self.step
         bar = tqdm(
             total=self.total_steps,
             initial=done,
             unit="step",
-            disable=not (self.cfg.progress and self.dist.is_main),
+            # On a terminal only (None): no bar frames in a redirected log.
+            disable=None if (self.cfg.progress and self.dist.is_main) else True,
             dynamic_ncols=True,
             mininterval=0.5,
             file=sys.stderr,
         )
+        self.buffer_start = time.perf_counter()
         try:
             with _StopSignals() as stop:
                 while self.epoch < self.cfg.epochs:
                     self._run_epoch(bar, stop)
+        except WriteError as err:  # a full disk, a folder gone read-only: what is kept, and how on
+            raise WriteError(
+                f"{err}; {self._kept()}; make room or fix the folder, then continue with --resume",
+                err.errno,
+            ) from None
         finally:
             bar.close()
         return self.history
 
     def close(self) -> None:
+        if self.files is not None:
+            self.files.close()
         if self.lock is not None:
             self.lock.release()
         torch.set_num_threads(self.threads_before)
@@ -738,25 +1055,35 @@ def fit(
     model: ModelSource = None,
     *,
     on_step: Callable[[StepInfo], None] | None = None,
-    data: tuple[ImageDataset, ImageDataset] | None = None,
+    data: tuple[DataSource, DataSource] | None = None,
+    transform: Transform | None = None,
 ) -> list[dict[str, Any]]:
-    """Train `model` (default: `create_model(config.model)` sized to the data) as `config` says.
+    """Train `model` (default: the model `config.model` names, sized to the data) as `config`
+    says.
 
-    `model` may be a module or a function returning one; a function is called after seeding,
-    so its initial weights follow `config.seed` too. `data` (train, test) replaces the dataset
-    that `config.dataset` names (which then only labels the run). `on_step` is called after
-    every optimizer step (on every process).
+    Args:
+        config: the run's settings.
+        model: a module or a function returning one (called after seeding, so its initial
+            weights follow `config.seed` too); None builds `config.model`: a zoo name (in
+            `config.variant`) or "module.path:factory".
+        on_step: called with a `StepInfo` after every optimizer step (on every process).
+        data: (train, test), each an `ImageDataset`, a map-style `torch.utils.data.Dataset` of
+            (image, label) items or a `DataLoader` over one (`cnnarch.train.sources`); it
+            replaces the dataset `config.dataset` names (which then only labels the run).
+        transform: called on each training image, a tensor (C, H, W), before cnnarch's own
+            crop and flip; its random draws are seeded per image, so resuming stays exact.
 
     Returns one dict per epoch (`epoch`, `train_loss`, `train_error`, `test_loss`,
-    `test_error`, `lr`, `images_per_s`, `seconds`, `global_step`, `threads`): errors in percent,
-    `threads` the CPU thread count (`config.threads`, else the fastest measured), losses
-    the mean cross-entropy of the main output (train: during the epoch, on augmented images),
-    `lr` at the epoch's first step, `images_per_s` over the training steps alone, `seconds`
-    the epoch's wall time with the evaluation. With `config.resume` the list also
+    `test_error`, `lr`, `images_per_s`, `seconds`, `global_step`, `threads`, `compiled`):
+    errors in percent, `threads` the CPU thread count (`config.threads`, else the fastest
+    measured), `compiled` whether the steps ran through `torch.compile`, losses the mean
+    cross-entropy of the main output (train: during the epoch, on augmented images, with label
+    smoothing), `lr` at the epoch's first step, `images_per_s` over the training steps alone,
+    `seconds` the epoch's wall time with the evaluation. With `config.resume` the list also
     holds the epochs done before. Raises `TrainingInterrupted` after a SIGINT/SIGTERM checkpoint.
     """
     config.validate()
-    run = _Run(config, model, on_step, data)
+    run = _Run(config, model, on_step, data, transform)
     try:
         return run.run()
     finally:
@@ -777,3 +1104,34 @@ def summary_line(config: TrainConfig, history: list[dict[str, Any]]) -> str:
         f"{last['test_error']:.2f}% (best {best['test_error']:.2f}% at epoch {best['epoch']}), "
         f"train error {last['train_error']:.2f}%, {seconds:.0f} s{threads}{where}"
     )
+
+
+def run_summary(config: TrainConfig, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a finished run wrote and measured, as `cnnarch train --format json` prints it: the
+    run folder and its files, the last epoch's metrics, the best epoch by `best_metric`, and
+    the speed (images/s of the last epoch, threads, whether compiled).
+
+    Args:
+        config: the run's settings.
+        history: what `fit` returned.
+    """
+    from cnnarch.files import written_files
+
+    out = Path(config.out) if config.out else None
+    metric = config.best_metric
+    best = min(history, key=lambda row: row[metric]) if history else None
+    last = history[-1] if history else None
+    return {
+        "model": config.model,
+        "variant": config.variant,
+        "dataset": config.dataset,
+        "out": str(out) if out else None,
+        "files": written_files(out) if out else [],
+        "epochs": len(history),
+        "last": last,
+        "best": {"metric": metric, "epoch": best["epoch"], "value": best[metric]} if best else None,
+        "images_per_s": last["images_per_s"] if last else None,
+        "threads": last.get("threads") if last else None,
+        "compiled": last.get("compiled") if last else None,
+        "seconds": sum(row["seconds"] for row in history),
+    }
