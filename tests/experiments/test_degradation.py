@@ -83,6 +83,7 @@ def test_writes_every_file_and_nothing_half_written(quick_run: Path) -> None:
 @pytest.mark.slow
 def test_results_hold_settings_and_every_curve(quick_run: Path) -> None:
     results = json.loads((quick_run / "results.json").read_text())
+    assert degradation.load_results(quick_run) == results  # a run's file fits its schema
     s = results["settings"]
     assert results["complete"] is True and results["wall_seconds"] > 0
     assert s["preset"] == "quick" and s["dataset"] == "fashion-mnist" and s["epochs"] == 2

@@ -174,14 +174,14 @@ class RecordedSettings(_SettingsRecord, total=False):
 
 class Environment(TypedDict, total=False):
     """torch, device, threads (the count given, or None: measured per run), world_size,
-    started_utc and compile (whether the runs used torch.compile)."""
+    started_utc and compile (the trainer's torch.compile setting: "on", "off" or "auto")."""
 
     torch: str
     device: str
     threads: int | None
     world_size: int
     started_utc: str
-    compile: bool
+    compile: str
 
 
 class Results(TypedDict):
