@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from torch import nn
 
-    from cnnarch.report.diagrams import Diagram
+    from cnnarch.lecture.diagrams import Diagram
 
 __all__ = [
     "CnnarchError",
@@ -88,7 +88,7 @@ def diagram(
     """
     # Imported here: the diagrams draw the lecture's layers, which `cnnarch.analysis` must not
     # load (the analyzer knows nothing of the lecture).
-    from cnnarch.report.diagrams import model_diagram
+    from cnnarch.lecture.diagrams import model_diagram
 
     return model_diagram(model, block, input_size=input_size, variant=variant, view=view)
 

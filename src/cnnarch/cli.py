@@ -432,7 +432,7 @@ def _cmd_diagram(args: argparse.Namespace) -> int:
 
     from cnnarch.analysis.loading import load_model, parse_size
     from cnnarch.files import atomic_write_text
-    from cnnarch.report.diagrams import model_diagram
+    from cnnarch.lecture.diagrams import model_diagram
 
     if args.out and not args.out.lower().endswith(".svg"):
         raise CnnarchError(f"--out {args.out!r} must name an .svg file, e.g. --out net.svg")
@@ -466,7 +466,7 @@ def _cmd_diagram(args: argparse.Namespace) -> int:
 
 
 def _add_diagram_parser(commands: argparse._SubParsersAction) -> None:
-    from cnnarch.report.diagrams import model_diagram
+    from cnnarch.lecture.diagrams import model_diagram
 
     p = commands.add_parser(
         "diagram",
@@ -659,9 +659,13 @@ def _add_plan_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    import json
+
     from tqdm import tqdm
 
-    from cnnarch.report import TERMINAL_COLUMNS, build_report
+    from cnnarch.files import tree_bytes
+    from cnnarch.lecture.build import TERMINAL_COLUMNS, build_report
+    from cnnarch.lecture.claims import tally, tally_line
 
     with tqdm(desc="report", unit=" steps", file=sys.stderr, leave=False, disable=None) as bar:
 
@@ -672,17 +676,31 @@ def _cmd_report(args: argparse.Namespace) -> int:
         files = build_report(
             args.out, args.models, args.batch_size, degradation_results=args.degradation, step=step
         )
+    if args.format == "json":
+        written = {
+            "out": str(files.out),
+            "html": {"path": str(files.html), "bytes": files.html.stat().st_size},
+            "markdown": {"path": str(files.markdown), "bytes": files.markdown.stat().st_size},
+            "figures": {"folder": str(files.out / "figures"), "charts": len(files.figures)},
+            "diagrams": len(files.pictures),
+            "tables": {"folder": str(files.out / "tables"), "count": len(files.tables)},
+            "bytes": tree_bytes(files.out),
+            "seconds": round(files.seconds, 3),
+            "claims": {"checked": len(files.checks), **tally(files.checks)},
+        }
+        print(json.dumps(written, indent=2))
+        return 0
     print(files.comparison.select(TERMINAL_COLUMNS).to_text())
     print(
         f"\nWrote {files.html} and {files.markdown}, {len(files.figures)} figures (PNG + SVG) "
         f"in {files.out / 'figures'}, {len(files.tables)} tables (CSV + JSON) in "
-        f"{files.out / 'tables'} ({files.seconds:.1f} s)."
+        f"{files.out / 'tables'} ({files.seconds:.1f} s). {tally_line(files.checks)}."
     )
     return 0
 
 
 def _add_report_parser(commands: argparse._SubParsersAction) -> None:
-    from cnnarch.report.defaults import (
+    from cnnarch.lecture.defaults import (
         DEFAULT_BATCH,
         DEFAULT_DEGRADATION_RESULTS,
         DEFAULT_MODELS,
@@ -709,8 +727,16 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--degradation",
-        default=str(DEFAULT_DEGRADATION_RESULTS),
-        help="degradation results to include (default %(default)s)",
+        metavar="FILE",
+        help="degradation results to include; it must exist (default: "
+        f"{DEFAULT_DEGRADATION_RESULTS} if it does, else the runs shipped with cnnarch)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: the comparison and what was written; json: what was written and measured "
+        "(paths, sizes, seconds, the tally), for scripts (default %(default)s)",
     )
     p.set_defaults(run=_cmd_report)
 

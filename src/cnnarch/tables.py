@@ -64,7 +64,8 @@ class Column:
 
     def heading(self, *, stored: bool = False) -> str:
         unit = self.unit if stored else self.shown_unit
-        return f"{self.label} ({unit})" if unit else self.label
+        # A label that names its unit is not repeated: "MACs", never "MACs (MACs)".
+        return f"{self.label} ({unit})" if unit and unit != self.label else self.label
 
     def format(self, value: Any) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):

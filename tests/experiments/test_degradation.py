@@ -83,6 +83,7 @@ def test_writes_every_file_and_nothing_half_written(quick_run: Path) -> None:
 @pytest.mark.slow
 def test_results_hold_settings_and_every_curve(quick_run: Path) -> None:
     results = json.loads((quick_run / "results.json").read_text())
+    assert degradation.load_results(quick_run) == results  # a run's file fits its schema
     s = results["settings"]
     assert results["complete"] is True and results["wall_seconds"] > 0
     assert s["preset"] == "quick" and s["dataset"] == "fashion-mnist" and s["epochs"] == 2
@@ -435,3 +436,146 @@ def test_load_results_names_what_is_wrong_with_a_file(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(CnnarchError, match="cannot read degradation results"):
         degradation.load_results(path)
+
+
+# --- results.json read against its schema, field by field ---------------------------------------
+
+
+def _shipped_text() -> str:
+    return (SHIPPED / "degradation_quick.json").read_text()
+
+
+def _with(change) -> str:
+    results = json.loads(_shipped_text())
+    change(results)
+    return json.dumps(results)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "problem"),
+    [
+        (_with(lambda r: r.update(runs="abc")), "runs", "must be a list, got the string 'abc'"),
+        (_with(lambda r: r.update(settings=None)), "settings", "must be an object, got null"),
+        (
+            _with(lambda r: r["runs"][1]["history"][2].update(train_error="x")),
+            "runs[1].history[2].train_error",
+            "must be a number, got the string 'x'",
+        ),
+        (
+            _shipped_text().replace('"wall_seconds": ', '"wall_seconds": NaN, "was": ', 1),
+            "wall_seconds",
+            "must be a number, got NaN",
+        ),
+        (
+            _shipped_text().replace('"epochs": 6', '"epochs": ' + "9" * 5000, 1),
+            "settings.epochs",
+            "must be an integer, got a 5000-digit integer",
+        ),
+        (
+            _with(lambda r: r["settings"].update(epochs=2**60)),
+            "settings.epochs",
+            "must be an integer, got a 19-digit integer",
+        ),
+        (
+            _with(lambda r: r.update(wall_seconds=1e308 * 10)),
+            "wall_seconds",
+            "must be a number, got Infinity",
+        ),
+        (_with(lambda r: r["settings"].update(epochs=True)), "settings.epochs", "got true"),
+        (
+            _with(lambda r: r["settings"].pop("seeds")),
+            "settings",
+            "is missing seeds",
+        ),
+        (
+            _with(lambda r: r["runs"][0].update(kind="<script>")),
+            "runs[0].kind",
+            "must be one of plain, residual, got '<script>'",
+        ),
+        (
+            _with(lambda r: r["runs"][0].update(model="resnet20")),
+            "runs[0].model",
+            "must be 'plain20' (its kind and depth), got 'resnet20'",
+        ),
+        (
+            _with(lambda r: r["runs"][0]["history"][0].update(test_error=250.0)),
+            "runs[0].history[0].test_error",
+            "must be a percentage, got 250.0",
+        ),
+        (_with(lambda r: r["runs"][0].update(history=[])), "runs[0].history", "at least one"),
+    ],
+)
+def test_a_results_file_that_does_not_fit_names_the_file_and_the_field(
+    tmp_path: Path, text: str, field: str, problem: str
+) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(text)
+    with pytest.raises(CnnarchError) as caught:
+        degradation.load_results(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: field {field} ") and problem in message
+    assert "\n" not in message
+
+
+def test_a_file_nested_too_deeply_is_a_clear_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text("[" * 100_000)
+    with pytest.raises(CnnarchError, match=f"cannot read degradation results {path}: nested too"):
+        degradation.load_results(path)
+
+
+def test_the_shipped_files_fit_the_schema() -> None:
+    for preset in ("quick", "standard"):
+        results = degradation.load_results(SHIPPED / f"degradation_{preset}.json")
+        assert results["settings"]["preset"] == preset
+
+
+# --- a verdict only for nets that learned --------------------------------------------------------
+
+
+def test_learning_is_judged_against_chance_and_its_sampling_error() -> None:
+    # 10 classes: chance is 90% error; on 128 images its sampling error is
+    # sqrt(0.9 x 0.1 / 128) = 2.65 points, so "clearly below" is below 84.70%.
+    assert degradation.sampling_error(90.0, 128) == pytest.approx(100 * math.sqrt(0.09 / 128))
+    assert degradation.learned(84.6, 128, 10) and not degradation.learned(84.8, 128, 10)
+    assert degradation.learned(87.0, 60_000, 10)  # 0.12 points of noise on 60,000 images
+
+
+def test_nets_at_chance_leave_the_effect_not_judged() -> None:
+    runs = [
+        _run("plain", 20, 0, 89.0),
+        _run("plain", 56, 0, 91.0),  # "plain degrades" by 2 points, both at chance
+        _run("residual", 20, 0, 90.5),
+        _run("residual", 56, 0, 88.0),
+    ]
+    assert assess_effect(runs)["verdict"] == "shown"  # without knowing the data: as before
+    effect = assess_effect(runs, train_images=128, classes=10)
+    assert effect["verdict"].startswith("not judged: plain56 (seed 0) did not learn")
+    assert "chance 90.0% on 128 images" in effect["verdict"]
+
+
+@pytest.fixture(scope="module")
+def chance_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """128 training images whose labels are noise: nothing to learn."""
+    folder = tmp_path_factory.mktemp("noise")
+    gen = torch.Generator().manual_seed(1)
+    for prefix, n in (("train", 128), ("t10k", 32)):
+        images = torch.randint(0, 256, (n, SIDE, SIDE), generator=gen, dtype=torch.uint8)
+        labels = torch.randint(0, 10, (n,), generator=gen, dtype=torch.uint8)
+        write_idx_gz(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx_gz(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+@pytest.mark.slow
+def test_a_one_epoch_run_at_chance_does_not_print_effect_shown(
+    chance_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["experiment", "degradation", "--depths", "8,14", "--seeds", "1", "--epochs", "1"]
+    argv += ["--subset", "128", "--data-dir", str(chance_data), "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "effect not judged: " in printed and "did not learn" in printed
+    assert "effect shown" not in printed
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["settings"]["classes"] == 10

@@ -1,17 +1,27 @@
-"""One full report, built once for the tests that read it (the default models, as `make report`)."""
+"""One full report, built once for the tests that read it (the default models, as `make report`).
 
+It is built from an empty folder, so that the default degradation results
+(`runs/degradation/results.json`) are missing, whatever the checkout holds, and the page shows
+the runs shipped with the package."""
+
+import os
 from pathlib import Path
 
 import pytest
 
-from cnnarch.report import build_report
+from cnnarch.lecture.build import build_report
 
 
 @pytest.fixture(scope="session")
 def report(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("report")
-    missing = out / "no-degradation-results.json"
-    return build_report(out, degradation_results=missing)
+    empty = tmp_path_factory.mktemp("cwd")
+    here = os.getcwd()
+    os.chdir(empty)
+    try:
+        return build_report(out)
+    finally:
+        os.chdir(here)
 
 
 @pytest.fixture(scope="session")

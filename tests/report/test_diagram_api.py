@@ -13,7 +13,7 @@ from torch import nn
 import cnnarch
 from cnnarch.cli import main
 from cnnarch.errors import CnnarchError
-from cnnarch.report.diagrams import model_diagram
+from cnnarch.lecture.diagrams import model_diagram
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -13,8 +13,8 @@ from cnnarch import analyze
 from cnnarch.cli import main
 from cnnarch.errors import CnnarchError
 from cnnarch.experiments.inception import lecture_example
-from cnnarch.report.defaults import DEFAULT_MODELS
-from cnnarch.report.diagrams import (
+from cnnarch.lecture.defaults import DEFAULT_MODELS
+from cnnarch.lecture.diagrams import (
     KIND_COLORS,
     analyze_block,
     block_lanes,

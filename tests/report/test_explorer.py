@@ -12,12 +12,12 @@ from cnnarch import analyze
 from cnnarch.analysis.loading import DTYPES
 from cnnarch.analysis.memory import BREAKDOWN_ORDER
 from cnnarch.errors import CnnarchError
-from cnnarch.report.explorer import (
+from cnnarch.lecture.explorer import (
     QUANTITIES,
     Explorer,
     TrainingLines,
     affine_totals,
-    layer_bars_html,
+    layer_bars,
     other_optimizer,
     saved_by_layer,
     training_totals,
@@ -127,7 +127,7 @@ def test_layer_bars_have_one_labeled_bar_per_layer() -> None:
     with torch.device("meta"):
         model = create_model("vgg16")
     layers = lecture_layers(model, analyze("vgg16"))
-    svg = layer_bars_html(Explorer("vgg16", {}, Future(), tuple(layers.layers)))
+    svg = str(layer_bars(Explorer("vgg16", {}, Future(), tuple(layers.layers))))
     bars = re.findall(r'<g class="bar" data-path="([^"]+)"[^>]*aria-label="([^"]+)"', svg)
     assert [path for path, _ in bars] == [layer.paths[0] for layer in layers.layers]
     # The first conv: 224x224x64 output, 3*3*3*64 + 64 parameters (before the page's script

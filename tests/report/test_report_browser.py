@@ -13,8 +13,8 @@ import pytest
 from cdp_client import Browser, find_chromium
 from matplotlib import image
 
-from cnnarch.report.defaults import DEFAULT_MODELS
-from cnnarch.report.explorer import QUANTITIES
+from cnnarch.lecture.defaults import DEFAULT_MODELS
+from cnnarch.lecture.explorer import QUANTITIES
 from cnnarch.units import parse_printed
 
 CHROMIUM = find_chromium()
@@ -422,3 +422,33 @@ def test_keyboard_reaches_every_picture_once_in_page_order(page) -> None:
     assert found["positive"] == 0
     assert len(found["pictures"]) > 2 * len(DEFAULT_MODELS)  # bars and diagram per model, more
     assert all(count > 0 and stops == 1 and labeled for count, stops, labeled in found["pictures"])
+
+
+# Where the first screen's parts are, at the top of the page.
+FIRST_SCREEN = """
+(function () {
+  window.scrollTo(0, 0);
+  function box(selector) {
+    var el = document.querySelector(selector);
+    if (!el) { return null; }
+    var r = el.getBoundingClientRect();
+    return {top: r.top, bottom: r.bottom, right: r.right};
+  }
+  return {title: box("header h1"), lead: box("header p.lead"),
+          chart: box("header #figure-comparison_accuracy_compute svg"),
+          ideas: box("header #table-key_ideas"), contents: box("header nav.toc"),
+          width: document.documentElement.clientWidth};
+})()
+"""
+
+
+def test_the_first_screen_shows_title_line_chart_key_ideas_and_contents(browser, report_dir):
+    browser.load(report_dir / "index.html", width=DESKTOP, height=HEIGHT)
+    found = browser.evaluate(FIRST_SCREEN)
+    for part in ("title", "lead", "chart", "ideas", "contents"):
+        shown = found[part]
+        assert shown is not None, part
+        assert shown["top"] >= 0 and shown["bottom"] <= HEIGHT, (part, shown)
+        assert shown["right"] <= found["width"], part
+    # In the order a reader meets them: the title, the line, then the picture and the ideas.
+    assert found["title"]["bottom"] <= found["lead"]["top"] <= found["chart"]["top"]

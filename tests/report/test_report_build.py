@@ -1,14 +1,15 @@
 """The whole report: its files, its numbers against the analyzer's, and its errors."""
 
 import json
+import math
 import re
 
 import pytest
 
 import cnnarch
 from cnnarch.errors import CnnarchError
-from cnnarch.report import build_report
-from cnnarch.report.defaults import DEFAULT_MODELS
+from cnnarch.lecture.build import build_report
+from cnnarch.lecture.defaults import DEFAULT_MODELS
 
 
 def load_table(report_dir, name: str) -> dict:
@@ -32,6 +33,8 @@ def test_every_file_is_written(report, report_dir) -> None:
         "inception_module_example",
         "resnet_depth",
         "published_vs_computed",
+        "key_ideas",
+        "claims",
     } <= names
     assert {f"layers_{m}" for m in DEFAULT_MODELS} <= names
     leftovers = [p for p in report_dir.rglob("*") if p.name.endswith(".tmp")]
@@ -86,19 +89,23 @@ def test_layer_tables_sum_to_the_totals(report_dir) -> None:
 def test_published_figures_name_source_and_reason(report_dir) -> None:
     rows = load_table(report_dir, "published_vs_computed")["rows"]
     assert len(rows) > 40
-    assert all(r["source"] and r["why"] for r in rows)
+    assert all(r["source"] and r["agreement"] for r in rows)
+    # Every figure that does not agree names its cause, found by the code.
+    assert all(r["cause"] for r in rows if r["verdict"] == "does not hold")
     by_quantity = {(r["topic"], r["quantity"]): r for r in rows}
     bottleneck = by_quantity[("Inception module", "bottleneck ops")]
     assert bottleneck["computed"] == 271_351_808 and bottleneck["published"] == 358e6
+    assert "counted twice" in bottleneck["cause"]
+    assert bottleneck["explained"] == pytest.approx(100, abs=0.1)  # 358,055,936 vs 358M
     resnet34 = by_quantity[("resnet34", "Table 1 FLOPs (multiply-adds)")]
-    assert resnet34["why"] == "cut off rather than rounded as printed"
+    assert resnet34["agreement"] == "cut off"  # 3.66 G printed as 3.6 G: +1.8%
     # AlexNet: two towers of 28,434,112 parameters and fc8 (4096 x 1000 + 1000); "60 million".
     alexnet = by_quantity[("alexnet", "parameters")]
     assert alexnet["computed"] == 2 * 28_434_112 + 4_097_000
-    assert alexnet["published"] == 60e6 and alexnet["why"] == "rounded as printed"
+    assert alexnet["published"] == 60e6 and alexnet["agreement"] == "rounded"
     bound = by_quantity[("inception_v3", "parameters at inference")]
     assert bound["computed"] < bound["published"] == 25e6
-    assert bound["why"] == "a bound, met"
+    assert bound["agreement"] == "within the bound"
 
 
 def test_canziani_reading_sits_beside_the_computed_costs(report_dir) -> None:
@@ -133,11 +140,11 @@ def fake_run(kind: str, depth: int, seed: int, train_error: float) -> dict:
     }
 
 
-@pytest.mark.slow
-def test_degradation_results_are_included_when_present(tmp_path) -> None:
-    from cnnarch.experiments.degradation import assess_effect, summary_table, write_outputs
+def fake_results(dataset: str = "fashion-mnist", environment: dict | None = None) -> dict:
+    """A results.json of two depths and one seed. Final training errors: plain 20 -> 56 gets
+    worse (5 -> 9), residual gets better (5 -> 4)."""
+    from cnnarch.experiments.degradation import assess_effect, summary_table
 
-    # Final training errors: plain 20 -> 56 gets worse (5 -> 9), residual gets better (5 -> 4).
     runs = [
         fake_run("plain", 20, 0, 5.0),
         fake_run("plain", 56, 0, 9.0),
@@ -145,7 +152,9 @@ def test_degradation_results_are_included_when_present(tmp_path) -> None:
         fake_run("residual", 56, 0, 4.0),
     ]
     settings = {
-        "dataset": "fashion-mnist",
+        "preset": "quick",
+        "depths": [20, 56],
+        "dataset": dataset,
         "subset": 4000,
         "train_images": 4000,
         "test_images": 2000,
@@ -154,23 +163,35 @@ def test_degradation_results_are_included_when_present(tmp_path) -> None:
         "batch_size": 128,
         "widths": [16, 32, 64],
         "seeds": [0],
+        "classes": 10,
     }
-    results = {
+    return {
         "experiment": "degradation",
         "format": 1,
         "complete": True,
         "settings": settings,
-        "environment": {"torch": "2.13.0+cpu", "device": "cpu", "threads": 1, "world_size": 1},
+        "environment": environment
+        or {"torch": "2.13.0+cpu", "device": "cpu", "threads": 1, "world_size": 1},
         "wall_seconds": 8.0,
         "runs": runs,
         "table": summary_table(runs),
         "effect": assess_effect(runs),
     }
+
+
+@pytest.mark.slow
+def test_degradation_results_are_included_when_present(tmp_path) -> None:
+    """A run the reader names is shown, its verdicts with their uncertainty: the plain gap of
+    +4 points and the residual gap of -1 point on 4,000 images are both beyond twice their
+    sampling errors (1.16 and 0.93 points)."""
+    from cnnarch.experiments.degradation import write_outputs
+
+    results = fake_results()
     folder = tmp_path / "runs" / "degradation"
     write_outputs(results, folder)
 
     files = build_report(
-        tmp_path / "out", ["resnet20"], batch=2, degradation_results=folder / "results.json"
+        tmp_path / "out", ["resnet20"], batch_size=2, degradation_results=folder / "results.json"
     )
     table = load_table(files.out, "degradation")
     rows = {r["model"]: r for r in table["rows"]}
@@ -181,19 +202,39 @@ def test_degradation_results_are_included_when_present(tmp_path) -> None:
     markdown = files.markdown.read_text()
     section = markdown.split("## The degradation experiment")[1]
     # The run shown, named as its reader can use it (not by the build machine's absolute path).
-    assert "Results from `results.json`" in section
+    assert "Results from `results.json`, your own run" in section
     assert str(tmp_path) not in markdown
     assert "plain-56 minus plain-20, final training error: +4.00 points" in section
     assert "ResNet-56 minus ResNet-20, final training error: -1.00 points" in section
+    # Sampling errors of 4% and 5% error rates on 4,000 images, for the residual gap.
+    sampling = math.hypot(*(100 * math.sqrt(p * (1 - p) / 4000) for p in (0.04, 0.05)))
+    assert f"sampling error ±{sampling:.2f} on 4,000 images" in section
     assert section.count("**holds**") == 2  # both halves of the claim
 
 
 @pytest.mark.slow
-def test_unreadable_degradation_results_do_not_stop_the_report(tmp_path) -> None:
-    broken = tmp_path / "results.json"
+def test_unreadable_default_results_do_not_stop_the_report(tmp_path, monkeypatch) -> None:
+    # The default file is optional: a broken one is named on the page, with why.
+    monkeypatch.chdir(tmp_path)
+    broken = tmp_path / "runs" / "degradation" / "results.json"
+    broken.parent.mkdir(parents=True)
     broken.write_text("{not json")
-    files = build_report(tmp_path / "out", ["resnet20"], batch=2, degradation_results=broken)
-    assert "could not be read" in files.markdown.read_text()
+    files = build_report(tmp_path / "out", ["resnet20"], batch_size=2)
+    section = files.markdown.read_text().split("## The degradation experiment")[1]
+    assert "The results at `runs/degradation/results.json` could not be read" in section
+    assert "shows the results shipped with cnnarch" in section
+
+
+@pytest.mark.parametrize("content", [None, "{not json"])
+def test_a_results_file_the_user_names_must_be_there_and_readable(tmp_path, content) -> None:
+    named = tmp_path / "typo" / "results.json"
+    if content is not None:
+        named.parent.mkdir()
+        named.write_text(content)
+    message = "no degradation results at" if content is None else "cannot read degradation"
+    with pytest.raises(CnnarchError, match=message):
+        build_report(tmp_path / "out", ["resnet20"], degradation_results=named)
+    assert not (tmp_path / "out").exists()  # it fails before any work
 
 
 def test_without_results_the_shipped_run_is_shown_and_named(report_dir) -> None:
@@ -210,7 +251,7 @@ def test_without_results_the_shipped_run_is_shown_and_named(report_dir) -> None:
     [
         ({"models": ["resnet5O"]}, "unknown model 'resnet5O'; did you mean"),
         ({"models": []}, "no models given"),
-        ({"models": ["resnet20"], "batch": 0}, "batch must be at least 1"),
+        ({"models": ["resnet20"], "batch_size": 0}, "batch_size must be at least 1"),
     ],
 )
 def test_bad_requests_are_clear_errors(tmp_path, kwargs, message) -> None:
@@ -226,7 +267,24 @@ def test_out_that_is_a_file(tmp_path) -> None:
         build_report(blocker, ["resnet20"])
 
 
-def test_intro_opens_with_the_key_ideas_and_lists_what_does_not_hold(report_dir) -> None:
+def test_intro_opens_with_the_tally_and_the_key_ideas(report_dir) -> None:
     intro = (report_dir / "report.md").read_text().split("## How the numbers are counted")[0]
-    assert intro.index("**The lecture's key ideas, measured**") < intro.index("claims from")
-    assert "“bottleneck: 358M ops, output depth 480”" in intro  # 271M by the slide's own terms
+    assert intro.index("claims checked: ") < intro.index("**The lecture's key ideas, checked**")
+    published = (report_dir / "report.md").read_text().split("## Published against computed")[1]
+    # Those that do not hold are listed with their cause: 271M by the slide's own terms.
+    assert "“bottleneck: 358M ops, output depth 480”" in published
+
+
+@pytest.mark.slow
+def test_strings_from_a_results_file_are_escaped_on_the_page_and_in_markdown(tmp_path) -> None:
+    hostile = "<script>alert(1)</script>`x`"
+    environment = {"torch": hostile, "device": hostile, "started_utc": hostile}
+    results = fake_results(hostile, environment)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    files = build_report(tmp_path / "out", ["resnet20"], batch_size=2, degradation_results=path)
+    page = files.html.read_text()
+    markdown = files.markdown.read_text()
+    assert hostile.split("`")[0].replace("<", "&lt;").replace(">", "&gt;") in page
+    assert "<script>alert" not in page and "<script>alert" not in markdown
+    assert "&lt;script>alert(1)&lt;/script>'x'" in markdown  # shown, inert

@@ -1,5 +1,7 @@
 """`cnnarch report` on the command line: files, a short summary, one-line errors."""
 
+import json
+
 import pytest
 
 from cnnarch.cli import main
@@ -18,8 +20,6 @@ def test_report_command_writes_and_summarizes(tmp_path, capsys) -> None:
             "plain20",
             "--batch",
             "4",
-            "--degradation",
-            str(tmp_path / "none.json"),
         ]
     )
     printed = capsys.readouterr().out
@@ -29,6 +29,38 @@ def test_report_command_writes_and_summarizes(tmp_path, capsys) -> None:
     assert lines[0].split()[0] == "model"
     assert [line.split()[0] for line in lines[2:4]] == ["resnet20", "plain20"]
     assert f"Wrote {out / 'index.html'}" in printed
+    assert "claims checked: " in printed
+
+
+@pytest.mark.slow
+def test_report_json_summary_says_what_was_written_and_measured(tmp_path, capsys) -> None:
+    out = tmp_path / "rep"
+    argv = ["report", "--out", str(out), "--models", "resnet20", "--batch-size", "2"]
+    assert main([*argv, "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)  # the whole of stdout is one JSON document
+    assert summary["html"] == {
+        "path": str(out / "index.html"),
+        "bytes": (out / "index.html").stat().st_size,
+    }
+    assert summary["markdown"]["bytes"] == (out / "report.md").stat().st_size
+    assert summary["tables"]["count"] == len(list((out / "tables").glob("*.csv")))
+    assert summary["figures"]["charts"] == len(list((out / "figures").glob("*.png")))
+    assert summary["bytes"] == sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    assert summary["seconds"] > 0
+    claims = json.loads((out / "tables" / "claims.json").read_text())["rows"]
+    assert summary["claims"]["checked"] == len(claims)
+    assert summary["claims"]["holds"] == sum(r["verdict"] == "holds" for r in claims)
+
+
+def test_a_missing_degradation_file_named_by_the_user_is_an_error(tmp_path, capsys) -> None:
+    out = tmp_path / "rep"
+    argv = ["report", "--out", str(out), "--models", "resnet20"]
+    status = main([*argv, "--degradation", "/typo/results.json"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("cnnarch: error: no degradation results at /typo/results.json")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_unknown_model_is_one_line_and_status_2(tmp_path, capsys) -> None:

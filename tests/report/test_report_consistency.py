@@ -11,11 +11,9 @@ import re
 import pytest
 
 import cnnarch
-from cnnarch.lecture.claims import CANNOT_BE_COMPUTED, DOES_NOT_HOLD, HOLDS
-from cnnarch.report.context import Context
-from cnnarch.report.defaults import DEFAULT_BATCH, DEFAULT_MODELS
-
-VERDICTS = (HOLDS, DOES_NOT_HOLD, CANNOT_BE_COMPUTED)
+from cnnarch.lecture.analyses import Analyses
+from cnnarch.lecture.claims import CANNOT_BE_COMPUTED, VERDICTS
+from cnnarch.lecture.defaults import DEFAULT_BATCH, DEFAULT_MODELS
 
 
 def table(report_dir, name: str) -> dict:
@@ -39,7 +37,7 @@ def html_rows(report_dir, name: str) -> list[list[float | str]]:
 
 
 def analyses(name: str, variant: str):
-    size = Context(out=None, models=(), batch=DEFAULT_BATCH).input_size(name, variant)  # type: ignore[arg-type]
+    size = Analyses((), DEFAULT_BATCH).input_size(name, variant)
     forward = cnnarch.analyze(name, size, variant=variant)
     training = cnnarch.analyze(
         name, size, batch_size=DEFAULT_BATCH, train=True, optimizer="momentum", variant=variant
@@ -82,6 +80,7 @@ def test_comparison_is_the_analyzers_for_the_variant_named(report_dir, analyzed)
         assert row["inference_params"] == forward.rows[0].params, row["name"]
         assert row["macs"] == forward.total_macs, row["name"]
         assert row["activations"] == forward.activation_bytes, row["name"]
+        assert row["inference_peak"] == forward.inference_peak_bytes, row["name"]
         assert row["train"] == training.training.peak_bytes, row["name"]
 
 
@@ -137,14 +136,21 @@ def test_verdicts_use_one_vocabulary_and_the_count_adds_up(report_dir) -> None:
     page = (report_dir / "index.html").read_text()
     verdicts = re.findall(r'<span class="verdict">([a-z ]+):</span>', page)
     assert verdicts and set(verdicts) <= set(VERDICTS)
+    claims = table(report_dir, "claims")["rows"]
     markdown = (report_dir / "report.md").read_text()
-    counted = re.search(
-        r"(\d+) claims .*?: (\d+) hold, (\d+) do not hold, (\d+) cannot be computed", markdown
-    )
+    lead = markdown.split("\n\n")[1]
+    counted = re.search(r"(\d+) claims checked: (.*?) \(", lead)
     assert counted is not None
-    total, held, failed, open_ = map(int, counted.groups())
-    assert (held, failed, open_) == tuple(verdicts.count(v) for v in VERDICTS)
-    assert total == len(verdicts)
+    assert int(counted.group(1)) == len(claims)
+    words = {
+        "hold": "holds",
+        "do not hold": "does not hold",
+        "depend on the measure": "depends on the measure",
+    }
+    for part in counted.group(2).split(", "):
+        n, verdict = part.split(" ", 1)
+        verdict = words.get(verdict, verdict)
+        assert int(n) == sum(r["verdict"] == verdict for r in claims), part
     # A claim the page cannot compute is never marked as holding.
     for verdict, evidence in re.findall(r"\*\*([a-z ]+)\*\*: “[^”]*”[^\n]*?\. (.*)", markdown):
         if "cannot be computed here" in evidence:
@@ -162,10 +168,10 @@ def test_differences_have_one_sign_and_agree_with_their_reasons(report_dir) -> N
     for row in rows:
         expected = 100 * (row["computed"] - row["published"]) / row["published"]
         assert row["difference"] == pytest.approx(expected), row["quantity"]
-        if row["why"] == "equal":
+        if row["agreement"] == "equal":
             assert row["computed"] == row["published"], row["quantity"]
     budget = next(r for r in rows if r["quantity"].startswith("multiply-adds at inference"))
-    assert budget["difference"] > 0 and budget["why"] == "a budget, exceeded"  # 1.58 G > 1.5 G
+    assert budget["difference"] > 0 and budget["agreement"] == "over the bound"  # 1.58 > 1.5 G
     markdown = (report_dir / "report.md").read_text()
     assert "+5.5% relative to the 1.5 G budget" in markdown and "-5.2%" not in markdown
 
@@ -179,22 +185,27 @@ def test_variants_are_named_where_they_change_the_numbers(report_dir) -> None:
 
 
 def test_the_published_count_follows_from_the_rows(report_dir) -> None:
-    from cnnarch.report.sections.published import agreement
+    from cnnarch.lecture.figures import AGREEMENTS, CUT_OFF_LIMIT
 
     rows = table(report_dir, "published_vs_computed")["rows"]
-    kinds = [agreement(r["why"]) for r in rows]
     markdown = (report_dir / "report.md").read_text()
-    expected = (
-        f"{len(rows)} published figures are compared here: {kinds.count('agree')} are the "
-        f"computed value as printed"
-    )
-    assert expected in markdown
-    assert f"{kinds.count('bound')} are bounds or budgets, and {kinds.count('differ')}" in markdown
-    # A figure that agrees as printed is never more than one printed unit away: no "equal"
-    # beside a large difference.
-    for row, kind in zip(rows, kinds, strict=True):
-        if kind == "agree" and row["why"] == "equal":
+    counts = {a.name: sum(r["agreement"] == a.name for r in rows) for a in AGREEMENTS}
+    listed = ", ".join(f"{name} {n}" for name, n in counts.items() if n)
+    expected = f"{len(rows)} published figures are compared with the computed values, by class"
+    assert f"{expected} of agreement: {listed}" in markdown
+    holding = {a.name for a in AGREEMENTS if a.holds}
+    for row in rows:
+        # A figure that agrees is never more than the tolerance of its class away: no "equal"
+        # beside a difference, no cut-off of more than CUT_OFF_LIMIT, no near-miss as printed.
+        assert (row["verdict"] == "holds") == (row["agreement"] in holding), row["quantity"]
+        if row["agreement"] == "equal":
             assert row["difference"] == 0
+        if row["agreement"] == "cut off":
+            assert 0 < row["difference"] <= 100 * CUT_OFF_LIMIT, row["quantity"]
+    inception = next(
+        r for r in rows if (r["topic"], r["quantity"]) == ("inception_v3", "multiply-adds")
+    )
+    assert inception["agreement"] == "differs"  # 5.71 G against "5 billion": +14.3%
 
 
 def test_the_report_prints_no_negative_zero(report_dir) -> None:
@@ -210,4 +221,7 @@ def test_the_report_names_no_absolute_path_of_the_build(report_dir) -> None:
     for name in ("index.html", "report.md"):
         text = (report_dir / name).read_text(encoding="utf-8")
         assert build_root not in text, name
-        assert "no-degradation-results.json" in text, name  # named, by its file name alone
+        # The missing default file is named as the user would type it.
+        assert "No results at `runs/degradation/results.json`" in text.replace(
+            "<code>", "`"
+        ).replace("</code>", "`"), name

@@ -1,4 +1,4 @@
-"""The report's "will it fit" table: each card's batch is the one `cnnarch.plan` names."""
+"""The report's "will it fit" table: each card's batch is read off the planner's peak lines."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-import cnnarch
-from cnnarch.planner import DEFAULT_RESERVE, parse_bytes
-from cnnarch.report.defaults import DEFAULT_MODELS
-from cnnarch.report.sections.planner import CARDS_GIB, PRECISIONS, STEP, card_bytes, fit_rows
+from cnnarch.lecture.defaults import DEFAULT_MODELS
+from cnnarch.lecture.planner import CARDS_GIB, PRECISIONS, STEP, card_bytes, fit_rows
+from cnnarch.planner import DEFAULT_RESERVE, parse_bytes, peak_lines
 
 # A plain net, a ResNet, and Inception-v3, whose training refuses a batch of 1.
 SAMPLE = ("vgg16", "resnet18", "inception_v3")
@@ -27,17 +26,17 @@ def test_the_table_has_a_row_per_model_and_precision(rows: list[dict]) -> None:
 
 
 @pytest.mark.parametrize("gib", [CARDS_GIB[0], CARDS_GIB[-1]])
-def test_each_batch_is_the_planners_and_the_next_does_not_fit(rows: list[dict], gib: int) -> None:
+def test_each_batch_is_read_off_the_peak_lines_and_the_next_does_not_fit(
+    rows: list[dict], gib: int
+) -> None:
     usable = card_bytes(gib) - parse_bytes(DEFAULT_RESERVE)
     by_label = {label: precision for precision, label in PRECISIONS.items()}
     for row in rows:
-        result = cnnarch.plan(
-            row["model"], card_bytes(gib), precision=by_label[row["precision"]], **STEP
-        )
-        assert result.usable_bytes == usable
-        assert row[f"batch_{gib}"] == result.batch
-        assert row[f"peak_{gib}"] == result.peak_bytes <= usable
-        assert result.next_peak_bytes > usable  # batch + 1, traced, does not fit
+        lines = peak_lines(row["model"], precision=by_label[row["precision"]], **STEP)
+        batch = row[f"batch_{gib}"]
+        assert batch == lines.largest_batch(usable)
+        assert row[f"peak_{gib}"] == lines.peak(batch) <= usable
+        assert lines.peak(batch + 1) > usable  # the next batch does not fit
 
 
 def test_bfloat16_fits_at_least_the_float32_batch_and_bigger_cards_more(rows: list[dict]) -> None:
@@ -60,4 +59,4 @@ def test_the_report_shows_every_lecture_model(report) -> None:
     vgg16 = [r for r in table["rows"] if r["model"] == "vgg16"]
     assert vgg16 == fit_rows(["vgg16"])
     html = report.html.read_text()
-    assert "SGD with momentum" in html and f"reserve ({DEFAULT_RESERVE}" in html
+    assert "SGD with momentum" in html and f"less {DEFAULT_RESERVE} (" in html

@@ -3,19 +3,18 @@
 import pytest
 import torch
 
-from cnnarch.lecture import alexnet, googlenet, vgg
-from cnnarch.report.context import Context
-from cnnarch.report.sections import resnet
+from cnnarch.lecture import alexnet, googlenet, resnet, vgg
+from cnnarch.lecture.analyses import Analyses
 from cnnarch.zoo.registry import create_model
 
 
 @pytest.fixture
-def ctx(tmp_path) -> Context:
-    return Context(out=tmp_path, models=("alexnet", "vgg16", "googlenet"), batch=2)
+def analyses() -> Analyses:
+    return Analyses(("alexnet", "vgg16", "googlenet"), 2)
 
 
-def test_alexnet_towers_and_what_crosses_between_them(ctx) -> None:
-    summary = ctx.analyze("alexnet")
+def test_alexnet_towers_and_what_crosses_between_them(analyses) -> None:
+    summary = analyses.forward("alexnet")
 
     def layer(c_in: int, c_out: int, k: int = 1) -> int:
         return c_out * (c_in * k * k) + c_out  # weights + biases
@@ -29,10 +28,11 @@ def test_alexnet_towers_and_what_crosses_between_them(ctx) -> None:
         + layer(2 * 128 * 6 * 6, 2048)
         + layer(2 * 2048, 2048)
     )
+    # Named as the paper names its GPUs (its Figure 3: "GPU 1", "GPU 2").
     assert alexnet.tower_params(summary) == {
-        "tower 0": tower,
-        "tower 1": tower,
-        "fc8 (on GPU 0)": layer(4096, 1000),
+        "GPU 1": tower,
+        "GPU 2": tower,
+        "fc8 (on GPU 1)": layer(4096, 1000),
     }
     crossings = {r["layer"]: r["values"] for r in alexnet.crossings(summary)}
     # Each tower receives the other's half: conv3 reads 2 x 128 maps of 13x13, fc6 2 x 128
@@ -49,16 +49,17 @@ def test_three_3x3_against_one_7x7() -> None:
     rows = {r["stack"]: r for r in vgg.stacked_3x3_rows(channels=16, size=8)}
     three, seven = rows["three 3x3 convs"], rows["one 7x7 conv"]
     assert three["field"] == seven["field"] == "7×7"
-    assert three["params"] == 3 * 3 * 3 * 16 * 16
-    assert seven["params"] == 7 * 7 * 16 * 16
-    assert three["macs"] == three["params"] * 8 * 8
+    # Weights only (no biases), as the slide counts them: the column says "weights".
+    assert three["weights"] == 3 * 3 * 3 * 16 * 16
+    assert seven["weights"] == 7 * 7 * 16 * 16
+    assert three["macs"] == three["weights"] * 8 * 8
 
 
-def test_googlenet_table1_and_auxiliary_heads(ctx) -> None:
-    summary = ctx.analyze("googlenet")
+def test_googlenet_table1_and_auxiliary_heads(analyses) -> None:
+    summary = analyses.forward("googlenet")
     with torch.device("meta"):
         model = create_model("googlenet")
-    printed = ctx.published["googlenet_paper"]["rows"]
+    printed = analyses.published["googlenet_paper"]["rows"]
     rows = googlenet.table1_rows(summary, model)
     conv1, conv2 = rows[0], rows[2]
     assert conv1["weights"] == 7 * 7 * 3 * 64
@@ -72,25 +73,27 @@ def test_googlenet_table1_and_auxiliary_heads(ctx) -> None:
     ]
     # conv1: 2.7K printed, 9,408 computed: the gap is computed relative to the printed figure.
     assert rows[0]["params_gap"] == pytest.approx(100 * (9408 - 2.7 * 1024) / (2.7 * 1024))
-    heads = googlenet.aux_heads(ctx.analyze_training("googlenet"))
+    heads = googlenet.aux_heads(analyses.training("googlenet"))
     # Each head: 1x1 conv 128 (+bias), FC 2048 -> 1024, FC 1024 -> 1000, with biases.
     head = lambda c_in: c_in * 128 + 128 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000  # noqa: E731
     assert heads.params == head(512) + head(528)
     assert heads.total == summary.total_params
     assert heads.without == summary.rows[0].params  # what an inference pass uses
-    checks = googlenet.googlenet_checks(summary, heads, ctx.analyze("alexnet").total_params)
-    budget, aux, twelve = checks
+    budget = googlenet.budget_check(summary, rows)
+    aux = googlenet.aux_check(summary, heads)
+    alexnet_params = analyses.forward("alexnet").total_params
+    twelve = googlenet.fewer_params_check(heads, alexnet_params, rows)
     # 1.58 G multiply-adds: over the 1.5 G budget, and the evidence says so with the same sign.
     assert (
         budget.verdict == "does not hold"
         and "+5.5% relative to the 1.5 G budget" in budget.evidence
     )
     assert aux.verdict == "holds"
-    assert twelve.verdict == "does not hold" and "8.7x" in twelve.evidence
+    assert twelve.verdict == "does not hold" and "8.7×" in twelve.evidence
 
 
-def test_resnet_blocks_by_hand(ctx) -> None:
-    rows = {r["block"].split(",")[0] + r["layers"][-3:]: r for r in resnet.block_rows(ctx)}
+def test_resnet_blocks_by_hand(analyses) -> None:
+    rows = {r["block"].split(",")[0] + r["layers"][-3:]: r for r in resnet.block_rows(analyses)}
     basic = rows["basic 64"]
     bottleneck = rows["bottleneck256"]
     bn = lambda c: 2 * c  # noqa: E731  scale and shift

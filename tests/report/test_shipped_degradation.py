@@ -9,11 +9,12 @@ import pytest
 from cnnarch.experiments.degradation import (
     KINDS,
     assess_effect,
+    gap_estimate,
     load_results,
     mean_curves,
     summary_table,
 )
-from cnnarch.report.sections.degradation import SHIPPED, effect_checks
+from cnnarch.lecture.degradation import SHIPPED, effect_checks
 
 
 @pytest.fixture(scope="module", params=sorted(SHIPPED))
@@ -58,9 +59,16 @@ def test_the_verdict_follows_from_the_table(shipped) -> None:
     assert effect["residual_gap_mean"] == pytest.approx(
         final["residual", deep] - final["residual", shallow]
     )
-    plain, residual = effect_checks(effect)
-    assert plain.holds == (effect["plain_gap_mean"] > 0)
-    assert residual.holds == (effect["residual_gap_mean"] <= 0)
+    plain, residual = effect_checks(shipped)
+    # Each half's verdict follows from its gap and its noise: twice the larger of the seed
+    # spread's and the sampling error's standard error.
+    for check, kind, sign in ((plain, "plain", 1), (residual, "residual", -1)):
+        gap = gap_estimate(shipped, kind)
+        assert gap.mean == pytest.approx(effect[f"{kind}_gap_mean"])
+        if abs(gap.mean) <= 2 * gap.uncertainty:
+            assert check.verdict == "within noise"
+        else:
+            assert check.verdict == ("holds" if sign * gap.mean > 0 else "does not hold")
 
 
 def test_the_file_is_the_experiments_output_unchanged(preset: str, shipped) -> None:

@@ -12,23 +12,30 @@ each depth with identical settings and seeds, through `cnnarch.train.fit`, and w
 - `runs/<model>-seed<k>/`: each training run's own folder (config, metrics, checkpoint), so an
   interrupted experiment continues with `resume=True`.
 
-`results.json` is a `Results` (the typed dicts below say what each part holds);
-`load_results` reads one back, checked.
+`results.json` is a `Results` (the typed dicts below say what each part holds, and
+`load_results` checks a file against them field by field).
 
 Errors are in percent. The training error is the paper's: the error on the (augmented) training
 batches during the epoch. A gap is deep minus shallow final training error of one kind: the
 effect is "shown" when the plain gap is positive and the residual gap is at most zero for every
-seed each kind ran, "shown on average" when that holds for the means only. std is null for a
-single seed.
+seed each kind ran, "shown on average" when that holds for the means only, and "not judged"
+when a net of the pair did not learn (its final training error is not clearly below chance:
+`learned`). std is null for a single seed.
+
+How sure a gap is: `gap_estimate` gives its spread across seeds and the sampling error of an
+error rate measured on the training images (`sampling_error`); a gap smaller than twice the
+larger of the two is within noise.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 import textwrap
 import time
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -38,6 +45,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 from tqdm import tqdm
 
 from cnnarch.errors import CnnarchError
+from cnnarch.experiments.schema import SchemaError, check, read_json
 from cnnarch.files import (
     FolderLock,
     atomic_write_bytes,
@@ -47,7 +55,7 @@ from cnnarch.files import (
 )
 from cnnarch.tables import Column, Table
 from cnnarch.train.config import TrainConfig
-from cnnarch.units import mean_with_std
+from cnnarch.units import mean_with_std, number
 from cnnarch.zoo.cifar import WIDTHS, CifarNet, check_depth
 
 if TYPE_CHECKING:
@@ -63,18 +71,37 @@ FIGURE_STEM = "degradation"
 TABLE_STEM = "table"
 
 
-class Run(TypedDict):
-    """One training run: its model, its seed and the trainer's history (one dict per epoch:
-    epoch, train_error, test_error, train_loss, test_loss, lr, images_per_s, seconds,
-    global_step, threads)."""
+class _EpochErrors(TypedDict):
+    epoch: int
+    train_error: float  # percent
+    test_error: float  # percent
 
+
+class Epoch(_EpochErrors, total=False):
+    """One epoch of a run's history, as the trainer records it."""
+
+    train_loss: float
+    test_loss: float
+    lr: float
+    images_per_s: float
+    seconds: float
+    global_step: int
+    threads: int | None
+
+
+class _RunRecord(TypedDict):
     model: str
     kind: str  # "plain" or "residual"
     depth: int
     seed: int
     seconds: float
+    history: list[Epoch]
+
+
+class Run(_RunRecord, total=False):
+    """One training run: its model, its seed and the trainer's history, one `Epoch` each."""
+
     threads: int | None  # CPU threads the run trained with
-    history: list[dict[str, Any]]
 
 
 class TableRow(TypedDict):
@@ -113,17 +140,58 @@ class Effect(TypedDict):
     verdict: str
 
 
+class _SettingsRecord(TypedDict):
+    preset: str
+    dataset: str
+    depths: list[int]
+    subset: int | None
+    epochs: int
+    batch_size: int
+    seeds: list[int]
+    widths: list[int]
+    train_images: int
+    test_images: int
+    steps_per_epoch: int
+
+
+class RecordedSettings(_SettingsRecord, total=False):
+    """`DegradationSettings.to_dict()` and what the data gave: train_images, test_images,
+    steps_per_epoch and classes (files written before classes was recorded have none)."""
+
+    test_subset: int | None
+    lr: float
+    momentum: float
+    weight_decay: float
+    schedule: str
+    warmup_steps: int
+    paper_warmup: bool
+    augment: bool
+    channels_last: bool
+    amp: bool
+    plain_seeds: list[int]
+    classes: int
+
+
+class Environment(TypedDict, total=False):
+    """torch, device, threads (the count given, or None: measured per run), world_size,
+    started_utc and compile (the trainer's torch.compile setting: "on", "off" or "auto")."""
+
+    torch: str
+    device: str
+    threads: int | None
+    world_size: int
+    started_utc: str
+    compile: str
+
+
 class Results(TypedDict):
-    """results.json. `settings` is `DegradationSettings.to_dict()` and what the data gave
-    (train_images, test_images, steps_per_epoch); `environment` holds torch, device, threads
-    (the count given, or None: measured per run), world_size and started_utc;
-    `wall_seconds` runs from data loading to the end of the last run so far."""
+    """results.json. `wall_seconds` runs from data loading to the end of the last run so far."""
 
     experiment: str  # "degradation"
     format: int  # 1
     complete: bool
-    settings: dict[str, Any]
-    environment: dict[str, Any]
+    settings: RecordedSettings
+    environment: Environment
     wall_seconds: float
     runs: list[Run]
     table: list[TableRow]
@@ -349,12 +417,64 @@ def summary_table(runs: Sequence[Run]) -> list[TableRow]:
     return rows
 
 
-def assess_effect(runs: Sequence[Run]) -> Effect | None:
+# Classes of the data sets results.json may name, for files that do not record them.
+DATASET_CLASSES = {"fashion-mnist": 10, "cifar10": 10}
+
+
+def sampling_error(error: float, images: int) -> float:
+    """The standard error, in points, of an error rate of `error` percent measured once on
+    `images` images: sqrt(p (1 - p) / n), the binomial sampling error.
+
+    Args:
+        error: the error rate in percent.
+        images: how many images it was measured on.
+    """
+    p = min(max(error / 100, 0.0), 1.0)
+    return 100 * math.sqrt(p * (1 - p) / images)
+
+
+def chance_error(classes: int) -> float:
+    """The error rate, in percent, of guessing among `classes` classes."""
+    return 100 * (1 - 1 / classes)
+
+
+def learned(error: float, images: int, classes: int) -> bool:
+    """Whether a final training error is clearly below chance: more than two sampling errors
+    of a chance-level error rate on `images` images (128 images, 10 classes: below 84.7%).
+
+    Args:
+        error: the final training error in percent.
+        images: the training images it was measured on.
+        classes: the number of classes (chance is 1 - 1/classes).
+    """
+    chance = chance_error(classes)
+    return error < chance - 2 * sampling_error(chance, images)
+
+
+def classes_of(settings: RecordedSettings) -> int | None:
+    """The number of classes the runs were trained on: recorded, or known from the data set."""
+    return settings.get("classes") or DATASET_CLASSES.get(settings["dataset"])
+
+
+def not_learned(runs: Sequence[Run], images: int, classes: int) -> list[Run]:
+    """The runs whose final training error is not clearly below chance (`learned`)."""
+    return [r for r in runs if not learned(final_errors(r)[0], images, classes)]
+
+
+def assess_effect(
+    runs: Sequence[Run], *, train_images: int | None = None, classes: int | None = None
+) -> Effect | None:
     """Deep minus shallow final training error per seed and kind, and whether the claim holds.
 
     A kind's gap at a seed counts when that kind ran at the shallowest and the deepest depth
     with that seed (the plain nets may run with fewer seeds: their gap is then None at the
-    others). None until both kinds have at least one gap.
+    others). None until both kinds have at least one gap. With `train_images` and `classes`,
+    a pair of which a net did not learn (`learned`) makes the verdict "not judged".
+
+    Args:
+        runs: the runs so far.
+        train_images: the training images each epoch's error was measured on.
+        classes: the number of classes.
     """
     depths = sorted({r["depth"] for r in runs})
     if len(depths) < 2:
@@ -379,7 +499,17 @@ def assess_effect(runs: Sequence[Run]) -> Effect | None:
     plain_mean, residual_mean = statistics.fmean(plain), statistics.fmean(residual)
     every_plain = all(g > 0 for g in plain)
     every_residual = all(g <= 0 for g in residual)
-    if every_plain and every_residual:
+    pairs = [r for r in runs if r["depth"] in (shallow, deep)]
+    failed = not_learned(pairs, train_images, classes) if train_images and classes else []
+    if failed:
+        worst = max(failed, key=lambda r: final_errors(r)[0])
+        verdict = (
+            f"not judged: {model_name(worst['kind'], worst['depth'])} (seed {worst['seed']}) "
+            "did not learn, final "
+            f"training error {final_errors(worst)[0]:.1f}% against chance "
+            f"{chance_error(classes or 1):.1f}% on {train_images} images"
+        )
+    elif every_plain and every_residual:
         verdict = "shown"
     elif plain_mean > 0 and residual_mean <= 0:
         verdict = "shown on average"
@@ -398,17 +528,136 @@ def assess_effect(runs: Sequence[Run]) -> Effect | None:
     )
 
 
+@dataclass(frozen=True)
+class GapEstimate:
+    """Deep minus shallow final training error of one kind, with how sure it is.
+
+    `seed_error` is the standard error of the mean gap from its spread across seeds (sample
+    std / sqrt(seeds); None for one seed); `sampling_error` that of an error rate measured on
+    the training images, for the mean gap; `uncertainty` the larger of the two. A gap within
+    `NOISE_FACTOR` uncertainties of zero is within noise.
+    """
+
+    kind: str
+    shallow: int
+    deep: int
+    gaps: tuple[float, ...]  # one per seed
+    seed_error: float | None
+    sampling_error: float
+    images: int
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.gaps)
+
+    @property
+    def uncertainty(self) -> float:
+        return max(self.seed_error or 0.0, self.sampling_error)
+
+    @property
+    def within_noise(self) -> bool:
+        return abs(self.mean) <= NOISE_FACTOR * self.uncertainty
+
+    def described(self) -> str:
+        """'+11.84 points (1 seed: no seed spread; sampling error ±0.67 on 5,000 images)'."""
+        seeds = len(self.gaps)
+        listed = ", ".join(f"{g:+.2f}" for g in self.gaps)
+        spread = (
+            f"seed spread ±{self.seed_error:.2f}"
+            if self.seed_error is not None
+            else "one seed: no seed spread"
+        )
+        return (
+            f"{self.mean:+.2f} points ({seeds} seed{'s' if seeds != 1 else ''}: {listed}; "
+            f"{spread}, sampling error ±{self.sampling_error:.2f} on {number(self.images)} "
+            "images)"
+        )
+
+
+NOISE_FACTOR = 2.0  # a gap within two uncertainties of zero is within noise (about 95%)
+
+
+def gap_estimate(results: Results, kind: str) -> GapEstimate | None:
+    """`kind`'s gap (deepest minus shallowest depth) in `results`, with its uncertainty; None
+    if it did not run at both depths with a common seed.
+
+    Args:
+        results: the experiment's results.
+        kind: "plain" or "residual".
+    """
+    runs = [r for r in results["runs"] if r["kind"] == kind]
+    depths = sorted({r["depth"] for r in results["runs"]})
+    if len(depths) < 2:
+        return None
+    shallow, deep = depths[0], depths[-1]
+    final = {(r["depth"], r["seed"]): final_errors(r)[0] for r in runs}
+    seeds = sorted(seed for depth, seed in final if depth == deep and (shallow, seed) in final)
+    if not seeds:
+        return None
+    gaps = tuple(final[deep, seed] - final[shallow, seed] for seed in seeds)
+    images = results["settings"]["train_images"]
+    # Each gap is the difference of two error rates, each measured once on `images` images.
+    per_gap = [
+        math.hypot(
+            sampling_error(final[deep, seed], images), sampling_error(final[shallow, seed], images)
+        )
+        for seed in seeds
+    ]
+    sampling = math.sqrt(sum(e * e for e in per_gap)) / len(seeds)
+    seed_error = statistics.stdev(gaps) / math.sqrt(len(gaps)) if len(gaps) > 1 else None
+    return GapEstimate(kind, shallow, deep, gaps, seed_error, sampling, images)
+
+
 # --- files -------------------------------------------------------------------------------------
+
+
+def seeds_text(settings: RecordedSettings) -> str:
+    """'seeds 0,1,2', or per kind where the plain nets ran fewer: 'residual seeds 0,1, plain
+    seed 0'."""
+
+    def listed(seeds: list[int]) -> str:
+        return f"seed{'s' if len(seeds) != 1 else ''} {','.join(map(str, seeds))}"
+
+    plain = settings.get("plain_seeds")
+    if plain is None or plain == settings["seeds"]:
+        return listed(settings["seeds"])
+    return f"residual {listed(settings['seeds'])}, plain {listed(plain)}"
+
+
+def images_text(settings: RecordedSettings) -> str:
+    """'5,000 training images (a subset)' or '60,000 training images (all)'."""
+    subset = settings["subset"]
+    whole = subset is None or subset > settings["train_images"]
+    return f"{number(settings['train_images'])} training images ({'all' if whole else 'a subset'})"
+
+
+def describe_run(results: Results) -> str:
+    """A run in words, from its own settings: 'a 1 h 16 min run of `--standard`: 5,000
+    training images (a subset), 48 epochs of 157 steps at batch 32, depths 20 and 56,
+    residual seeds 0,1, plain seed 0'."""
+    s = results["settings"]
+    depths = [str(d) for d in s["depths"]]
+    shown = ", ".join(depths[:-1]) + f" and {depths[-1]}" if len(depths) > 1 else depths[0]
+    state = "" if results["complete"] else f", incomplete ({len(results['runs'])} runs so far)"
+    return (
+        f"a {duration(results['wall_seconds'])} run of `--{s['preset']}`: {images_text(s)}, "
+        f"{s['epochs']} epoch{'s' if s['epochs'] != 1 else ''} of {s['steps_per_epoch']} steps at "
+        f"batch {s['batch_size']}, depths {shown}, {seeds_text(s)}{state}"
+    )
+
+
+def training_steps(results: Results) -> int:
+    """Optimizer steps each run of `results` trains for: how long its runs are."""
+    return results["settings"]["epochs"] * results["settings"]["steps_per_epoch"]
 
 
 def settings_line(results: Results) -> str:
     s = results["settings"]
-    subset = "all" if s["subset"] is None else f"{s['subset']}"
     return (
-        f"{s['dataset']}, {s['train_images']} training images (subset {subset}), "
-        f"{s['test_images']} test images, {s['epochs']} epochs of {s['steps_per_epoch']} "
-        f"steps (batch {s['batch_size']}), widths {'/'.join(map(str, s['widths']))}, "
-        f"seeds {','.join(map(str, s['seeds']))}, wall time {results['wall_seconds']:.0f} s"
+        f"{s['dataset']}, {images_text(s)}, {number(s['test_images'])} test images, "
+        f"{s['epochs']} epochs of {s['steps_per_epoch']} steps (batch {s['batch_size']}), "
+        f"widths {'/'.join(map(str, s['widths']))}, {seeds_text(s)}, "
+        f"wall time {results['wall_seconds']:.0f} s"
     )
 
 
@@ -459,7 +708,7 @@ def mean_curves(
     return xs, train, test
 
 
-def render_figure(results: Results) -> dict[str, bytes]:
+def curves_figure(results: Results) -> dict[str, bytes]:
     """The figure as {"png": bytes, "svg": bytes}: Fig. 6 of the paper, from `results`."""
     import matplotlib
 
@@ -497,7 +746,7 @@ def write_outputs(results: Results, out: Path, *, figure: bool = True) -> None:
         return
     atomic_write_bytes(out / f"{TABLE_STEM}.md", table_markdown(results).encode())
     atomic_write_bytes(out / f"{TABLE_STEM}.csv", table_csv(results).encode())
-    for fmt, data in render_figure(results).items():
+    for fmt, data in curves_figure(results).items():
         atomic_write_bytes(out / f"{FIGURE_STEM}.{fmt}", data)
 
 
@@ -716,6 +965,7 @@ def run_degradation(
                 "train_images": train_n,
                 "test_images": test_n,
                 "steps_per_epoch": steps,
+                "classes": data[0].num_classes,
             },
             "environment": {
                 "torch": torch.__version__,
@@ -780,27 +1030,71 @@ def run_degradation(
 
 
 def _update(results: Results, started: float) -> None:
+    settings = results["settings"]
     results["table"] = summary_table(results["runs"])
-    results["effect"] = assess_effect(results["runs"])
+    results["effect"] = assess_effect(
+        results["runs"], train_images=settings["train_images"], classes=classes_of(settings)
+    )
     results["wall_seconds"] = time.perf_counter() - started
 
 
 def load_results(path: str | Path) -> Results:
     """A results.json written by `run_degradation` (a folder holding one, or the file), checked
-    to be one: the experiment, format 1, with its settings, runs, table and effect."""
+    against `Results` field by field; a file that does not fit ends in one message naming the
+    file and the field.
+
+    Args:
+        path: the file, or a folder holding `results.json`.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / RESULTS_JSON
-    try:
-        results = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as err:
-        raise CnnarchError(f"cannot read degradation results {path}: {err}") from None
+    results = read_json(path, "degradation results")
     if not isinstance(results, dict) or results.get("experiment") != "degradation":
-        raise CnnarchError(f"{path} is not a degradation results file")
+        raise SchemaError(f"{path} is not a degradation results file")
     missing = [key for key in RESULT_KEYS if key not in results]
     if results.get("format") != 1 or missing:
-        raise CnnarchError(
+        raise SchemaError(
             f"{path} is not in the format this cnnarch reads (format 1"
             + (f"; missing {', '.join(missing)})" if missing else ")")
         )
+
+    def fail(where: str, problem: str) -> typing.NoReturn:
+        raise SchemaError(f"{path}: field {where or '(the whole file)'} {problem}")
+
+    check(results, Results, "", fail)
+    _check_values(cast(Results, results), fail)
     return cast(Results, results)
+
+
+def _check_values(results: Results, fail: Callable[[str, str], typing.NoReturn]) -> None:
+    """What the types cannot say: kinds and depths the experiment knows, each run named after
+    its kind and depth, errors in percent, counts that count something."""
+    settings = results["settings"]
+    for key in ("epochs", "batch_size", "train_images", "test_images", "steps_per_epoch"):
+        if settings[key] < 1:
+            fail(f"settings.{key}", f"must be at least 1, got {settings[key]}")
+    if settings["preset"] not in PRESETS:
+        fail("settings.preset", f"must be one of {', '.join(PRESETS)}, got {settings['preset']!r}")
+    for index, run in enumerate(results["runs"]):
+        where = f"runs[{index}]"
+        if run["kind"] not in KINDS:
+            fail(f"{where}.kind", f"must be one of {', '.join(KINDS)}, got {run['kind']!r}")
+        try:
+            check_depth(run["depth"])
+        except CnnarchError as err:
+            fail(f"{where}.depth", str(err))
+        if run["model"] != model_name(run["kind"], run["depth"]):
+            expected = model_name(run["kind"], run["depth"])
+            fail(
+                f"{where}.model", f"must be {expected!r} (its kind and depth), got {run['model']!r}"
+            )
+        if not run["history"]:
+            fail(f"{where}.history", "must hold at least one epoch")
+        for number_, epoch in enumerate(run["history"]):
+            for key in ("train_error", "test_error"):
+                if not 0 <= epoch[key] <= 100:
+                    fail(
+                        f"{where}.history[{number_}].{key}",
+                        f"must be a percentage, got {epoch[key]}",
+                    )

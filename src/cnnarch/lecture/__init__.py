@@ -1,12 +1,14 @@
-"""CS231n Lecture 9 ("CNN Architectures") as data: its facts computed, its claims checked.
+"""CS231n Lecture 9 ("CNN Architectures") as data: its facts computed, its claims checked, and
+the report built from them.
 
-Computed once here, rendered by `cnnarch report` and by `cnnarch summary MODEL --style cs231n`:
+One module per topic of the lecture, each a `build(...)` that returns a `Topic` (its section,
+its checks, the key ideas they decide): `models`, `alexnet`, `vgg`, `googlenet` (with the
+Inception module), `resnet`, `comparison`, `planner`, `degradation`, `published`, and
+`definitions`; `build.build_report` puts them together and renders them with `cnnarch.report`.
 
-- `layers`: any network's layers as the slides count them (CONV3-64, POOL2, inception (3a));
-- `vgg`: the VGG16 slide's table for any network, the slide's checks, 3x3 against 7x7;
-- `googlenet`: GoogLeNet's Table 1, the Inception module's arithmetic, the auxiliary heads;
-- `alexnet`: the two towers and what crosses between them;
-- `claims`: the one vocabulary of verdicts and the one sign convention for differences.
+Shared vocabulary: `claims` (verdicts, `Check`, the key ideas), `figures` (classes of agreement
+of a published figure, `Cause`), `layers` (a network's layers as the slides count them),
+`diagrams` and `explorer` (the pictures and the explorer of each model card).
 
-The comparison of architectures and the degradation experiment live in `cnnarch.experiments`.
+Also used by `cnnarch summary MODEL --style cs231n` (`vgg.slide_table`) and `cnnarch diagram`.
 """

@@ -36,6 +36,7 @@ _NORM = (nn.LocalResponseNorm,)
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 # A ResNet with more blocks than this is shown stage by stage rather than block by block.
 MAX_BLOCKS = 16
+BYTES_PER_VALUE = 4  # float32: the lecture's memory is values x 4 bytes
 _TOWER = re.compile(r"^towers\.\d+\.")  # AlexNet: one layer across both towers
 
 

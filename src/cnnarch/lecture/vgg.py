@@ -7,19 +7,33 @@ Also the slide's argument for 3x3 filters: three stacked 3x3 convolutions agains
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from cnnarch.lecture.claims import Check, difference
-from cnnarch.lecture.layers import LectureLayers, lecture_layers
-from cnnarch.tables import Column, Table
-from cnnarch.units import byte_size, explain_gap, number, parse_printed, signed_percent
+from cnnarch.lecture.claims import (
+    MEMORY_AND_PARAMS,
+    SMALL_FILTERS,
+    Check,
+    Idea,
+    claim_check,
+    figure_check,
+)
+from cnnarch.lecture.figures import Figure, agreement, total_not_its_rows
+from cnnarch.lecture.layers import BYTES_PER_VALUE, LectureLayers, lecture_layers
+from cnnarch.lecture.topic import Topic
+from cnnarch.report.document import Paragraph, Section, Verdicts
+from cnnarch.tables import Column, Table, macs_column
+from cnnarch.units import byte_size, number, parse_printed
 from cnnarch.zoo.registry import published
 
+if TYPE_CHECKING:
+    from cnnarch.analysis import Summary
+    from cnnarch.lecture.analyses import Analyses
+
 SLIDE = "CS231n 2017 Lecture 9, VGG16 slide"
-AGREES = ("equal", "rounded as printed")
+SLIDES = "CS231n 2017 Lecture 9 slides"
 
 
 @dataclass(frozen=True)
@@ -50,7 +64,8 @@ class SlideTable:
     layers: LectureLayers
     bytes_per_value: int
     total_params: int  # every parameter of the model
-    checks: list[Check] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)  # the slide's two observations
+    figures: list[Check] = field(default_factory=list)  # the slide's printed totals
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -128,7 +143,7 @@ class SlideTable:
             "rows": [r.as_dict() for r in self.rows],
             "totals": self.totals(),
             "not_layers": self.layers.artifacts,
-            "checks": [{**c.__dict__, "verdict": c.verdict} for c in self.checks],
+            "checks": [c.to_dict() for c in self.checks],
             "notes": self.notes,
         }
 
@@ -138,7 +153,7 @@ def slide_table(
     input_size: Any = None,
     *,
     variant: str = "paper",
-    summary: Any = None,
+    summary: Summary | None = None,
 ) -> SlideTable:
     """The slide's table of a zoo model (by name) or of any module; checked against the slide
     for the paper VGG16. `summary`, if given, is the model's forward analysis already made (the
@@ -182,13 +197,21 @@ def slide_rows() -> list[list[Any]]:
 def _beside_the_slide(table: SlideTable) -> None:
     """Each line beside the slide's, the slide's totals and its two observations."""
     printed = slide_rows()
+    agrees = []
     for i, (row, (label, shape, memory, weights)) in enumerate(
         zip(table.rows, printed, strict=True)
     ):
-        reasons = {explain_gap(row.memory, memory), explain_gap(row.weights, weights)}
-        if tuple(shape) != row.output or label.split("-")[0] != row.layer.split("-")[0]:
-            reasons.add("output differs")
-        agreement = "equal" if reasons == {"equal"} else "; ".join(sorted(reasons - {"equal"}))
+        found = {
+            f"memory {agreement(row.memory, memory).name}": agreement(row.memory, memory),
+            f"weights {agreement(row.weights, weights).name}": agreement(row.weights, weights),
+        }
+        same_layer = label.split("-")[0] == row.layer.split("-")[0]
+        agrees.append(
+            all(a.holds for a in found.values()) and same_layer and tuple(shape) == row.output
+        )
+        reasons = sorted(text for text, a in found.items() if a.name != "equal")
+        if tuple(shape) != row.output or not same_layer:
+            reasons.append("output differs")
         table.rows[i] = SlideRow(
             **{
                 **row.as_dict(),
@@ -196,30 +219,30 @@ def _beside_the_slide(table: SlideTable) -> None:
                 "slide_output": tuple(shape),
                 "slide_memory": memory,
                 "slide_weights": weights,
-                "agreement": agreement,
+                "agreement": "; ".join(reasons) or "equal",
             }
         )
-    printed_sum = sum(parse_printed(r.slide_memory) for r in table.rows)
-    total = table.slide_total_values
-    gap = signed_percent(difference(total, 24e6))
     table.notes = [
-        f"Every line equals the slide's ({len(table.rows)} lines: outputs and weights exactly, "
-        "memory to the slide's rounding)."
-        if all(r.agreement in AGREES for r in table.rows)
+        f"Every line agrees with the slide's ({len(table.rows)} lines: outputs and weights "
+        "exactly, memory to the slide's rounding)."
+        if all(agrees)
         else "Lines that differ: "
-        + ", ".join(r.layer for r in table.rows if r.agreement not in AGREES),
-        f"The slide prints a total of 24M values (96 MB); its own column sums to "
-        f"{printed_sum / 1e6:.1f}M and the architecture gives {number(total)} ({gap}): "
-        "the printed total is an arithmetic slip.",
-        f"The slide's '138M parameters' agrees with {number(table.total_params)} parameters "
-        f"({number(table.weights)} weights + {number(table.total_params - table.weights)} biases).",
+        + ", ".join(r.layer for r, ok in zip(table.rows, agrees, strict=True) if not ok),
     ]
     table.checks = vgg_checks(table)
+    total, params = slide_total_check(table), slide_params_check(table)
+    table.figures = [total, params]
+    assert total.cause is not None
+    table.notes += [
+        f"The slide's TOTAL memory, 24M: {total.evidence} Why: {total.cause.shown()}.",
+        f"The slide's TOTAL params, 138M: {params.evidence}",
+    ]
 
 
 @dataclass(frozen=True)
-class WhereItSits:
-    """The slide's two observations in numbers (input excluded from the memory)."""
+class MemoryAndParams:
+    """Where VGG16's memory and parameters sit: the slide's two observations in numbers
+    (input excluded from the memory)."""
 
     early_layers: int  # layers of the first two stages (outputs 224x224 and 112x112)
     layers: int
@@ -238,12 +261,12 @@ class WhereItSits:
         return self.fc_params / self.params
 
 
-def where_it_sits(table: SlideTable) -> WhereItSits:
+def memory_and_params(table: SlideTable) -> MemoryAndParams:
     layers = table.rows[1:]
     # "Early" = the first two stages, at full and half resolution (conv1_x, conv2_x, pools).
     early = [r for r in layers if len(r.output) == 3 and r.output[0] >= 112]
     fc = [r for r in layers if r.layer.startswith("FC")]
-    return WhereItSits(
+    return MemoryAndParams(
         len(early),
         len(layers),
         sum(r.memory for r in early),
@@ -256,9 +279,10 @@ def where_it_sits(table: SlideTable) -> WhereItSits:
 
 def vgg_checks(table: SlideTable) -> list[Check]:
     """The slide's two observations, measured on the computed table (input excluded)."""
-    sits = where_it_sits(table)
+    sits = memory_and_params(table)
     return [
-        Check(
+        claim_check(
+            "vgg16-early-memory",
             "Most memory is in early CONV",
             sits.early_share > 0.5,
             f"the first two stages ({sits.early_layers} of {sits.layers} layers, outputs 224×224 "
@@ -266,7 +290,8 @@ def vgg_checks(table: SlideTable) -> list[Check]:
             f"in the layers' outputs ({sits.early_share:.0%}; input excluded).",
             SLIDE,
         ),
-        Check(
+        claim_check(
+            "vgg16-late-fc-params",
             "Most params are in late FC",
             sits.fc_share > 0.5,
             f"the three FC layers hold {number(sits.fc_params)} of {number(sits.params)} "
@@ -325,7 +350,7 @@ def stacked_3x3_rows(channels: int = 256, size: int = 56) -> list[dict[str, Any]
             {
                 "stack": label,
                 "field": f"{field_}×{field_}",
-                "params": summary.total_params,
+                "weights": summary.total_params,
                 "formula": "3 · 3² · C²" if three else "7² · C²",
                 "macs": summary.total_macs,
                 "nonlinearities": 3 if three else 1,
@@ -336,13 +361,124 @@ def stacked_3x3_rows(channels: int = 256, size: int = 56) -> list[dict[str, Any]
 
 def stacked_3x3_check(rows: list[dict[str, Any]]) -> Check:
     three, seven = rows
-    ratio = three["params"] / seven["params"]
-    return Check(
+    ratio = three["weights"] / seven["weights"]
+    holds = three["field"] == seven["field"] and ratio < 1 and three["nonlinearities"] > 1
+    return claim_check(
+        "vgg-3x3-stack",
         "Stack of three 3x3 conv (stride 1) layers has same effective receptive field as one "
         "7x7 conv layer, with fewer parameters and more non-linearities",
-        three["field"] == seven["field"] and ratio < 1 and three["nonlinearities"] > 1,
+        holds,
         f"receptive fields {three['field']} and {seven['field']} (measured by back-propagation); "
-        f"weights {number(three['params'])} against {number(seven['params'])} ({ratio:.2f}x, = "
+        f"weights {number(three['weights'])} against {number(seven['weights'])} ({ratio:.2f}×, = "
         f"27/49); {three['nonlinearities']} ReLUs against {seven['nonlinearities']}.",
         "CS231n 2017 Lecture 9, VGG slides",
     )
+
+
+def slide_total_check(table: SlideTable) -> Check:
+    """The slide's printed total memory (24M values) against its own column and the
+    architecture."""
+    printed = published()["cs231n_lecture9_2017"]["vgg16_table"]
+    figure = Figure(
+        "VGG16",
+        "values per image in the slide's memory column (input included)",
+        "24M",
+        table.slide_total_values,
+        SLIDES,
+    )
+    rows = [parse_printed(r.slide_memory) for r in table.rows if r.slide_memory is not None]
+    return figure_check(
+        "vgg16-slide-memory-total",
+        f"VGG16: TOTAL memory {printed['total_memory_as_printed'].split(' [')[0]}",
+        figure,
+        evidence=f"{figure.summary()}; in float32 "
+        f"{byte_size(table.slide_total_values * BYTES_PER_VALUE, 'MB', 1)} per image, not 96 MB.",
+        cause=total_not_its_rows("24M", rows, table.slide_total_values),
+    )
+
+
+def slide_params_check(table: SlideTable) -> Check:
+    """The slide's '138M parameters' against every parameter of VGG16."""
+    figure = Figure("VGG16", "parameters", "138M", table.total_params, SLIDES)
+    return figure_check(
+        "vgg16-slide-params",
+        "VGG16: TOTAL params 138M parameters",
+        figure,
+        evidence=f"{figure.summary()}: {number(table.weights)} weights + "
+        f"{number(table.total_params - table.weights)} biases.",
+    )
+
+
+def stacked_3x3_blocks(
+    rows: list[dict[str, Any]], channels: int = 256, size: int = 56
+) -> tuple[list[Any], Check]:
+    """Three stacked 3x3 convs against one 7x7 (`stacked_3x3_rows`): the paragraph, the table
+    and its check."""
+    check = stacked_3x3_check(rows)
+    blocks = [
+        Paragraph(
+            "Why 3x3 convolutions: three stacked 3x3 layers (stride 1) see the same 7x7 input "
+            "region as one 7x7 layer, with fewer weights and two more non-linearities."
+        ),
+        Table(
+            "vgg_3x3_vs_7x7",
+            f"Why stacks of 3x3: C = {channels} channels in and out, {size}×{size} maps",
+            [
+                Column("stack", "layers"),
+                Column("field", "receptive field"),
+                Column("formula", "weights, formula"),
+                Column("weights", "weights"),
+                macs_column("macs", "MACs", prefix="M", digits=1),
+                Column("nonlinearities", "ReLUs"),
+            ],
+            rows,
+            note="Receptive field measured by back-propagating from one output pixel; weights "
+            "(no biases, as the slide counts) and MACs from the analyzer.",
+        ),
+        Verdicts((check.shown(),)),
+    ]
+    return blocks, check
+
+
+def build(analyses: Analyses) -> Topic:
+    """VGG16's section: the slide's table computed, its totals and observations, and why
+    VGG stacks 3x3 convolutions."""
+    table = slide_table("vgg16", summary=analyses.forward("vgg16"))
+    totals = table.totals()
+    total, params = table.figures
+    stacks = stacked_3x3_rows()
+    three_by_three, stack = stacked_3x3_blocks(stacks)
+    three, seven = stacks
+    early, late = table.checks
+    sits = memory_and_params(table)
+    section = Section("vgg", "VGG16: the lecture's table, computed")
+    section.add(
+        Paragraph(
+            "The slide's table and the analyzer's, line by line. The layers' outputs hold "
+            f"{number(table.output_values)} values per image; the slide's memory column also "
+            f"counts the input ({number(table.input_values)}), "
+            f"{number(totals['slide_total_values'])} values = "
+            f"{byte_size(totals['slide_total_bytes'], 'MB', 1)} in float32. " + table.notes[0]
+        ),
+        table.as_table(),
+        Verdicts(tuple(c.shown() for c in (total, params, early, late))),
+        *three_by_three,
+    )
+    ideas = (
+        Idea(
+            MEMORY_AND_PARAMS,
+            f"VGG16: first two stages {sits.early_share:.0%} of the layers' outputs; FC layers "
+            f"{sits.fc_share:.0%} of the parameters.",
+            (early.id, late.id),
+            "vgg",
+        ),
+        Idea(
+            SMALL_FILTERS,
+            f"three 3x3 convs see {three['field']} like one 7x7, with "
+            f"{three['weights'] / seven['weights']:.2f}× its weights, "
+            f"{three['nonlinearities']} ReLUs instead of {seven['nonlinearities']}.",
+            (stack.id,),
+            "vgg",
+        ),
+    )
+    return Topic(section, (total, params, early, late, stack), ideas)

@@ -1,17 +1,15 @@
-"""One chart style for the whole report, and figures saved as PNG and SVG (atomically).
+"""One chart style for every chart, and a figure as a `Chart` block (its PNG and SVG bytes).
 
-Matplotlib runs on the Agg backend (no display needed). Every chart function returns a
-`matplotlib.figure.Figure` (not tracked by pyplot, so nothing leaks); `save_figure`
-writes it.
+Matplotlib runs on the Agg backend (no display needed). Figures are `matplotlib.figure.Figure`
+objects, not tracked by pyplot, so nothing leaks; nothing is written here (the files are
+written with the rest of the document).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -23,19 +21,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from cnnarch.files import atomic_write_bytes
+from cnnarch.report.document import Chart
 
-# Color-blind-safe palette (Okabe-Ito), one color per family so charts agree with each other.
+# Color-blind-safe palette (Okabe-Ito).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-FAMILY_COLORS = {
-    "alexnet": "#D55E00",
-    "zfnet": "#CC79A7",
-    "vgg": "#E69F00",
-    "googlenet": "#009E73",
-    "inception": "#56B4E9",
-    "resnet": "#0072B2",
-    "plain": "#999999",
-}
 WIDTH_IN = 8.0  # fits a laptop-width page at 100 dpi without scaling text below ~9 px
 DPI = 120
 
@@ -60,18 +49,6 @@ STYLE = {
     "svg.fonttype": "none",  # text stays text in the SVG: smaller, searchable
     "svg.hashsalt": "cnnarch",  # stable ids, so unchanged charts give identical files
 }
-
-
-@dataclass(frozen=True)
-class SavedFigure:
-    name: str
-    title: str
-    caption: str
-    png: Path
-    svg: Path | None  # None for a figure that came without one
-    png_bytes: bytes
-    # The page shows this inline SVG (interactive) instead of the PNG; report.md keeps the PNG.
-    inline_svg: str = ""
 
 
 @contextmanager
@@ -101,19 +78,18 @@ def figure_bytes(fig: Figure, dpi: float | None = None) -> dict[str, bytes]:
     return {"png": png.getvalue(), "svg": svg.getvalue()}
 
 
-def save_figure(fig: Figure, folder: Path, name: str, title: str, caption: str) -> SavedFigure:
-    """Write `fig` as `folder/name.png` and `folder/name.svg`; the PNG bytes are kept to embed."""
-    drawn = figure_bytes(fig)
-    png_path = atomic_write_bytes(Path(folder) / f"{name}.png", drawn["png"])
-    svg_path = atomic_write_bytes(Path(folder) / f"{name}.svg", drawn["svg"])
-    return SavedFigure(name, title, caption, png_path, svg_path, drawn["png"])
+def draw_chart(name: str, title: str, caption: str, draw: Callable[[], Figure]) -> Chart:
+    """A `Chart` of the figure `draw()` makes in the report's style.
 
-
-def family_color(name: str) -> str:
-    for prefix, color in FAMILY_COLORS.items():
-        if name.lower().startswith(prefix):
-            return color
-    return PALETTE[-1]
+    Args:
+        name: the files' stem (`figures/<name>.png` and `.svg`).
+        title: the chart's title, shown in bold before its caption.
+        caption: what the chart shows.
+        draw: makes the figure (called inside `chart_style`).
+    """
+    with chart_style():
+        drawn = figure_bytes(draw())
+    return Chart(name, title, caption, drawn["png"], drawn["svg"])
 
 
 def label_points(

@@ -1,18 +1,23 @@
-"""The report as data: sections of paragraphs, tables, figures and checked claims.
+"""A document as data: sections of blocks, rendered by `html.render_html` and
+`markdown.render_markdown`, so that the page and `report.md` cannot say different things.
 
-One document, several renderings (`html.render_html`, `markdown.render_markdown`), so the
-HTML and the Markdown report cannot say different things. Text may use `backticks` for code.
+This package renders documents and knows nothing of what they are about. Text in a block is
+the author's, with two marks: `backticks` for code and [text](#id) for a link within the
+page; the renderers escape everything else. A string from outside (a file a user gave, a
+path they typed) goes through `markup.foreign` before it is put into a text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from cnnarch.lecture.claims import Check
-from cnnarch.report.charts import SavedFigure
-from cnnarch.report.diagrams import Diagram
-from cnnarch.report.explorer import Explorer
+from markupsafe import Markup
+
 from cnnarch.tables import Table
+
+# How a verdict reads at a glance: good, mixed (within noise, depends), bad, or open.
+Tone = Literal["good", "mixed", "bad", "open"]
 
 
 @dataclass(frozen=True)
@@ -26,21 +31,85 @@ class Bullets:
 
 
 @dataclass(frozen=True)
-class Checks:
-    """Claims with their verdicts (`cnnarch.lecture.claims.Check`)."""
+class Verdict:
+    """One judged statement as the page shows it: the statement, its source, the verdict
+    word and its tone, the evidence, and (where it fails) what causes that."""
 
-    items: tuple[Check, ...]
+    id: str  # unique in the page: the anchor `claim-<id>`
+    statement: str
+    verdict: str
+    tone: Tone
+    evidence: str
+    source: str = ""
+    cause: str = ""
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    items: tuple[Verdict, ...]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A drawn chart: its PNG and SVG files; the page embeds the PNG, or shows `inline` (an
+    interactive SVG) in its place, and report.md links the PNG."""
+
+    name: str
+    title: str
+    caption: str
+    png: bytes
+    svg: bytes
+    inline: Markup | None = None
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An SVG picture shown inline in the page and written as `figures/<name>.svg`."""
+
+    name: str
+    title: str
+    caption: str
+    svg: Markup
 
 
 @dataclass(frozen=True)
 class Folded:
-    """A block shown collapsed in HTML (long per-layer tables), under `summary`."""
+    """A table shown collapsed in the page, under `summary`."""
 
     summary: str
     block: Table
 
 
-Block = Paragraph | Bullets | Checks | Table | SavedFigure | Folded | Diagram | Explorer
+@dataclass(frozen=True)
+class Widget:
+    """Interactive HTML with the data its script reads (embedded as JSON under `name`);
+    report.md shows `markdown` instead."""
+
+    name: str
+    html: Markup
+    markdown: str
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class Contents:
+    """A table of contents of `sections` to `depth` levels, shown where the block is (without
+    one in the intro, the page shows the document's, every level, after the intro)."""
+
+    sections: tuple[Section, ...]
+    depth: int = 4
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Columns of blocks side by side on a wide screen, one above the other on a narrow one."""
+
+    columns: tuple[tuple[Block, ...], ...]
+
+
+Block = (
+    Paragraph | Bullets | Verdicts | Table | Chart | Picture | Folded | Widget | Contents | Columns
+)
 
 
 @dataclass
@@ -58,27 +127,44 @@ class Section:
         return [self] + [s for child in self.children for s in child.walk()]
 
 
+def _flatten(blocks: list[Block]) -> list[Block]:
+    found: list[Block] = []
+    for block in blocks:
+        found.append(block)
+        if isinstance(block, Columns):
+            found += _flatten([b for column in block.columns for b in column])
+        elif isinstance(block, Folded):
+            found.append(block.block)
+    return found
+
+
 @dataclass
 class Document:
+    """A title, a one-line lead, the blocks of the first screen, and the sections."""
+
     title: str
+    lead: str
     intro: list[Block]
     sections: list[Section]
 
-    def blocks(self) -> list[Block]:
-        return list(self.intro) + [b for s in self.all_sections() for b in s.blocks]
-
-    def tables(self) -> list[Table]:
-        unfolded = [b.block if isinstance(b, Folded) else b for b in self.blocks()]
-        return [b for b in unfolded if isinstance(b, Table)]
-
-    def figures(self) -> list[SavedFigure]:
-        return [b for b in self.blocks() if isinstance(b, SavedFigure)]
-
-    def diagrams(self) -> list[Diagram]:
-        return [b for b in self.blocks() if isinstance(b, Diagram)]
-
-    def explorers(self) -> list[Explorer]:
-        return [b for b in self.blocks() if isinstance(b, Explorer)]
-
     def all_sections(self) -> list[Section]:
         return [s for top in self.sections for s in top.walk()]
+
+    def blocks(self) -> list[Block]:
+        """Every block, nested ones included, in page order."""
+        return _flatten(list(self.intro) + [b for s in self.all_sections() for b in s.blocks])
+
+    def tables(self) -> list[Table]:
+        return [b for b in self.blocks() if isinstance(b, Table)]
+
+    def charts(self) -> list[Chart]:
+        return [b for b in self.blocks() if isinstance(b, Chart)]
+
+    def pictures(self) -> list[Picture]:
+        return [b for b in self.blocks() if isinstance(b, Picture)]
+
+    def widgets(self) -> list[Widget]:
+        return [b for b in self.blocks() if isinstance(b, Widget)]
+
+    def verdicts(self) -> list[Verdict]:
+        return [v for b in self.blocks() if isinstance(b, Verdicts) for v in b.items]

@@ -1,19 +1,33 @@
 """Will it fit: the largest training batch per device of each model on 16, 24, 40 and 80 GB
-cards, in float32 and in bfloat16 autocast, predicted by the training-memory planner."""
+cards, in float32 and in bfloat16 autocast, from the training-memory planner's peak lines.
+
+The table's rows come from one function, `fit_rows`, the only call into `cnnarch.planner`
+here, so that the planner's full answer (`cnnarch.planner.fit_table_rows`: the cards at the
+memory their runtime reports, the caching allocator, the CUDA context, the workspaces and a
+margin, for each variant) can replace it in one place. It is not used yet: on this machine it
+costs 42 s of CPU for the paper variants of the lecture's eleven models, against 8 s for the
+peak lines, which would take `make report` past its 30 s.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cnnarch.lecture.topic import Topic
 from cnnarch.planner import DEFAULT_RESERVE, parse_bytes, peak_lines
-from cnnarch.report.charts import PALETTE, new_figure
-from cnnarch.report.context import Context
-from cnnarch.report.document import Paragraph, Section
+from cnnarch.report.charts import PALETTE, draw_chart, new_figure
+from cnnarch.report.document import Chart, Paragraph, Section
 from cnnarch.tables import Column, Table
 from cnnarch.units import byte_size
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as MplFigure
+
+    from cnnarch.lecture.analyses import Analyses
 
 # A card sold as "N GB" carries N GiB of memory (its DRAM parts come in binary sizes): the
 # RTX 4090's 24 GB are 24 x 2^30 bytes, an A100 40GB's 40 x 2^30.
@@ -31,8 +45,12 @@ def fit_rows(models: Sequence[str]) -> list[dict[str, Any]]:
     """One row per model and precision: the largest batch per device on each card and the
     training peak at that batch (None where not even the smallest batch fits).
 
-    Two traces per row (`cnnarch.planner.peak_lines`) give the peak at every batch; each
-    card's answer is read off them, the batch `cnnarch.plan(name, memory)` names."""
+    Two traces per row (`cnnarch.planner.peak_lines`) give the allocated peak at every batch;
+    each card's answer is read off them, against N GiB less `DEFAULT_RESERVE`.
+
+    Args:
+        models: zoo names.
+    """
     reserve = parse_bytes(DEFAULT_RESERVE)
     rows = []
     for name in models:
@@ -59,15 +77,16 @@ def fit_table(rows: list[dict[str, Any]]) -> Table:
         "Largest training batch per device, and the training peak at it, on 16-80 GB cards",
         columns,
         rows,
-        note=f"Predicted by the training-memory planner (`cnnarch plan`): SGD with momentum "
-        f"(foreach, CUDA's default), paper variants at their cards' input sizes; an N GB card "
-        f"is N GiB, less the planner's reserve of {DEFAULT_RESERVE} "
-        f"({byte_size(parse_bytes(DEFAULT_RESERVE))}).",
+        note=f"The allocated peak of the training step from the planner's peak lines "
+        f"(`cnnarch.planner.peak_lines`): SGD with momentum (foreach, CUDA's default), paper "
+        f"variants at their cards' input sizes; an N GB card taken as N GiB, less "
+        f"{DEFAULT_RESERVE} ({byte_size(parse_bytes(DEFAULT_RESERVE))}) kept free. A first "
+        "cut: `cnnarch plan MODEL --card CARD` answers for a real card more closely.",
     )
 
 
-def fit_figure(ctx: Context, rows: list[dict[str, Any]]) -> Any:
-    def draw() -> Any:
+def fit_chart(rows: list[dict[str, Any]]) -> Chart:
+    def draw() -> MplFigure:
         fig, axes = new_figure(height=6.2, nrows=2)
         for ax, label in zip(axes, PRECISIONS.values(), strict=True):
             shown = [r for r in rows if r["precision"] == label]
@@ -84,7 +103,7 @@ def fit_figure(ctx: Context, rows: list[dict[str, Any]]) -> Any:
         axes[0].legend(ncols=len(CARDS_GIB), loc="upper right")
         return fig
 
-    return ctx.figure(
+    return draw_chart(
         "planner_cards",
         "Largest training batch per device on 16, 24, 40 and 80 GB cards",
         "SGD with momentum, per device; float32 above, bfloat16 autocast below. The planner's "
@@ -93,9 +112,20 @@ def fit_figure(ctx: Context, rows: list[dict[str, Any]]) -> Any:
     )
 
 
-def planner_section(ctx: Context, rows: list[dict[str, Any]]) -> Section:
-    """The section from `fit_rows` of the report's models."""
-    ctx.step("planner: largest batch per card")
+def start(analyses: Analyses) -> list[Future[list[dict[str, Any]]]]:
+    """Start `fit_rows` of each model in the worker processes; `build` waits for them."""
+    return [analyses.in_worker(fit_rows, (name,)) for name in analyses.models]
+
+
+def build(analyses: Analyses, pending: list[Future[list[dict[str, Any]]]]) -> Topic:
+    """The section from the `fit_rows` that `start` sent to the workers.
+
+    Args:
+        analyses: the report's analyses.
+        pending: the rows being computed, one future per model.
+    """
+    analyses.step("planner: largest batch per card")
+    rows = [row for fit in pending for row in fit.result()]
     reserve = byte_size(parse_bytes(DEFAULT_RESERVE))
     section = Section("planner", "Will it fit: the largest training batch on common cards")
     section.add(
@@ -109,29 +139,22 @@ def planner_section(ctx: Context, rows: list[dict[str, Any]]) -> Section:
             "them). Each model is the `paper` variant at its card's input size."
         ),
         Paragraph(
-            f"Cards: a card sold as N GB has N GiB (N x 2^30 bytes) of memory; a 24 GB RTX 4090 "
-            f"holds 25,769,803,776 bytes, an A100 40GB 40 GiB. Of that, the planner's reserve "
-            f"({DEFAULT_RESERVE} = {reserve}, for the CUDA context and the caching allocator's "
-            "fragmentation) is kept free. What the CUDA runtime reports as the card's total is "
-            "somewhat less than N GiB: 85,198,045,184 bytes on an A100 SXM4 80GB (deviceQuery, "
-            "gist.github.com/gengwg/3520df2ebf8872e5ee4818367e3a4122), 40,339 MiB on an A100 "
-            "PCIe 40GB (`torch.cuda` total memory in PrunaAI's published results.json on "
-            "huggingface.co), 15,843,721,216 bytes on a Tesla T4 16 GB with ECC on "
-            "(deviceQuery, chiemon.github.io, 2024-12-25): 0.7, 0.65 and 1.3 GB below N GiB. "
-            "For your own card, plan against what it reports: `cnnarch plan MODEL --train "
-            "--memory <torch.cuda.mem_get_info()[1]>B`."
+            f"This table is a first cut: the step's allocated peak, read off the per-moment "
+            f"lines of two traces (batch 1 and 2), against a card sold as N GB taken as N GiB "
+            f"(N x 2^30 bytes) less {DEFAULT_RESERVE} ({reserve}) kept free for the CUDA "
+            "context and the caching allocator. A real card gives a program less: what its "
+            "CUDA runtime reports is below N GiB, and the allocator, the context and the "
+            "cuBLAS and cuDNN workspaces take more than the allocated peak. `cnnarch plan "
+            "MODEL --card CARD` counts all of them, at the memory the named card reports, "
+            "with a margin, and names a batch that can be smaller than this table's; for "
+            "your own card, `cnnarch plan MODEL --memory <torch.cuda.mem_get_info()[1]>B`."
         ),
         Paragraph(
-            "These are predictions. The planner's step peaks are checked on the CPU against "
-            "PyTorch's allocator accounting (the profiler's allocation events, "
-            "`benchmarks/bench_memory.py`: within 3% on 35 of 36 cells, all low); no GPU run "
-            "has checked them yet. Each batch here is read off the peak's per-moment lines "
-            "from two traces (batch 1 and 2); `cnnarch plan` names the same batch and checks it "
-            "with the traces of that batch and the next. The batch is per device and per "
-            "forward pass: gradient accumulation or more devices give larger batches per "
-            "optimizer step."
+            "These are predictions (docs/planner.md says how the planner was checked). The "
+            "batch is per device and per forward pass: gradient accumulation or more devices "
+            "give larger batches per optimizer step."
         ),
-        fit_figure(ctx, rows),
+        fit_chart(rows),
         fit_table(rows),
     )
-    return section
+    return Topic(section)

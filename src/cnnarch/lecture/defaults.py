@@ -18,4 +18,5 @@ DEFAULT_MODELS = (
 )
 DEFAULT_BATCH = 32
 DEFAULT_OUT = Path("report")
+# Where `cnnarch experiment degradation` writes by default; the report shows it if it is there.
 DEFAULT_DEGRADATION_RESULTS = Path("runs/degradation/results.json")

@@ -1,5 +1,5 @@
-"""The explorer on each model card: pick a batch size, a precision, inference or training and
-an optimizer, read the totals that `cnnarch summary MODEL --batch B --dtype D [--train
+"""The explorer on each model card (a `Widget`): pick a batch size, a precision, inference or
+training and an optimizer, read the totals that `cnnarch summary MODEL --batch B --dtype D [--train
 --optimizer O] --format json` prints, computed in the page without a server.
 
 Inference totals are affine in the batch size: value(B) = value(1) + step x (B - 1). Each one's
@@ -17,20 +17,21 @@ peak at some batch up to `MAX_BATCH` are embedded.
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from markupsafe import Markup, escape
 
 from cnnarch.analysis.loading import DTYPES
 from cnnarch.analysis.memory import BREAKDOWN_ORDER, OPTIMIZER_STATE
 from cnnarch.errors import CnnarchError
+from cnnarch.lecture.diagrams import KIND_COLORS, color_kind, shape_text, tooltip
 from cnnarch.lecture.layers import LectureLayer
-from cnnarch.report.diagrams import KIND_COLORS, color_kind, shape_text, tooltip
+from cnnarch.report.document import Widget
+from cnnarch.report.markup import element, join
 
 PRECISIONS = ("float32", "bfloat16", "float16")
 OPTIMIZERS = ("sgd", "momentum", "adam")  # names of `cnnarch.analysis.training_modes.OPTIMIZERS`
@@ -272,42 +273,64 @@ def _peak_moments(training: TrainingLines) -> TrainingLines:
     return TrainingLines(training.start, [moments[i] for i in peaks])
 
 
-def explorer_html(explorer: Explorer) -> str:
-    """The controls and the tables of one model; `EXPLORER_JS` fills the values."""
-    name = html.escape(explorer.model)
-    precisions = "".join(f'<option value="{p}">{p}</option>' for p in PRECISIONS)
-    optimizers = "".join(f'<option value="{o}">{OPTIMIZER_LABELS[o]}</option>' for o in OPTIMIZERS)
-    totals = "".join(_row(label, f'data-key="{key}"') for key, label in QUANTITIES)
-    categories = explorer.training.result().categories
-    parts = "".join(_row(c, f'data-part="{html.escape(c)}"', "part") for c in categories)
-    training = (
-        _row("training peak (bytes)", 'data-key="training_peak_bytes"')
-        + _row("peak reached in the", 'data-key="peak_phase"')
-        + parts
+def explorer_widget(explorer: Explorer) -> Widget:
+    """The explorer's controls, its totals and the per-layer bars, with the numbers the page's
+    script (`cnnarch/report/assets/explorer.js`) reads; waits for the training traces."""
+    data = explorer.data()
+    return Widget(
+        f"explorer-{explorer.model}",
+        join([_form(explorer.model, tuple(data["categories"])), layer_bars(explorer)]),
+        f"_The HTML page computes {explorer.model}'s totals and training peak at any batch "
+        "size, precision and optimizer._",
+        data,
     )
-    return (
-        f'<form class="explorer" data-model="{name}" aria-label="explore {name}">'
-        f'<label>batch size <input type="number" name="batch" min="1" max="{MAX_BATCH}" '
-        'value="1" step="1"></label> '
-        f'<label>precision <select name="precision">{precisions}</select></label> '
-        '<label>mode <select name="mode"><option value="inference">inference</option>'
-        '<option value="training">training</option></select></label> '
-        f'<label>optimizer <select name="optimizer">{optimizers}</select></label>'
-        f'<dl class="inference">{totals}</dl>'
-        f'<dl class="training" hidden>{training}</dl></form>'
+
+
+def _form(model: str, categories: tuple[str, ...]) -> Markup:
+    """The controls and the tables of one model; the page's script fills the values."""
+    precisions = join([element("option", {"value": p}, p) for p in PRECISIONS])
+    optimizers = join([element("option", {"value": o}, OPTIMIZER_LABELS[o]) for o in OPTIMIZERS])
+    modes = join([element("option", {"value": m}, m) for m in ("inference", "training")])
+    totals = join([_row(label, {"data_key": key}) for key, label in QUANTITIES])
+    parts = join([_row(c, {"data_part": c}, "part") for c in categories])
+    training = join(
+        [
+            _row("training peak (bytes)", {"data_key": "training_peak_bytes"}),
+            _row("peak reached in the", {"data_key": "peak_phase"}),
+            parts,
+        ]
     )
+    batch = {"type": "number", "name": "batch", "min": 1, "max": MAX_BATCH, "value": 1, "step": 1}
+    return element(
+        "form",
+        {"class": "explorer", "data_model": model, "aria_label": f"explore {model}"},
+        element("label", None, "batch size ", Markup(f"<input {_attributes(batch)}>")),
+        " ",
+        element("label", None, "precision ", element("select", {"name": "precision"}, precisions)),
+        " ",
+        element("label", None, "mode ", element("select", {"name": "mode"}, modes)),
+        " ",
+        element("label", None, "optimizer ", element("select", {"name": "optimizer"}, optimizers)),
+        element("dl", {"class": "inference"}, totals),
+        element("dl", {"class": "training", "hidden": True}, training),
+    )
+
+
+def _attributes(attributes: dict[str, object]) -> str:
+    """Attributes of a void element (one without children), escaped."""
+    return " ".join(f'{name}="{escape(value)}"' for name, value in attributes.items())
 
 
 BAR_AREA, NAME_AREA, AXIS_W = 170, 96, 64  # px of the per-layer bar chart
 
 
-def layer_bars_html(explorer: Explorer) -> str:
-    """The card's layers as bars of output memory (inline SVG): `EXPLORER_JS` scales the axis
-    to the explorer's batch size and precision and puts each layer's exact values on its
+def layer_bars(explorer: Explorer) -> Markup:
+    """The card's layers as bars of output memory (inline SVG): the page's script scales the
+    axis to the explorer's batch size and precision and puts each layer's exact values on its
     bar (hover or focus it; arrow keys move between bars)."""
     layers = explorer.layers
     if not layers:
-        return ""
+        return Markup("")
     largest = max(layer.memory for layer in layers) or 1
     slot = max(22, min(44, 640 // len(layers)))  # px per bar: about 640 px in all, if it fits
     width = AXIS_W + slot * len(layers) + 12
@@ -315,162 +338,99 @@ def layer_bars_html(explorer: Explorer) -> str:
     base = 14 + BAR_AREA
     parts = []
     for fraction in (0, 0.5, 1):
-        y = base - BAR_AREA * fraction
+        y = f"{base - BAR_AREA * fraction:.1f}"
         parts.append(
-            f'<line x1="{AXIS_W - 4}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" '
-            'stroke="#d1d9e0"/>'
-            f'<text class="tick" data-fraction="{fraction}" x="{AXIS_W - 8}" y="{y + 4:.1f}" '
-            'font-size="10.5" text-anchor="end" fill="#59636e"></text>'
+            element(
+                "line", {"x1": AXIS_W - 4, "x2": width - 8, "y1": y, "y2": y, "stroke": "#d1d9e0"}
+            )
         )
+        tick = {
+            "class": "tick",
+            "data_fraction": fraction,
+            "x": AXIS_W - 8,
+            "y": f"{base - BAR_AREA * fraction + 4:.1f}",
+            "font_size": "10.5",
+            "text_anchor": "end",
+            "fill": "#59636e",
+        }
+        parts.append(element("text", tick))
     for index, layer in enumerate(layers):
         x = AXIS_W + slot * index
         h = BAR_AREA * layer.memory / largest
-        label = html.escape(tooltip(layer), quote=True)
-        parts.append(
-            f'<g class="bar" data-path="{html.escape(layer.paths[0])}" data-tip="" tabindex="-1" '
-            'role="img" '
-            f'aria-label="{label}"><title>{label}</title>'
-            f'<rect x="{x}" y="14" width="{slot}" height="{BAR_AREA}" fill="transparent"/>'
-            f'<rect x="{x + 2}" y="{base - h:.1f}" width="{slot - 4}" height="{h:.1f}" '
-            f'fill="{KIND_COLORS[color_kind(layer)]}"/>'
-            f'<text x="{x + slot / 2 + 4}" y="{base + 8}" font-size="10" '
-            f'transform="rotate(-60 {x + slot / 2 + 4} {base + 8})" text-anchor="end" '
-            f'fill="#1f2328">{html.escape(layer.name)}</text></g>'
-        )
-    name = html.escape(explorer.model)
-    title = f"{name}: output memory per layer"
-    return (
-        f'<figure class="diagram layer-bars" id="bars_{name}"><div class="diagram-box">'
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" font-family="system-ui, sans-serif" role="group" '
-        f'aria-label="{title}">{"".join(parts)}</svg></div>'
-        f"<figcaption><strong>{title}</strong>, at the explorer's batch size and precision "
-        f'(<output class="bars-setting">batch 1, float32</output>). Hover or focus a bar '
-        "(arrow keys move between bars) for the layer's output shape, parameters, MACs, "
-        "output bytes and what it saves for backward in training.</figcaption></figure>"
-    )
-
-
-def _row(label: str, attribute: str, css: str = "") -> str:
-    kind = f' class="{css}"' if css else ""
-    return (
-        f"<div{kind}><dt>{html.escape(label)}</dt>"
-        f'<dd><output {attribute} aria-live="polite"></output></dd></div>'
-    )
-
-
-def explorer_data_html(explorers: Sequence[Explorer]) -> str:
-    """The embedded numbers (JSON), read by `EXPLORER_JS`."""
-    data = {e.model: e.data() for e in explorers}
-    text = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    return f'<script type="application/json" id="explorer-data">{text}</script>'
-
-
-# value(B) = value(start) + step * (B - start): integers below 2^53, exact in JavaScript numbers.
-# The training peak: the first moment with the largest sum, as the analyzer's sweep finds it.
-EXPLORER_JS = """
-(function () {
-  var source = document.getElementById("explorer-data");
-  if (!source) { return; }
-  var data = JSON.parse(source.textContent);
-  function at(line, batch, start) { return line[0] + line[1] * (batch - start); }
-  function show(out, value) {
-    out.dataset.value = String(value);
-    var text = value.toLocaleString("en-US");
-    if (out.dataset.key !== "total_params" && out.dataset.key !== "total_macs") {
-      text += " (" + (value / 1e6).toLocaleString("en-US",
-        {minimumFractionDigits: 2, maximumFractionDigits: 2}) + " MB)";
-    }
-    out.textContent = text;
-  }
-  function peak(training, batch) {
-    var best = null;
-    training.moments.forEach(function (moment) {
-      var parts = moment[1].map(function (line) { return at(line, batch, training.start); });
-      var total = parts.reduce(function (a, b) { return a + b; }, 0);
-      if (best === null || total > best.total) {
-        best = {total: total, phase: moment[0], parts: parts};
-      }
-    });
-    return best;
-  }
-  var itemsize = {float32: 4, bfloat16: 2, float16: 2};
-  function n(value) { return value.toLocaleString("en-US"); }
-  function mb(value) {
-    return (value / 1e6).toLocaleString("en-US", {maximumFractionDigits: 2}) + " MB";
-  }
-  // Each layer's exact values at the explorer's setting, on its bar and its diagram box.
-  function updateLayers(form, model, batch, precision) {
-    var card = form.closest("section");
-    var step = model.training[precision].sgd;
-    var largest = Math.max.apply(null, model.layers.map(function (l) { return l.values; }));
-    card.querySelectorAll("text.tick").forEach(function (tick) {
-      var bytes = Number(tick.dataset.fraction) * largest * batch * itemsize[precision];
-      tick.textContent = mb(bytes);
-    });
-    card.querySelector("output.bars-setting").textContent = "batch " + batch + ", " + precision;
-    model.layers.forEach(function (layer, index) {
-      var bytes = layer.values * batch * itemsize[precision];
-      var saved = batch < step.start ? "traced from batch " + step.start
-        : n(at(model.saved[precision][index], batch, step.start)) + " bytes";
-      var text = layer.name + ": output " + layer.shape + " per image; at batch " + batch +
-        " in " + precision + ": output " + n(bytes) + " bytes (" + mb(bytes) + "), MACs " +
-        n(layer.macs * batch) + ", saved for backward in training " + saved + "; params " +
-        n(layer.params) + "; modules: " + layer.modules;
-      card.querySelectorAll('[data-tip][data-path="' + layer.path + '"]').forEach(function (el) {
-        el.setAttribute("aria-label", text);
-      });
-    });
-  }
-  document.querySelectorAll("form.explorer").forEach(function (form) {
-    var model = data[form.dataset.model];
-    var inference = form.querySelector("dl.inference");
-    var training = form.querySelector("dl.training");
-    function update() {
-      var batch = Math.round(Number(form.batch.value));
-      var valid = batch >= 1 && batch <= 1024;
-      var trains = form.mode.value === "training";
-      if (valid) { updateLayers(form, model, batch, form.precision.value); }
-      form.batch.setAttribute("aria-invalid", valid ? "false" : "true");
-      form.optimizer.disabled = !trains;
-      inference.hidden = trains;
-      training.hidden = !trains;
-      var outputs = (trains ? training : inference).querySelectorAll("output");
-      outputs.forEach(function (out) { delete out.dataset.value; out.textContent = ""; });
-      if (!valid) {
-        outputs[0].textContent = "batch 1 to 1024";
-        return;
-      }
-      if (!trains) {
-        var shown = model.totals[form.precision.value];
-        outputs.forEach(function (out) {
-          var line = shown[out.dataset.key];
-          out.closest("div").hidden = !line;
-          if (line) { show(out, at(line, batch, 1)); }
-        });
-        return;
-      }
-      var step = model.training[form.precision.value][form.optimizer.value];
-      if (batch < step.start) {
-        outputs[0].textContent = "from batch " + step.start + " (batch-norm in training " +
-          "needs more than one value per channel)";
-        return;
-      }
-      var found = peak(step, batch);
-      outputs.forEach(function (out) {
-        if (out.dataset.key === "training_peak_bytes") { show(out, found.total); }
-        else if (out.dataset.key === "peak_phase") {
-          out.dataset.value = found.phase;
-          out.textContent = found.phase === "step" ? "optimizer step" : found.phase + " pass";
-        } else {
-          show(out, found.parts[model.categories.indexOf(out.dataset.part)]);
+        label = tooltip(layer)
+        middle = x + slot / 2 + 4
+        bar = {
+            "class": "bar",
+            "data_path": layer.paths[0],
+            "data_tip": "",
+            "tabindex": -1,
+            "role": "img",
+            "aria_label": label,
         }
-      });
-    }
-    form.addEventListener("input", update);
-    form.addEventListener("change", update);
-    form.addEventListener("submit", function (event) { event.preventDefault(); });
-    update();
-  });
-})();
-"""
+        parts.append(
+            element(
+                "g",
+                bar,
+                element("title", None, label),
+                element(
+                    "rect",
+                    {"x": x, "y": 14, "width": slot, "height": BAR_AREA, "fill": "transparent"},
+                ),
+                element(
+                    "rect",
+                    {
+                        "x": x + 2,
+                        "y": f"{base - h:.1f}",
+                        "width": slot - 4,
+                        "height": f"{h:.1f}",
+                        "fill": KIND_COLORS[color_kind(layer)],
+                    },
+                ),
+                element(
+                    "text",
+                    {
+                        "x": middle,
+                        "y": base + 8,
+                        "font_size": 10,
+                        "transform": f"rotate(-60 {middle} {base + 8})",
+                        "text_anchor": "end",
+                        "fill": "#1f2328",
+                    },
+                    layer.name,
+                ),
+            )
+        )
+    title = f"{explorer.model}: output memory per layer"
+    svg = element(
+        "svg",
+        {
+            "xmlns": "http://www.w3.org/2000/svg",
+            "viewBox": f"0 0 {width} {height}",
+            "width": width,
+            "height": height,
+            "font-family": "system-ui, sans-serif",
+            "role": "group",
+            "aria_label": title,
+        },
+        join(parts),
+    )
+    caption = element(
+        "figcaption",
+        None,
+        element("strong", None, title),
+        ", at the explorer's batch size and precision (",
+        element("output", {"class": "bars-setting"}, "batch 1, float32"),
+        "). Hover or focus a bar (arrow keys move between bars) for the layer's output shape, "
+        "parameters, MACs, output bytes and what it saves for backward in training.",
+    )
+    return element(
+        "figure",
+        {"class": "diagram layer-bars", "id": f"bars_{explorer.model}"},
+        element("div", {"class": "diagram-box"}, svg),
+        caption,
+    )
+
+
+def _row(label: str, attributes: dict[str, object], css: str | None = None) -> Markup:
+    out = element("output", {**attributes, "aria_live": "polite"})
+    return element("div", {"class": css}, element("dt", None, label), element("dd", None, out))

@@ -1,25 +1,43 @@
-"""The models: one table of their totals, then one card per model with where its memory and
-parameters sit, layer by layer as the lecture counts layers."""
+"""The models: one table of their totals, then one card per model with its explorer, its
+diagrams, where its memory and parameters sit layer by layer, and its published figures."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.patches import Patch
 from matplotlib.ticker import LogLocator, NullLocator
 
-from cnnarch.lecture.layers import LectureLayer, LectureLayers
-from cnnarch.report.charts import new_figure
-from cnnarch.report.context import BYTES_PER_ELEMENT, Context
-from cnnarch.report.diagrams import KIND_COLORS, KIND_LABELS, color_kind, network_diagrams
-from cnnarch.report.document import Bullets, Folded, Paragraph, Section
+from cnnarch.lecture.claims import Check, figure_check
+from cnnarch.lecture.diagrams import KIND_COLORS, KIND_LABELS, color_kind, network_diagrams
+from cnnarch.lecture.explorer import (
+    Explorer,
+    TrainingTotals,
+    affine_totals,
+    analyzed_training_totals,
+    explorer_widget,
+)
+from cnnarch.lecture.figures import Cause, Figure, cut_beyond_limit
+from cnnarch.lecture.layers import BYTES_PER_VALUE, LectureLayer, LectureLayers
+from cnnarch.lecture.topic import Topic
+from cnnarch.report.charts import draw_chart, new_figure
+from cnnarch.report.document import Bullets, Chart, Folded, Paragraph, Section, Verdicts
 from cnnarch.tables import Column, Table, macs_column, megabytes_column, params_column
-from cnnarch.units import MB, byte_size, number, parse_printed, prefixed, signed_percent
+from cnnarch.units import MB, byte_size, number, prefixed
+
+if TYPE_CHECKING:
+    import torch
+    from matplotlib.figure import Figure as MplFigure
+
+    from cnnarch.analysis import Summary
+    from cnnarch.lecture.analyses import Analyses
+    from cnnarch.zoo.registry import ModelCard
 
 
-def training_parts(training: Any) -> dict[str, int]:
+def training_parts(training: Summary) -> dict[str, int]:
     """The training peak as what is alive throughout the step plus the rest at the peak.
 
     Parameters, optimizer state, buffers and the input are alive the whole step; saved
@@ -37,10 +55,10 @@ def training_parts(training: Any) -> dict[str, int]:
     }
 
 
-def model_totals(ctx: Context, name: str, variant: str = "paper") -> dict[str, Any]:
+def model_totals(analyses: Analyses, name: str, variant: str = "paper") -> dict[str, Any]:
     """The model-level numbers of one model and variant, as the report shows them everywhere."""
-    summary = ctx.analyze(name, variant)
-    training = ctx.analyze_training(name, variant)
+    summary = analyses.forward(name, variant)
+    training = analyses.training(name, variant)
     return {
         "name": name,
         "variant": variant,
@@ -53,10 +71,11 @@ def model_totals(ctx: Context, name: str, variant: str = "paper") -> dict[str, A
     }
 
 
-def totals_table(ctx: Context) -> Table:
+def totals_table(analyses: Analyses, totals: list[dict[str, Any]]) -> Table:
     return Table(
         "model_totals",
-        f"The models' totals (paper variants; training at batch {ctx.batch}, SGD with momentum)",
+        f"The models' totals (paper variants; training at batch {analyses.batch_size}, SGD "
+        "with momentum)",
         [
             Column("name", "model"),
             Column("variant", "variant"),
@@ -69,89 +88,43 @@ def totals_table(ctx: Context) -> Table:
             megabytes_column("train_throughout", "= alive throughout", 0),
             megabytes_column("train_at_peak", "+ the rest at the peak", 0),
         ],
-        [model_totals(ctx, name) for name in ctx.models],
+        totals,
         note="Alive throughout a training step: parameters, momentum, buffers and the input. "
         "The rest at the peak: saved activations, gradients and temporaries alive at that moment.",
     )
 
 
-def short_citation(ctx: Context, name: str) -> str:
-    paper = ctx.card(name).paper
-    authors = [a.strip() for a in paper.authors.split(",")]
+def short_citation(card: ModelCard) -> str:
+    """'Krizhevsky et al. 2012', 'Simonyan & Zisserman 2014'."""
+    authors = [a.strip() for a in card.paper.authors.split(",")]
+    year = card.paper.year
     if len(authors) == 2:
-        return f"{authors[0]} & {authors[1]} {paper.year}"
-    return f"{authors[0]} et al. {paper.year}" if len(authors) > 2 else f"{authors[0]} {paper.year}"
+        return f"{authors[0]} & {authors[1]} {year}"
+    return f"{authors[0]} et al. {year}" if len(authors) > 2 else f"{authors[0]} {year}"
 
 
-def model_section(ctx: Context, name: str) -> Section:
-    card = ctx.card(name)
-    totals = model_totals(ctx, name)
-    layers = ctx.layers(name)
-    c, h, w = card.input_size
-    section = Section(f"model-{name}", name)
-    section.add(
-        Paragraph(
-            f"{card.description.rstrip('.')} ({short_citation(ctx, name)}); input {h}×{w}×{c}."
-            + lecture_note(card)
-        ),
-        Bullets(card_lines(ctx, name, totals, layers)),
-        ctx.explorer(name),
-        *network_diagrams(layers, ctx.analyze(name)),
-        profile_figure(ctx, name, layers),
-        Folded(f"{name}: the table of this chart", layer_table(name, layers)),
-    )
-    return section
-
-
-def lecture_note(card: Any) -> str:
+def lecture_note(card: ModelCard) -> str:
     """What the lecture says of a model that has no section of its own (ZFNet)."""
     note = card.published.get("lecture")
     return f" The lecture: {note}." if isinstance(note, str) else ""
 
 
-def card_lines(ctx: Context, name: str, totals: dict[str, Any], layers: LectureLayers) -> tuple:
-    lines = []
-    heads = totals["params"] - totals["inference_params"]
-    if heads:
-        lines.append(
-            f"Parameters: {number(totals['params'])} in all, {number(totals['inference_params'])} "
-            f"at inference: the training-only heads hold {number(heads)} "
-            f"({heads / totals['params']:.0%} of all)."
-        )
-    saved, grads, rest = totals["train_saved"], totals["train_grads"], totals["train_at_peak"]
-    overlap = (
-        ", more than the rest at the peak: not all of them are alive at once"
-        if saved + grads > rest
-        else ""
-    )
-    peak, throughout, at_peak, saved_mb, grads_mb = (
-        byte_size(n, "MB", 1)
-        for n in (totals["train_peak"], totals["train_throughout"], rest, saved, grads)
-    )
-    lines.append(
-        f"Training at batch {ctx.batch}: peak {peak} = {throughout} alive throughout the step "
-        f"+ {at_peak} of saved activations, gradients and temporaries at the peak. Over the "
-        f"step, saved activations reach {saved_mb} and gradients {grads_mb}{overlap}."
-    )
-    lines += published_facts(ctx, name, totals)
-    lines.append(where_it_sits(layers, totals))
-    return tuple(lines)
-
-
 _FACT = re.compile(r"^(less than )?([0-9.]+) (billion|million) (multiply-adds|parameters)")
 
 
-def published_facts(ctx: Context, name: str, totals: dict[str, Any]) -> list[str]:
-    """The card's published params and multiply-adds beside the computed ones."""
-    facts = ctx.card(name).published
-    source = short_citation(ctx, name)
-    found: list[tuple[str, str, float, str, str | None]] = []
+def published_checks(card: ModelCard, totals: dict[str, Any]) -> list[Check]:
+    """The card's published parameters and multiply-adds, each judged against the computed."""
+    facts = card.published
+    source = short_citation(card)
+    found: list[tuple[str, str, str, float, str, bool]] = []  # id, quantity, printed, ...
     if isinstance(facts.get("params"), str):
         printed = facts["params"].replace(" million", "M")
-        found.append(("parameters", printed, totals["params"], facts["params"], None))
+        found.append(("params", "parameters", printed, totals["params"], facts["params"], False))
     if "table2_params_millions" in facts:
         printed = f"{facts['table2_params_millions']}M"
-        found.append(("parameters (Table 2)", printed, totals["params"], printed, None))
+        found.append(
+            ("table2-params", "parameters (Table 2)", printed, totals["params"], printed, False)
+        )
     for fact in facts.get("facts", []):
         match = _FACT.match(fact)
         if match is None:
@@ -160,23 +133,38 @@ def published_facts(ctx: Context, name: str, totals: dict[str, Any]) -> list[str
         printed = f"{figure}{'G' if scale == 'billion' else 'M'}"
         params = what == "parameters"
         computed = totals["inference_params"] if params else totals["macs"]
-        why = None
-        if bound:
-            met = computed < parse_printed(printed)
-            why = f"a bound, {'met' if met else 'not met'}"
         quantity = "parameters at inference" if params else "multiply-adds"
-        found.append((quantity, printed, computed, fact, why))
-    lines = []
-    for quantity, printed, computed, as_written, why in found:
-        comparison = ctx.compare(name, quantity, computed, printed, source, why)
-        lines.append(
-            f"Published: {quantity} '{as_written}'; computed {number(computed)} "
-            f"({signed_percent(comparison.difference)}): {comparison.why}."
+        found.append((quantity.replace(" ", "-"), quantity, printed, computed, fact, bool(bound)))
+    checks = []
+    for key, quantity, printed, computed, as_written, bound in found:
+        figure = Figure(card.name, quantity, printed, computed, source, bound=bound)
+        cause = None if figure.agreement.holds else _card_cause(figure)
+        checks.append(
+            figure_check(
+                f"{card.name}-{key}",
+                f"{card.name}: {as_written}",
+                figure,
+                evidence=f"{figure.summary()}.",
+                cause=cause,
+            )
         )
-    return lines
+    return checks
 
 
-def where_it_sits(layers: LectureLayers, totals: dict[str, Any]) -> str:
+def _card_cause(figure: Figure) -> Cause:
+    """Why a card's published total differs: a value cut beyond the tolerance, or (found by
+    nothing more specific) the printed figure is not the computed one."""
+    cut = cut_beyond_limit(figure)
+    if cut is not None:
+        return cut
+    return Cause(
+        f"the source gives {figure.printed} without the terms it adds up; the architecture it "
+        f"describes gives {number(figure.computed)}",
+        None,
+    )
+
+
+def largest_layers_line(layers: LectureLayers, totals: dict[str, Any]) -> str:
     """The three layers with the largest outputs and the three with the most parameters, as
     shares of the totals that include them (training-only heads are ranked with the rest)."""
     inference = layers.inference
@@ -209,12 +197,40 @@ def _label(layer: LectureLayer) -> str:
     return f"{layer.name} (`{layer.paths[0]}`)"
 
 
+def card_lines(analyses: Analyses, totals: dict[str, Any], layers: LectureLayers) -> list[str]:
+    lines = []
+    heads = totals["params"] - totals["inference_params"]
+    if heads:
+        lines.append(
+            f"Parameters: {number(totals['params'])} in all, {number(totals['inference_params'])} "
+            f"at inference: the training-only heads hold {number(heads)} "
+            f"({heads / totals['params']:.0%} of all)."
+        )
+    saved, grads, rest = totals["train_saved"], totals["train_grads"], totals["train_at_peak"]
+    overlap = (
+        ", more than the rest at the peak: not all of them are alive at once"
+        if saved + grads > rest
+        else ""
+    )
+    peak, throughout, at_peak, saved_mb, grads_mb = (
+        byte_size(n, "MB", 1)
+        for n in (totals["train_peak"], totals["train_throughout"], rest, saved, grads)
+    )
+    lines.append(
+        f"Training at batch {analyses.batch_size}: peak {peak} = {throughout} alive throughout "
+        f"the step + {at_peak} of saved activations, gradients and temporaries at the peak. "
+        f"Over the step, saved activations reach {saved_mb} and gradients {grads_mb}{overlap}."
+    )
+    lines.append(largest_layers_line(layers, totals))
+    return lines
+
+
 def layer_table(name: str, layers: LectureLayers) -> Table:
     rows = [
         {
             "layer": layer.name + (" *" if layer.training_only else ""),
             "output": layer.output,
-            "memory": layer.memory * BYTES_PER_ELEMENT,
+            "memory": layer.memory * BYTES_PER_VALUE,
             "params": layer.params,
             "macs": layer.macs,
             "modules": ", ".join(layer.paths),
@@ -252,15 +268,15 @@ def artifacts(layers: LectureLayers) -> str:
     return ", ".join(f"`{p}`" + (f" ×{n}" if n > 1 else "") for p, n in counts.items())
 
 
-def profile_figure(ctx: Context, name: str, layers: LectureLayers) -> Any:
+def profile_chart(name: str, layers: LectureLayers) -> Chart:
     shown = layers.layers
 
-    def draw() -> Any:
+    def draw() -> MplFigure:
         fig, (top, bottom) = new_figure(height=5.6, nrows=2, sharex=True)
         x = np.arange(len(shown))
         kinds = [color_kind(layer) for layer in shown]
         colors = [KIND_COLORS[kind] for kind in kinds]
-        top.bar(x, [layer.memory * BYTES_PER_ELEMENT / MB for layer in shown], color=colors)
+        top.bar(x, [layer.memory * BYTES_PER_VALUE / MB for layer in shown], color=colors)
         top.set_ylabel("output (MB)")
         top.set_title(f"{name}: memory and parameters per {layers.level}")
         params = [layer.params for layer in shown]
@@ -282,10 +298,80 @@ def profile_figure(ctx: Context, name: str, layers: LectureLayers) -> Any:
     caption = "Each bar colored by its kind of layer, as in the diagrams."
     if any(layer.training_only for layer in shown):
         caption += " Gray, *: training-only heads."
-    return ctx.figure(f"profile_{name}", f"{name}, per {layers.level}", caption, draw)
+    return draw_chart(f"profile_{name}", f"{name}, per {layers.level}", caption, draw)
 
 
-def models_section(ctx: Context) -> Section:
+def start(analyses: Analyses) -> dict[str, Future[TrainingTotals]]:
+    """Start each model's training traces in the worker processes (about half of the report's
+    work); `build` waits for them.
+
+    Args:
+        analyses: the report's analyses.
+
+    Returns:
+        The pending traces, by model.
+    """
+    pending = {}
+    for name in analyses.models:
+        paths = [layer.paths for layer in analyses.layers(name).layers]
+        pending[name] = analyses.in_worker(analyzed_training_totals, name, paths)
+    return pending
+
+
+def _explorer(analyses: Analyses, name: str, training: Future[TrainingTotals]) -> Explorer:
+    from cnnarch import analyze
+
+    def cached(model: str, batch_size: int, dtype: torch.dtype) -> Summary:
+        import torch
+
+        if batch_size == 1 and dtype == torch.float32:
+            return analyses.forward(model)  # the card's forward pass, analyzed already
+        return analyze(model, batch_size=batch_size, dtype=dtype)
+
+    analyses.step(f"explorer {name}")
+    return Explorer(
+        name, affine_totals(cached, name), training, tuple(analyses.layers(name).layers)
+    )
+
+
+def model_section(
+    analyses: Analyses,
+    name: str,
+    totals: dict[str, Any],
+    checks: list[Check],
+    training: Future[TrainingTotals],
+) -> Section:
+    card = analyses.card(name)
+    layers = analyses.layers(name)
+    c, h, w = card.input_size
+    section = Section(f"model-{name}", name)
+    section.add(
+        Paragraph(
+            f"{card.description.rstrip('.')} ({short_citation(card)}); input {h}×{w}×{c}."
+            + lecture_note(card)
+        ),
+        Bullets(tuple(card_lines(analyses, totals, layers))),
+    )
+    if checks:
+        section.add(Paragraph("Its published totals:"), Verdicts(tuple(c.shown() for c in checks)))
+    section.add(
+        explorer_widget(_explorer(analyses, name, training)),
+        *network_diagrams(layers, analyses.forward(name)),
+        profile_chart(name, layers),
+        Folded(f"{name}: the table of this chart", layer_table(name, layers)),
+    )
+    return section
+
+
+def build(analyses: Analyses, pending: dict[str, Future[TrainingTotals]]) -> Topic:
+    """The models' section: their totals, then one card per model.
+
+    Args:
+        analyses: the report's analyses.
+        pending: the training traces `start` sent to the workers.
+    """
+    totals = [model_totals(analyses, name) for name in analyses.models]
+    checks = {t["name"]: published_checks(analyses.card(t["name"]), t) for t in totals}
     section = Section("models", "The models, layer by layer")
     section.add(
         Paragraph(
@@ -298,7 +384,7 @@ def models_section(ctx: Context) -> Section:
             "the forward activations of the totals table, which count every tensor "
             "the forward pass allocates, inside an Inception module or a residual block too."
         ),
-        totals_table(ctx),
+        totals_table(analyses, totals),
         Paragraph(
             "Each card has an explorer: choose a batch size (1 to 1024), a precision, "
             "inference or training and an optimizer, and it shows what `cnnarch summary MODEL "
@@ -313,5 +399,7 @@ def models_section(ctx: Context) -> Section:
             "breakdown by what is alive at that moment."
         ),
     )
-    section.children = [model_section(ctx, name) for name in ctx.models]
-    return section
+    section.children = [
+        model_section(analyses, t["name"], t, checks[t["name"]], pending[t["name"]]) for t in totals
+    ]
+    return Topic(section, tuple(c for found in checks.values() for c in found))

@@ -12,7 +12,8 @@ model changes its picture. The layout follows what the analysis shows:
 - a whole network as columns that each end at a pooling layer (VGG's five stages), with
   training-only heads apart, and as a strip whose segments are sized by MACs and by memory.
 
-Pure Python: the SVG is text, inlined in the HTML page and written as files.
+Pure Python: the SVG is text (every label escaped by `_esc`), a `Diagram`: a report `Picture`
+that the page shows inline and writes as a file, and that Jupyter shows as itself.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from markupsafe import Markup
 from torch import nn
 
 from cnnarch import units
 from cnnarch.errors import CnnarchError
-from cnnarch.lecture.layers import LectureLayer, LectureLayers, lecture_layers
+from cnnarch.lecture.layers import BYTES_PER_VALUE, LectureLayer, LectureLayers, lecture_layers
+from cnnarch.report.document import Picture
 
 # One color per kind of layer, shared by every diagram and the per-layer charts (Okabe-Ito).
 KIND_COLORS = {
@@ -49,7 +52,6 @@ KIND_LABELS = {
     "training only": "training only",
 }
 SHORTCUT_NAMES = ("downsample", "shortcut")
-BYTES_PER_VALUE = 4  # float32, as the lecture counts memory
 
 BOX_W, BOX_H = 196, 60
 GAP_X, GAP_Y = 28, 26
@@ -65,17 +67,13 @@ TRAINING_PASS_BATCH = 2
 
 
 @dataclass(frozen=True)
-class Diagram:
-    """One picture: its file name (without .svg), title, caption and the SVG text."""
-
-    name: str
-    title: str
-    caption: str
-    svg: str
+class Diagram(Picture):
+    """One picture of a network or block: a report `Picture` (file name without .svg, title,
+    caption, the SVG text) that Jupyter shows as itself."""
 
     def _repr_svg_(self) -> str:
         """Jupyter shows the picture itself."""
-        return self.svg
+        return str(self.svg)
 
     def __repr__(self) -> str:
         return f"Diagram({self.title!r}, {len(self.svg):,} characters of SVG)"
@@ -217,7 +215,7 @@ def diagram(
         f'aria-label="{_esc(title)}"><title>{_esc(title)}</title>{defs}'
         f'<rect width="100%" height="100%" fill="#fff"/>{body}</svg>'
     )
-    return Diagram(name, title, caption, svg)
+    return Diagram(name, title, caption, Markup(svg))
 
 
 def _legend(x: float, y: float, kinds: Sequence[str]) -> str:
@@ -439,8 +437,8 @@ def towers_panel(layers: LectureLayers, summary: Any) -> tuple[Panel, list[str]]
     left, right = 0.0, BOX_W + 3 * GAP_X
     width = right + BOX_W
     parts = [
-        _text(left + BOX_W / 2, 12, "tower 1 (GPU 1)", 12, bold=True, anchor="middle"),
-        _text(right + BOX_W / 2, 12, "tower 2 (GPU 2)", 12, bold=True, anchor="middle"),
+        _text(left + BOX_W / 2, 12, "GPU 1", 12, bold=True, anchor="middle"),
+        _text(right + BOX_W / 2, 12, "GPU 2", 12, bold=True, anchor="middle"),
     ]
     kinds: list[str] = []
     y = 22.0

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from cnnarch.lecture.claims import SHORTCUTS, difference
-from cnnarch.report.charts import family_color, label_points, new_figure
-from cnnarch.report.context import Context
-from cnnarch.report.diagrams import Diagram, resnet_block_diagrams
-from cnnarch.report.document import Check, Checks, Paragraph, Section
+from cnnarch.lecture.claims import SHORTCUTS, Check, Idea, claim_check, figure_check
+from cnnarch.lecture.diagrams import resnet_block_diagrams
+from cnnarch.lecture.figures import Figure, difference
+from cnnarch.lecture.palette import family_color
+from cnnarch.lecture.topic import Topic
+from cnnarch.report.charts import draw_chart, label_points, new_figure
+from cnnarch.report.document import Chart, Paragraph, Picture, Section, Verdicts
 from cnnarch.tables import Column, Table, macs_column, params_column, percent_column
 from cnnarch.units import number
-from cnnarch.zoo.registry import create_model
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as MplFigure
+
+    from cnnarch.lecture.analyses import Analyses
+
+TABLE1 = "He et al. 2015, Table 1"
 
 IMAGENET_DEPTHS = (18, 34, 50, 101, 152)
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)
 
 
-def block_rows(ctx: Context) -> list[dict[str, Any]]:
+def block_rows(analyses: Analyses) -> list[dict[str, Any]]:
     """A basic and a bottleneck block of conv2_x (56×56), and a basic block as wide as the
     bottleneck, to show why the deep ResNets use bottlenecks."""
     from cnnarch.zoo.resnet import BasicBlock, Bottleneck
@@ -40,7 +48,7 @@ def block_rows(ctx: Context) -> list[dict[str, Any]]:
         }
     rows = []
     for label, (block, channels, layers) in blocks.items():
-        summary = ctx.analyze_module(f"block {label}", block, (channels, 56, 56))
+        summary = analyses.module(f"block {label}", lambda block=block: block, (channels, 56, 56))
         rows.append(
             {
                 "block": label,
@@ -52,11 +60,11 @@ def block_rows(ctx: Context) -> list[dict[str, Any]]:
     return rows
 
 
-def depth_rows(ctx: Context, names: list[str]) -> list[dict[str, Any]]:
-    printed = ctx.published["resnet_paper"]["table1_flops_multiply_adds_1e9"]
+def depth_rows(analyses: Analyses, names: list[str]) -> list[dict[str, Any]]:
+    printed = analyses.published["resnet_paper"]["table1_flops_multiply_adds_1e9"]
     rows = []
     for name in names:
-        summary = ctx.analyze(name)
+        summary = analyses.forward(name)
         rows.append(
             {
                 "model": name,
@@ -71,8 +79,8 @@ def depth_rows(ctx: Context, names: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def depth_figure(ctx: Context, rows: list[dict[str, Any]]) -> Any:
-    def draw() -> Any:
+def depth_chart(rows: list[dict[str, Any]]) -> Chart:
+    def draw() -> MplFigure:
         fig, (left, right) = new_figure(height=3.8, ncols=2)
         depths = [r["depth"] for r in rows]
         color = family_color("resnet")
@@ -99,16 +107,16 @@ def depth_figure(ctx: Context, rows: list[dict[str, Any]]) -> Any:
             f"{bottleneck['params'] / basic['params'] - 1:.0%} and the MACs by "
             f"{bottleneck['macs'] / basic['macs'] - 1:.0%}."
         )
-    return ctx.figure(
+    return draw_chart(
         "resnet_depth", "ResNet-18 to 152: parameters and compute against depth", caption, draw
     )
 
 
-def shortcut_rows(ctx: Context) -> list[dict[str, Any]]:
+def shortcut_rows(analyses: Analyses) -> list[dict[str, Any]]:
     rows = []
     for depth in CIFAR_DEPTHS:
-        plain = ctx.analyze(f"plain{depth}")
-        residual = ctx.analyze(f"resnet{depth}")
+        plain = analyses.forward(f"plain{depth}")
+        residual = analyses.forward(f"resnet{depth}")
         rows.append(
             {
                 "depth": depth,
@@ -122,7 +130,7 @@ def shortcut_rows(ctx: Context) -> list[dict[str, Any]]:
     return rows
 
 
-def imagenet_shortcut_rows(ctx: Context) -> list[dict[str, Any]]:
+def imagenet_shortcut_rows(analyses: Analyses) -> list[dict[str, Any]]:
     rows = []
     for label, kwargs in (
         ("plain-34", None),
@@ -133,11 +141,10 @@ def imagenet_shortcut_rows(ctx: Context) -> list[dict[str, Any]]:
         name = "plain34" if kwargs is None else "resnet34"
         extra = {} if kwargs is None else {"shortcut": kwargs}
 
-        def build(name: str = name, extra: dict[str, Any] = extra) -> Any:
-            with torch.device("meta"):
-                return create_model(name, **extra)
+        def build(name: str = name, extra: dict[str, Any] = extra) -> torch.nn.Module:
+            return analyses.model(name, **extra)
 
-        summary = ctx.analyze_module(label, build(), (3, 224, 224))
+        summary = analyses.module(label, build, (3, 224, 224))
         rows.append({"net": label, "params": summary.total_params, "macs": summary.total_macs})
     base = rows[0]
     for row in rows:
@@ -146,27 +153,46 @@ def imagenet_shortcut_rows(ctx: Context) -> list[dict[str, Any]]:
     return rows
 
 
-def block_diagrams(ctx: Context) -> list[Diagram]:
+def block_diagrams(analyses: Analyses) -> list[Picture]:
     """The basic and the bottleneck block, as the networks of the report build them."""
-    models = {}
-    for name in ("resnet34", "resnet50"):
-        if name in ctx.models:
-            with torch.device("meta"):
-                models[name] = (create_model(name), ctx.analyze(name))
+    models = {
+        name: (analyses.model(name), analyses.forward(name))
+        for name in ("resnet34", "resnet50")
+        if name in analyses.models
+    }
     return resnet_block_diagrams(models)
 
 
-def resnet_section(ctx: Context) -> Section:
-    names = [f"resnet{d}" for d in IMAGENET_DEPTHS if f"resnet{d}" in ctx.models]
+def depth_checks(rows: list[dict[str, Any]]) -> list[Check]:
+    """Each network's Table 1 'FLOPs' (multiply-adds) against the computed MACs."""
+    checks = []
+    for row in rows:
+        figure = Figure(
+            row["model"], "Table 1 FLOPs (multiply-adds)", row["printed_text"], row["macs"], TABLE1
+        )
+        checks.append(
+            figure_check(
+                f"{row['model']}-table1-flops",
+                f"{row['model']}: {row['printed_text']} FLOPs (multiply-adds)",
+                figure,
+            )
+        )
+        row["agreement"] = figure.agreement.name
+    return checks
+
+
+def build(analyses: Analyses) -> Topic:
+    """ResNet's section: blocks, depth against cost with Table 1, and shortcut costs."""
+    names = [f"resnet{d}" for d in IMAGENET_DEPTHS if f"resnet{d}" in analyses.models]
     section = Section("resnet", "ResNet: blocks, depth and shortcuts")
-    blocks = block_rows(ctx)
+    blocks = block_rows(analyses)
     section.add(
         Paragraph(
             "Block cost on a 56×56 map: the bottleneck block works on a 256-deep input for "
             f"{number(blocks[1]['macs'] / 1e6, 0)}M MACs, against "
             f"{number(blocks[0]['macs'] / 1e6, 0)}M for "
             "a basic block on a 64-deep one; a basic block as wide would cost "
-            f"{blocks[2]['macs'] / blocks[1]['macs']:.0f}x more."
+            f"{blocks[2]['macs'] / blocks[1]['macs']:.0f}× more."
         ),
         Table(
             "resnet_blocks",
@@ -181,18 +207,12 @@ def resnet_section(ctx: Context) -> Section:
             note="Identity shortcut (input and output shapes agree); batch-norm parameters "
             "included.",
         ),
-        *block_diagrams(ctx),
+        *block_diagrams(analyses),
     )
+    checks: list[Check] = []
     if names:
-        rows = depth_rows(ctx, names)
-        for row in rows:
-            row["agreement"] = ctx.compare(
-                row["model"],
-                "Table 1 FLOPs (multiply-adds)",
-                row["macs"],
-                row["printed_text"],
-                "He et al. 2015, Table 1",
-            ).why
+        rows = depth_rows(analyses, names)
+        checks += depth_checks(rows)
         section.add(
             Table(
                 "resnet_depth",
@@ -211,32 +231,26 @@ def resnet_section(ctx: Context) -> Section:
                 note="Paper variant (stride in the bottleneck's first 1x1 conv, projection "
                 "shortcuts where the shape changes). Printed: He et al. 2015, Table 1.",
             ),
-            depth_figure(ctx, rows),
+            depth_chart(rows),
         )
-    cifar = shortcut_rows(ctx)
-    imagenet = imagenet_shortcut_rows(ctx)
+    cifar = shortcut_rows(analyses)
+    imagenet = imagenet_shortcut_rows(analyses)
     twins = [
         r["depth"]
         for r in cifar
         if r["plain_params"] == r["residual_params"] and r["plain_macs"] == r["residual_macs"]
     ]
-    shortcuts = Check(
+    shortcuts = claim_check(
+        "resnet-option-a-shortcuts",
         "option-A shortcuts add no parameters (plain and residual nets are twins)",
         len(twins) == len(cifar),
         f"plain and residual nets have equal parameters and equal MACs at {len(twins)} of "
         f"{len(cifar)} CIFAR depths ({', '.join(map(str, twins)) or 'none'}); the residual ones "
-        f"add {number(cifar[0]['extra_flops'])} to {number(cifar[-1]['extra_flops'])} FLOPs (the "
-        "additions).",
+        f"add {number(cifar[0]['extra_flops'])} to {number(cifar[-1]['extra_flops'])} FLOPs "
+        "(the additions).",
         "He et al. 2015, Section 4.2",
     )
-    ctx.key_idea(
-        SHORTCUTS,
-        f"plain and residual CIFAR nets: equal parameters and MACs at {len(twins)} of "
-        f"{len(cifar)} depths; the shortcuts add {number(cifar[0]['extra_flops'])} to "
-        f"{number(cifar[-1]['extra_flops'])} FLOPs (additions).",
-        [shortcuts],
-        "resnet",
-    )
+    checks.append(shortcuts)
     section.add(
         Paragraph(
             "Plain against residual: what a shortcut costs. With option A (identity, zero-padded "
@@ -270,6 +284,13 @@ def resnet_section(ctx: Context) -> Section:
             note="Options from He et al. 2015, Section 3.3: A identity + zero padding, "
             "B projections where the shape changes, C projections everywhere.",
         ),
-        Checks((shortcuts,)),
+        Verdicts((shortcuts.shown(),)),
     )
-    return section
+    idea = Idea(
+        SHORTCUTS,
+        f"plain and residual CIFAR nets: equal parameters and MACs at {len(twins)} of "
+        f"{len(cifar)} depths.",
+        (shortcuts.id,),
+        "resnet",
+    )
+    return Topic(section, tuple(checks), (idea,))
