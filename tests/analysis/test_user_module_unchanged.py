@@ -134,3 +134,14 @@ def test_a_submodule_built_in_the_forward_is_not_left_on_the_users_model(device)
     cnnarch.analyze(model, (5,), device=device, train=True)
     assert model.head is head
     assert_same(before, fingerprint(model))
+
+
+def test_analysis_leaves_no_global_module_hook_behind() -> None:
+    # A leftover global entry slows every later module call in the process (the slow path of
+    # nn.Module.__call__) and makes torch.compile warn of hooks.
+    from cnnarch.analysis.torch_internals import any_global_module_hook
+
+    assert not any_global_module_hook()
+    cnnarch.analyze(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), (4,))
+    cnnarch.analyze(nn.Linear(4, 2), (4,), train=True, device="cpu")
+    assert not any_global_module_hook()

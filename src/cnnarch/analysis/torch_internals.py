@@ -151,6 +151,25 @@ def restore_call(module: nn.Module) -> None:
     module.__dict__.pop("_call_impl", None)
 
 
+def remove_global_hook(handle: Any) -> None:
+    """Remove a hook registered with `register_module_forward_hook` or `..._pre_hook`.
+
+    `handle.remove()` alone leaves the hook's `with_kwargs` flag behind (torch 2.13), and while
+    any global entry is left every module call takes the slow path and `torch.compile` warns
+    of global hooks.
+
+    Args:
+        handle: the `RemovableHandle` the registration returned.
+    """
+    handle.remove()
+    _module_globals._global_forward_hooks_with_kwargs.pop(handle.id, None)
+
+
+def any_global_module_hook() -> bool:
+    """Whether anything is left in PyTorch's global module hook tables."""
+    return bool(_module_globals._has_any_global_hook())
+
+
 def global_module_hook_counts() -> tuple[int, int, int, int]:
     """(forward pre-hooks, forward hooks, backward hooks, backward pre-hooks) registered for
     every module with `register_module_*_hook`."""

@@ -40,6 +40,7 @@ from cnnarch.analysis.torch_internals import (
     disable_torch_dispatch,
     disable_torch_function,
     op_schema,
+    remove_global_hook,
     storage_id,
 )
 
@@ -539,7 +540,7 @@ class Tracer(FastMeta):
 
     def detach(self) -> None:
         for handle in self._handles:
-            handle.remove()
+            remove_global_hook(handle)
         self._handles.clear()
 
     # Frames are for the forward pass: in backward, activation checkpointing reruns modules
