@@ -834,7 +834,9 @@ class _Progress:
         self.bar = tqdm(
             total=len(plan) * run_steps,
             unit="step",
-            disable=not bar,
+            # On a terminal only (None): no bar frames in a redirected log.
+            disable=None if bar else True,
+            file=sys.stderr,
             dynamic_ncols=True,
             mininterval=1.0,
             # tqdm's own estimate assumes one rate for all runs; the postfix holds ours.
