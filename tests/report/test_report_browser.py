@@ -10,11 +10,18 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from cdp_client import Browser, find_chromium
 from matplotlib import image
 
-from cnnarch.lecture.defaults import DEFAULT_MODELS
-from cnnarch.lecture.explorer import QUANTITIES
+from cnnarch import create_model, model_card, plan
+from cnnarch.analysis.precision import DTYPES
+from cnnarch.lecture.analyses import TRAINING_OPTIMIZER
+from cnnarch.lecture.defaults import DEFAULT_BATCH, DEFAULT_MODELS
+from cnnarch.lecture.explorer import PRECISIONS, QUANTITIES
+from cnnarch.planner import make_budget
+from cnnarch.planner.search import _allocated_bound, training_step
+from cnnarch.planner.traces import StepTraces
 from cnnarch.units import parse_printed
 
 CHROMIUM = find_chromium()
@@ -240,18 +247,21 @@ def test_names_with_numbers_sort_naturally(sorted_columns) -> None:
     assert discriminating > 0
 
 
-# Set a model's explorer to a batch size, precision, mode and optimizer; read each shown value
-# (exact integers; the training peak's phase and its breakdown by category).
+# Set a model's explorer to a batch size (as typed), mode, precision, optimizer and card
+# memory; read each shown value (exact integers; the training peak's phase and its breakdown
+# by category), the batch problem and the largest batch that fits.
 SET_EXPLORER = """
-(function (model, batch, precision, mode, optimizer) {
+(function (model, batch, precision, mode, optimizer, memory) {
   var form = document.querySelector('form.explorer[data-model="' + model + '"]');
+  form.mode.value = mode;
+  form.dispatchEvent(new Event("change"));
   form.batch.value = String(batch);
   form.precision.value = precision;
-  form.mode.value = mode;
   form.optimizer.value = optimizer;
+  form.memory.value = memory;
   form.dispatchEvent(new Event("input"));
   var shown = {parts: {}};
-  var list = form.querySelector(mode === "training" ? "dl.training" : "dl.inference");
+  var list = form.querySelector(mode === "training" ? "dl.training" : "div.inference");
   list.querySelectorAll("output").forEach(function (out) {
     if (out.closest("div").hidden || out.dataset.value === undefined) { return; }
     var value = out.dataset.key === "peak_phase" ? out.dataset.value : Number(out.dataset.value);
@@ -259,8 +269,16 @@ SET_EXPLORER = """
     else { shown[out.dataset.key] = value; }
   });
   shown.message = list.querySelector("output").textContent;
-  shown.hidden = form.querySelector(mode === "training" ? "dl.inference" : "dl.training").hidden;
+  shown.hidden = form.querySelector(mode === "training" ? "div.inference" : "dl.training").hidden;
   shown.optimizerDisabled = form.optimizer.disabled;
+  shown.precision = form.precision.value;
+  var problem = form.querySelector("output.problem");
+  shown.problem = problem.textContent;
+  shown.problemShown = problem.getBoundingClientRect().height > 0;
+  shown.invalid = form.batch.getAttribute("aria-invalid");
+  var largest = form.querySelector("output.largest");
+  shown.largest = largest.dataset.value === undefined ? null : Number(largest.dataset.value);
+  shown.largestText = largest.textContent;
   return shown;
 })
 """
@@ -275,14 +293,21 @@ def cli_summary(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def set_explorer(page, model, batch, precision, mode="inference", optimizer="sgd") -> dict:
-    args = ", ".join(json.dumps(a) for a in (model, batch, precision, mode, optimizer))
+def set_explorer(
+    page, model, batch, precision, mode="inference", optimizer="sgd", memory=""
+) -> dict:
+    args = ", ".join(json.dumps(a) for a in (model, batch, precision, mode, optimizer, memory))
     return page.evaluate(f"{SET_EXPLORER}({args})")
 
 
 @pytest.mark.parametrize(
     ("model", "batch", "precision"),
-    [("vgg16", 256, "bfloat16"), ("googlenet", 1000, "float16"), ("resnet50", 3, "float32")],
+    [
+        ("vgg16", 256, "bfloat16"),
+        ("googlenet", 1000, "float16"),
+        ("resnet50", 3, "float32"),
+        ("alexnet", 65536, "float32"),
+    ],
 )
 def test_explorer_equals_the_cli(page, model, batch, precision) -> None:
     shown = set_explorer(page, model, batch, precision)
@@ -294,29 +319,93 @@ def test_explorer_equals_the_cli(page, model, batch, precision) -> None:
     assert shown["hidden"] and shown["optimizerDisabled"]  # no training rows, no optimizer
 
 
+def test_explorer_opens_on_the_pages_training_figures(page, report_dir) -> None:
+    """Training at the page's batch, float32, SGD with momentum: VGG16's peak is the totals
+    table's (the card's figure)."""
+    page.load(report_dir / "index.html", width=DESKTOP, height=HEIGHT)  # as a reader opens it
+    found = page.evaluate(
+        "(function () { var f = document.querySelector('form.explorer[data-model=\"vgg16\"]');"
+        " return {batch: f.batch.value, mode: f.mode.value, precision: f.precision.value,"
+        " optimizer: f.optimizer.value, peak: Number(f.querySelector("
+        "'output[data-key=training_peak_bytes]').dataset.value)}; })()"
+    )
+    totals = json.loads((report_dir / "tables" / "model_totals.json").read_text())
+    vgg16 = next(row for row in totals["rows"] if row["name"] == "vgg16")
+    assert found == {
+        "batch": str(DEFAULT_BATCH),
+        "mode": "training",
+        "precision": "float32",
+        "optimizer": TRAINING_OPTIMIZER,
+        "peak": vgg16["train_peak"],
+    }
+    cli = cli_summary("vgg16", "--batch", str(DEFAULT_BATCH), "--train", "--optimizer", "momentum")
+    assert found["peak"] == json.loads(cli.stdout)["training_peak_bytes"]
+
+
+def test_explorer_refuses_a_batch_that_is_not_a_whole_number(page) -> None:
+    shown = set_explorer(page, "vgg16", "2.5", "float32")
+    assert shown["problemShown"] and "whole number" in shown["problem"]
+    assert "2.5" in shown["problem"] and shown["invalid"] == "true"
+    assert not any(key in shown for key, _ in QUANTITIES)  # nothing rounded to batch 3
+    for bad in ("0", "65537", ""):
+        assert "whole number" in set_explorer(page, "vgg16", bad, "float32")["problem"]
+    shown = set_explorer(page, "vgg16", 65536, "float32")
+    assert shown["problem"] == "" and not shown["problemShown"] and shown["invalid"] == "false"
+
+
+def plan_step(model, batch, precision, optimizer):
+    """The planner's training step at `batch` as the explorer names it: (peak, phase, breakdown)."""
+    setting = PRECISIONS[precision]
+    options = {"optimizer": optimizer, "precision": setting.step}
+    subject = model if setting.dtype == "float32" else pure(model, setting.dtype)
+    size = None if setting.dtype == "float32" else model_card(model).input_size
+    found = plan(subject, card="h200", batch_size=batch, input_size=size, **options)
+    return found.peak_bytes, found.peak_phase, found.breakdown
+
+
+def pure(model: str, dtype: str) -> torch.nn.Module:
+    """The zoo model converted to `dtype` (on meta: nothing allocated)."""
+    with torch.device("meta"):
+        return create_model(model).to(DTYPES[dtype])
+
+
 # AlexNet with Adam peaks in the optimizer step at a small batch (its FC weights' Adam
-# temporaries), in the backward pass at a large one.
+# temporaries), in the backward pass at a large one. Each precision is the planner's step.
 @pytest.mark.parametrize(
     ("model", "batch", "precision", "optimizer"),
     [
-        ("alexnet", 2, "float16", "adam"),
+        ("alexnet", 2, "fp16", "adam"),
         ("alexnet", 512, "float32", "adam"),
-        ("resnet50", 64, "bfloat16", "momentum"),
+        ("resnet50", 64, "bf16", "momentum"),
+        ("resnet18", 100, "bfloat16", "sgd"),
         ("inception_v3", 1024, "float32", "sgd"),
     ],
 )
-def test_explorer_training_peak_equals_the_cli(page, model, batch, precision, optimizer) -> None:
+def test_explorer_training_peak_equals_the_planner(page, model, batch, precision, optimizer):
     shown = set_explorer(page, model, batch, precision, "training", optimizer)
-    command = ["--batch", str(batch), "--dtype", precision, "--train", "--optimizer", optimizer]
-    cli = cli_summary(model, *command)
-    assert cli.returncode == 0, cli.stderr
-    expected = json.loads(cli.stdout)
-    assert shown["training_peak_bytes"] == expected["training_peak_bytes"]
-    assert shown["peak_phase"] == expected["training"]["peak_phase"]
-    at_peak = expected["training"]["at_peak"]
-    assert shown["parts"] == {k: v for k, v in at_peak.items() if k in shown["parts"]}
-    assert sum(shown["parts"].values()) == expected["training_peak_bytes"]
+    peak, phase, breakdown = plan_step(model, batch, precision, optimizer)
+    assert shown["training_peak_bytes"] == peak
+    assert shown["peak_phase"] == phase
+    assert shown["parts"] == {k: v for k, v in breakdown.items() if k in shown["parts"]}
+    assert sum(shown["parts"].values()) == peak
     assert shown["hidden"] and not shown["optimizerDisabled"]
+
+
+def test_explorer_training_peak_equals_the_cli_in_float32_and_pure_bf16(page) -> None:
+    """Where `cnnarch summary --train` can say the same (no autocast; SGD's step is the same
+    loop or foreach), it does."""
+    for precision in ("float32", "bfloat16"):
+        shown = set_explorer(page, "resnet50", 48, precision, "training", "momentum")
+        command = ["--batch", "48", "--dtype", precision, "--train", "--optimizer", "momentum"]
+        expected = json.loads(cli_summary("resnet50", *command).stdout)
+        assert shown["training_peak_bytes"] == expected["training_peak_bytes"]
+
+
+def test_explorer_offers_autocast_in_training_only(page) -> None:
+    shown = set_explorer(page, "resnet18", 8, "bf16", "inference")
+    assert shown["precision"] == "float32"  # autocast is not traced for inference
+    shown = set_explorer(page, "resnet18", 8, "float16", "training", "sgd")
+    assert shown["precision"] == "float32"  # pure fp16 is not a training step it traces
 
 
 def test_explorer_says_where_training_cannot_be_traced(page) -> None:
@@ -327,10 +416,77 @@ def test_explorer_says_where_training_cannot_be_traced(page) -> None:
     assert cli.returncode == 2 and "more than 1 value per channel" in cli.stderr
 
 
+# Cells of "will it fit": a model, a precision, an optimizer and a card (by name, or its memory
+# as `cnnarch plan --memory` takes it). The explorer reads the largest batch off the planner's
+# peak lines; for inference that is `cnnarch plan --inference`'s answer.
+@pytest.mark.parametrize(
+    ("model", "precision", "memory", "card"),
+    [("vgg16", "float32", "h100", "h100-80gb"), ("resnet50", "bfloat16", "24GiB", None)],
+)
+def test_explorer_largest_inference_batch_equals_the_plan(page, model, precision, memory, card):
+    shown = set_explorer(page, model, 1, precision, "inference", memory=memory)
+    subject = model if precision == "float32" else pure(model, precision)
+    found = plan(
+        subject,
+        None if card else memory,
+        card=card,
+        train=False,
+        input_size=model_card(model).input_size,
+    )
+    assert shown["largest"] == found.batch
+    assert "largest batch that fits on " in shown["largestText"]
+
+
+# For training `plan` also replays the caching allocator below the batch whose allocated peak
+# fits: the explorer names that batch, the planner's own bound, and plan's answer is at most it.
+@pytest.mark.parametrize(
+    ("model", "precision", "optimizer", "memory", "card"),
+    [
+        ("vgg16", "float32", "momentum", "rtx4090", "rtx4090"),
+        ("resnet50", "bf16", "momentum", "a100-80gb", "a100-80gb"),
+        ("alexnet", "float32", "adam", "24GiB", None),
+        ("resnet18", "bfloat16", "sgd", "T4", "t4"),
+        ("googlenet", "fp16", "momentum", "40GB", None),
+    ],
+)
+def test_explorer_largest_training_batch_is_the_planners_bound(
+    page, model, precision, optimizer, memory, card
+):
+    shown = set_explorer(page, model, 1, precision, "training", optimizer, memory)
+    setting = PRECISIONS[precision]
+    subject = model if setting.dtype == "float32" else pure(model, setting.dtype)
+    size = model_card(model).input_size
+    options = {"optimizer": optimizer, "precision": setting.step}
+    budget = make_budget(None if card else memory, card)
+    traces = StepTraces(subject, size, training_step(True, options), "paper")
+    assert shown["largest"] == _allocated_bound(traces, budget)
+    found = plan(subject, None if card else memory, card=card, input_size=size, **options)
+    assert found.batch <= shown["largest"] <= found.batch * 1.1
+
+
+def test_explorer_explains_a_memory_it_cannot_read(page) -> None:
+    def said(memory: str) -> str:
+        return set_explorer(page, "vgg16", 32, "float32", "training", "momentum", memory)[
+            "largestText"
+        ]
+
+    assert "has no unit" in said("24")
+    assert "ambiguous card" in said("rtx")
+    assert "unknown card" in said("v100")
+    assert "unknown unit" in said("24GIBS")
+    assert "nothing fits" in said("2GB")
+    assert (
+        set_explorer(page, "vgg16", 32, "float32", "training", "momentum", "H100")["largest"]
+        == set_explorer(page, "vgg16", 32, "float32", "training", "momentum", "h100-80gb")[
+            "largest"
+        ]
+    )
+
+
 def test_explorer_is_labeled_and_every_model_has_one(page) -> None:
     found = page.evaluate(
         "Array.from(document.querySelectorAll('form.explorer')).map(f => [f.dataset.model, "
-        "['batch', 'precision', 'mode', 'optimizer'].every("
+        "['batch', 'precision', 'mode', 'optimizer', 'memory'].every("
         "n => f.elements[n].closest('label') !== null)])"
     )
     assert [m for m, _ in found] == list(DEFAULT_MODELS)

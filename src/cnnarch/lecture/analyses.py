@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
     from cnnarch.analysis import Summary
 
+# The optimizer of every training figure on the page: SGD with momentum 0.9, the recipe of the
+# lecture's papers (AlexNet, VGG, GoogLeNet, ResNet).
+TRAINING_OPTIMIZER = "momentum"
+
 
 @dataclass
 class Analyses:
@@ -72,7 +76,7 @@ class Analyses:
                 self.input_size(name, variant),
                 batch_size=self.batch_size,
                 train=True,
-                optimizer="momentum",
+                optimizer=TRAINING_OPTIMIZER,
                 variant=variant,
             )
         return self._cache[key]

@@ -1,6 +1,7 @@
-"""The explorer on each model card (a `Widget`): pick a batch size, a precision, inference or
-training and an optimizer, read the totals that `cnnarch summary MODEL --batch B --dtype D [--train
---optimizer O] --format json` prints, computed in the page without a server.
+"""The explorer on each model card (a `Widget`): pick a batch size, inference or training, a
+precision and an optimizer, read the totals that `cnnarch summary` and `cnnarch plan` print for
+that setting, and give a card's memory to read the largest batch that fits; computed in the page
+without a server. It opens on the setting of the page's training figures.
 
 Inference totals are affine in the batch size: value(B) = value(1) + step x (B - 1). Each one's
 value(1) and step come from the analyzer at batch 1 and 2, and the rule is checked against the
@@ -12,7 +13,10 @@ moments`: each clock of the forward pass, backward pass and optimizer step). Eac
 bytes by category are, though: value(B) = value(b0) + step x (B - b0), from the analyzer at
 the smallest batch b0 that trains and at b0 + 1. The page takes the first largest moment as the
 analyzer does, so it shows the analyzer's peak and its breakdown; only the moments that are the
-peak at some batch up to `MAX_BATCH` are embedded.
+peak at some batch up to `MAX_BATCH` are embedded. The same moments, all of them, are the
+planner's `PeakLines` (each moment's total is a line; the peak is the highest), which the page
+reads the largest batch that fits off, against the budget `cnnarch.planner.make_budget` makes of
+a card or a memory size.
 """
 
 from __future__ import annotations
@@ -20,32 +24,82 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from markupsafe import Markup, escape
 
-from cnnarch.analysis.loading import DTYPES
 from cnnarch.analysis.memory import BREAKDOWN_ORDER, OPTIMIZER_STATE
+from cnnarch.analysis.precision import DTYPES
+from cnnarch.analysis.precision import PRECISIONS as STEP_DTYPES
 from cnnarch.errors import CnnarchError
+from cnnarch.lecture.analyses import TRAINING_OPTIMIZER
 from cnnarch.lecture.diagrams import KIND_COLORS, color_kind, shape_text, tooltip
 from cnnarch.lecture.layers import LectureLayer
-from cnnarch.report.document import Widget
+from cnnarch.planner import CARDS, Budget, PeakLines, make_budget
+from cnnarch.planner.budget import SMALLEST_BARE_BYTES, UNITS
+from cnnarch.planner.lines import SEARCH_LIMIT
+from cnnarch.planner.search import training_step
+from cnnarch.report.document import Paragraph, Widget
 from cnnarch.report.markup import element, join
+from cnnarch.units import number
 
-PRECISIONS = ("float32", "bfloat16", "float16")
+if TYPE_CHECKING:
+    from cnnarch.analysis import Summary
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A precision the explorer offers: its name on the page, the dtype the whole model is
+    analyzed in (a name of `DTYPES`, as `cnnarch summary --dtype` takes it) and the training
+    step's mixed precision (`TrainingStep.precision`, as `cnnarch plan --precision` takes it:
+    "fp32" computes in the model's dtype, "bf16" and "fp16" under autocast over float32
+    weights); `step` None: inference only. Autocast is traced in a training step only."""
+
+    label: str
+    dtype: str
+    step: str | None
+    inference: bool = True
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes of one value of a layer's output: the autocast dtype's under autocast."""
+        autocast = STEP_DTYPES[self.step] if self.step is not None else None
+        return (autocast or DTYPES[self.dtype]).itemsize
+
+
+# Keys: `cnnarch summary --dtype` names for a whole model in one dtype, `cnnarch plan
+# --precision` names for autocast.
+PRECISIONS = {
+    "float32": Precision("float32", "float32", "fp32"),
+    "bf16": Precision("bf16 autocast", "float32", "bf16", inference=False),
+    "fp16": Precision("fp16 autocast", "float32", "fp16", inference=False),
+    "bfloat16": Precision("pure bf16", "bfloat16", "fp32"),
+    "float16": Precision("pure fp16", "float16", None),
+}
+INFERENCE_PRECISIONS = tuple(key for key, p in PRECISIONS.items() if p.inference)
+TRAINING_PRECISIONS = tuple(key for key, p in PRECISIONS.items() if p.step is not None)
+# The precision of the page's training figures: float32, without autocast.
+DEFAULT_PRECISION = "float32"
 OPTIMIZERS = ("sgd", "momentum", "adam")  # names of `cnnarch.analysis.training_modes.OPTIMIZERS`
 OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "SGD with momentum", "adam": "Adam"}
-MAX_BATCH = 1024
+MODES = ("inference", "training")
+MAX_BATCH = 65536
 CHECK_BATCHES = (MAX_BATCH,)
 # (field of `cnnarch summary --format json`, label); bytes are shown in bytes and decimal MB.
 QUANTITIES = (
-    ("total_params", "parameters (all)"),
+    ("total_params", "parameters"),
     ("total_macs", "MACs"),
-    ("input_bytes", "input (bytes)"),
+    ("input_bytes", "input"),
     ("param_bytes", "parameters (bytes)"),
-    ("activation_bytes", "forward activations (bytes)"),
-    ("inference_peak_bytes", "inference peak (bytes)"),
+    ("activation_bytes", "allocated during the pass (total)"),
+    ("inference_peak_bytes", "resident at the peak"),
+)
+# Why the two differ, said once where both are shown.
+ALLOCATED_VS_RESIDENT = (
+    "The total adds up every tensor the pass allocates; each is freed once the layers after "
+    "it have read it, so far fewer bytes are resident at once, and the largest number resident "
+    "at one moment is the peak that must fit on the card."
 )
 
 
@@ -67,28 +121,41 @@ class TrainingLines:
         assert best is not None
         return best
 
+    def peak_lines(self) -> PeakLines:
+        """The planner's form of the peak: each moment's total as a line in the batch, of the
+        moments that are the peak at some batch the planner searches (the same peak at every
+        batch from `start` on as all of them, in a few lines)."""
+        moments = _peak_moments(self, SEARCH_LIMIT).moments
+        first = [sum(v for v, _ in lines) for _, lines in moments]
+        following = [sum(v + s for v, s in lines) for _, lines in moments]
+        return PeakLines.through(self.start, first, following)
+
 
 @dataclass(frozen=True)
 class TrainingTotals:
-    """A model's training steps: {precision: {optimizer: TrainingLines}}, and the categories
-    of the breakdown that are not 0 in every embedded moment (the lines' order); what each
-    layer of the model card saves for backward in training."""
+    """A model's training steps: {precision: {optimizer: TrainingLines}} (the moments that
+    are the peak up to `MAX_BATCH`) and {precision: {optimizer: PeakLines}} (all of them), the
+    categories of the breakdown that are not 0 in every embedded moment (the lines' order);
+    what each layer of the model card saves for backward in training."""
 
     lines: dict[str, dict[str, TrainingLines]]
+    fit: dict[str, dict[str, PeakLines]]
     categories: tuple[str, ...]
     saved: dict[str, list[list[int]]]  # {precision: [[bytes at batch start, step] per layer]}
 
 
 @dataclass(frozen=True)
 class Explorer:
-    """A model's explorer: per precision, each quantity's [value at batch 1, step per image];
-    the model card's layers; the training steps, computed in another process while the rest
-    of the report is built (`training.result()` waits for them)."""
+    """A model's explorer: per inference precision, each quantity's [value at batch 1, step
+    per image]; the training steps, computed in another process while the rest of the report
+    is built (`training.result()` waits for them); the model card's layers; the batch size it
+    opens at (the page's training figures')."""
 
     model: str
     lines: dict[str, dict[str, list[int]]]
     training: Future[TrainingTotals]
     layers: tuple[LectureLayer, ...] = ()
+    batch: int = 1
 
     def data(self) -> dict[str, Any]:
         """What the page embeds for this model."""
@@ -100,6 +167,17 @@ class Explorer:
             }
             for precision, by_optimizer in training.lines.items()
         }
+        fit: dict[str, dict[str, Any]] = {
+            "training": {
+                precision: {optimizer: lines.to_dict() for optimizer, lines in by.items()}
+                for precision, by in training.fit.items()
+            },
+            "inference": {},
+        }
+        for precision, totals in self.lines.items():
+            if "inference_peak_bytes" in totals:
+                value, step = totals["inference_peak_bytes"]
+                fit["inference"][precision] = PeakLines(((value - step, step),), 1).to_dict()
         layers = [
             {
                 "name": layer.name,
@@ -118,15 +196,51 @@ class Explorer:
             "categories": list(training.categories),
             "layers": layers,
             "saved": training.saved,
+            "itemsize": {key: p.itemsize for key, p in PRECISIONS.items()},
+            "labels": {key: p.label for key, p in PRECISIONS.items()},
+            "fit": fit,
+            "budgets": budgets(),
+            "max_batch": MAX_BATCH,
         }
+
+
+def budgets() -> dict[str, Any]:
+    """What the page needs of `cnnarch.planner.make_budget` to read the largest batch off the
+    peak lines: for each card (and for a memory given in bytes, which names no card) the bytes
+    held besides the step's tensors in training and in inference (the CUDA context, cuDNN
+    bound and cuBLAS workspaces) and the margin, a fraction of the peak; and how memory sizes
+    are written (`cnnarch.planner.parse_bytes`)."""
+
+    def held(budget: Budget) -> int:
+        return budget.others + sum(budget.cublas)
+
+    def terms(card: str | None, memory: int | None) -> dict[str, Any]:
+        train = make_budget(memory, card)
+        inference = make_budget(memory, card, train=False)
+        return {
+            "held": {"training": held(train), "inference": held(inference)},
+            "error": train.error,
+        }
+
+    some_memory = 2**40  # the terms of a bare memory size do not depend on it
+    return {
+        "cards": {
+            key: {"name": card.name, "memory": card.total_memory, **terms(key, None)}
+            for key, card in CARDS.items()
+        },
+        "memory": terms(None, some_memory),
+        "units": UNITS,
+        "smallest_bare_bytes": SMALLEST_BARE_BYTES,
+        "search_limit": SEARCH_LIMIT,
+    }
 
 
 def affine_totals(analyze: Callable[..., Any], name: str) -> dict[str, dict[str, list[int]]]:
     """{precision: {field: [value at batch 1, step per image]}} for the fields that the
-    analyzer confirms are affine in the batch size."""
+    analyzer confirms are affine in the batch size, for each inference precision."""
     found: dict[str, dict[str, list[int]]] = {}
-    for precision in PRECISIONS:
-        dtype = DTYPES[precision]
+    for precision in INFERENCE_PRECISIONS:
+        dtype = DTYPES[PRECISIONS[precision].dtype]
         one, two = (analyze(name, batch_size=b, dtype=dtype) for b in (1, 2))
         lines = {
             key: [getattr(one, key), getattr(two, key) - getattr(one, key)] for key, _ in QUANTITIES
@@ -145,16 +259,21 @@ def affine_totals(analyze: Callable[..., Any], name: str) -> dict[str, dict[str,
 def training_totals(
     analyze: Callable[..., Any], name: str, layers: Sequence[Sequence[str]] = ()
 ) -> TrainingTotals:
-    """`name`'s training steps from `analyze(name, batch_size=, dtype=, train=True,
-    optimizer=)`: SGD at two batches, the other optimizers at one (`other_optimizer`); and
-    what each of `layers` (the module paths of each) saves for backward, as lines."""
+    """`name`'s training steps from `analyze(name, batch_size=, dtype=, train=True, step=)`,
+    each step as `cnnarch plan` plans it (`cnnarch.planner.search.training_step`: torch.optim's
+    foreach implementation, CUDA's default): SGD at two batches, the other optimizers at one
+    (`other_optimizer`); and what each of `layers` (the module paths of each) saves for
+    backward, as lines."""
     found: dict[str, dict[str, TrainingLines]] = {}
     saved: dict[str, list[list[int]]] = {}
     start = 1
-    for precision in PRECISIONS:
+    for precision in TRAINING_PRECISIONS:
+        setting = PRECISIONS[precision]
 
-        def summary(batch: int, optimizer: str, dtype: Any = DTYPES[precision]) -> Any:
-            return analyze(name, batch_size=batch, dtype=dtype, train=True, optimizer=optimizer)
+        def summary(batch: int, optimizer: str, setting: Precision = setting) -> Summary:
+            step = training_step(True, {"optimizer": optimizer, "precision": setting.step})
+            dtype = DTYPES[setting.dtype]
+            return analyze(name, batch_size=batch, dtype=dtype, train=True, step=step)
 
         try:
             sgd = summary(start, "sgd")
@@ -165,7 +284,7 @@ def training_totals(
         sgd_next = summary(start + 1, "sgd")
         sgd_lines = moment_lines(start, sgd.training, sgd_next.training)
         found[precision] = {
-            optimizer: _peak_moments(
+            optimizer: (
                 sgd_lines
                 if optimizer == "sgd"
                 else other_optimizer(
@@ -176,21 +295,29 @@ def training_totals(
         }
         one, two = (saved_by_layer(s, layers) for s in (sgd, sgd_next))
         saved[precision] = [[a, b - a] for a, b in zip(one, two, strict=True)]
+    fit = {
+        precision: {optimizer: lines.peak_lines() for optimizer, lines in by.items()}
+        for precision, by in found.items()
+    }
+    peaks = {
+        precision: {optimizer: _peak_moments(lines) for optimizer, lines in by.items()}
+        for precision, by in found.items()
+    }
     used = [
         index
         for index in range(len(BREAKDOWN_ORDER))
         if any(
             any(lines[index])
-            for by_optimizer in found.values()
+            for by_optimizer in peaks.values()
             for training in by_optimizer.values()
             for _, lines in training.moments
         )
     ]
-    for by_optimizer in found.values():
+    for by_optimizer in peaks.values():
         for optimizer, training in by_optimizer.items():
             moments = [(phase, [lines[i] for i in used]) for phase, lines in training.moments]
             by_optimizer[optimizer] = TrainingLines(training.start, moments)
-    return TrainingTotals(found, tuple(BREAKDOWN_ORDER[i] for i in used), saved)
+    return TrainingTotals(peaks, fit, tuple(BREAKDOWN_ORDER[i] for i in used), saved)
 
 
 def saved_by_layer(summary: Any, layers: Sequence[Sequence[str]]) -> list[int]:
@@ -262,15 +389,34 @@ def other_optimizer(start: int, other: Any, sgd: Any, sgd_lines: TrainingLines) 
     return TrainingLines(start, moments)
 
 
-def _peak_moments(training: TrainingLines) -> TrainingLines:
-    """Only the moments that are the first largest at some batch from `start` to `MAX_BATCH`."""
+def _peak_moments(training: TrainingLines, largest: int = MAX_BATCH) -> TrainingLines:
+    """Only the moments that are the first largest at some batch from `start` to `largest`.
+
+    The peak is the upper envelope of the moments' lines: from the first largest at `start`,
+    the next one is the first line to catch up with it (a tie goes to the earlier moment), and
+    so on up to `largest`."""
     moments = training.moments
     fixed = np.array([sum(v for v, _ in lines) for _, lines in moments], dtype=np.int64)
     slope = np.array([sum(s for _, s in lines) for _, lines in moments], dtype=np.int64)
-    images = np.arange(MAX_BATCH - training.start + 1, dtype=np.int64)  # batch - start
-    totals = fixed[:, None] + slope[:, None] * images[None, :]
-    peaks = sorted(set(np.argmax(totals, axis=0).tolist()))  # argmax: the first largest
-    return TrainingLines(training.start, [moments[i] for i in peaks])
+    order = np.arange(len(moments))
+    last = largest - training.start  # images beyond `start`
+    images, chosen = 0, []
+    while True:
+        totals = fixed + slope * images
+        best = int(np.argmax(totals))  # argmax: the first largest
+        chosen.append(best)
+        steeper = slope > slope[best]
+        if not steeper.any():
+            break
+        behind = totals[best] - totals[steeper]  # >= 0 now
+        gain = slope[steeper] - slope[best]
+        # the images after which each steeper line first ties (earlier moment) or passes it
+        ties_win = order[steeper] < best
+        catch_up = np.where(ties_win, -(-behind // gain), behind // gain + 1)
+        images = max(images + 1, int(catch_up.min()) + images)
+        if images > last:
+            break
+    return TrainingLines(training.start, [moments[i] for i in sorted(set(chosen))])
 
 
 def explorer_widget(explorer: Explorer) -> Widget:
@@ -279,49 +425,128 @@ def explorer_widget(explorer: Explorer) -> Widget:
     data = explorer.data()
     return Widget(
         f"explorer-{explorer.model}",
-        join([_form(explorer.model, tuple(data["categories"])), layer_bars(explorer)]),
-        f"_The HTML page computes {explorer.model}'s totals and training peak at any batch "
-        "size, precision and optimizer._",
+        join([_form(explorer, tuple(data["categories"])), layer_bars(explorer)]),
+        f"_The HTML page computes {explorer.model}'s totals, training peak and the largest "
+        "batch that fits a card at any batch size, precision and optimizer._",
         data,
     )
 
 
-def _form(model: str, categories: tuple[str, ...]) -> Markup:
-    """The controls and the tables of one model; the page's script fills the values."""
-    precisions = join([element("option", {"value": p}, p) for p in PRECISIONS])
-    optimizers = join([element("option", {"value": o}, OPTIMIZER_LABELS[o]) for o in OPTIMIZERS])
-    modes = join([element("option", {"value": m}, m) for m in ("inference", "training")])
+def explorer_intro(batch: int) -> Paragraph:
+    """What every model card's explorer does, said once above the cards.
+
+    Args:
+        batch: the batch size of the page's training figures, which the explorers open at.
+    """
+    precisions = ", ".join(p.label for p in PRECISIONS.values())
+    return Paragraph(
+        f"Each card has an explorer. It opens on the page's training figures (batch {batch}, "
+        f"float32, {OPTIMIZER_LABELS[TRAINING_OPTIMIZER]}); choose a batch size (a whole "
+        f"number, 1 to {number(MAX_BATCH)}), inference or training, a precision ({precisions}) "
+        "and an optimizer. Inference shows what `cnnarch summary MODEL --batch B --dtype D "
+        "--format json` reports, to the byte; training shows the peak of the step `cnnarch plan "
+        "MODEL --batch-size B --precision P --optimizer O` plans (torch.optim's foreach step, "
+        "CUDA's default; pure bf16 is the model converted to bfloat16), the pass it is reached "
+        "in and what is resident then. Give a card (rtx4090, a100-80gb, ...) or its memory "
+        "(24GiB, 40GB, or the bytes CUDA reports) and it names the largest batch whose peak "
+        "fits, with the CUDA context, cuBLAS workspaces and the planner's margin counted as "
+        "`cnnarch plan` counts them. For inference that is `cnnarch plan --inference`'s answer; "
+        "for training `cnnarch plan` also replays PyTorch's caching allocator, whose rounding "
+        "and fragmentation take a little more, so its answer can be a few batches smaller. "
+        "The page computes all of it offline: inference totals are value at batch 1 + step "
+        "× (B − 1), checked against the analyzer at batch "
+        f"{number(MAX_BATCH)}; the training peak is the largest of the step's moments (each "
+        "clock of the forward pass, the backward pass and the optimizer step), each of them "
+        "fixed bytes + bytes per image, the planner's peak lines."
+    )
+
+
+def _form(explorer: Explorer, categories: tuple[str, ...]) -> Markup:
+    """The controls and the tables of one model, set to the page's training figures; the
+    page's script fills the values."""
+    model = explorer.model
+
+    def options(values: Sequence[str], labels: Callable[[str], str], chosen: str) -> Markup:
+        return join(
+            [
+                element("option", {"value": v, "selected": v == chosen or None}, labels(v))
+                for v in values
+            ]
+        )
+
+    precisions = options(tuple(PRECISIONS), lambda p: PRECISIONS[p].label, DEFAULT_PRECISION)
+    optimizers = options(OPTIMIZERS, OPTIMIZER_LABELS.__getitem__, TRAINING_OPTIMIZER)
+    modes = options(MODES, str, "training")
     totals = join([_row(label, {"data_key": key}) for key, label in QUANTITIES])
     parts = join([_row(c, {"data_part": c}, "part") for c in categories])
     training = join(
         [
-            _row("training peak (bytes)", {"data_key": "training_peak_bytes"}),
-            _row("peak reached in the", {"data_key": "peak_phase"}),
+            _row("resident at the peak", {"data_key": "training_peak_bytes"}),
+            _row("reached in the", {"data_key": "peak_phase"}),
             parts,
         ]
     )
-    batch = {"type": "number", "name": "batch", "min": 1, "max": MAX_BATCH, "value": 1, "step": 1}
+    batch = {
+        "type": "number",
+        "name": "batch",
+        "min": 1,
+        "max": MAX_BATCH,
+        "step": 1,
+        "value": explorer.batch,
+        "inputmode": "numeric",
+        "aria-describedby": f"batch-problem-{model}",
+    }
+    memory = {
+        "type": "text",
+        "name": "memory",
+        "placeholder": "rtx4090 or 24GiB",
+        "list": f"cards-{model}",
+        "autocomplete": "off",
+        "spellcheck": "false",
+    }
+    cards = join([element("option", {"value": key}, card.name) for key, card in CARDS.items()])
     return element(
         "form",
         {"class": "explorer", "data_model": model, "aria_label": f"explore {model}"},
-        element("label", None, "batch size ", Markup(f"<input {_attributes(batch)}>")),
-        " ",
-        element("label", None, "precision ", element("select", {"name": "precision"}, precisions)),
-        " ",
-        element("label", None, "mode ", element("select", {"name": "mode"}, modes)),
-        " ",
-        element("label", None, "optimizer ", element("select", {"name": "optimizer"}, optimizers)),
-        element("dl", {"class": "inference"}, totals),
-        element("dl", {"class": "training", "hidden": True}, training),
+        element(
+            "div",
+            {"class": "controls"},
+            element("label", None, "batch size ", Markup(f"<input {_attributes(batch)}>")),
+            element("label", None, "mode ", element("select", {"name": "mode"}, modes)),
+            element(
+                "label", None, "precision ", element("select", {"name": "precision"}, precisions)
+            ),
+            element(
+                "label", None, "optimizer ", element("select", {"name": "optimizer"}, optimizers)
+            ),
+        ),
+        element(
+            "output",
+            {"class": "problem", "id": f"batch-problem-{model}", "aria_live": "polite"},
+        ),
+        element(
+            "div",
+            {"class": "inference", "hidden": True},
+            element("dl", None, totals),
+            element("p", {"class": "why"}, ALLOCATED_VS_RESIDENT),
+        ),
+        element("dl", {"class": "training"}, training),
+        element(
+            "div",
+            {"class": "fit"},
+            element("label", None, "card memory ", Markup(f"<input {_attributes(memory)}>")),
+            element("datalist", {"id": f"cards-{model}"}, cards),
+            element("output", {"class": "largest", "name": "largest", "aria_live": "polite"}),
+        ),
     )
+
+
+BAR_AREA, NAME_AREA, AXIS_W = 170, 96, 64  # px of the per-layer bar chart
 
 
 def _attributes(attributes: dict[str, object]) -> str:
     """Attributes of a void element (one without children), escaped."""
     return " ".join(f'{name}="{escape(value)}"' for name, value in attributes.items())
-
-
-BAR_AREA, NAME_AREA, AXIS_W = 170, 96, 64  # px of the per-layer bar chart
 
 
 def layer_bars(explorer: Explorer) -> Markup:
@@ -419,7 +644,11 @@ def layer_bars(explorer: Explorer) -> Markup:
         None,
         element("strong", None, title),
         ", at the explorer's batch size and precision (",
-        element("output", {"class": "bars-setting"}, "batch 1, float32"),
+        element(
+            "output",
+            {"class": "bars-setting"},
+            f"batch {explorer.batch}, {PRECISIONS[DEFAULT_PRECISION].label}",
+        ),
         "). Hover or focus a bar (arrow keys move between bars) for the layer's output shape, "
         "parameters, MACs, output bytes and what it saves for backward in training.",
     )

@@ -18,6 +18,7 @@ from cnnarch.lecture.explorer import (
     TrainingTotals,
     affine_totals,
     analyzed_training_totals,
+    explorer_intro,
     explorer_widget,
 )
 from cnnarch.lecture.figures import Cause, Figure, cut_beyond_limit
@@ -329,9 +330,9 @@ def _explorer(analyses: Analyses, name: str, training: Future[TrainingTotals]) -
         return analyze(model, batch_size=batch_size, dtype=dtype)
 
     analyses.step(f"explorer {name}")
-    return Explorer(
-        name, affine_totals(cached, name), training, tuple(analyses.layers(name).layers)
-    )
+    layers = tuple(analyses.layers(name).layers)
+    totals = affine_totals(cached, name)
+    return Explorer(name, totals, training, layers, analyses.batch_size)
 
 
 def model_section(
@@ -385,19 +386,7 @@ def build(analyses: Analyses, pending: dict[str, Future[TrainingTotals]]) -> Top
             "the forward pass allocates, inside an Inception module or a residual block too."
         ),
         totals_table(analyses, totals),
-        Paragraph(
-            "Each card has an explorer: choose a batch size (1 to 1024), a precision, "
-            "inference or training and an optimizer, and it shows what `cnnarch summary MODEL "
-            "--batch B --dtype D --format json` reports (with `--train --optimizer O` in "
-            "training), to the byte. The page computes them offline. Inference totals are "
-            "value at batch 1 + step × (B − 1); the report checks that rule against the "
-            "analyzer at batch 1024 and leaves out any quantity that breaks it. The training "
-            "peak is not a straight line: it is the largest of the step's moments (each clock "
-            "of the forward pass, the backward pass and the optimizer step), and each moment "
-            "is one, fixed bytes + bytes per image. The page holds the moments that are the "
-            "peak at some batch and takes the first largest, as the analyzer does, with its "
-            "breakdown by what is alive at that moment."
-        ),
+        explorer_intro(analyses.batch_size),
     )
     section.children = [
         model_section(analyses, t["name"], t, checks[t["name"]], pending[t["name"]]) for t in totals

@@ -34,7 +34,7 @@ from cnnarch.tables import Table
 
 FIGURES_DIR = "figures"
 TABLES_DIR = "tables"
-STYLESHEETS = ("report.css",)
+STYLESHEETS = ("report.css", "explorer.css")
 # In this order: sorting, the hover box, then the widgets' scripts (which read the hover box's
 # targets).
 SCRIPTS = ("sort.js", "tip.js", "explorer.js")

@@ -1,15 +1,23 @@
 // Each form.explorer reads its numbers from the JSON element "data-explorer-<model>".
 (function () {
   function at(line, batch, start) { return line[0] + line[1] * (batch - start); }
+  function n(value) { return value.toLocaleString("en-US"); }
+  function mb(value) {
+    return (value / 1e6).toLocaleString("en-US", {maximumFractionDigits: 2}) + " MB";
+  }
+  function gb(value) {
+    return (value / 1e9).toLocaleString("en-US", {maximumFractionDigits: 2}) + " GB";
+  }
   function show(out, value) {
     out.dataset.value = String(value);
-    var text = value.toLocaleString("en-US");
+    var text = n(value);
     if (out.dataset.key !== "total_params" && out.dataset.key !== "total_macs") {
       text += " (" + (value / 1e6).toLocaleString("en-US",
         {minimumFractionDigits: 2, maximumFractionDigits: 2}) + " MB)";
     }
     out.textContent = text;
   }
+  // The first largest moment at `batch`: the analyzer's peak, its phase and its breakdown.
   function peak(training, batch) {
     var best = null;
     training.moments.forEach(function (moment) {
@@ -21,29 +29,90 @@
     });
     return best;
   }
-  var itemsize = {float32: 4, bfloat16: 2, float16: 2};
-  function n(value) { return value.toLocaleString("en-US"); }
-  function mb(value) {
-    return (value / 1e6).toLocaleString("en-US", {maximumFractionDigits: 2}) + " MB";
+  // A batch size as typed: a whole number from 1 to `max`, else null (2.5 is not rounded).
+  function wholeBatch(text, max) {
+    if (!/^\s*[0-9]+\s*$/.test(text)) { return null; }
+    var value = Number(text);
+    return value >= 1 && value <= max ? value : null;
+  }
+  // A memory size as `cnnarch plan --memory` takes it (cnnarch.planner.parse_bytes), or a card
+  // by name as `--card` finds it (cnnarch.planner.find_card): {memory, budget, name} or
+  // {problem}.
+  function readMemory(text, budgets) {
+    var size = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$/.exec(text);
+    if (size) {
+      var units = {};
+      Object.keys(budgets.units).forEach(function (u) { units[u.toLowerCase()] = budgets.units[u]; });
+      var unit = size[2].toLowerCase();
+      var hint = "write a number and a unit (24GiB, 40GB) or the exact bytes; GB = 10^9 " +
+        "bytes, GiB = 2^30";
+      if (unit && !(unit in units)) { return {problem: "unknown unit " + size[2] + ": " + hint}; }
+      if (!unit) {
+        if (size[1].indexOf(".") >= 0 || Number(size[1]) < budgets.smallest_bare_bytes) {
+          return {problem: text.trim() + " has no unit: " + hint};
+        }
+        return {memory: Number(size[1]), budget: budgets.memory, name: ""};
+      }
+      return {memory: Math.round(Number(size[1]) * units[unit]), budget: budgets.memory,
+              name: ""};
+    }
+    function squash(s) { return s.toLowerCase().replace(/[^a-z0-9]/g, ""); }
+    var wanted = squash(text);
+    var keys = Object.keys(budgets.cards);
+    var found = keys.filter(function (k) { return squash(k) === wanted; });
+    if (!found.length) {
+      found = keys.filter(function (k) { return squash(k).indexOf(wanted) === 0; });
+    }
+    if (found.length !== 1 || !wanted) {
+      return {problem: (found.length ? "ambiguous card: " : "unknown card: ") + "choose one of " +
+        keys.join(", ") + ", or give the memory (24GiB, 40GB, or bytes)"};
+    }
+    var card = budgets.cards[found[0]];
+    return {memory: card.memory, budget: card, name: card.name};
+  }
+  // The largest batch whose peak (the planner's PeakLines: the highest of its lines), the bytes
+  // held besides the step and the margin fit in `memory`: 0 if not even the smallest does.
+  function largestBatch(lines, memory, budget, mode, limit) {
+    var room = memory - budget.held[mode];
+    function peakAt(batch) {
+      return Math.max.apply(null, lines.lines.map(function (line) {
+        return line.start + line.per_example * batch;
+      }));
+    }
+    function fits(batch) {
+      var p = peakAt(batch);
+      return p + Math.ceil(p * budget.error) <= room;
+    }
+    var low = lines.smallest, high = limit;
+    if (!fits(low)) { return {batch: 0}; }
+    if (fits(high)) { return {batch: high, beyond: true, peak: peakAt(high)}; }
+    while (high - low > 1) {  // the peak grows with the batch: fitting stops once
+      var middle = Math.floor((low + high) / 2);
+      if (fits(middle)) { low = middle; } else { high = middle; }
+    }
+    return {batch: low, peak: peakAt(low)};
   }
   // Each layer's exact values at the explorer's setting, on its bar and its diagram box.
   function updateLayers(form, model, batch, precision) {
     var card = form.closest("section");
-    var step = model.training[precision].sgd;
+    var bytesPerValue = model.itemsize[precision];
     var largest = Math.max.apply(null, model.layers.map(function (l) { return l.values; }));
     card.querySelectorAll("text.tick").forEach(function (tick) {
-      var bytes = Number(tick.dataset.fraction) * largest * batch * itemsize[precision];
-      tick.textContent = mb(bytes);
+      tick.textContent = mb(Number(tick.dataset.fraction) * largest * batch * bytesPerValue);
     });
-    card.querySelector("output.bars-setting").textContent = "batch " + batch + ", " + precision;
+    var setting = card.querySelector("output.bars-setting");
+    if (setting) { setting.textContent = "batch " + n(batch) + ", " + model.labels[precision]; }
+    var saved = model.saved[precision];
+    var start = model.training.float32.sgd.start;
     model.layers.forEach(function (layer, index) {
-      var bytes = layer.values * batch * itemsize[precision];
-      var saved = batch < step.start ? "traced from batch " + step.start
-        : n(at(model.saved[precision][index], batch, step.start)) + " bytes";
-      var text = layer.name + ": output " + layer.shape + " per image; at batch " + batch +
-        " in " + precision + ": output " + n(bytes) + " bytes (" + mb(bytes) + "), MACs " +
-        n(layer.macs * batch) + ", saved for backward in training " + saved + "; params " +
-        n(layer.params) + "; modules: " + layer.modules;
+      var bytes = layer.values * batch * bytesPerValue;
+      var kept = !saved ? "not traced in " + model.labels[precision]
+        : batch < start ? "traced from batch " + start
+        : n(at(saved[index], batch, start)) + " bytes";
+      var text = layer.name + ": output " + layer.shape + " per image; at batch " + n(batch) +
+        " in " + model.labels[precision] + ": output " + n(bytes) + " bytes (" + mb(bytes) +
+        "), MACs " + n(layer.macs * batch) + ", saved for backward in training " + kept +
+        "; params " + n(layer.params) + "; modules: " + layer.modules;
       card.querySelectorAll('[data-tip][data-path="' + layer.path + '"]').forEach(function (el) {
         el.setAttribute("aria-label", text);
       });
@@ -53,25 +122,66 @@
     var source = document.getElementById("data-explorer-" + form.dataset.model);
     if (!source) { return; }
     var model = JSON.parse(source.textContent);
-    var inference = form.querySelector("dl.inference");
+    var inference = form.querySelector("div.inference");
     var training = form.querySelector("dl.training");
+    var problem = form.querySelector("output.problem");
+    var largest = form.querySelector("output.largest");
+    function clear(outputs) {
+      outputs.forEach(function (out) { delete out.dataset.value; out.textContent = ""; });
+    }
     function update() {
-      var batch = Math.round(Number(form.batch.value));
-      var valid = batch >= 1 && batch <= 1024;
       var trains = form.mode.value === "training";
-      if (valid) { updateLayers(form, model, batch, form.precision.value); }
-      form.batch.setAttribute("aria-invalid", valid ? "false" : "true");
+      var modeName = trains ? "training" : "inference";
+      var available = trains ? model.training : model.totals;
+      // Autocast is traced in a training step only; pure fp16 is not traced in training.
+      Array.from(form.precision.options).forEach(function (option) {
+        option.disabled = !(option.value in available);
+      });
+      if (!(form.precision.value in available)) { form.precision.value = "float32"; }
+      var precision = form.precision.value;
       form.optimizer.disabled = !trains;
       inference.hidden = trains;
       training.hidden = !trains;
       var outputs = (trains ? training : inference).querySelectorAll("output");
-      outputs.forEach(function (out) { delete out.dataset.value; out.textContent = ""; });
-      if (!valid) {
-        outputs[0].textContent = "batch 1 to 1024";
-        return;
+      clear(outputs);
+      clear([largest]);
+      var batch = wholeBatch(form.batch.value, model.max_batch);
+      form.batch.setAttribute("aria-invalid", batch === null ? "true" : "false");
+      problem.textContent = batch === null ? "The batch size is a whole number from 1 to " +
+        n(model.max_batch) + (form.batch.value.trim() ? ", not " + form.batch.value.trim() : "") +
+        "." : "";
+      var step = trains ? model.training[precision][form.optimizer.value] : null;
+      var fitLines = trains ? model.fit.training[precision][form.optimizer.value]
+        : model.fit.inference[precision];
+      var memoryText = form.memory.value.trim();
+      if (memoryText && !fitLines) {
+        largest.textContent = "the inference peak of this model is not a line in the batch " +
+          "size; cnnarch plan --inference traces it";
+      } else if (memoryText) {
+        var memory = readMemory(memoryText, model.budgets);
+        if (memory.problem) {
+          largest.textContent = memory.problem;
+        } else if (memory.memory <= memory.budget.held[modeName]) {
+          largest.textContent = "the CUDA context and workspaces alone take " +
+            gb(memory.budget.held[modeName]) + " of " + gb(memory.memory);
+        } else {
+          var found = largestBatch(fitLines, memory.memory, memory.budget, modeName,
+                                   model.budgets.search_limit);
+          largest.dataset.value = String(found.batch);
+          var on = memory.name ? memory.name + " (" + gb(memory.memory) + " as CUDA reports it)"
+            : gb(memory.memory);
+          largest.textContent = found.batch === 0
+            ? "nothing fits on " + on + ": not even batch " + fitLines.smallest
+            : (found.beyond ? "more than " : "") + "largest batch that fits on " + on + ": " +
+              n(found.batch) + " (peak " + gb(found.peak) + ", " + modeName + ", " +
+              model.labels[precision] + (trains ? ", " + form.optimizer.selectedOptions[0]
+                .textContent : "") + ")";
+        }
       }
+      if (batch === null) { return; }
+      updateLayers(form, model, batch, precision);
       if (!trains) {
-        var shown = model.totals[form.precision.value];
+        var shown = model.totals[precision];
         outputs.forEach(function (out) {
           var line = shown[out.dataset.key];
           out.closest("div").hidden = !line;
@@ -79,20 +189,19 @@
         });
         return;
       }
-      var step = model.training[form.precision.value][form.optimizer.value];
       if (batch < step.start) {
         outputs[0].textContent = "from batch " + step.start + " (batch-norm in training " +
           "needs more than one value per channel)";
         return;
       }
-      var found = peak(step, batch);
+      var top = peak(step, batch);
       outputs.forEach(function (out) {
-        if (out.dataset.key === "training_peak_bytes") { show(out, found.total); }
+        if (out.dataset.key === "training_peak_bytes") { show(out, top.total); }
         else if (out.dataset.key === "peak_phase") {
-          out.dataset.value = found.phase;
-          out.textContent = found.phase === "step" ? "optimizer step" : found.phase + " pass";
+          out.dataset.value = top.phase;
+          out.textContent = top.phase === "step" ? "optimizer step" : top.phase + " pass";
         } else {
-          show(out, found.parts[model.categories.indexOf(out.dataset.part)]);
+          show(out, top.parts[model.categories.indexOf(out.dataset.part)]);
         }
       });
     }
