@@ -545,6 +545,16 @@ def test_bars_and_boxes_show_the_layers_values_at_the_explorer_setting(page) -> 
     assert found["focused"] == [True, False, found["bars"][1][1]]
 
 
+def test_the_bars_axis_labels_fit_at_the_largest_batch(page) -> None:
+    set_explorer(page, "vgg16", 65536, "float32")
+    found = page.evaluate(
+        "Array.from(document.querySelectorAll('#model-vgg16 text.tick')).map(t => [t.textContent,"
+        " t.getBoundingClientRect().left - t.ownerSVGElement.getBoundingClientRect().left])"
+    )
+    assert found[-1][0] == f"{65536 * 224 * 224 * 64 * 4 / 1e9:,.2f} GB"  # not 210,453 MB
+    assert all(left >= 0 for _, left in found)  # inside the picture, not cut at its edge
+
+
 def test_comparison_bubbles_show_their_numbers_and_link_to_the_model(page) -> None:
     found = page.evaluate(
         "Array.from(document.querySelectorAll('#figure-comparison_accuracy_compute a.point'))"

@@ -98,7 +98,8 @@
     var bytesPerValue = model.itemsize[precision];
     var largest = Math.max.apply(null, model.layers.map(function (l) { return l.values; }));
     card.querySelectorAll("text.tick").forEach(function (tick) {
-      tick.textContent = mb(Number(tick.dataset.fraction) * largest * batch * bytesPerValue);
+      var bytes = Number(tick.dataset.fraction) * largest * batch * bytesPerValue;
+      tick.textContent = bytes < 1e9 ? mb(bytes) : gb(bytes);  // short enough for the axis
     });
     var setting = card.querySelector("output.bars-setting");
     if (setting) { setting.textContent = "batch " + n(batch) + ", " + model.labels[precision]; }
@@ -200,8 +201,10 @@
         else if (out.dataset.key === "peak_phase") {
           out.dataset.value = top.phase;
           out.textContent = top.phase === "step" ? "optimizer step" : top.phase + " pass";
-        } else {
-          show(out, top.parts[model.categories.indexOf(out.dataset.part)]);
+        } else {  // a part this step does not have (weight copies without autocast) is left out
+          var part = top.parts[model.categories.indexOf(out.dataset.part)];
+          out.closest("div").hidden = part === 0;
+          show(out, part);
         }
       });
     }
