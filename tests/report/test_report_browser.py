@@ -342,6 +342,20 @@ def test_explorer_opens_on_the_pages_training_figures(page, report_dir) -> None:
     assert found["peak"] == json.loads(cli.stdout)["training_peak_bytes"]
 
 
+def test_explorer_shows_only_the_parts_the_step_has(page) -> None:
+    """Low-precision weight copies exist under autocast only: their row is not displayed in
+    float32, and is in bf16 autocast."""
+    height = (
+        'document.querySelector(\'form.explorer[data-model="resnet18"] '
+        "output[data-part=\"low-precision weight copies\"]').closest('div')"
+        ".getBoundingClientRect().height"
+    )
+    shown = set_explorer(page, "resnet18", 16, "float32", "training", "momentum")
+    assert "low-precision weight copies" not in shown["parts"] and page.evaluate(height) == 0
+    shown = set_explorer(page, "resnet18", 16, "bf16", "training", "momentum")
+    assert shown["parts"]["low-precision weight copies"] > 0 and page.evaluate(height) > 0
+
+
 def test_explorer_refuses_a_batch_that_is_not_a_whole_number(page) -> None:
     shown = set_explorer(page, "vgg16", "2.5", "float32")
     assert shown["problemShown"] and "whole number" in shown["problem"]
