@@ -135,8 +135,9 @@ class TrainingLines:
 class TrainingTotals:
     """A model's training steps: {precision: {optimizer: TrainingLines}} (the moments that
     are the peak up to `MAX_BATCH`) and {precision: {optimizer: PeakLines}} (the peak at every
-    batch the planner searches), the categories of the breakdown that are not 0 in every embedded moment (the lines' order);
-    what each layer of the model card saves for backward in training."""
+    batch the planner searches), the categories of the breakdown that are not 0 in every
+    embedded moment (the lines' order); what each layer of the model card saves for backward
+    in training."""
 
     lines: dict[str, dict[str, TrainingLines]]
     fit: dict[str, dict[str, PeakLines]]
