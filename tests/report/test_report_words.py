@@ -6,6 +6,11 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from markupsafe import escape
+
+from cnnarch.lecture.defaults import DEFAULT_MODELS
+from cnnarch.lecture.references import short_citation
+from cnnarch.zoo.registry import model_card
 
 PROSE = {"p", "li", "figcaption", "h1", "h2", "h3", "h4", "summary"}
 NOT_PROSE = {"table", "svg", "script", "style"}
@@ -85,3 +90,18 @@ def test_no_module_path_in_the_prose(page_prose) -> None:
 
 def test_no_implementation_jargon_in_the_prose(page_prose) -> None:
     assert found(JARGON, page_prose) == []
+
+
+def test_each_card_cites_its_paper_and_the_references_list_it(report_dir) -> None:
+    html = (report_dir / "index.html").read_text(encoding="utf-8")
+    listed = html.split('<section id="references">')[1].split("</section>")[0]
+    for name in DEFAULT_MODELS:
+        card = model_card(name)
+        citation = escape(short_citation(card))
+        card_html = html.split(f'<section id="model-{name}">')[1].split("</section>")[0]
+        assert f'<a href="#references">{citation}</a>' in card_html, name
+        assert f"<li>{citation}: {escape(card.paper.authors)}" in listed, name
+        assert escape(card.paper.title) in listed and card.paper.arxiv in listed, name
+    # Each paper once: AlexNet's and ZFNet's papers differ, VGG16 and VGG19 share one.
+    vgg = escape(short_citation(model_card("vgg16")))
+    assert listed.count(f"<li>{vgg}:") == 1

@@ -19,6 +19,7 @@ from cnnarch.lecture.explorer import (
 from cnnarch.lecture.figures import Cause, Figure, cut_beyond_limit
 from cnnarch.lecture.layers import BYTES_PER_VALUE, LectureLayer, LectureLayers
 from cnnarch.lecture.profile import profile_chart
+from cnnarch.lecture.references import cite, short_citation
 from cnnarch.lecture.topic import Topic
 from cnnarch.report.document import Bullets, Folded, Paragraph, Section, Verdicts
 from cnnarch.tables import Column, Table, macs_column, megabytes_column, params_column
@@ -87,15 +88,6 @@ def totals_table(analyses: Analyses, totals: list[dict[str, Any]]) -> Table:
         note="Alive throughout a training step: parameters, momentum, buffers and the input. "
         "The rest at the peak: saved activations, gradients and temporaries alive at that moment.",
     )
-
-
-def short_citation(card: ModelCard) -> str:
-    """'Krizhevsky et al. 2012', 'Simonyan & Zisserman 2014'."""
-    authors = [a.strip() for a in card.paper.authors.split(",")]
-    year = card.paper.year
-    if len(authors) == 2:
-        return f"{authors[0]} & {authors[1]} {year}"
-    return f"{authors[0]} et al. {year}" if len(authors) > 2 else f"{authors[0]} {year}"
 
 
 def lecture_note(card: ModelCard) -> str:
@@ -336,7 +328,7 @@ def model_section(
     section = Section(f"model-{name}", name)
     section.add(
         Paragraph(
-            f"{card.description.rstrip('.')} ({short_citation(card)}); input {h}×{w}×{c}."
+            f"{card.description.rstrip('.')} ({cite(card)}); input {h}×{w}×{c}."
             + lecture_note(card)
         ),
         Bullets(tuple(card_lines(analyses, totals, layers))),

@@ -9,6 +9,7 @@ sit beside it as files (`FIGURES_DIR`, `TABLES_DIR`) and are linked.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -116,7 +117,7 @@ def figure_fit(svg: str) -> FigureFit:
     natural = float(width.group(1)) * _CSS_PX[width.group(2)]
     units = float(view.group(1)) if view else natural  # the SVG's units across its width
     sizes = [float(size) for size in _FONT_SIZE.findall(svg)]
-    return FigureFit(natural, units * LEGIBLE_PX / min(sizes) if sizes else 0.0)
+    return FigureFit(natural, math.ceil(units * LEGIBLE_PX / min(sizes)) if sizes else 0.0)
 
 
 def inline_svg(svg: bytes | str) -> Markup:
@@ -124,7 +125,9 @@ def inline_svg(svg: bytes | str) -> Markup:
     prologue, doctype or metadata)."""
     text = svg.decode("utf-8") if isinstance(svg, bytes) else str(svg)
     text = text[text.index("<svg") :]
-    return Markup(re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S))
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    # matplotlib writes an upright label as rotate(-0 ...): the page prints no negative zero.
+    return Markup(text.replace("rotate(-0 ", "rotate(0 "))
 
 
 def _table_view(table: Table) -> dict[str, object]:

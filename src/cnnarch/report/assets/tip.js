@@ -39,8 +39,9 @@
   document.addEventListener("focusin", show);
   document.addEventListener("mouseout", hide);
   document.addEventListener("focusout", hide);
-  // A tap (or a click) shows the detail and keeps it until the next tap elsewhere.
-  document.addEventListener("click", function (event) {
+  // A tap (or a click) shows the detail and keeps it until the next tap elsewhere. A finger
+  // that scrolls the page ends in pointercancel, not pointerup: only a tap shows it.
+  document.addEventListener("pointerup", function (event) {
     var el = event.target.closest && event.target.closest("[data-tip]");
     if (!el) { return; }
     el.focus({preventScroll: true});
