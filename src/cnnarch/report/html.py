@@ -85,6 +85,7 @@ _WIDTH = re.compile(r'\swidth="([\d.]+)(px|pt)?"')
 # own units.
 _FONT_SIZE = re.compile(r'font-size(?:="|:\s*)([\d.]+)')
 _CSS_PX = {"px": 1.0, "pt": 4 / 3, None: 1.0}
+_NEGATIVE_ZERO = re.compile(r"(?<![\w.-])-0(?![\d.])")
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,8 @@ def inline_svg(svg: bytes | str) -> Markup:
     text = svg.decode("utf-8") if isinstance(svg, bytes) else str(svg)
     text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
-    # matplotlib writes an upright label as rotate(-0 ...): the page prints no negative zero.
-    return Markup(text.replace("rotate(-0 ", "rotate(0 "))
+    # matplotlib writes negative zeros (rotate(-0 ...), path points): the page has none.
+    return Markup(_NEGATIVE_ZERO.sub("0", text))
 
 
 def _table_view(table: Table) -> dict[str, object]:
