@@ -447,7 +447,7 @@ def explorer_intro(batch: int) -> Paragraph:
         f"number, 1 to {number(MAX_BATCH)}), inference or training, a precision ({precisions}) "
         "and an optimizer. Inference shows what `cnnarch summary MODEL --batch B --dtype D "
         "--format json` reports, to the byte; training shows the peak of the step `cnnarch plan "
-        "MODEL --batch-size B --precision P --optimizer O` plans (torch.optim's foreach step, "
+        "MODEL --batch-size B --precision P --optimizer O` plans (torch.optim's multi-tensor step, "
         "CUDA's default; pure bf16 is the model converted to bfloat16), the pass it is reached "
         "in and what is resident then. Give a card (rtx4090, a100-80gb, ...) or its memory "
         "(24GiB, 40GB, or the bytes CUDA reports) and it names the largest batch whose peak "
