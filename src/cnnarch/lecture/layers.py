@@ -47,6 +47,8 @@ class Part:
     path: str  # the module's path (a functional pooling call's row path ends in "()")
     name: str  # CONV3-64, POOL3, FC-1000
     geometry: str  # "3×3, stride 2, pad 1"; "" for linear layers and functional calls
+    stride: int = 1  # the largest of its strides
+    weights: int = 0  # parameters with more than one dimension
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,9 @@ def _parts(model: nn.Module, rows: Sequence[Any], paths: Sequence[str]) -> tuple
         module = model.get_submodule(row.path)
         named = _leaf_name(module) if row.is_leaf else None
         if named is not None:
-            found.append(Part(row.path, named[0], geometry(module)))
+            stride = getattr(module, "stride", 1) or 1
+            stride = max(stride) if isinstance(stride, tuple) else stride
+            found.append(Part(row.path, named[0], geometry(module), stride, _weights(module)))
     return tuple(found)
 
 
@@ -337,13 +341,18 @@ def _with_training_only(
                 training.batch_size,
                 training.rows,
             )
-            at = next((i + 1 for i, lay in enumerate(out) if _within(source, lay.paths)), len(out))
+            at = next((i + 1 for i, lay in enumerate(out) if within(source, lay.paths)), len(out))
             out.insert(at, extra)
         for tensor in row.output_ids:
             made_by[tensor] = row.path
     return out
 
 
-def _within(path: str, paths: Sequence[str]) -> bool:
-    """Whether the call at `path` is one of `paths` or runs inside one of them."""
+def within(path: str, paths: Sequence[str]) -> bool:
+    """Whether the call at `path` is one of `paths` or runs inside one of them.
+
+    Args:
+        path: a row's path.
+        paths: module paths.
+    """
     return any(path == p or path.startswith(f"{p}.") for p in paths)
