@@ -28,7 +28,7 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 from torch import nn
@@ -47,7 +47,7 @@ from cnnarch.lecture.layers import (
 from cnnarch.report.document import Picture
 
 if TYPE_CHECKING:
-    from cnnarch.analysis import Summary
+    from cnnarch.analysis import LayerRow, Summary
 
 # One color per kind of layer, shared by every diagram and the per-layer charts (Okabe-Ito).
 KIND_COLORS = {
@@ -131,7 +131,11 @@ def tooltip(layer: LectureLayer) -> str:
 
 
 def box_height(notes: Sequence[str] = ()) -> float:
-    """The height of a box with `notes` lines under its four."""
+    """The height of a box with `notes` lines under its four.
+
+    Args:
+        notes: the box's extra lines.
+    """
     return BOX_H + LINE_H * len(notes)
 
 
@@ -147,7 +151,17 @@ def box(
 ) -> str:
     """One layer as a box: its name; its kernel, stride and padding (or `detail`); its output
     shape (H×W×C); its weights and MACs for one image; then `notes`, a line each (a block's
-    shortcut, a head's layers)."""
+    shortcut, a head's layers).
+
+    Args:
+        x: left edge.
+        y: top edge.
+        layer: the layer shown.
+        kind: its color key (default: `color_kind(layer)`).
+        detail: the second line, instead of the kernel, stride and padding.
+        notes: more lines under the cost.
+        width: the box's width.
+    """
     kind = kind or color_kind(layer)
     color = KIND_COLORS[kind]
     dash = ' stroke-dasharray="5 3"' if layer.training_only else ""
@@ -301,7 +315,9 @@ NODE_R = 13  # radius of a merge node ("+", "C")
 AFTER_MERGE = {"ReLU": "ReLU", "relu": "ReLU", "relu_": "ReLU"}
 
 
-def _of(layers: Sequence[LectureLayer], rows: Sequence[Any], picked: Sequence[int]) -> list:
+def _of(
+    layers: Sequence[LectureLayer], rows: Sequence[LayerRow], picked: Sequence[int]
+) -> list[LectureLayer]:
     """The layers behind the calls at row indices `picked`."""
     paths = [rows[i].path for i in picked]
     return [x for x in layers if within(x.paths[0], paths)]
@@ -404,7 +420,14 @@ def lanes_panel(
 ) -> tuple[Panel, list[str]]:
     """A block drawn from its data flow: the input on top; for a residual block the main path
     with the shortcut beside it, the "+" they meet at and what follows it; for a concatenation
-    the branches side by side into "C"; else the layers in a column."""
+    the branches side by side into "C"; else the layers in a column.
+
+    Args:
+        layers: the block's lecture layers (`analyze_block`).
+        summary: the block's forward summary.
+        input_shape: the block's input, C×H×W.
+        heading: the panel's heading.
+    """
     flow = block_lanes(layers, summary)
     if flow.merge == "add":
         return _residual_panel(layers, flow, input_shape, heading)
@@ -528,7 +551,14 @@ def block_diagram(
     caption: str,
     blocks: Sequence[tuple[str, nn.Module, Sequence[int]]],
 ) -> Diagram:
-    """Blocks side by side, each (heading, module, input C×H×W) analyzed on meta tensors."""
+    """Blocks side by side, each analyzed on meta tensors.
+
+    Args:
+        name: the picture's file name, without .svg.
+        title: its title.
+        caption: its caption.
+        blocks: (heading, module, input C×H×W) of each block.
+    """
     panels, kinds = [], []
     for heading, module, input_shape in blocks:
         layers, summary = analyze_block(module, input_shape)
@@ -539,8 +569,13 @@ def block_diagram(
 
 
 def analyze_block(module: nn.Module, input_shape: Sequence[int]) -> tuple[LectureLayers, Summary]:
-    """The lecture's layers of `module` for one input of `input_shape` (C×H×W), and the
-    forward summary they come from (its rows carry the data flow)."""
+    """The lecture's layers of `module` for one input of `input_shape`, and the forward
+    summary they come from (its rows carry the data flow).
+
+    Args:
+        module: the block.
+        input_shape: one input, C×H×W.
+    """
     from cnnarch.analysis import analyze
 
     summary = analyze(module, tuple(input_shape))
@@ -581,51 +616,46 @@ def columns(layers: LectureLayers, summary: Summary) -> list[Column]:
     """
     shown = layers.inference
     first = next((i for i, x in enumerate(shown) if x.kind in COMPOSITE), None)
-    groups: list[list[LectureLayer]] = []
     if first is None:
+        stages: list[list[LectureLayer]] = []
         for layer in shown:
-            if not groups or groups[-1][-1].kind == "pool":
-                groups.append([])
-            groups[-1].append(layer)
-        out = []
-        for number, group in enumerate(groups, 1):
-            pools = group[-1].kind == "pool"
-            out.append(
-                Column(f"stage {number}" if pools else "classifier", _grid(group[0]) or "", group)
+            if not stages or stages[-1][-1].kind == "pool":
+                stages.append([])
+            stages[-1].append(layer)
+        return [
+            Column(
+                f"stage {n}" if stage[-1].kind == "pool" else "classifier",
+                _grid(stage[0]) or "",
+                stage,
             )
-        return out
+            for n, stage in enumerate(stages, 1)
+        ]
     out = [Column("stem", f"to {_grid(shown[first - 1])}", shown[:first])] if first else []
-    key: Any = object()
+    grids: list[tuple[str | None, list[LectureLayer]]] = []
     for i, layer in enumerate(shown[first:], first):
+        # A pooling layer stays with the grid it reads.
         grid = _grid(shown[i - 1]) if layer.kind == "pool" else _grid(layer)
-        if grid != key:
-            groups.append([])
-            key = grid
-        groups[-1].append(layer)
-    found = residuals(summary.rows)
-    for group in groups:
-        grid = _grid(group[0]) if group[0].kind != "pool" else None
-        if grid is None and group[0].kind != "pool":
+        if not grids or grids[-1][0] != grid:
+            grids.append((grid, []))
+        grids[-1][1].append(layer)
+    blocks_at = [summary.rows[r.block].path for r in residuals(summary.rows)]
+    for grid, group in grids:
+        if grid is None:
             out.append(Column("classifier", "", group))
             continue
-        grid = grid or _grid(group[0]) or ""
-        units_in = [x for x in group if x.kind in COMPOSITE]
-        stages = {m.group(1) for x in units_in if (m := _STAGE.match(x.name))}
-        blocks = sum(
-            1 for r in found for x in units_in if within(summary.rows[r.block].path, x.paths)
-        )
-        count = blocks or sum(x.kind == "block" for x in units_in)
-        if len(stages) == 1:
-            heading = f"{stages.pop()}_x" + (f" × {count}" if count else "")
-            out.append(Column(heading, grid, group))
+        held = [x for x in group if x.kind in COMPOSITE]
+        names = {m.group(1) for x in held if (m := _STAGE.match(x.name))}
+        blocks = sum(1 for path in blocks_at for x in held if within(path, x.paths))
+        if len(names) == 1:  # a ResNet stage: conv3_x × 4
+            count = blocks or sum(x.kind == "block" for x in held)
+            out.append(Column(f"{names.pop()}_x" + (f" × {count}" if count else ""), grid, group))
         else:
             what = "blocks" if blocks else "modules"
-            sub = f"{len(units_in)} {what}" if units_in else ""
-            out.append(Column(grid, sub, group))
+            out.append(Column(grid, f"{len(held)} {what}" if held else "", group))
     return out
 
 
-def _main_path_text(layer: LectureLayer, parts: Sequence[Part]) -> str:
+def _main_path_text(parts: Sequence[Part]) -> str:
     """A residual block's main path as the ResNet paper writes it: "1×1,64 · 3×3,64 · 1×1,256",
     "/2" on the conv that strides."""
     shown = []
@@ -729,7 +759,12 @@ def _head_lines(head: LectureLayer) -> list[str]:
 def network_panel(layers: LectureLayers, summary: Summary) -> tuple[Panel, list[str]]:
     """The network in `columns`, read top to bottom, left to right; a skip arc beside each
     residual block; each training-only head beside the layer whose output it reads, with its
-    layers."""
+    layers.
+
+    Args:
+        layers: the network's lecture layers, training-only heads included.
+        summary: its forward summary (the data flow).
+    """
     skips = _skips(layers.layers, summary)
     index: dict[str, int] = {}
     for i, row in enumerate(summary.rows):
@@ -764,7 +799,7 @@ def network_panel(layers: LectureLayers, summary: Summary) -> tuple[Panel, list[
             notes = skip.notes() if skip else []
             detail = None
             if skip is not None:
-                detail = _main_path_text(layer, skip.main_parts)
+                detail = _main_path_text(skip.main_parts)
             elif layer.kind in COMPOSITE:
                 detail = _module_detail(layer, summary, index)
             kinds.append(color_kind(layer))
@@ -778,7 +813,9 @@ def network_panel(layers: LectureLayers, summary: Summary) -> tuple[Panel, list[
                 hx = x + BOX_W + gap
                 hy = max(y, head_y)
                 lines = _head_lines(head)
-                shown = replace(head, name=f"auxiliary classifier {head_number}")
+                # A head that ends in class scores is the lecture's auxiliary classifier.
+                name = f"auxiliary classifier {head_number}"
+                shown = replace(head, name=name) if len(head.output) == 1 else head
                 kinds.append("training only")
                 parts.append(
                     _arrow(
@@ -816,7 +853,7 @@ def _route(
     )
 
 
-def towers_panel(layers: LectureLayers, summary: Any) -> tuple[Panel, list[str]]:
+def towers_panel(layers: LectureLayers, summary: Summary) -> tuple[Panel, list[str]]:
     """AlexNet's towers side by side; a crossing marks where a `cat()` joins the towers'
     outputs (the towers exchange activations there), a merge where one layer reads both."""
     order = {row.path: i for i, row in reversed(list(enumerate(summary.rows)))}
@@ -920,7 +957,7 @@ def strip_panel(layers: LectureLayers, width: float = 900) -> tuple[Panel, list[
     return Panel(width, y - 8, "".join(parts)), kinds
 
 
-def network_diagrams(layers: LectureLayers, summary: Any) -> list[Diagram]:
+def network_diagrams(layers: LectureLayers, summary: Summary) -> list[Diagram]:
     """A model's pictures: its layers (towers where it has towers) and its strip."""
     name = layers.model
     towers = any(p.startswith("towers.") for x in layers.layers for p in x.paths)
@@ -951,7 +988,7 @@ def network_diagrams(layers: LectureLayers, summary: Any) -> list[Diagram]:
     return diagrams
 
 
-def submodule_input(summary: Any, path: str) -> tuple[int, ...]:
+def submodule_input(summary: Summary, path: str) -> tuple[int, ...]:
     """The per-example input shape (C×H×W) of the first call of the module at `path`."""
     for row in summary.rows:
         if row.path == path and row.kind == "module":
@@ -968,7 +1005,7 @@ def submodule_input(summary: Any, path: str) -> tuple[int, ...]:
 
 
 def model_block_panel(
-    model: nn.Module, summary: Any, path: str, heading: str
+    model: nn.Module, summary: Summary, path: str, heading: str
 ) -> tuple[Panel, list[str]]:
     """The block at `path` of `model`, analyzed alone at the input it gets in the network."""
     input_shape = submodule_input(summary, path)
@@ -1059,7 +1096,7 @@ def inception_diagram() -> Diagram:
 
 
 def resnet_block_diagrams(
-    models: dict[str, tuple[nn.Module, Any]],
+    models: dict[str, tuple[nn.Module, Summary]],
 ) -> list[Diagram]:
     """ResNet's basic and bottleneck blocks, each with an identity and with a projection
     shortcut, taken from the real networks (`models`: name -> (model, forward summary)), for
