@@ -967,9 +967,11 @@ def network_diagrams(layers: LectureLayers, summary: Summary) -> list[Diagram]:
         diagram(
             f"diagram_{name}",
             f"{name}: the network, {shape}",
-            "Each box is one layer as the lecture counts it, with its output (H×W×C) and its "
-            "weights and multiply-accumulates for one image; hover a box for the exact "
-            "values and the modules behind it.",
+            "Each box is one layer as the lecture counts it: its kernel, stride and padding (a "
+            "residual block's convs as the ResNet paper writes them, /2 where one strides), its "
+            "output (H×W×C), weights and multiply-accumulates for one image. Arrows follow the "
+            "traced data flow; the arc beside a block is its shortcut (dashed: the identity; "
+            "solid: a projection). Hover a box for the exact values and the modules behind it.",
             [panel],
             kinds,
         )
