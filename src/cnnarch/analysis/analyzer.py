@@ -824,6 +824,8 @@ class _RowBuilder:
     def number(self, keys: list[int]) -> tuple[int, ...]:
         """The summary's numbers of these storages (a new one for each storage not seen yet)."""
         ids = self.tensor_ids
+        if len(keys) == 1:  # most calls: one tensor in, one out
+            return (ids.setdefault(keys[0], len(ids)),)
         return tuple([ids.setdefault(key, len(ids)) for key in keys])
 
     def build(self, frame: Frame) -> LayerRow:

@@ -118,7 +118,9 @@ def residuals(rows: Sequence[LayerRow]) -> list[Residual]:
     return found
 
 
-def concat_branches(rows: Sequence[LayerRow], parent: int) -> list[tuple[int, ...]] | None:
+def concat_branches(
+    rows: Sequence[LayerRow], parent: int, kids: Sequence[Sequence[int]] | None = None
+) -> list[tuple[int, ...]] | None:
     """The branches of a module that concatenates (an Inception module): for each tensor its
     last concatenation joins, the calls made in the module that lead to it, in call order;
     None if the module concatenates nothing.
@@ -126,8 +128,9 @@ def concat_branches(rows: Sequence[LayerRow], parent: int) -> list[tuple[int, ..
     Args:
         rows: a summary's rows.
         parent: the index of the module's row.
+        kids: `children(rows)`, if already at hand.
     """
-    siblings = children(rows)[parent]
+    siblings = (kids or children(rows))[parent]
     joins = [p for p, i in enumerate(siblings) if rows[i].type in CONCATENATIONS]
     if not joins:
         return None

@@ -603,7 +603,9 @@ def _grid(layer: LectureLayer) -> str | None:
     return units.shape(layer.output[1:], "×") if len(layer.output) == 3 else None
 
 
-def columns(layers: LectureLayers, summary: Summary) -> list[Column]:
+def columns(
+    layers: LectureLayers, summary: Summary, found: Sequence[Residual] | None = None
+) -> list[Column]:
     """The inference layers in columns. Without modules or blocks: columns that each end at a
     pooling layer (VGG's five stages). With them: the stem (the layers before the first), then
     one column per grid size, a pooling layer staying with the grid it reads (ResNet's stages
@@ -613,6 +615,7 @@ def columns(layers: LectureLayers, summary: Summary) -> list[Column]:
     Args:
         layers: the network's lecture layers.
         summary: its forward summary (the residual blocks are found in its data flow).
+        found: `residuals(summary.rows)`, if already at hand.
     """
     shown = layers.inference
     first = next((i for i, x in enumerate(shown) if x.kind in COMPOSITE), None)
@@ -638,7 +641,8 @@ def columns(layers: LectureLayers, summary: Summary) -> list[Column]:
         if not grids or grids[-1][0] != grid:
             grids.append((grid, []))
         grids[-1][1].append(layer)
-    blocks_at = [summary.rows[r.block].path for r in residuals(summary.rows)]
+    found = residuals(summary.rows) if found is None else found
+    blocks_at = [summary.rows[r.block].path for r in found]
     for grid, group in grids:
         if grid is None:
             out.append(Column("classifier", "", group))
@@ -691,17 +695,18 @@ class _Skip:
         return ["identity shortcut"]
 
 
-def _skips(layers: Sequence[LectureLayer], summary: Summary) -> dict[int, _Skip]:
+def _skips(
+    layers: Sequence[LectureLayer], rows: Sequence[LayerRow], found: Sequence[Residual]
+) -> dict[int, _Skip]:
     """For the index of each layer that holds residual blocks, its shortcuts."""
-    rows = summary.rows
-    found: dict[int, list[Residual]] = {}
-    for residual in residuals(rows):
+    held_by: dict[int, list[Residual]] = {}
+    for residual in found:
         path = rows[residual.block].path
         at = next((i for i, x in enumerate(layers) if within(path, x.paths)), None)
         if at is not None:
-            found.setdefault(at, []).append(residual)
+            held_by.setdefault(at, []).append(residual)
     out = {}
-    for at, held in found.items():
+    for at, held in held_by.items():
         first = held[0]
         main = [rows[i].path for i in first.main]
         shortcut = [rows[i].path for i in first.shortcut]
@@ -742,10 +747,12 @@ def _skip_arc(x: float, y: float, height: float, skip: _Skip) -> str:
     )
 
 
-def _module_detail(layer: LectureLayer, summary: Summary, index: dict[str, int]) -> str | None:
+def _module_detail(
+    layer: LectureLayer, rows: Sequence[LayerRow], index: dict[str, int], kids: list[list[int]]
+) -> str | None:
     """An Inception module's second line: its branches (from the data flow) and layers."""
     at = index.get(layer.paths[0])
-    branches = concat_branches(summary.rows, at) if at is not None else None
+    branches = concat_branches(rows, at, kids) if at is not None else None
     if branches is None:
         return None
     return f"{len(branches)} branches: {_kind_text(layer)}"
@@ -765,7 +772,10 @@ def network_panel(layers: LectureLayers, summary: Summary) -> tuple[Panel, list[
         layers: the network's lecture layers, training-only heads included.
         summary: its forward summary (the data flow).
     """
-    skips = _skips(layers.layers, summary)
+    rows = summary.rows
+    found = residuals(rows)
+    kids = children(rows)
+    skips = _skips(layers.layers, rows, found)
     index: dict[str, int] = {}
     for i, row in enumerate(summary.rows):
         index.setdefault(row.path, i)
@@ -784,7 +794,7 @@ def network_panel(layers: LectureLayers, summary: Summary) -> tuple[Panel, list[
     low = 0.0  # the lowest box bottom of the column before (a route passes under it)
     head_number = 0
     gap = GAP_X + 14 if skips else GAP_X  # room for the skip arcs beside the routes
-    for column in columns(layers, summary):
+    for column in columns(layers, summary, found):
         parts.append(_text(x + BOX_W / 2, 12, column.heading, 12.5, bold=True, anchor="middle"))
         if column.sub:
             parts.append(_text(x + BOX_W / 2, 27, column.sub, 11, muted=True, anchor="middle"))
@@ -801,7 +811,7 @@ def network_panel(layers: LectureLayers, summary: Summary) -> tuple[Panel, list[
             if skip is not None:
                 detail = _main_path_text(skip.main_parts)
             elif layer.kind in COMPOSITE:
-                detail = _module_detail(layer, summary, index)
+                detail = _module_detail(layer, rows, index, kids)
             kinds.append(color_kind(layer))
             parts.append(box(x, y, layer, detail=detail, notes=notes))
             h = box_height(notes)

@@ -303,14 +303,14 @@ def _parts(model: nn.Module, rows: Sequence[Any], paths: Sequence[str]) -> tuple
     prefixes = tuple(f"{p}." for p in paths)
     found = []
     for row in rows:
-        if row.reused or not row.path.startswith(prefixes):
+        if row.reused or not row.is_leaf or not row.path.startswith(prefixes):
             continue
         if row.kind == "op":
             if "pool" in row.type:
                 found.append(Part(row.path, "AVGPOOL" if "avg" in row.type else "POOL", ""))
             continue
         module = model.get_submodule(row.path)
-        named = _leaf_name(module) if row.is_leaf else None
+        named = _leaf_name(module)
         if named is not None:
             stride = getattr(module, "stride", 1) or 1
             stride = max(stride) if isinstance(stride, tuple) else stride
