@@ -291,6 +291,15 @@ def test_inception_v3_columns_are_its_grid_sizes() -> None:
     assert crossings(drawn.svg) == []
 
 
+def test_inception_v3_branches_are_named_from_their_layers_and_calls() -> None:
+    # Mixed_5b (Szegedy et al. 2016, Figure 5): a 1x1 conv; 1x1 then 5x5; 1x1 then two 3x3; a
+    # 3x3 average pool, called as a function (no layer of its own), then 1x1.
+    drawn = model_diagram("inception_v3", "Mixed_5b")
+    labels = ["1x1 conv", "5x5 conv", "3x3 conv ×2", "avg pool"]
+    assert [t[-1] for t in text_boxes(drawn.svg) if t[-1] in labels] == labels
+    assert crossings(drawn.svg) == []
+
+
 def test_inception_module_branches_are_the_analyzers() -> None:
     naive, bottleneck = lecture_example(bias=False)
     drawn = inception_diagram()

@@ -356,8 +356,15 @@ def block_lanes(layers: LectureLayers, summary: Summary) -> Lanes:
         return Lanes("add", [("main path", main), ("shortcut", shortcut)], after, residual)
     branches = concat_branches(rows, 0)
     if branches is not None:
-        lanes = [_of(layers.layers, rows, branch) for branch in branches]
-        return Lanes("concat", [(branch_label(lane), lane) for lane in lanes])
+        labeled = []
+        for branch in branches:
+            lane = _of(layers.layers, rows, branch)
+            # A pool called as a function (Inception-v3's F.avg_pool2d) is no layer: its row says.
+            pools = [
+                rows[i].type for i in branch if rows[i].kind == "op" and "pool" in rows[i].type
+            ]
+            labeled.append((branch_label(lane, pools[0] if pools else None), lane))
+        return Lanes("concat", labeled)
     return Lanes("chain", [("", list(layers.layers))])
 
 
@@ -367,13 +374,17 @@ def _kernel_of(layer: LectureLayer) -> str:
     return found.group(1) if found else ""
 
 
-def branch_label(lane: Sequence[LectureLayer]) -> str:
+def branch_label(lane: Sequence[LectureLayer], pool_call: str | None = None) -> str:
     """A branch as the lecture labels it: "3x3 max pool" for one that pools, else by its
     convs' kernels: "1x1 conv", "5x5 conv", "3x3 conv ×2", "1x7 + 7x1 conv".
 
     Args:
         lane: the branch's layers, in call order.
+        pool_call: the function a branch pools with, if it calls one (`avg_pool2d`): its
+            kernel is not recorded, so the label is "avg pool".
     """
+    if pool_call is not None:
+        return f"{'avg' if 'avg' in pool_call else 'max'} pool"
     if not lane:
         return "identity"
     for layer in lane:
