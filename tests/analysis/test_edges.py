@@ -78,6 +78,18 @@ def test_resnet50_torchvision_has_16_residual_blocks_4_of_them_projections() -> 
         assert [rows[i].type for i in r.main if rows[i].type == "Conv2d"] == ["Conv2d"] * 3
 
 
+def test_a_shortcut_through_nn_identity_is_an_identity() -> None:
+    # ResNet-20 for CIFAR-10 calls its shortcut module in every block: nn.Identity where the
+    # shape stays (it returns its input and computes nothing), a zero-padding where it changes
+    # (the first blocks of the 16x16 and 8x8 stages).
+    summary = cnnarch.analyze("resnet20")
+    rows = summary.rows
+    found = summary.residuals
+    assert len(found) == 9
+    assert [rows[r.block].path for r in found if not r.identity] == ["layer2.0", "layer3.0"]
+    assert [rows[i].type for r in found for i in r.shortcut] == ["ZeroPadShortcut"] * 2
+
+
 class NotResidual(nn.Module):
     """Additions that are no residual: of a tensor to itself (one path), of a parameter (not
     from the input), of a scalar, and of two tensors of which one is on the other's path."""

@@ -274,6 +274,21 @@ def test_resnet50_torchvision_is_drawn_with_its_16_shortcuts_and_stages() -> Non
     assert "1×1,128/2 · 3×3,128 · 1×1,512" in model_diagram("resnet50").svg
 
 
+def test_shortcuts_without_weights_are_told_from_identities() -> None:
+    # ResNet-20 for CIFAR-10 (He et al. 2015, section 4.2): option A, where the shape changes
+    # (the first block of the 16x16 and of the 8x8 stage) the shortcut subsamples and pads
+    # with zeros: no weights, yet not the input itself. 9 blocks: 2 of those, 7 identities.
+    arcs = [a["data-shortcut"] for a in skips(model_diagram("resnet20").svg)]
+    assert (
+        arcs
+        == ["identity"] * 3 + ["weightless"] + ["identity"] * 2 + ["weightless"] + ["identity"] * 2
+    )
+    block = model_diagram("resnet20", "layer2.0").svg
+    assert [s["data-shortcut"] for s in skips(block)] == ["weightless"]
+    assert ">shortcut, no weights<" in block and ">ZeroPadShortcut<" in block
+    assert crossings(block) == []
+
+
 def test_every_box_says_kernel_stride_and_padding() -> None:
     texts = [t[-1] for t in text_boxes(model_diagram("vgg16").svg)]
     # VGG16: 13 convs 3x3, stride 1, pad 1; 5 max pools 2x2, stride 2.

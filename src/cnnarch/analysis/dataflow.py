@@ -89,6 +89,7 @@ class Residual:
     addition: int  # the row of the addition
     main: tuple[int, ...]  # the calls on the longer path, in call order
     shortcut: tuple[int, ...]  # the calls on the shortcut: () for an identity
+    # (calls that pass their input through unchanged, `nn.Identity`, are left out of both)
 
     @property
     def identity(self) -> bool:
@@ -113,9 +114,19 @@ def residuals(rows: Sequence[LayerRow]) -> list[Residual]:
             a, b = (lineage(rows, parent, siblings, t, position) for t in row.input_ids)
             if not (a.from_input and b.from_input) or a.rows & b.rows:
                 continue
-            shortcut, main = sorted((a.rows, b.rows), key=len)
-            found.append(Residual(parent, index, tuple(sorted(main)), tuple(sorted(shortcut))))
+            # A call that returns what it read and computes nothing (`nn.Identity`) is no step.
+            shortcut, main = (
+                tuple(sorted(i for i in path if not _passes_through(rows[i])))
+                for path in sorted((a.rows, b.rows), key=len)
+            )
+            found.append(Residual(parent, index, main, shortcut))
     return found
+
+
+def _passes_through(row: LayerRow) -> bool:
+    """Whether a call returned its input as it was: the same tensors and no op counted (an
+    in-place ReLU returns its input too, but computes)."""
+    return row.output_ids == row.input_ids and not row.flops
 
 
 def concat_branches(

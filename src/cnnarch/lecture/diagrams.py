@@ -311,6 +311,9 @@ def _total(layers: Sequence[LectureLayer]) -> str:
 # -- blocks: branches and shortcuts --------------------------------------------------------------
 
 NODE_R = 13  # radius of a merge node ("+", "C")
+# Kinds of shortcut: the input itself; a projection (weights); calls without weights (ResNet's
+# option A, ENet's pooling and zero-padding).
+IDENTITY, PROJECTION, WEIGHTLESS = "identity", "projection", "weightless"
 # What the calls after a block's merge are called on the slides.
 AFTER_MERGE = {"ReLU": "ReLU", "relu": "ReLU", "relu_": "ReLU"}
 
@@ -332,6 +335,7 @@ class Lanes:
     lanes: list[tuple[str, list[LectureLayer]]]
     after: tuple[str, ...] = ()
     residual: Residual | None = None
+    shortcut_calls: tuple[str, ...] = ()  # what the shortcut calls (ZeroPadShortcut, pad)
 
 
 def block_lanes(layers: LectureLayers, summary: Summary) -> Lanes:
@@ -353,7 +357,9 @@ def block_lanes(layers: LectureLayers, summary: Summary) -> Lanes:
         siblings = children(rows)[0]
         later = siblings[siblings.index(residual.addition) + 1 :]
         after = tuple(AFTER_MERGE.get(rows[i].type, rows[i].type) for i in later)
-        return Lanes("add", [("main path", main), ("shortcut", shortcut)], after, residual)
+        calls = tuple(rows[i].type for i in residual.shortcut)
+        lanes = [("main path", main), ("shortcut", shortcut)]
+        return Lanes("add", lanes, after, residual, calls)
     branches = concat_branches(rows, 0)
     if branches is not None:
         labeled = []
@@ -498,7 +504,7 @@ def _residual_panel(
     (_, main), (_, shortcut) = flow.lanes
     # An identity is a line with its words beside it; a projection, a lane of boxes.
     sx = BOX_W + GAP_X + BOX_W / 2 if shortcut else BOX_W + 64
-    width = 2 * BOX_W + GAP_X if shortcut else sx + 124
+    width = 2 * BOX_W + GAP_X if shortcut else sx + 150
     c, *hw = input_shape
     color = KIND_COLORS["shortcut"]
     parts = [_text(0, 12, heading, 13, bold=True)]
@@ -513,20 +519,28 @@ def _residual_panel(
     merge_y = max(main_end, y0 + len(shortcut) * (BOX_H + GAP_Y) - GAP_Y) + 40
     parts.append(_arrow(cx, main_end, cx, merge_y - NODE_R))
     if shortcut:
+        projects = sum(x.weights for x in shortcut) > 0  # else: pooling, zero-padding
+        label = "projection shortcut" if projects else "shortcut, no weights"
         label_y = top + 26 + GAP_Y / 2 + 4
-        parts.append(_text(sx - 7, label_y, "projection shortcut", 11.5, bold=True, anchor="end"))
+        parts.append(_text(sx - 7, label_y, label, 11.5, bold=True, anchor="end"))
         parts.append(_arrow(sx, top + 26, sx, y0, color))
         drawn, used, start = _lane(BOX_W + GAP_X, y0, shortcut, "shortcut")
         parts += drawn
         kinds += used
-        style, kind = "", "projection"
-    else:
+        style, kind = ("", PROJECTION) if projects else (' stroke-dasharray="6 4"', WEIGHTLESS)
+    else:  # the input itself, or calls that are no layer (a zero-padding): a line
         start = top + 26
         kinds.append("shortcut")
         middle = (start + merge_y) / 2
-        parts.append(_text(sx + 7, middle - 2, "identity shortcut", 11.5, bold=True))
-        parts.append(_text(sx + 7, middle + 13, "the input, no weights", 10.5, muted=True))
-        style, kind = ' stroke-dasharray="6 4"', "identity"
+        kind = WEIGHTLESS if flow.shortcut_calls else IDENTITY
+        words = (
+            ("identity shortcut", "the input, no weights")
+            if kind == IDENTITY
+            else ("shortcut, no weights", ", ".join(dict.fromkeys(flow.shortcut_calls)))
+        )
+        parts.append(_text(sx + 7, middle - 2, words[0], 11.5, bold=True))
+        parts.append(_text(sx + 7, middle + 13, words[1], 10.5, muted=True))
+        style = ' stroke-dasharray="6 4"'
     # The shortcut: down its lane, then across into the side of the "+".
     parts.append(
         f'<path class="skip" data-shortcut="{kind}" d="M{sx:.1f},{start:.1f} V{merge_y:.1f} '
@@ -670,13 +684,17 @@ def columns(
     return out
 
 
+MAIN_PATH_CONVS = 4  # more convs than this on a main path (branches) are counted, not listed
+
+
 def _main_path_text(parts: Sequence[Part]) -> str:
     """A residual block's main path as the ResNet paper writes it: "1×1,64 · 3×3,64 · 1×1,256",
-    "/2" on the conv that strides."""
+    "/2" on the conv that strides; "7 conv on the main path" where it has branches."""
+    convs = [p for p in parts if p.name.startswith("CONV")]
+    if len(convs) > MAIN_PATH_CONVS:
+        return f"{len(convs)} conv on the main path"
     shown = []
-    for part in parts:
-        if not part.name.startswith("CONV"):
-            continue
+    for part in convs:
         kernel = part.geometry.split(",")[0]
         width = part.name.rpartition("-")[2]
         shown.append(f"{kernel},{width}" + (f"/{part.stride}" if part.stride > 1 else ""))
@@ -685,24 +703,31 @@ def _main_path_text(parts: Sequence[Part]) -> str:
 
 @dataclass(frozen=True)
 class _Skip:
-    """The shortcuts of one box: `residuals` holds one for a block, several for a stage."""
+    """The shortcuts of one box (one for a block, several for a stage): the kind of each
+    (the input itself; a projection, with weights; calls without weights, such as ResNet's
+    option A or ENet's pool and zero-padding), the first block's main path and shortcut."""
 
-    residuals: list[Residual]
+    kinds: list[str]
     main_parts: list[Part]
     shortcut_parts: list[Part]
 
     @property
-    def projections(self) -> int:
-        return sum(not r.identity for r in self.residuals)
+    def kind(self) -> str:
+        """The arc's kind: a stage's, its first block's (the one that changes the shape)."""
+        return self.kinds[0]
 
     def notes(self) -> list[str]:
-        n, projections = len(self.residuals), self.projections
+        n = len(self.kinds)
         if n > 1:
-            return [f"{n} blocks: {projections} projection, {n - projections} identity"]
-        if projections:
+            counts = {k: self.kinds.count(k) for k in (PROJECTION, WEIGHTLESS, IDENTITY)}
+            shown = ", ".join(f"{c} {k}" for k, c in counts.items() if c)
+            return [f"{n} blocks: {shown}"]
+        if self.kind == PROJECTION:
             weights = units.prefixed(sum(p.weights for p in self.shortcut_parts))
             kernel = self.shortcut_parts[0].geometry.split(",")[0] if self.shortcut_parts else ""
             return [f"{kernel} projection: {weights} weights".strip()]
+        if self.kind == WEIGHTLESS:
+            return ["shortcut without weights"]
         return ["identity shortcut"]
 
 
@@ -718,40 +743,43 @@ def _skips(
             held_by.setdefault(at, []).append(residual)
     out = {}
     for at, held in held_by.items():
-        first = held[0]
-        main = [rows[i].path for i in first.main]
-        shortcut = [rows[i].path for i in first.shortcut]
         parts = layers[at].parts
-        out[at] = _Skip(
-            held,
-            [p for p in parts if within(p.path, main)],
-            [p for p in parts if within(p.path, shortcut)],
-        )
+
+        def inside(picked: Sequence[int], parts: Sequence[Part] = parts) -> list[Part]:
+            paths = [rows[i].path for i in picked]
+            return [p for p in parts if within(p.path, paths)]
+
+        kinds = [
+            IDENTITY
+            if r.identity
+            else PROJECTION
+            if sum(p.weights for p in inside(r.shortcut))
+            else WEIGHTLESS
+            for r in held
+        ]
+        out[at] = _Skip(kinds, inside(held[0].main), inside(held[0].shortcut))
     return out
 
 
 def _skip_arc(x: float, y: float, height: float, skip: _Skip) -> str:
-    """A shortcut around a block's box, on its right: dashed for the identity, solid with a
-    small square (the projection's conv) for a projection."""
+    """A shortcut around a block's box, on its right: dashed for one without weights (the
+    identity, a zero-padding), solid with a small square (the projection's conv) for a
+    projection."""
     right = x + BOX_W
     color = KIND_COLORS["shortcut"]
-    identity = skip.projections == 0
-    kind = "identity" if identity else "projection"
-    if len(skip.residuals) > 1:
-        kind = "stage"
-    dash = ' stroke-dasharray="5 3"' if identity else ""
+    dash = "" if skip.kind == PROJECTION else ' stroke-dasharray="5 3"'
     d = (
         f"M{right:.1f},{y + 10:.1f} C{right + 20:.1f},{y + 10:.1f} {right + 20:.1f},"
         f"{y + height - 10:.1f} {right + 3:.1f},{y + height - 10:.1f}"
     )
     mark = (
-        ""
-        if identity
-        else f'<rect x="{right + 12:.1f}" y="{y + height / 2 - 4:.1f}" width="8" height="8" '
+        f'<rect x="{right + 12:.1f}" y="{y + height / 2 - 4:.1f}" width="8" height="8" '
         f'fill="{color}"/>'
+        if skip.kind == PROJECTION
+        else ""
     )
     return (
-        f'<g class="skip" data-shortcut="{kind}" data-blocks="{len(skip.residuals)}">'
+        f'<g class="skip" data-shortcut="{skip.kind}" data-blocks="{len(skip.kinds)}">'
         f"<title>{_esc('; '.join(skip.notes()))}</title>"
         f'<path d="{d}" stroke="{color}" stroke-width="1.8" fill="none"{dash} '
         f'marker-end="url(#arrow)"/>{mark}</g>'
