@@ -242,7 +242,7 @@ def test_a_users_residual_block_is_drawn_from_its_data_flow() -> None:
     # The whole network: one column on the 8x8 grid holding both blocks, an arc beside each.
     network = model_diagram(UserNet(), input_size=(3, 16, 16))
     assert [s["data-shortcut"] for s in skips(network.svg)] == ["projection", "identity"]
-    assert ">8×8<" in network.svg and ">2 blocks<" in network.svg
+    assert ">8×8<" in network.svg and ">2 residual blocks<" in network.svg
 
 
 def test_resnet50_torchvision_is_drawn_with_its_16_shortcuts_and_stages() -> None:

@@ -679,8 +679,8 @@ def columns(
             count = blocks or sum(x.kind == "block" for x in held)
             out.append(Column(f"{names.pop()}_x" + (f" × {count}" if count else ""), grid, group))
         else:
-            what = "blocks" if blocks else "modules"
-            out.append(Column(grid, f"{len(held)} {what}" if held else "", group))
+            sub = f"{blocks} residual blocks" if blocks else f"{len(held)} modules"
+            out.append(Column(grid, sub if held else "", group))
     return out
 
 
