@@ -831,7 +831,6 @@ def network_panel(layers: LectureLayers, summary: Summary) -> tuple[Panel, list[
     x = 0.0
     previous: tuple[float, float] | None = None
     low = 0.0  # the lowest box bottom of the column before (a route passes under it)
-    head_number = 0
     gap = GAP_X + 14 if skips else GAP_X  # room for the skip arcs beside the routes
     for column in columns(layers, summary, found):
         parts.append(_text(x + BOX_W / 2, 12, column.heading, 12.5, bold=True, anchor="middle"))
@@ -858,13 +857,9 @@ def network_panel(layers: LectureLayers, summary: Summary) -> tuple[Panel, list[
                 kinds.append("shortcut")
                 parts.append(_skip_arc(x, y, h, skip))
             for head in heads.get(id(layer), []):  # beside the layer it reads
-                head_number += 1
                 hx = x + BOX_W + gap
                 hy = max(y, head_y)
                 lines = _head_lines(head)
-                # A head that ends in class scores is the lecture's auxiliary classifier.
-                name = f"auxiliary classifier {head_number}"
-                shown = replace(head, name=name) if len(head.output) == 1 else head
                 kinds.append("training only")
                 parts.append(
                     _arrow(
@@ -872,7 +867,7 @@ def network_panel(layers: LectureLayers, summary: Summary) -> tuple[Panel, list[
                     )
                 )
                 reads = f"training only; reads {layer.name}"
-                parts.append(box(hx, hy, shown, detail=reads, notes=lines, width=HEAD_W))
+                parts.append(box(hx, hy, head, detail=reads, notes=lines, width=HEAD_W))
                 head_y = hy + box_height(lines) + GAP_Y
                 column_low = max(column_low, head_y - GAP_Y)
                 width = BOX_W + gap + HEAD_W

@@ -327,24 +327,28 @@ def _tower_name(name: str, output: tuple[int, ...]) -> str:
 def _with_training_only(
     model: nn.Module, layers: list[LectureLayer], summary: Any, training: Any
 ) -> list[LectureLayer]:
-    """Insert the modules that only a training pass calls (auxiliary heads) after the layer
-    whose output they read, found from the pass's data flow."""
+    """Insert the modules that only a training pass calls after the layer whose output they
+    read (found from the pass's data flow), named as the lecture names them: auxiliary
+    classifiers (numbered where there are several)."""
     seen = {r.path for r in summary.rows if r.depth == 1}
-    out = list(layers)
+    heads: list[tuple[str, Any]] = []  # (the call whose output it reads, the head's call)
     made_by: dict[int, str] = {}  # tensor number -> the last call that returned it
     for row in training.rows:
         if row.depth == 1 and row.kind == "module" and row.path not in seen:
-            source = next((made_by[t] for t in row.input_ids if t in made_by), "")
-            extra = _close(
-                model,
-                _Open(f"{row.path} (training only)", "module", row.path, [row], True),
-                training.batch_size,
-                training.rows,
-            )
-            at = next((i + 1 for i, lay in enumerate(out) if within(source, lay.paths)), len(out))
-            out.insert(at, extra)
+            heads.append((next((made_by[t] for t in row.input_ids if t in made_by), ""), row))
         for tensor in row.output_ids:
             made_by[tensor] = row.path
+    out = list(layers)
+    for number, (source, row) in enumerate(heads, start=1):
+        name = "aux. classifier" + (f" {number}" if len(heads) > 1 else "")
+        extra = _close(
+            model,
+            _Open(f"{name} (training only)", "module", row.path, [row], True),
+            training.batch_size,
+            training.rows,
+        )
+        at = next((i + 1 for i, lay in enumerate(out) if within(source, lay.paths)), len(out))
+        out.insert(at, extra)
     return out
 
 

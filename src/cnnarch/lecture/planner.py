@@ -78,8 +78,8 @@ def fit_table(rows: list[dict[str, Any]]) -> Table:
         columns,
         rows,
         note=f"The allocated peak of the training step from the planner's peak lines "
-        f"(`cnnarch.planner.peak_lines`): SGD with momentum (foreach, CUDA's default), paper "
-        f"variants at their cards' input sizes; an N GB card taken as N GiB, less "
+        f"(`cnnarch.planner.peak_lines`): SGD with momentum (as torch.optim runs it on a GPU), "
+        f"paper variants at their cards' input sizes; an N GB card taken as N GiB, less "
         f"{DEFAULT_RESERVE} ({byte_size(parse_bytes(DEFAULT_RESERVE))}) kept free. A first "
         "cut: `cnnarch plan MODEL --card CARD` answers for a real card more closely.",
     )
@@ -132,10 +132,12 @@ def build(analyses: Analyses, pending: list[Future[list[dict[str, Any]]]]) -> To
         Paragraph(
             "How many images per device can each network train on at once? The training-memory "
             "planner answers without running the model: the peak of one whole training step "
-            "(forward, backward, `optimizer.step()`) traced on meta tensors. The step is the "
-            "papers' recipe, SGD with momentum 0.9 (torch.optim's foreach implementation, "
-            "CUDA's default), in float32 and in bfloat16 autocast (float32 master weights and "
-            "gradients, bfloat16 copies of the weights and activations where autocast makes "
+            "(forward, backward, `optimizer.step()`) traced on tensors that have a shape and a "
+            "type but no values, so nothing is computed. The step is the papers' recipe, SGD "
+            "with momentum 0.9 (as torch.optim runs it on a GPU by default: each operation of "
+            "the update applied to all the parameters together, not one parameter at a time), "
+            "in float32 and in bfloat16 autocast (float32 master weights and gradients, "
+            "bfloat16 copies of the weights and activations where autocast makes "
             "them). Each model is the `paper` variant at its card's input size."
         ),
         Paragraph(
