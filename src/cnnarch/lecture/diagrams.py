@@ -635,7 +635,7 @@ def columns(
     pooling layer (VGG's five stages). With them: the stem (the layers before the first), then
     one column per grid size, a pooling layer staying with the grid it reads (ResNet's stages
     headed conv2_x ... conv5_x with their number of residual blocks; Inception-v3's 35×35,
-    17×17 and 8×8), then the classifier.
+    17×17 and 8×8), then the classifier (under the last column if it is one layer).
 
     Args:
         layers: the network's lecture layers.
@@ -670,7 +670,10 @@ def columns(
     blocks_at = [summary.rows[r.block].path for r in found]
     for grid, group in grids:
         if grid is None:
-            out.append(Column("classifier", "", group))
+            if len(group) == 1 and out:  # one layer (ResNet's FC-1000) ends the last column
+                out[-1].layers.append(group[0])
+            else:
+                out.append(Column("classifier", "", group))
             continue
         held = [x for x in group if x.kind in COMPOSITE]
         names = {m.group(1) for x in held if (m := _STAGE.match(x.name))}
