@@ -26,13 +26,21 @@ if TYPE_CHECKING:
 class Analyses:
     """The models of one report, the batch size of its training numbers, and their analyses.
 
-    `step` is called with a short label before each unit of work (a progress display)."""
+    `step` is called with a short label before each unit of work (a progress display); `chart`
+    names the networks of the lecture's comparison chart that the comparison computes beside
+    the models (none unless given)."""
 
     models: tuple[str, ...]
     batch_size: int
     step: Callable[[str], None] = lambda _label: None
+    chart: tuple[str, ...] = ()
     _cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     _workers: ProcessPoolExecutor | None = None
+
+    @property
+    def compared(self) -> tuple[str, ...]:
+        """The networks of the comparison: the models, then the chart's others."""
+        return tuple(dict.fromkeys((*self.models, *self.chart)))
 
     @property
     def published(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from cnnarch.lecture import (
 )
 from cnnarch.lecture.analyses import Analyses
 from cnnarch.lecture.claims import IDEAS, Check, combined, tally_line
-from cnnarch.lecture.defaults import DEFAULT_BATCH, DEFAULT_MODELS, DEFAULT_OUT
+from cnnarch.lecture.defaults import CHART_MODELS, DEFAULT_BATCH, DEFAULT_MODELS, DEFAULT_OUT
 from cnnarch.lecture.topic import Topic
 from cnnarch.report.document import Block, Columns, Contents, Document, Section
 from cnnarch.report.write import write_document
@@ -225,7 +225,8 @@ def build_report(
 
     Args:
         out: the folder to write.
-        models: zoo names (default: the lecture's models, `DEFAULT_MODELS`).
+        models: zoo names (default: the lecture's models, `DEFAULT_MODELS`, and in the
+            comparison the other networks of the lecture's chart, `CHART_MODELS`).
         batch_size: the batch of the training numbers (SGD with momentum).
         degradation_results: a results.json of `cnnarch experiment degradation`; it must
             exist. None: `runs/degradation/results.json` if there is one, else the runs
@@ -237,7 +238,8 @@ def build_report(
         raise CnnarchError(f"batch_size must be at least 1, got {batch_size}")
     names = check_models(DEFAULT_MODELS if models is None else models)
     shown = degradation.results_to_show(degradation_results)  # a bad file fails before the work
-    analyses = Analyses(names, batch_size, step or (lambda _label: None))
+    chart = CHART_MODELS if models is None else ()
+    analyses = Analyses(names, batch_size, step or (lambda _label: None), chart)
     final = Path(out)
     try:
         with staged_folder(final, "the report") as stage:
