@@ -54,3 +54,13 @@ def test_a_card_too_small_for_any_batch_says_0(rows: list[FitRow]) -> None:
 def test_rows_are_plain_data(rows: list[FitRow]) -> None:
     data = json.loads(json.dumps([r.to_dict() for r in rows]))
     assert data[0]["model"] == "resnet18" and data[0]["batch"] == rows[0].batch
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_a_variant_answers_alone_as_beside_the_other(name: str) -> None:
+    # resnet18's variants trace the same step, and the paper rows are copied from torchvision's;
+    # resnet50's differ, and each is searched: either way a variant's rows are its own.
+    cards = ["t4", "h100-80gb"]
+    both = fit_table_rows([name], cards, precisions=["fp32"])
+    alone = fit_table_rows([name], cards, variants=["paper"], precisions=["fp32"])
+    assert [r for r in both if r.variant == "paper"] == alone

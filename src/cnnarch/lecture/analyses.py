@@ -120,9 +120,7 @@ class Analyses:
         """`function(*args)` in one of two worker processes, while this one builds the rest;
         the function and its arguments must be picklable."""
         if self._workers is None:
-            # spawn: a fresh interpreter, not a fork of this one's torch threads.
-            context = multiprocessing.get_context("spawn")
-            self._workers = ProcessPoolExecutor(2, mp_context=context)
+            self._workers = ProcessPoolExecutor(2, mp_context=_worker_context())
         return self._workers.submit(function, *args)
 
     def close(self) -> None:
@@ -130,3 +128,18 @@ class Analyses:
         if self._workers is not None:
             self._workers.shutdown(cancel_futures=True)
             self._workers = None
+
+
+# What the workers run; the fork server imports it once for both.
+_WORKER_MODULES = ["cnnarch.lecture.explorer", "cnnarch.lecture.planner"]
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """A fork server where the platform has one: a fresh interpreter (not a fork of this one's
+    torch threads) that imports the workers' modules once and forks each worker from there,
+    instead of each worker importing torch again; else spawn."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_WORKER_MODULES)
+    return context

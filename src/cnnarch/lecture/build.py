@@ -87,9 +87,10 @@ def lecture_topics(analyses: Analyses, shown: degradation.Shown) -> list[Topic]:
     """The topics in the lecture's order; a model's topic only if that model is selected."""
     chosen = set(analyses.models)
     families = {analyses.card(name).family for name in chosen}
-    # The slow traces start now, in the workers; their topics are built last.
-    fits = planner.start(analyses)
+    # The slow traces start now, in the workers, in the order their topics need them (the
+    # models' first); their topics are built last.
     traces = models.start(analyses)
+    fits = planner.start(analyses)
     middle = []
     if "alexnet" in chosen:
         middle.append(alexnet.build(analyses))
@@ -198,7 +199,7 @@ def document(analyses: Analyses, topics: Sequence[Topic]) -> Document:
         claims_table(checks, _home_sections(topics))
     )
     lead = (
-        f"{len(analyses.models)} networks of the lecture computed by cnnarch's analyzer, "
+        f"{len(analyses.compared)} networks of the lecture computed by cnnarch's analyzer, "
         f"published figures beside them. {tally_line(checks)} ([every claim](#claims); "
         "[how they are counted and judged](#definitions))."
     )

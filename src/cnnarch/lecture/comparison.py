@@ -126,7 +126,7 @@ def published_top1(card: ModelCard, variant: str) -> Accuracy | None:
         return Accuracy(round(100 - errors[card.name][0], 2), INCEPTION_V4_TABLE2)
     printed = _PERCENT.match(str(facts.get("model_file_top1_percent", "")))
     if printed:
-        return Accuracy(float(printed[1]), f"its model file: {facts['definition']}")
+        return Accuracy(float(printed[1]), f"{card.name}'s model file ({facts['definition']})")
     read = facts.get("figures_as_read", {}).get("top-1 %")
     if read is not None:
         return Accuracy(float(read), facts["figures_source"], read=True)
@@ -1035,12 +1035,12 @@ def build(analyses: Analyses) -> Topic:
             f"{v}: {sum(c.verdict == v for c in computable)}"
             for v in dict.fromkeys(c.verdict for c in computable)
         )
-        subjects = ", ".join(_first_word(c) for c in computable)
+        subjects = ", ".join(dict.fromkeys(_first_word(c) for c in computable))
         ideas.append(
             Idea(
                 TRADE_OFF,
-                f"the slide's {len(computable)} observations ({subjects}) on every measure the "
-                f"page shows: {counts}.",
+                f"the slide's observations of {subjects}, {len(computable)} claims, on "
+                f"every measure the page shows: {counts}.",
                 tuple(c.id for c in computable),
                 "comparison",
             )
