@@ -68,6 +68,7 @@ def test_analyzing_planning_and_drawing_do_not_import_matplotlib(tmp_path: Path)
         cnnarch.analyze("resnet18", batch_size=2, train=True)
         cnnarch.plan("resnet18", "8GB")
         cnnarch.diagram("resnet18", "layer1.0")
+        str(cnnarch.summary(cnnarch.create_model("resnet18"), (1, 3, 224, 224), verbose=0))
         with contextlib.redirect_stdout(io.StringIO()):
             for argv in (
                 ["summary", "resnet18", "--format", "json"],

@@ -63,5 +63,5 @@ def test_timms_layout_saved_to_a_file_loads_with_weights(tmp_path: Path) -> None
         model = cnnarch.get_model("inception_v4", variant="timm", weights=path)
     assert all(p.device.type == "cpu" and p.eq(0.25).all() for p in model.parameters())
     # The paper variant names its blocks as the paper does: timm's file does not fit it.
-    with pytest.raises(cnnarch.CnnarchError, match="keys missing"):
+    with pytest.raises(cnnarch.CnnarchError, match="weights missing"):
         cnnarch.get_model("inception_v4", weights=path)

@@ -28,7 +28,18 @@ DATASETS = tuple(_LOADERS)
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, train: bool = True) -> ImageDataset:
-    """The training (or test) split of dataset `name`, one of `DATASETS`, read from `data_dir`."""
+    """The training (or test) split of dataset `name`, one of `DATASETS`, read from `data_dir`.
+
+    Args:
+        name: "fashion-mnist", "cifar10" or "folder" (an image folder); case and "_" or "-"
+            do not matter.
+        data_dir: where the local copy is; None looks where the dataset's loader looks by
+            default (Fashion-MNIST: Debian's /usr/share/datasets/fashion-mnist).
+        train: the training split (True) or the test split (False).
+
+    Raises:
+        CnnarchError: an unknown name, or files missing or malformed.
+    """
     key = name.lower().replace("_", "-")
     key = {"fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10"}.get(
         key, key

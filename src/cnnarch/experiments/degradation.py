@@ -905,6 +905,20 @@ def run_degradation(
     torch's CPU threads during training (None: each run measures which count is fastest here
     and uses it, see `cnnarch.train.threads`). Under `torchrun` every run is data-parallel and
     only rank 0 writes files and shows progress.
+
+    Args:
+        settings: the recipe, depths and seeds (`DegradationSettings`, or a preset's).
+        out: the experiment's folder (results.json, the figures, one folder per run); None
+            writes nothing.
+        resume: continue the experiment in `out`: finished runs are read back, an unfinished
+            one resumes from its last checkpoint.
+        progress: a bar on a terminal and one line per finished run.
+        data: (train, test) datasets to use instead of loading the recipe's.
+        threads: torch's CPU threads while training (None: measured per run).
+
+    Raises:
+        CnnarchError: bad settings, missing data, or an `out` folder that holds another
+            experiment or files that are not cnnarch's.
     """
     import torch
 

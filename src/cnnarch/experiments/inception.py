@@ -3,8 +3,9 @@
 The lecture's example takes a 28x28x256 input and four parallel branches: 1x1 conv (128),
 3x3 conv (192), 5x5 conv (96) and 3x3 max pooling. Concatenated, the output is 672 deep and the
 convolutions cost 854M multiply-adds. Putting 1x1 "bottleneck" convs (64 filters) before the 3x3
-and 5x5 convs, and a 1x1 projection (64) after the pooling, cuts this to 358M for a 480-deep
-output. `inception_cost` builds the module from `nn.Conv2d` and `nn.MaxPool2d` and counts it with
+and 5x5 convs, and a 1x1 projection (64) after the pooling, cuts this to 271M for a 480-deep
+output (the slide prints 358M: its own products sum to 271M, with the 3x3 conv's 86.7M counted
+twice). `inception_cost` builds the module from `nn.Conv2d` and `nn.MaxPool2d` and counts it with
 the analyzer, so these numbers follow the same counting rule as every model in the report.
 """
 
@@ -162,6 +163,20 @@ def inception_cost(
     The defaults are the lecture's naive module on a 28x28x256 input; give `n3x3_reduce`,
     `n5x5_reduce` and `pool_proj` for the bottleneck version (the lecture uses 64 for each).
     `bias=False` counts weights only, as the slides and GoogLeNet's Table 1 do.
+
+    Args:
+        in_channels: depth of the module's input.
+        size: height and width of the (square) input.
+        n1x1: filters of the 1x1 branch.
+        n3x3: filters of the 3x3 branch's 3x3 conv.
+        n5x5: filters of the 5x5 branch's 5x5 conv.
+        n3x3_reduce: filters of the 1x1 conv before the 3x3 conv (None: no bottleneck).
+        n5x5_reduce: filters of the 1x1 conv before the 5x5 conv (None: no bottleneck).
+        pool_proj: filters of the 1x1 conv after the pooling (None: the pooling alone).
+        bias: count the convs' biases too.
+
+    Raises:
+        CnnarchError: a size or width below 1.
     """
     from cnnarch.analysis import analyze
 

@@ -72,6 +72,7 @@ from cnnarch.train.sources import (
 from cnnarch.train.speed import CompileChoice, choose_compile
 from cnnarch.train.threads import ThreadChoice, cpu_threads, measure_choice, time_steps
 from cnnarch.zoo.common import ZooModel
+from cnnarch.zoo.registry import state_dict_mismatch
 
 __all__ = [
     "EpochBatches",
@@ -222,30 +223,6 @@ def pick_device(device: str, dist: DistContext) -> torch.device:
         raise CnnarchError("device cuda was asked for, but torch sees no CUDA GPU")
     torch.cuda.set_device(dist.local_rank)
     return torch.device("cuda", dist.local_rank)
-
-
-def state_dict_mismatch(model: dict[str, torch.Tensor], saved: dict[str, torch.Tensor]) -> str:
-    """One line on how a saved state_dict differs from a model's ('' when it fits)."""
-
-    def first(names: list[str]) -> str:
-        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
-        return f"{names[0]}{more}"
-
-    missing = [k for k in model if k not in saved]
-    unexpected = [k for k in saved if k not in model]
-    other = [k for k in model if k in saved and model[k].shape != saved[k].shape]
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} of the model's weights missing ({first(missing)})")
-    if unexpected:
-        parts.append(f"{len(unexpected)} weights the model does not have ({first(unexpected)})")
-    if other:
-        k = other[0]
-        parts.append(
-            f"{len(other)} of another shape ({k}: {tuple(saved[k].shape)} saved, "
-            f"{tuple(model[k].shape)} in the model{', ...' if len(other) > 1 else ''})"
-        )
-    return "; ".join(parts)
 
 
 def build_from_spec(

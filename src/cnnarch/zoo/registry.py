@@ -353,7 +353,9 @@ def load_weights(
     try:
         model.load_state_dict(state, strict=True, assign=_on_meta(model))
     except RuntimeError as err:
-        raise CnnarchError(f"{path} does not fit {name}: {_mismatch(model, state)}") from err
+        differs = state_dict_mismatch(model.state_dict(), state) or "its tensors do not load"
+        hint = "was it saved from another variant, or with other num_classes or in_channels?"
+        raise CnnarchError(f"{path} does not fit {name}: {differs}; {hint}") from err
 
 
 def _how_to_load(name: str, variants: tuple[str, ...]) -> str:
@@ -387,25 +389,36 @@ def _on_meta(model: nn.Module) -> bool:
     return any(t.is_meta for t in (*model.parameters(), *model.buffers()))
 
 
-def _mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str:
-    """What differs between `model`'s state_dict and `state`, with one example of each."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    reshaped = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+def state_dict_mismatch(
+    model: Mapping[str, torch.Tensor], saved: Mapping[str, torch.Tensor]
+) -> str:
+    """One line on how a saved state_dict differs from a model's ('' when the names and shapes
+    agree): how many weights are missing, unexpected or of another shape, the first of each.
+
+    Args:
+        model: the model's `state_dict()`.
+        saved: the state_dict read from a file.
+    """
+
+    def first(names: list[str]) -> str:
+        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        return f"{names[0]}{more}"
+
+    missing = [k for k in model if k not in saved]
+    unexpected = [k for k in saved if k not in model]
+    other = [k for k in model if k in saved and model[k].shape != saved[k].shape]
     parts = []
     if missing:
-        parts.append(f"{len(missing)} keys missing (e.g. {missing[0]!r})")
+        parts.append(f"{len(missing)} of the model's weights missing ({first(missing)})")
     if unexpected:
-        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]!r})")
-    if reshaped:
-        key = reshaped[0]
+        parts.append(f"{len(unexpected)} weights the model does not have ({first(unexpected)})")
+    if other:
+        k = other[0]
         parts.append(
-            f"{len(reshaped)} of another shape (e.g. {key!r}: "
-            f"{tuple(state[key].shape)} in the file, {tuple(expected[key].shape)} in the model)"
+            f"{len(other)} of another shape ({k}: {tuple(saved[k].shape)} saved, "
+            f"{tuple(model[k].shape)} in the model{', ...' if len(other) > 1 else ''})"
         )
-    hint = "was it saved from another variant, or with other num_classes or in_channels?"
-    return f"{'; '.join(parts) or 'its tensors do not load'}; {hint}"
+    return "; ".join(parts)
 
 
 @functools.cache
