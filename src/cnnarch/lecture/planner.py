@@ -21,7 +21,7 @@ from cnnarch.lecture.topic import Topic
 from cnnarch.planner import CARDS, fit_table_rows
 from cnnarch.planner.device import MEASURED_ERROR
 from cnnarch.report.charts import PALETTE, draw_chart, new_figure
-from cnnarch.report.document import Chart, Paragraph, Section
+from cnnarch.report.document import Bullets, Chart, Paragraph, Section
 from cnnarch.tables import Column, Table
 from cnnarch.units import byte_size, number, percent
 from cnnarch.zoo.registry import model_card
@@ -145,11 +145,11 @@ def start(analyses: Analyses) -> list[Future[list[dict[str, Any]]]]:
     return [analyses.in_worker(fit_rows, (name,)) for name in analyses.models]
 
 
-def cards_line() -> str:
+def card_lines() -> tuple[str, ...]:
     """The shown cards at the memory their runtime reports, each with its source."""
-    return "; ".join(
+    return tuple(
         f"{CARDS[key].name} (sold as {CARDS[key].sold_as}): {number(CARDS[key].total_memory)} "
-        f"bytes ({byte_size(CARDS[key].total_memory, 'GB', 2)}), {CARDS[key].source}"
+        f"bytes ({byte_size(CARDS[key].total_memory, 'GB', 2)}); {CARDS[key].source}"
         for key in SHOWN_CARDS
     )
 
@@ -182,8 +182,11 @@ def build(analyses: Analyses, pending: list[Future[list[dict[str, Any]]]]) -> To
             f"reports, less the CUDA context, the cuDNN bound and a margin of "
             f"{percent(MEASURED_ERROR, 2)} of the predicted peak (the worst error of the "
             f"planner measured so far, docs/planner.md). The cards, at the memory their "
-            f"runtime reports, which is less than the memory they are sold with: {cards_line()}."
-            " For your own card, plan against what it reports: `cnnarch plan MODEL --memory "
+            f"runtime reports (less than the memory they are sold with):"
+        ),
+        Bullets(card_lines()),
+        Paragraph(
+            "For your own card, plan against what it reports: `cnnarch plan MODEL --memory "
             "<torch.cuda.mem_get_info()[1]>B`; `cnnarch plan --help` lists the cards `--card` "
             "knows by name."
         ),
