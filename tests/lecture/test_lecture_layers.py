@@ -42,10 +42,10 @@ def test_googlenet_inception_modules_and_training_only_heads() -> None:
     found, summary = layers_of("googlenet", train=True)
     names = [layer.name for layer in found.layers]
     assert names[7:9] == ["inception (3a)", "inception (3b)"]
-    assert names.index("aux1 (training only)") == names.index("inception (4a)") + 1
-    assert names.index("aux2 (training only)") == names.index("inception (4d)") + 1
+    assert names.index("aux. classifier 1 (training only)") == names.index("inception (4a)") + 1
+    assert names.index("aux. classifier 2 (training only)") == names.index("inception (4d)") + 1
     head = 512 * 128 + 128 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000  # conv, fc1, fc2 + biases
-    aux1 = found.layers[names.index("aux1 (training only)")]
+    aux1 = found.layers[names.index("aux. classifier 1 (training only)")]
     assert aux1.training_only and aux1.params == head
     inception3a = found.layers[names.index("inception (3a)")]
     assert inception3a.output == (256, 28, 28) and inception3a.memory == 256 * 28 * 28

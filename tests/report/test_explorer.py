@@ -2,8 +2,6 @@
 embedded, and the training peak computed from the embedded moments equals the analyzer's at
 every batch tried (the browser test compares the page itself with the CLI)."""
 
-import re
-from concurrent.futures import Future
 from types import SimpleNamespace
 
 import pytest
@@ -14,10 +12,8 @@ from cnnarch.analysis.memory import BREAKDOWN_ORDER
 from cnnarch.errors import CnnarchError
 from cnnarch.lecture.explorer import (
     QUANTITIES,
-    Explorer,
     TrainingLines,
     affine_totals,
-    layer_bars,
     other_optimizer,
     saved_by_layer,
     training_totals,
@@ -116,28 +112,3 @@ def test_training_lines_equal_the_analyzer(name) -> None:
     assert {t.start for by_optimizer in found.values() for t in by_optimizer.values()} == {
         2 if name == "inception_v3" else 1
     }
-
-
-def test_layer_bars_have_one_labeled_bar_per_layer() -> None:
-    import torch
-
-    from cnnarch.lecture.layers import lecture_layers
-    from cnnarch.zoo.registry import create_model
-
-    with torch.device("meta"):
-        model = create_model("vgg16")
-    layers = lecture_layers(model, analyze("vgg16"))
-    svg = str(layer_bars(Explorer("vgg16", {}, Future(), tuple(layers.layers))))
-    bars = re.findall(r'<g class="bar" data-path="([^"]+)"[^>]*aria-label="([^"]+)"', svg)
-    assert [path for path, _ in bars] == [layer.paths[0] for layer in layers.layers]
-    # The first conv: 224x224x64 output, 3*3*3*64 + 64 parameters (before the page's script
-    # puts the explorer's batch and precision in).
-    assert bars[0][1].startswith("CONV3-64: output 224×224×64 = 3,211,264 values")
-    assert "params 1,792" in bars[0][1]
-    heights = [
-        float(h)
-        for h in re.findall(
-            r'<rect x="[0-9.]+" y="[0-9.]+" width="[0-9]+" height="([0-9.]+)" fill="#', svg
-        )
-    ]
-    assert len(heights) == len(bars) and max(heights) == 170  # the largest output fills the axis

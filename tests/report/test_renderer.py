@@ -10,7 +10,7 @@ import pytest
 from markupsafe import Markup
 
 from cnnarch.report.document import Document, Paragraph, Section, Verdict, Verdicts, Widget
-from cnnarch.report.html import asset, render_html
+from cnnarch.report.html import LEGIBLE_PX, asset, figure_fit, inline_svg, render_html
 from cnnarch.report.markdown import render_markdown
 from cnnarch.report.markup import element, foreign, inline_html, inline_markdown
 
@@ -78,3 +78,33 @@ def test_assets_are_package_files() -> None:
     for name in ("report.css", "sort.js", "tip.js", "explorer.js"):
         assert len(asset(name)) > 200, name
     assert "table.sortable" in asset("sort.js")
+
+
+# matplotlib's SVG: sized in points (576pt = 768 CSS px), its units one point each, font sizes
+# in a style; the report's own SVGs: sized in px, font sizes as attributes.
+MATPLOTLIB_SVG = (
+    '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE svg>\n<svg width="576pt" height="324pt" '
+    'viewBox="0 0 576 324" xmlns="http://www.w3.org/2000/svg"><metadata>Matplotlib</metadata>'
+    '<text style="font-size: 10px">ticks</text><text style="font-size: 8.5px">label</text>'
+    '<path d="M 3 -0 C 3 -0.795609 -0 1" transform="rotate(-0 70 20)"/></svg>'
+)
+
+
+def test_a_figure_shrinks_only_as_far_as_its_text_stays_legible() -> None:
+    assert LEGIBLE_PX == 10
+    fit = figure_fit(MATPLOTLIB_SVG)
+    # Drawn at 768 px; its 8.5-unit text is 10 px when the 576 units are 576 x 10 / 8.5 px.
+    assert (fit.natural, fit.legible) == (768, 678)
+    # Shown larger than drawn (a width of 1.35 x its units); text of 11 units.
+    zoomed = '<svg viewBox="0 0 400 300" width="540"><text font-size="11">a</text></svg>'
+    assert (figure_fit(zoomed).natural, figure_fit(zoomed).legible) == (540, 364)
+    assert figure_fit('<svg width="300"><rect/></svg>').legible == 0  # no text: any width
+    assert fit.style() == "--natural: 768px; --legible: 678px"
+    with pytest.raises(ValueError, match="needs a width"):
+        figure_fit('<svg viewBox="0 0 10 10"></svg>')
+
+
+def test_an_svg_file_placed_in_the_page_loses_its_prologue_and_negative_zeros() -> None:
+    shown = str(inline_svg(MATPLOTLIB_SVG.encode()))
+    assert shown.startswith("<svg ") and "<metadata>" not in shown and "DOCTYPE" not in shown
+    assert 'd="M 3 0 C 3 -0.795609 0 1" transform="rotate(0 70 20)"' in shown

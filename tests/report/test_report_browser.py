@@ -120,13 +120,16 @@ def test_loads_without_console_errors_or_failed_requests(page) -> None:
 
 
 def test_every_figure_is_shown(page, report) -> None:
-    images = page.evaluate(
-        "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+    """Every chart is in the page once, as inline SVG (its text stays text), none as an image."""
+    charts = page.evaluate(
+        "Array.from(document.querySelectorAll('figure[id^=figure-]')).map(f => [f.id,"
+        " f.querySelectorAll('svg').length, f.querySelector('svg').getBoundingClientRect().width,"
+        " f.querySelector('svg').getBoundingClientRect().height])"
     )
-    inline = page.evaluate("document.querySelectorAll('figure[id^=figure-] svg').length")
-    assert inline == 1  # the comparison's bubble chart, drawn as SVG in the page
-    assert len(images) + inline == len(report.figures)
-    assert all(complete and width > 300 and height > 200 for complete, width, height in images)
+    assert page.evaluate("document.images.length") == 0
+    shown = sorted(name.removeprefix("figure-") for name, _, _, _ in charts)
+    assert shown == sorted(path.stem for path in report.figures)
+    assert all(count == 1 and width > 300 and height > 200 for _, count, width, height in charts)
 
 
 def test_screenshot_is_not_blank(page) -> None:
@@ -452,3 +455,162 @@ def test_the_first_screen_shows_title_line_chart_key_ideas_and_contents(browser,
         assert shown["right"] <= found["width"], part
     # In the order a reader meets them: the title, the line, then the picture and the ideas.
     assert found["title"]["bottom"] <= found["lead"]["top"] <= found["chart"]["top"]
+
+
+# At a phone's width: every figure's smallest text as rendered (its font size in the SVG's
+# units times the scale from those units to the screen, transforms and the SVG's shrinking
+# included), whether the figure stays within the page, and whether, where part of it is
+# scrolled out of sight, a cue says so. A chart embedded as an image has no text to measure
+# (and shrinks with its text): it is listed apart.
+PHONE_FIGURES = """
+(function () {
+  document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+  var page = document.documentElement.clientWidth;
+  function visible(el) {
+    var r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== "hidden";
+  }
+  return Array.from(document.querySelectorAll("figure")).map(function (fig) {
+    var smallest = null, where = "";
+    fig.querySelectorAll("svg text").forEach(function (t) {
+      if (!t.textContent.trim() || !visible(t)) { return; }
+      var m = t.getScreenCTM();
+      var px = parseFloat(getComputedStyle(t).fontSize) * Math.hypot(m.a, m.b);
+      if (smallest === null || px < smallest) { smallest = px; where = t.textContent; }
+    });
+    var hidden = Array.from(fig.querySelectorAll("*")).some(function (el) {
+      return el.scrollWidth > el.clientWidth + 1 &&
+        ["auto", "scroll"].indexOf(getComputedStyle(el).overflowX) >= 0;
+    });
+    var cue = fig.querySelector(".scroll-cue");
+    var r = fig.getBoundingClientRect();
+    return {id: fig.id, smallest: smallest, text: where, left: r.left, right: r.right,
+            page: page, scrolls: hidden, cue: cue !== null && visible(cue),
+            images: fig.querySelectorAll("img").length};
+  });
+})()
+"""
+LEGIBLE_PX = 10.0  # the smallest text a phone shows readably, in CSS pixels
+
+
+@pytest.fixture(scope="module")
+def phone_figures(browser, report_dir) -> list[dict]:
+    browser.load(report_dir / "index.html", width=PHONE, height=HEIGHT)
+    return browser.evaluate(PHONE_FIGURES)
+
+
+def test_on_a_phone_every_figure_shows_its_text_as_text(phone_figures) -> None:
+    assert len(phone_figures) > 20
+    assert [f["id"] for f in phone_figures if f["images"]] == []
+
+
+def test_on_a_phone_every_figures_text_is_at_least_10_px(phone_figures) -> None:
+    measured = [f for f in phone_figures if f["smallest"] is not None]
+    assert len(measured) > 20
+    small = [(f["id"], round(f["smallest"], 1), f["text"]) for f in measured]
+    assert [s for s in small if s[1] < LEGIBLE_PX - 0.05] == []
+
+
+def test_on_a_phone_every_figure_fits_or_scrolls_with_a_cue(phone_figures) -> None:
+    outside = [f["id"] for f in phone_figures if f["left"] < 0 or f["right"] > f["page"]]
+    assert outside == []
+    scrolling = [f for f in phone_figures if f["scrolls"]]
+    assert scrolling, "no figure scrolls on a phone: this test measures nothing"
+    assert [f["id"] for f in scrolling if not f["cue"]] == []
+    # A figure that fits shows no cue.
+    assert [f["id"] for f in phone_figures if f["cue"] and not f["scrolls"]] == []
+
+
+# At a phone's width, every table scrolled to its right end: where its first column is, against
+# its box (a sticky first column stays at the box's left edge, and leaves room for numbers).
+TABLES_SCROLLED = """
+(function () {
+  document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+  return Array.from(document.querySelectorAll("table")).map(function (table) {
+    var box = table.parentElement;
+    var wide = box.scrollWidth > box.clientWidth + 1;
+    box.scrollLeft = box.scrollWidth;
+    var edge = box.getBoundingClientRect();
+    var firsts = Array.from(table.rows).map(function (row) {
+      var r = row.cells[0].getBoundingClientRect();
+      return [r.left - edge.left, r.width];
+    });
+    box.scrollLeft = 0;
+    return {id: table.id, wide: wide, width: box.clientWidth, firsts: firsts};
+  });
+})()
+"""
+
+
+def test_on_a_phone_a_wide_table_keeps_its_first_column_in_view(browser, report_dir) -> None:
+    browser.load(report_dir / "index.html", width=PHONE, height=HEIGHT)
+    tables = browser.evaluate(TABLES_SCROLLED)
+    wide = [t for t in tables if t["wide"]]
+    assert wide, "no table is wider than a phone: this test measures nothing"
+    for table in wide:
+        lefts = [left for left, _ in table["firsts"]]
+        assert max(abs(left) for left in lefts) <= 1.5, table["id"]  # at the box's left edge
+        # The names leave at least half the box to the numbers beside them.
+        assert max(width for _, width in table["firsts"]) <= 0.5 * table["width"], table["id"]
+
+
+# Every detail a pointer shows on hover, reached without one: each element with a hover detail
+# (an SVG <title> below the root, an HTML title attribute, a data-tip) and whether it can take
+# focus (a tap focuses it too).
+HOVER_DETAILS = """
+(function () {
+  var found = [];
+  document.querySelectorAll("svg title").forEach(function (t) {
+    if (t.parentElement.tagName.toLowerCase() !== "svg") { found.push(t.parentElement); }
+  });
+  document.querySelectorAll("[title], [data-tip]").forEach(function (el) { found.push(el); });
+  return found.map(function (el) {
+    return {tag: el.tagName, focusable: el.hasAttribute("tabindex") || el.tagName === "A" ||
+            el.tagName === "a", label: el.getAttribute("aria-label") || ""};
+  });
+})()
+"""
+
+
+def test_every_hover_detail_can_be_reached_by_focus(browser, report_dir) -> None:
+    browser.load(report_dir / "index.html", width=PHONE, height=HEIGHT)
+    details = browser.evaluate(HOVER_DETAILS)
+    assert len(details) > 100
+    assert [d for d in details if not (d["focusable"] and d["label"])] == []
+
+
+def tap(browser, selector: str) -> dict:
+    """Tap (a touch, not a mouse) the middle of the first element `selector` finds; what the
+    detail box shows after it."""
+    where = browser.evaluate(
+        f"(function () {{ var el = document.querySelector({json.dumps(selector)});"
+        " el.scrollIntoView({block: 'center', inline: 'center'});"
+        " var r = el.getBoundingClientRect();"
+        " return {x: r.left + r.width / 2, y: r.top + r.height / 2,"
+        " label: el.getAttribute('aria-label')}; })()"
+    )
+    browser.send("Input.synthesizeTapGesture", {"x": where["x"], "y": where["y"]})
+    shown = browser.evaluate(
+        "(function () { var tip = document.getElementById('tip');"
+        " return {hidden: tip.hidden, text: tip.textContent}; })()"
+    )
+    return {"label": where["label"], **shown}
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        "#model-vgg16 figure[id^=figure-profile] g[data-tip]:nth-of-type(3)",
+        "#strip_resnet50 g.segment",
+        "#diagram_googlenet g.layer",
+    ],
+)
+def test_a_tap_shows_the_detail_a_hover_shows(browser, report_dir, selector) -> None:
+    browser.load(report_dir / "index.html", width=PHONE, height=HEIGHT)
+    browser.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
+    try:
+        shown = tap(browser, selector)
+    finally:
+        browser.send("Emulation.setTouchEmulationEnabled", {"enabled": False})
+    assert shown["label"] and not shown["hidden"]
+    assert shown["text"] == shown["label"]

@@ -46,13 +46,12 @@ def test_html_is_self_contained(report_dir) -> None:
     # Nothing fetched from the network: no external scripts, styles or images.
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert "<link" not in html
-    # Every figure is on the page: embedded as its PNG, or drawn as inline SVG (the interactive
-    # ones, whose PNG is for report.md).
+    # Every chart is on the page as inline SVG (its PNG is for report.md), none as an image.
     pngs = list((report_dir / "figures").glob("*.png"))
-    inline_svg = len(re.findall(r'<figure id="figure-[^"]+"><div class="diagram-box"><svg', html))
-    assert html.count("data:image/png;base64,") + inline_svg == len(pngs)
+    assert "data:image/png" not in html and "<img" not in html
     for png in pngs:
-        assert f'<figure id="figure-{png.stem}">' in html
+        figure = html.split(f'<figure id="figure-{png.stem}">')[1].split("</figure>")[0]
+        assert figure.count("<svg") == 1, png.stem
 
 
 def test_comparison_numbers_are_the_analyzers(report_dir) -> None:

@@ -115,8 +115,8 @@ def test_layer_tables_add_up_to_the_model_totals(report_dir) -> None:
         assert sum(r["macs"] for r in inference) == totals[name]["macs"], name
     googlenet = table(report_dir, "layers_googlenet")["rows"]
     assert [r["layer"] for r in googlenet if r["layer"].endswith("*")] == [
-        "aux1 (training only) *",
-        "aux2 (training only) *",
+        "aux. classifier 1 (training only) *",
+        "aux. classifier 2 (training only) *",
     ]
 
 
@@ -125,7 +125,9 @@ def test_the_largest_layers_are_shares_of_the_total_that_contains_them(report_di
     card = markdown.split("### googlenet")[1].split("### inception_v3")[0]
     # The heads are the two largest layers; the share is of all parameters, heads included.
     line = re.search(r"the three layers with the most parameters \((.*?)\) hold (\d+)%", card)
-    assert line is not None and line.group(1).startswith("aux2 (training only), aux1")
+    assert line is not None and line.group(1).startswith(
+        "aux. classifier 2 (training only), aux. classifier 1"
+    )
     rows = table(report_dir, "layers_googlenet")["rows"]
     top = sorted((r["params"] for r in rows), reverse=True)[:3]
     total = table(report_dir, "model_totals")["rows"][DEFAULT_MODELS.index("googlenet")]["params"]

@@ -708,8 +708,14 @@ def mean_curves(
     return xs, train, test
 
 
-def curves_figure(results: Results) -> dict[str, bytes]:
-    """The figure as {"png": bytes, "svg": bytes}: Fig. 6 of the paper, from `results`."""
+def curves_figure(results: Results, *, settings: bool = True) -> dict[str, bytes]:
+    """The figure as {"png": bytes, "svg": bytes}: Fig. 6 of the paper, from `results`.
+
+    Args:
+        results: the experiment's results.
+        settings: write the run's settings above the panels (a figure on its own needs them;
+            the report says them in its text).
+    """
     import matplotlib
 
     from cnnarch.report.charts import chart_style, figure_bytes, new_figure
@@ -733,7 +739,8 @@ def curves_figure(results: Results) -> dict[str, bytes]:
             ax.grid(True, alpha=0.3)
             ax.legend(title="dashed: training, solid: test", fontsize=8, title_fontsize=8)
         axes[0].set_ylabel("error (%)")
-        fig.suptitle(textwrap.fill(settings_line(results), 130), fontsize=8)
+        if settings:
+            fig.suptitle(textwrap.fill(settings_line(results), 130), fontsize=8)
         return figure_bytes(fig, dpi=150)  # two dense panels: finer than the report's other charts
 
 

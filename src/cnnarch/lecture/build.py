@@ -25,6 +25,7 @@ from cnnarch.lecture import (
     models,
     planner,
     published,
+    references,
     resnet,
     vgg,
 )
@@ -193,7 +194,7 @@ def _home_sections(topics: Sequence[Topic]) -> dict[str, str]:
 
 def document(analyses: Analyses, topics: Sequence[Topic]) -> Document:
     """The page: title, one line with the tally, the chart beside the key ideas, the
-    contents, the topics' sections, and every claim once at the end."""
+    contents, the topics' sections, every claim once, and the papers cited."""
     checks = all_checks(topics)
     claims = Section("claims", "Every claim, one verdict").add(
         claims_table(checks, _home_sections(topics))
@@ -203,7 +204,8 @@ def document(analyses: Analyses, topics: Sequence[Topic]) -> Document:
         f"published figures beside them. {tally_line(checks)} ([every claim](#claims); "
         "[how they are counted and judged](#definitions))."
     )
-    sections = [t.section for t in topics] + [claims]
+    cards = [model_card(name) for name in analyses.models]
+    sections = [t.section for t in topics] + [claims, references.section(cards)]
     headline = [t.headline for t in topics if t.headline is not None][:1]
     # The first screen lists the sections; each model's card is one click further.
     left: tuple[Block, ...] = (*headline, Contents(tuple(sections), depth=1))

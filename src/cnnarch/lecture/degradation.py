@@ -100,7 +100,7 @@ def results_to_show(path: Path | str | None) -> Shown:
 
 def curves_chart(results: Results) -> Chart:
     """The experiment's own figure (the paper's Fig. 6), drawn from the results shown."""
-    drawn = curves_figure(results)
+    drawn = curves_figure(results, settings=False)  # the section's text says the settings
     return Chart(
         "degradation",
         "Degradation: plain against residual nets",

@@ -28,7 +28,7 @@ from markupsafe import Markup, escape
 from cnnarch.analysis.loading import DTYPES
 from cnnarch.analysis.memory import BREAKDOWN_ORDER, OPTIMIZER_STATE
 from cnnarch.errors import CnnarchError
-from cnnarch.lecture.diagrams import KIND_COLORS, color_kind, shape_text, tooltip
+from cnnarch.lecture.diagrams import shape_text
 from cnnarch.lecture.layers import LectureLayer
 from cnnarch.report.document import Widget
 from cnnarch.report.markup import element, join
@@ -274,12 +274,13 @@ def _peak_moments(training: TrainingLines) -> TrainingLines:
 
 
 def explorer_widget(explorer: Explorer) -> Widget:
-    """The explorer's controls, its totals and the per-layer bars, with the numbers the page's
-    script (`cnnarch/report/assets/explorer.js`) reads; waits for the training traces."""
+    """The explorer's controls and its totals, with the numbers the page's script
+    (`cnnarch/report/assets/explorer.js`) reads (it also rescales the card's per-layer chart);
+    waits for the training traces."""
     data = explorer.data()
     return Widget(
         f"explorer-{explorer.model}",
-        join([_form(explorer.model, tuple(data["categories"])), layer_bars(explorer)]),
+        _form(explorer.model, tuple(data["categories"])),
         f"_The HTML page computes {explorer.model}'s totals and training peak at any batch "
         "size, precision and optimizer._",
         data,
@@ -319,116 +320,6 @@ def _form(model: str, categories: tuple[str, ...]) -> Markup:
 def _attributes(attributes: dict[str, object]) -> str:
     """Attributes of a void element (one without children), escaped."""
     return " ".join(f'{name}="{escape(value)}"' for name, value in attributes.items())
-
-
-BAR_AREA, NAME_AREA, AXIS_W = 170, 96, 64  # px of the per-layer bar chart
-
-
-def layer_bars(explorer: Explorer) -> Markup:
-    """The card's layers as bars of output memory (inline SVG): the page's script scales the
-    axis to the explorer's batch size and precision and puts each layer's exact values on its
-    bar (hover or focus it; arrow keys move between bars)."""
-    layers = explorer.layers
-    if not layers:
-        return Markup("")
-    largest = max(layer.memory for layer in layers) or 1
-    slot = max(22, min(44, 640 // len(layers)))  # px per bar: about 640 px in all, if it fits
-    width = AXIS_W + slot * len(layers) + 12
-    height = 14 + BAR_AREA + NAME_AREA
-    base = 14 + BAR_AREA
-    parts = []
-    for fraction in (0, 0.5, 1):
-        y = f"{base - BAR_AREA * fraction:.1f}"
-        parts.append(
-            element(
-                "line", {"x1": AXIS_W - 4, "x2": width - 8, "y1": y, "y2": y, "stroke": "#d1d9e0"}
-            )
-        )
-        tick = {
-            "class": "tick",
-            "data_fraction": fraction,
-            "x": AXIS_W - 8,
-            "y": f"{base - BAR_AREA * fraction + 4:.1f}",
-            "font_size": "10.5",
-            "text_anchor": "end",
-            "fill": "#59636e",
-        }
-        parts.append(element("text", tick))
-    for index, layer in enumerate(layers):
-        x = AXIS_W + slot * index
-        h = BAR_AREA * layer.memory / largest
-        label = tooltip(layer)
-        middle = x + slot / 2 + 4
-        bar = {
-            "class": "bar",
-            "data_path": layer.paths[0],
-            "data_tip": "",
-            "tabindex": -1,
-            "role": "img",
-            "aria_label": label,
-        }
-        parts.append(
-            element(
-                "g",
-                bar,
-                element("title", None, label),
-                element(
-                    "rect",
-                    {"x": x, "y": 14, "width": slot, "height": BAR_AREA, "fill": "transparent"},
-                ),
-                element(
-                    "rect",
-                    {
-                        "x": x + 2,
-                        "y": f"{base - h:.1f}",
-                        "width": slot - 4,
-                        "height": f"{h:.1f}",
-                        "fill": KIND_COLORS[color_kind(layer)],
-                    },
-                ),
-                element(
-                    "text",
-                    {
-                        "x": middle,
-                        "y": base + 8,
-                        "font_size": 10,
-                        "transform": f"rotate(-60 {middle} {base + 8})",
-                        "text_anchor": "end",
-                        "fill": "#1f2328",
-                    },
-                    layer.name,
-                ),
-            )
-        )
-    title = f"{explorer.model}: output memory per layer"
-    svg = element(
-        "svg",
-        {
-            "xmlns": "http://www.w3.org/2000/svg",
-            "viewBox": f"0 0 {width} {height}",
-            "width": width,
-            "height": height,
-            "font-family": "system-ui, sans-serif",
-            "role": "group",
-            "aria_label": title,
-        },
-        join(parts),
-    )
-    caption = element(
-        "figcaption",
-        None,
-        element("strong", None, title),
-        ", at the explorer's batch size and precision (",
-        element("output", {"class": "bars-setting"}, "batch 1, float32"),
-        "). Hover or focus a bar (arrow keys move between bars) for the layer's output shape, "
-        "parameters, MACs, output bytes and what it saves for backward in training.",
-    )
-    return element(
-        "figure",
-        {"class": "diagram layer-bars", "id": f"bars_{explorer.model}"},
-        element("div", {"class": "diagram-box"}, svg),
-        caption,
-    )
 
 
 def _row(label: str, attributes: dict[str, object], css: str | None = None) -> Markup:

@@ -264,19 +264,24 @@ def _tower_name(name: str, output: tuple[int, ...]) -> str:
 def _with_training_only(
     model: nn.Module, layers: list[LectureLayer], summary: Any, training: Any
 ) -> list[LectureLayer]:
-    """Insert the modules that only a training pass calls after the layer they follow."""
+    """Insert the modules that only a training pass calls after the layer they follow, named as
+    the lecture names them: auxiliary classifiers (numbered where there are several)."""
     seen = {r.path for r in summary.rows if r.depth == 1}
     out = list(layers)
     previous = ""
+    heads: list[tuple[str, Any]] = []  # (the layer it follows, the head's call)
     for row in (r for r in training.rows if r.depth == 1):
         if row.path in seen or row.kind != "module":
             previous = row.path if row.path in seen else previous
             continue
+        heads.append((previous, row))
+    for number, (follows, row) in enumerate(heads, start=1):
+        name = "aux. classifier" + (f" {number}" if len(heads) > 1 else "")
         extra = _close(
             model,
-            _Open(f"{row.path} (training only)", "module", row.path, [row], True),
+            _Open(f"{name} (training only)", "module", row.path, [row], True),
             training.batch_size,
         )
-        at = next((i + 1 for i, lay in enumerate(out) if previous in lay.paths), len(out))
+        at = next((i + 1 for i, lay in enumerate(out) if follows in lay.paths), len(out))
         out.insert(at, extra)
     return out

@@ -7,12 +7,8 @@ import re
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from matplotlib.patches import Patch
-from matplotlib.ticker import LogLocator, NullLocator
-
 from cnnarch.lecture.claims import Check, figure_check
-from cnnarch.lecture.diagrams import KIND_COLORS, KIND_LABELS, color_kind, network_diagrams
+from cnnarch.lecture.diagrams import network_diagrams
 from cnnarch.lecture.explorer import (
     Explorer,
     TrainingTotals,
@@ -22,15 +18,15 @@ from cnnarch.lecture.explorer import (
 )
 from cnnarch.lecture.figures import Cause, Figure, cut_beyond_limit
 from cnnarch.lecture.layers import BYTES_PER_VALUE, LectureLayer, LectureLayers
+from cnnarch.lecture.profile import profile_chart
+from cnnarch.lecture.references import cite, short_citation
 from cnnarch.lecture.topic import Topic
-from cnnarch.report.charts import draw_chart, new_figure
-from cnnarch.report.document import Bullets, Chart, Folded, Paragraph, Section, Verdicts
+from cnnarch.report.document import Bullets, Folded, Paragraph, Section, Verdicts
 from cnnarch.tables import Column, Table, macs_column, megabytes_column, params_column
-from cnnarch.units import MB, byte_size, number, prefixed
+from cnnarch.units import byte_size, number
 
 if TYPE_CHECKING:
     import torch
-    from matplotlib.figure import Figure as MplFigure
 
     from cnnarch.analysis import Summary
     from cnnarch.lecture.analyses import Analyses
@@ -92,15 +88,6 @@ def totals_table(analyses: Analyses, totals: list[dict[str, Any]]) -> Table:
         note="Alive throughout a training step: parameters, momentum, buffers and the input. "
         "The rest at the peak: saved activations, gradients and temporaries alive at that moment.",
     )
-
-
-def short_citation(card: ModelCard) -> str:
-    """'Krizhevsky et al. 2012', 'Simonyan & Zisserman 2014'."""
-    authors = [a.strip() for a in card.paper.authors.split(",")]
-    year = card.paper.year
-    if len(authors) == 2:
-        return f"{authors[0]} & {authors[1]} {year}"
-    return f"{authors[0]} et al. {year}" if len(authors) > 2 else f"{authors[0]} {year}"
 
 
 def lecture_note(card: ModelCard) -> str:
@@ -179,22 +166,24 @@ def largest_layers_line(layers: LectureLayers, totals: dict[str, Any]) -> str:
         else "all parameters"
     )
     return (
-        f"The three largest outputs ({_names(by_memory)}) hold {memory / outputs:.0%} of the "
+        f"The three largest outputs ({_names(by_memory, layers)}) hold {memory / outputs:.0%} of "
+        "the "
         f"{number(outputs)} values in the layers' outputs; the three layers with the most "
-        f"parameters ({_names(by_params)}) hold {held / totals['params']:.0%} of {which} "
+        f"parameters ({_names(by_params, layers)}) hold {held / totals['params']:.0%} of {which} "
         f"({number(totals['params'])})."
     )
 
 
-def _names(layers: list[LectureLayer]) -> str:
-    return ", ".join(_label(layer) for layer in layers)
+def _names(layers: list[LectureLayer], every: LectureLayers) -> str:
+    return ", ".join(_label(layer, every) for layer in layers)
 
 
-def _label(layer: LectureLayer) -> str:
-    """The layer's name, with its first module when the name alone is ambiguous (CONV3-64)."""
-    if layer.kind in ("module", "block", "stage"):
+def _label(layer: LectureLayer, every: LectureLayers) -> str:
+    """The layer's lecture name, with its place among the layers where the name alone is
+    ambiguous ("CONV3-64, layer 2" in VGG16; the layer table numbers its rows the same way)."""
+    if sum(other.name == layer.name for other in every.layers) == 1:
         return layer.name
-    return f"{layer.name} (`{layer.paths[0]}`)"
+    return f"{layer.name}, layer {every.layers.index(layer) + 1}"
 
 
 def card_lines(analyses: Analyses, totals: dict[str, Any], layers: LectureLayers) -> list[str]:
@@ -228,6 +217,7 @@ def card_lines(analyses: Analyses, totals: dict[str, Any], layers: LectureLayers
 def layer_table(name: str, layers: LectureLayers) -> Table:
     rows = [
         {
+            "number": number_,
             "layer": layer.name + (" *" if layer.training_only else ""),
             "output": layer.output,
             "memory": layer.memory * BYTES_PER_VALUE,
@@ -235,21 +225,23 @@ def layer_table(name: str, layers: LectureLayers) -> Table:
             "macs": layer.macs,
             "modules": ", ".join(layer.paths),
         }
-        for layer in layers.layers
+        for number_, layer in enumerate(layers.layers, start=1)
     ]
     note = (
-        "One row per bar of the chart above. Memory: the layer's output for one image in "
-        "float32. Params include biases and batch-norm."
+        "One row per column of the chart above. Memory: the layer's output for one image in "
+        "float32. Params include biases and batch-norm. Modules: where the layer is in the "
+        "PyTorch code (the names of its submodules)."
     )
     if any(layer.training_only for layer in layers.layers):
         note += " * runs only in training: not in the inference totals."
     if layers.artifacts:
-        note += f" Not layers (steps of the implementation, 0 parameters): {artifacts(layers)}."
+        note += " " + artifacts_sentence(layers)
     return Table(
         f"layers_{name}",
         f"{name}: the lecture's layers, one image",
         [
             Column("layer", "layer"),
+            Column("number", "#"),
             Column("output", "output (C×H×W)"),
             megabytes_column("memory", "memory", digits=2),
             Column("params", "params"),
@@ -261,44 +253,33 @@ def layer_table(name: str, layers: LectureLayers) -> Table:
     )
 
 
-def artifacts(layers: LectureLayers) -> str:
+# What each call that is not a layer does, by the function's name.
+ARTIFACT_MEANINGS = {
+    "cat()": "joins maps along their channels, as where AlexNet's two towers, the paper's two "
+    "GPUs, exchange their maps",
+    "mean()": "averages the class scores over the windows of dense evaluation",
+}
+
+
+def artifacts_sentence(layers: LectureLayers) -> str:
+    """The calls of the implementation that are not layers, what each does, and why they have
+    no row: they compute nothing new and hold no parameters."""
     counts: dict[str, int] = {}
     for path in layers.artifacts:
         counts[path] = counts.get(path, 0) + 1
-    return ", ".join(f"`{p}`" + (f" ×{n}" if n > 1 else "") for p, n in counts.items())
+    said = []
+    for path, count in counts.items():
+        times = {1: "once", 2: "twice"}.get(count, f"{count} times")
+        meaning = ARTIFACT_MEANINGS.get(path)
+        said.append(f"`{path}` {times}" + (f" ({meaning})" if meaning else ""))
+    return (
+        f"The code also calls {_and(said)}: steps of the implementation, not layers of the "
+        "network (no parameters, nothing the lecture counts), so they have no row."
+    )
 
 
-def profile_chart(name: str, layers: LectureLayers) -> Chart:
-    shown = layers.layers
-
-    def draw() -> MplFigure:
-        fig, (top, bottom) = new_figure(height=5.6, nrows=2, sharex=True)
-        x = np.arange(len(shown))
-        kinds = [color_kind(layer) for layer in shown]
-        colors = [KIND_COLORS[kind] for kind in kinds]
-        top.bar(x, [layer.memory * BYTES_PER_VALUE / MB for layer in shown], color=colors)
-        top.set_ylabel("output (MB)")
-        top.set_title(f"{name}: memory and parameters per {layers.level}")
-        params = [layer.params for layer in shown]
-        bottom.bar(x, [p if p else np.nan for p in params], color=colors)
-        bottom.set_yscale("log")  # so that conv layers show beside FC layers 1000x larger
-        bottom.yaxis.set_major_locator(LogLocator(base=10, numticks=12))
-        bottom.yaxis.set_minor_locator(NullLocator())
-        bottom.yaxis.set_major_formatter(lambda v, _pos: prefixed(v, None))
-        bottom.set_ylabel("parameters (log scale)")
-        labels = [layer.name.replace(" (training only)", "*") for layer in shown]
-        bottom.set_xticks(x, labels, rotation=90, fontsize=7.5)
-        for ax in (top, bottom):
-            ax.grid(axis="x", visible=False)
-        # The same color for each kind of layer as the diagrams.
-        legend = [Patch(color=KIND_COLORS[k], label=KIND_LABELS[k]) for k in dict.fromkeys(kinds)]
-        top.legend(handles=legend, loc="upper right", ncols=min(len(legend), 4))
-        return fig
-
-    caption = "Each bar colored by its kind of layer, as in the diagrams."
-    if any(layer.training_only for layer in shown):
-        caption += " Gray, *: training-only heads."
-    return draw_chart(f"profile_{name}", f"{name}, per {layers.level}", caption, draw)
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def start(analyses: Analyses) -> dict[str, Future[TrainingTotals]]:
@@ -347,7 +328,7 @@ def model_section(
     section = Section(f"model-{name}", name)
     section.add(
         Paragraph(
-            f"{card.description.rstrip('.')} ({short_citation(card)}); input {h}×{w}×{c}."
+            f"{card.description.rstrip('.')} ({cite(card)}); input {h}×{w}×{c}."
             + lecture_note(card)
         ),
         Bullets(tuple(card_lines(analyses, totals, layers))),

@@ -94,11 +94,11 @@ def fit_table(rows: list[dict[str, Any]]) -> Table:
         rows,
         note="Predicted by the training-memory planner; `cnnarch plan MODEL --card CARD "
         "--variant V --precision P --optimizer momentum` names the same batch. SGD with "
-        "momentum (foreach, CUDA's default), each model at its card's input size. Held: the "
-        "caching allocator's reserved bytes at the step's worst moment (cuBLAS workspaces "
-        "among them), the CUDA context, the cuDNN bound and the margin, in GB (10^9 bytes), "
-        "out of the memory the card's runtime reports (above the table). — : not even the "
-        "smallest batch fits.",
+        "momentum (as torch.optim runs it on a GPU), each model at its card's input size. "
+        "Held: the caching allocator's reserved bytes at the step's worst moment (cuBLAS "
+        "workspaces among them), the CUDA context, the cuDNN bound and the margin, in GB (10^9 "
+        "bytes), out of the memory the card's runtime reports (above the table). — : not even "
+        "the smallest batch fits.",
     )
 
 
@@ -168,14 +168,15 @@ def build(analyses: Analyses, pending: list[Future[list[dict[str, Any]]]]) -> To
         Paragraph(
             "How many images per device can each network train on at once? The training-memory "
             "planner answers without running the model: one whole training step (forward, "
-            "backward, `optimizer.step()`) traced on meta tensors, and its allocations and "
-            "frees replayed through a model of PyTorch's CUDA caching allocator. The step is "
-            "the papers' recipe, SGD with momentum 0.9 (torch.optim's foreach implementation, "
-            "CUDA's default), in float32 and in bfloat16 autocast (float32 master weights and "
-            "gradients, bfloat16 copies of the weights and activations where autocast makes "
-            "them) for the network people train, torchvision's where the zoo builds it; then, "
-            "where the paper's network is another variant, that one in float32, as its paper "
-            "trained it."
+            "backward, `optimizer.step()`) traced on tensors that have a shape and a type but "
+            "no values, so nothing is computed, and its allocations and frees replayed through "
+            "a model of PyTorch's CUDA caching allocator. The step is the papers' recipe, SGD "
+            "with momentum 0.9 (as torch.optim runs it on a GPU by default: each operation of "
+            "the update applied to all the parameters together, not one parameter at a time), "
+            "in float32 and in bfloat16 autocast (float32 master weights and gradients, "
+            "bfloat16 copies of the weights and activations where autocast makes them) for the "
+            "network people train, torchvision's where the zoo builds it; then, where the "
+            "paper's network is another variant, that one in float32, as its paper trained it."
         ),
         Paragraph(
             f"The largest batch is the one whose step fits in what the card's CUDA runtime "

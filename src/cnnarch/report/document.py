@@ -51,8 +51,8 @@ class Verdicts:
 
 @dataclass(frozen=True)
 class Chart:
-    """A drawn chart: its PNG and SVG files; the page embeds the PNG, or shows `inline` (an
-    interactive SVG) in its place, and report.md links the PNG."""
+    """A drawn chart: its PNG and SVG files; the page shows the SVG inline, or `inline` (an
+    interactive SVG drawn for the page) in its place, and report.md shows the PNG."""
 
     name: str
     title: str

@@ -1,5 +1,6 @@
 """A document as one self-contained HTML page: Jinja templates with autoescape, the package's
-CSS and JavaScript (`assets/`) inlined, charts embedded as PNG or shown as inline SVG.
+CSS and JavaScript (`assets/`) inlined, every chart and picture as inline SVG (its text stays
+text: sharp, searchable, and measured to keep it legible on a phone).
 
 Nothing is fetched from the network; the page opens from disk offline. The figures and tables
 sit beside it as files (`FIGURES_DIR`, `TABLES_DIR`) and are linked.
@@ -7,8 +8,10 @@ sit beside it as files (`FIGURES_DIR`, `TABLES_DIR`) and are linked.
 
 from __future__ import annotations
 
-import base64
 import json
+import math
+import re
+from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 
@@ -71,6 +74,63 @@ def _inlined(names: tuple[str, ...], closing: str) -> Markup:
     return Markup(text)
 
 
+# The smallest text a figure may show, in CSS px: a figure shrinks to the page's width only as
+# far as its smallest text stays this large; narrower than that (a phone), it scrolls sideways
+# in its box, with a cue that says so.
+LEGIBLE_PX = 10.0
+_SVG_OPEN = re.compile(r"<svg\b[^>]*>")
+_VIEW_WIDTH = re.compile(r'viewBox="\s*[-\d.]+[\s,]+[-\d.]+[\s,]+([\d.]+)')
+_WIDTH = re.compile(r'\swidth="([\d.]+)(px|pt)?"')
+# A font size as an attribute (font-size="11") or in a style (font-size: 8.5px), in the SVG's
+# own units.
+_FONT_SIZE = re.compile(r'font-size(?:="|:\s*)([\d.]+)')
+_CSS_PX = {"px": 1.0, "pt": 4 / 3, None: 1.0}
+_NEGATIVE_ZERO = re.compile(r"(?<![\w.-])-0(?![\d.])")
+
+
+@dataclass(frozen=True)
+class FigureFit:
+    """How wide an inline SVG may be shown: at most as drawn (`natural`, CSS px), at least as
+    wide as keeps its smallest text `LEGIBLE_PX` (`legible`; where that is wider than drawn, it
+    is shown at `legible`)."""
+
+    natural: float
+    legible: float
+
+    def style(self) -> str:
+        """The widths as the CSS variables the page's style sheet reads."""
+        return f"--natural: {self.natural:.0f}px; --legible: {self.legible:.0f}px"
+
+
+def figure_fit(svg: str) -> FigureFit:
+    """The widths `svg` may be shown at, read from its root's size and its font sizes.
+
+    Args:
+        svg: the SVG markup (its root element first, or after an XML prologue).
+    """
+    root = _SVG_OPEN.search(svg)
+    if root is None:
+        raise ValueError("not an SVG: no <svg> element")
+    width = _WIDTH.search(root.group(0))
+    view = _VIEW_WIDTH.search(root.group(0))
+    if width is None:
+        raise ValueError("an inline SVG needs a width on its root element")
+    natural = float(width.group(1)) * _CSS_PX[width.group(2)]
+    units = float(view.group(1)) if view else natural  # the SVG's units across its width
+    sizes = [float(size) for size in _FONT_SIZE.findall(svg)]
+    return FigureFit(natural, math.ceil(units * LEGIBLE_PX / min(sizes)) if sizes else 0.0)
+
+
+def inline_svg(svg: bytes | str) -> Markup:
+    """An SVG file's text as markup to place in the page: from its root element on (no XML
+    prologue, doctype or metadata)."""
+    text = svg.decode("utf-8") if isinstance(svg, bytes) else str(svg)
+    text = text[text.index("<svg") :]
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    # matplotlib writes negative zeros (rotate(-0 ...), path points): the page has none.
+    return Markup(_NEGATIVE_ZERO.sub("0", text))
+
+
 def _table_view(table: Table) -> dict[str, object]:
     numeric = table.numeric_columns()
     head = [(column.heading(), num) for column, num in zip(table.columns, numeric, strict=True)]
@@ -109,10 +169,12 @@ def render_block(block: Block) -> Markup:
     if isinstance(block, Table):
         return render_table(block)
     if isinstance(block, Chart):
-        png = base64.b64encode(block.png).decode("ascii")
-        return Markup(env.get_template("chart.html").render(chart=block, png=png))
+        shown = block.inline if block.inline is not None else inline_svg(block.svg)
+        template = env.get_template("chart.html")
+        return Markup(template.render(chart=block, shown=shown, fit=figure_fit(str(shown))))
     if isinstance(block, Picture):
-        return Markup(env.get_template("picture.html").render(picture=block))
+        template = env.get_template("picture.html")
+        return Markup(template.render(picture=block, fit=figure_fit(str(block.svg))))
     if isinstance(block, Folded):
         summary = element("summary", None, inline_html(block.summary))
         return element("details", None, summary, render_block(block.block))
