@@ -103,4 +103,7 @@ def test_the_report_shows_every_lecture_model(report) -> None:
     )
     html = report.html.read_text()
     assert "SGD with momentum" in html
-    assert "25,249,038,992 bytes" in html  # the RTX 4090 as its runtime reports it
+    cards = json.loads((report.out / "tables" / "planner_card_memory.json").read_text())
+    reported = {r["card"]: r["memory"] for r in cards["rows"]}
+    assert reported[CARDS["rtx4090"].name] == 25_249_038_992  # as its runtime reports it
+    assert list(reported) == [CARDS[key].name for key in SHOWN_CARDS]

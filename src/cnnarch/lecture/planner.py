@@ -21,9 +21,9 @@ from cnnarch.lecture.topic import Topic
 from cnnarch.planner import CARDS, fit_table_rows
 from cnnarch.planner.device import MEASURED_ERROR
 from cnnarch.report.charts import PALETTE, draw_chart, new_figure
-from cnnarch.report.document import Bullets, Chart, Paragraph, Section
+from cnnarch.report.document import Chart, Paragraph, Section
 from cnnarch.tables import Column, Table
-from cnnarch.units import byte_size, number, percent
+from cnnarch.units import percent
 from cnnarch.zoo.registry import model_card
 
 if TYPE_CHECKING:
@@ -145,12 +145,30 @@ def start(analyses: Analyses) -> list[Future[list[dict[str, Any]]]]:
     return [analyses.in_worker(fit_rows, (name,)) for name in analyses.models]
 
 
-def card_lines() -> tuple[str, ...]:
+def cards_table() -> Table:
     """The shown cards at the memory their runtime reports, each with its source."""
-    return tuple(
-        f"{CARDS[key].name} (sold as {CARDS[key].sold_as}): {number(CARDS[key].total_memory)} "
-        f"bytes ({byte_size(CARDS[key].total_memory, 'GB', 2)}); {CARDS[key].source}"
+    rows = [
+        {
+            "card": CARDS[key].name,
+            "sold_as": CARDS[key].sold_as,
+            "memory": CARDS[key].total_memory,
+            "memory_gb": CARDS[key].total_memory,
+            "source": CARDS[key].source,
+        }
         for key in SHOWN_CARDS
+    ]
+    return Table(
+        "planner_card_memory",
+        "The cards, at the memory their CUDA runtime reports",
+        [
+            Column("card", "card"),
+            Column("sold_as", "sold as"),
+            Column("memory", "reported", unit="bytes"),
+            Column("memory_gb", "reported", unit="bytes", show_unit="GB", digits=2),
+            Column("source", "where it was reported"),
+        ],
+        rows,
+        note="Less than the memory each card is sold with: the driver keeps the rest.",
     )
 
 
@@ -182,10 +200,9 @@ def build(analyses: Analyses, pending: list[Future[list[dict[str, Any]]]]) -> To
             f"The largest batch is the one whose step fits in what the card's CUDA runtime "
             f"reports, less the CUDA context, the cuDNN bound and a margin of "
             f"{percent(MEASURED_ERROR, 2)} of the predicted peak (the worst error of the "
-            f"planner measured so far, docs/planner.md). The cards, at the memory their "
-            f"runtime reports (less than the memory they are sold with):"
+            f"planner measured so far, docs/planner.md), on these cards:"
         ),
-        Bullets(card_lines()),
+        cards_table(),
         Paragraph(
             "For your own card, plan against what it reports: `cnnarch plan MODEL --memory "
             "<torch.cuda.mem_get_info()[1]>B`; `cnnarch plan --help` lists the cards `--card` "
