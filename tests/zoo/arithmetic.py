@@ -1,5 +1,5 @@
 """Hand arithmetic for the zoo's tests: parameters and multiply-accumulates of convolutions
-written out from the architectures' tables, and the residual additions a trace finds."""
+written out from the architectures' tables."""
 
 from __future__ import annotations
 
@@ -33,19 +33,6 @@ def linear_params(in_features: int, out_features: int) -> int:
 def conv_macs(convs: Iterable[Conv], side: int) -> int:
     """Multiply-accumulates of convolutions whose outputs are all side x side."""
     return sum(c_in * c_out * kh * kw * side * side for c_in, c_out, kh, kw in convs)
-
-
-def residual_additions(summary: Summary) -> int:
-    """Additions of two tensors of the same shape in the traced forward: a block's output added
-    to its input (scalar additions, such as an input transform's, are not counted)."""
-    return sum(
-        1
-        for row in summary.rows
-        if row.kind == "op"
-        and row.type == "add"
-        and len(row.input_shapes) == 2
-        and row.input_shapes[0] == row.input_shapes[1]
-    )
 
 
 def pytorch_params(name: str, **kwargs: object) -> int:

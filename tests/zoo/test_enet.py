@@ -6,7 +6,7 @@ import torch
 
 import cnnarch
 from cnnarch.zoo.enet import Bottleneck
-from zoo.arithmetic import conv_macs, linear_params, module_macs, pytorch_params, residual_additions
+from zoo.arithmetic import conv_macs, linear_params, module_macs, pytorch_params
 
 # (input maps, output maps, main-branch width, downsamples) of the twelve bottlenecks.
 BOTTLENECKS = [
@@ -47,7 +47,7 @@ def test_a_bottlenecks_macs_by_hand_and_one_residual_addition_each() -> None:
     # stage2.1 at 28x28: 1x1 256 -> 64, 3x3 64 -> 64, 1x1 64 -> 256; the shortcut costs none.
     convs = [(256, 64, 1, 1), (64, 64, 3, 3), (64, 256, 1, 1)]
     assert module_macs(summary, "stage2.1") == conv_macs(convs, 28) == 69_632 * 784
-    assert residual_additions(summary) == len(BOTTLENECKS) == 12
+    assert len(summary.residuals) == len(BOTTLENECKS) == 12
 
 
 def test_downsampling_pools_the_shortcut_and_pads_it_with_zero_maps() -> None:

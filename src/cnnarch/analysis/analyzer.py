@@ -819,6 +819,14 @@ class _RowBuilder:
         self.seen_params: set[int] = set()
         self.seen_modules: set[int] = set()
         self.rows: list[LayerRow] = []
+        self.tensor_ids: dict[int, int] = {}  # storage key -> its number in the summary
+
+    def number(self, keys: list[int]) -> tuple[int, ...]:
+        """The summary's numbers of these storages (a new one for each storage not seen yet)."""
+        ids = self.tensor_ids
+        if len(keys) == 1:  # most calls: one tensor in, one out
+            return (ids.setdefault(keys[0], len(ids)),)
+        return tuple([ids.setdefault(key, len(ids)) for key in keys])
 
     def build(self, frame: Frame) -> LayerRow:
         index = len(self.rows)
@@ -842,6 +850,7 @@ class _RowBuilder:
             act_elements += row.activation_elements
             act_bytes += row.activation_bytes
             saved += row.saved_bytes
+        input_ids = self.number(frame.input_keys)
         row = make_row(
             path=frame.path,
             type=(
@@ -865,6 +874,8 @@ class _RowBuilder:
             kind=frame.kind,
             is_leaf=not frame.children,
             reused=reused,
+            input_ids=input_ids,
+            output_ids=self.number(frame.output_keys),
         )
         self.rows[index] = row
         return row
@@ -896,6 +907,7 @@ def _build_summary(
     session: StepTrace | None,
 ) -> Summary:
     builder = _RowBuilder(tracer, state)
+    builder.number([storage_key(t) for t in inputs])  # the model's inputs are 0, 1, ...
     builder.build(tracer.top.children[0])
     rows = builder.rows
     trainable, frozen, param_bytes, buffer_bytes = state.totals()

@@ -16,6 +16,7 @@ from cnnarch.tables import Column, Table
 if TYPE_CHECKING:
     import pandas as pd
 
+    from cnnarch.analysis.dataflow import Residual
     from cnnarch.analysis.torchinfo_style import TorchinfoStyle
 
 Shape = tuple[int, ...]
@@ -47,11 +48,17 @@ class LayerRow:
     kind: str = "module"  # "module" or "op"
     is_leaf: bool = True
     reused: bool = False  # a second or later call of the same module
+    # The data flow: the tensors the call read and returned, each by the number of its storage
+    # (the model's inputs are 0, 1, ...; the others are numbered in the order of the rows). A
+    # view or an in-place result keeps its tensor's number. `cnnarch.analysis.dataflow` reads
+    # the graph these make.
+    input_ids: tuple[int, ...] = ()
+    output_ids: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         row = dataclasses.asdict(self)
-        row["input_shapes"] = [list(s) for s in self.input_shapes]
-        row["output_shapes"] = [list(s) for s in self.output_shapes]
+        for name in ("input_shapes", "output_shapes", "input_ids", "output_ids"):
+            row[name] = [list(s) if isinstance(s, tuple) else s for s in getattr(self, name)]
         return row
 
 
@@ -119,6 +126,16 @@ class Summary:
     @property
     def total_input(self) -> int:
         return self.input_bytes
+
+    # -- the data flow --------------------------------------------------------------------------
+    @property
+    def residuals(self) -> list[Residual]:
+        """The residual additions of the forward pass, found from the data flow (a module that
+        adds its input, or a projection of it, to what its other path made of it): see
+        `cnnarch.analysis.dataflow.residuals`. Empty without a pass."""
+        from cnnarch.analysis.dataflow import residuals
+
+        return residuals(self.rows)
 
     # -- views --------------------------------------------------------------------------------
     def collapse(self, depth: int) -> Summary:
@@ -253,6 +270,8 @@ class Summary:
                 **dataclasses.asdict(row),
                 "input_shapes": format_shapes(row.input_shapes),
                 "output_shapes": format_shapes(row.output_shapes),
+                "input_ids": " ".join(map(str, row.input_ids)),
+                "output_ids": " ".join(map(str, row.output_ids)),
             }
             for row in self.rows
         ]

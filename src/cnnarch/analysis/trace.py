@@ -415,6 +415,7 @@ class Frame:
     leaf: bool
     module: nn.Module | None = None
     input_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    input_keys: list[int] = field(default_factory=list)  # storages of the tensors it read
     output_shapes: list[tuple[int, ...]] = field(default_factory=list)
     output_keys: list[int] = field(default_factory=list)
     output_elements: int = 0
@@ -588,7 +589,9 @@ class Tracer(FastMeta):
         """
         with own_code():
             frame = self.stack.pop()
-            frame.input_shapes = _shapes(args) + _shapes(kwargs) if kwargs else _shapes(args)
+            tensors = iter_tensors(args) + iter_tensors(kwargs) if kwargs else iter_tensors(args)
+            frame.input_shapes = [tuple(t.shape) for t in tensors]
+            frame.input_keys = [storage_key(t) for t in tensors]
             self._finish(frame, output)
 
     def exit_module_raising(self, module: nn.Module, args: Any) -> None:
@@ -622,7 +625,9 @@ class Tracer(FastMeta):
         parent = self.stack[-1]
         prefix = f"{parent.path}." if parent.path else ""
         with own_code():
-            input_shapes = _shapes(args) + _shapes(kwargs)
+            tensors = iter_tensors(args) + iter_tensors(kwargs)
+            input_shapes = [tuple(t.shape) for t in tensors]
+            input_keys = [storage_key(t) for t in tensors]
         frame = Frame(
             path=f"{prefix}{name}()",
             type=name,
@@ -630,6 +635,7 @@ class Tracer(FastMeta):
             kind="op",
             leaf=True,
             input_shapes=input_shapes,
+            input_keys=input_keys,
         )
         self.stack.append(frame)
         return frame

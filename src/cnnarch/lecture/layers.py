@@ -41,6 +41,17 @@ _TOWER = re.compile(r"^towers\.\d+\.")  # AlexNet: one layer across both towers
 
 
 @dataclass(frozen=True)
+class Part:
+    """A conv, pooling or linear layer inside a composite layer (a block, a module, a head)."""
+
+    path: str  # the module's path (a functional pooling call's row path ends in "()")
+    name: str  # CONV3-64, POOL3, FC-1000
+    geometry: str  # "3×3, stride 2, pad 1"; "" for linear layers and functional calls
+    stride: int = 1  # the largest of its strides
+    weights: int = 0  # parameters with more than one dimension
+
+
+@dataclass(frozen=True)
 class LectureLayer:
     """One line of the lecture's table: what it is, its output and what it holds, per image."""
 
@@ -53,6 +64,8 @@ class LectureLayer:
     weights: int  # parameters with more than one dimension (the slides' count)
     macs: int  # one image
     training_only: bool = False
+    geometry: str = ""  # a conv or pooling layer's kernel, stride, padding: "7×7, stride 2, pad 3"
+    parts: tuple[Part, ...] = ()  # a composite layer's conv, pooling and linear layers
 
     @property
     def output_hwc(self) -> tuple[int, ...]:
@@ -105,6 +118,31 @@ def _leaf_name(module: nn.Module) -> tuple[str, str] | None:
             return prefix, "pool"
         return f"{prefix}{_kernel(module)}", "pool"
     return None
+
+
+def _sides(value: int | str | tuple[int, ...] | None) -> str:
+    """A size as the slides write it: 3 for 3x3 or (3, 3), "1×7" where the sides differ."""
+    if isinstance(value, str) or value is None:  # padding="same"
+        return str(value)
+    sides = value if isinstance(value, tuple) else (value,)
+    return str(sides[0]) if len(set(sides)) == 1 else units.shape(sides, "×")
+
+
+def geometry(module: nn.Module) -> str:
+    """Kernel, stride and padding of a conv or pooling layer (or of a conv wrapper's conv):
+    "3×3, stride 2, pad 1"; "" for any other module.
+
+    Args:
+        module: a module.
+    """
+    layer = module if isinstance(module, _CONV + _POOL) else _single_conv(module)
+    if layer is None:
+        return ""
+    if "Adaptive" in type(layer).__name__:
+        return f"adaptive, to {_sides(layer.output_size)}"
+    kernel = layer.kernel_size if isinstance(layer.kernel_size, tuple) else (layer.kernel_size,) * 2
+    stride = layer.stride if layer.stride is not None else layer.kernel_size  # pools' default
+    return f"{units.shape(kernel, '×')}, stride {_sides(stride)}, pad {_sides(layer.padding)}"
 
 
 def _single_conv(module: nn.Module) -> nn.Module | None:
@@ -216,7 +254,7 @@ def lecture_layers(
 
     for row in by_depth1:
         visit(row)
-    layers = [_close(model, o, batch) for o in opened]
+    layers = [_close(model, o, batch, rows) for o in opened]
     if training is not None:
         layers = _with_training_only(model, layers, summary, training)
     level = "stage" if by_stage else ("block" if blocks else "layer")
@@ -229,7 +267,7 @@ def _children(rows: Sequence[Any], parent: Any) -> list[Any]:
     return [r for r in rows if r.depth == parent.depth + 1 and r.path.startswith(prefix)]
 
 
-def _close(model: nn.Module, layer: _Open, batch: int) -> LectureLayer:
+def _close(model: nn.Module, layer: _Open, batch: int, rows: Sequence[Any]) -> LectureLayer:
     # Split over AlexNet's towers, a layer's output is both towers' outputs side by side.
     # The output is the last call's of each tower that keeps the layer's own layout (a
     # folded flatten or dropout after it only reshapes the same values).
@@ -242,6 +280,8 @@ def _close(model: nn.Module, layer: _Open, batch: int) -> LectureLayer:
     halves = [_per_image(r.output_shapes[0], batch) for r in towers.values()]
     output = (sum(h[0] for h in halves), *halves[0][1:])
     paths = tuple(dict.fromkeys(r.path for r in layer.rows))
+    first = model.get_submodule(layer.rows[0].path)
+    composite = layer.kind in ("module", "block", "stage")
     return LectureLayer(
         name=_tower_name(layer.name, output) if len(towers) > 1 else layer.name,
         kind=layer.kind,
@@ -252,7 +292,30 @@ def _close(model: nn.Module, layer: _Open, batch: int) -> LectureLayer:
         weights=sum(_weights(model.get_submodule(p)) for p in paths),
         macs=sum(int(r.macs) for r in layer.rows) // batch,
         training_only=layer.training_only,
+        geometry="" if composite else geometry(first),
+        parts=_parts(model, rows, paths) if composite else (),
     )
+
+
+def _parts(model: nn.Module, rows: Sequence[Any], paths: Sequence[str]) -> tuple[Part, ...]:
+    """The conv, pooling and linear layers called inside the modules at `paths`, in call
+    order (a functional pooling call too, without its geometry)."""
+    prefixes = tuple(f"{p}." for p in paths)
+    found = []
+    for row in rows:
+        if row.reused or not row.is_leaf or not row.path.startswith(prefixes):
+            continue
+        if row.kind == "op":
+            if "pool" in row.type:
+                found.append(Part(row.path, "AVGPOOL" if "avg" in row.type else "POOL", ""))
+            continue
+        module = model.get_submodule(row.path)
+        named = _leaf_name(module)
+        if named is not None:
+            stride = getattr(module, "stride", 1) or 1
+            stride = max(stride) if isinstance(stride, tuple) else stride
+            found.append(Part(row.path, named[0], geometry(module), stride, _weights(module)))
+    return tuple(found)
 
 
 def _tower_name(name: str, output: tuple[int, ...]) -> str:
@@ -264,24 +327,36 @@ def _tower_name(name: str, output: tuple[int, ...]) -> str:
 def _with_training_only(
     model: nn.Module, layers: list[LectureLayer], summary: Any, training: Any
 ) -> list[LectureLayer]:
-    """Insert the modules that only a training pass calls after the layer they follow, named as
-    the lecture names them: auxiliary classifiers (numbered where there are several)."""
+    """Insert the modules that only a training pass calls after the layer whose output they
+    read (found from the pass's data flow), named as the lecture names them: auxiliary
+    classifiers (numbered where there are several)."""
     seen = {r.path for r in summary.rows if r.depth == 1}
+    heads: list[tuple[str, Any]] = []  # (the call whose output it reads, the head's call)
+    made_by: dict[int, str] = {}  # tensor number -> the last call that returned it
+    for row in training.rows:
+        if row.depth == 1 and row.kind == "module" and row.path not in seen:
+            heads.append((next((made_by[t] for t in row.input_ids if t in made_by), ""), row))
+        for tensor in row.output_ids:
+            made_by[tensor] = row.path
     out = list(layers)
-    previous = ""
-    heads: list[tuple[str, Any]] = []  # (the layer it follows, the head's call)
-    for row in (r for r in training.rows if r.depth == 1):
-        if row.path in seen or row.kind != "module":
-            previous = row.path if row.path in seen else previous
-            continue
-        heads.append((previous, row))
-    for number, (follows, row) in enumerate(heads, start=1):
+    for number, (source, row) in enumerate(heads, start=1):
         name = "aux. classifier" + (f" {number}" if len(heads) > 1 else "")
         extra = _close(
             model,
             _Open(f"{name} (training only)", "module", row.path, [row], True),
             training.batch_size,
+            training.rows,
         )
-        at = next((i + 1 for i, lay in enumerate(out) if follows in lay.paths), len(out))
+        at = next((i + 1 for i, lay in enumerate(out) if within(source, lay.paths)), len(out))
         out.insert(at, extra)
     return out
+
+
+def within(path: str, paths: Sequence[str]) -> bool:
+    """Whether the call at `path` is one of `paths` or runs inside one of them.
+
+    Args:
+        path: a row's path.
+        paths: module paths.
+    """
+    return any(path == p or path.startswith(f"{p}.") for p in paths)
