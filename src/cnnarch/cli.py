@@ -714,9 +714,10 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--models",
         nargs="+",
-        default=list(DEFAULT_MODELS),
+        default=None,
         metavar="NAME",
-        help=f"models to include (default: {' '.join(DEFAULT_MODELS)})",
+        help=f"models to include (default: {' '.join(DEFAULT_MODELS)}, and in the comparison "
+        "the other networks of the lecture's chart)",
     )
     p.add_argument(
         *BATCH_FLAGS,

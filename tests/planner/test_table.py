@@ -54,3 +54,29 @@ def test_a_card_too_small_for_any_batch_says_0(rows: list[FitRow]) -> None:
 def test_rows_are_plain_data(rows: list[FitRow]) -> None:
     data = json.loads(json.dumps([r.to_dict() for r in rows]))
     assert data[0]["model"] == "resnet18" and data[0]["batch"] == rows[0].batch
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_a_variant_answers_alone_as_beside_the_other(name: str) -> None:
+    # resnet18's variants trace the same step, and the paper rows are copied from torchvision's;
+    # resnet50's differ, and each is searched: either way a variant's rows are its own.
+    cards = ["t4", "h100-80gb"]
+    both = fit_table_rows([name], cards, precisions=["fp32"])
+    alone = fit_table_rows([name], cards, variants=["paper"], precisions=["fp32"])
+    assert [r for r in both if r.variant == "paper"] == alone
+
+
+def test_a_step_whose_batch_of_one_differs_is_read_off_the_next_two_as_plan_traces_it() -> None:
+    # The paper's GoogLeNet takes another path at batch 1 (its storages are freed at other
+    # clocks than at batch 2 and 3): plan traces each batch its search looks at; the table reads
+    # them off batches 2 and 3, and names the same batch with the same terms.
+    (row,) = fit_table_rows(["googlenet"], ["rtx4090"], variants=["paper"], precisions=["fp32"])
+    result = cnnarch.plan(
+        "googlenet", card="rtx4090", variant="paper", precision="fp32", optimizer="momentum"
+    )
+    assert (row.batch, row.reserved, row.total) == (
+        result.batch,
+        result.reserved_bytes,
+        result.total_bytes,
+    )
+    assert len(result.traced) > 4  # plan traced batches beyond the smallest three

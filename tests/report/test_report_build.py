@@ -9,7 +9,7 @@ import pytest
 import cnnarch
 from cnnarch.errors import CnnarchError
 from cnnarch.lecture.build import build_report
-from cnnarch.lecture.defaults import DEFAULT_MODELS
+from cnnarch.lecture.defaults import CHART_MODELS, DEFAULT_MODELS
 
 
 def load_table(report_dir, name: str) -> dict:
@@ -56,7 +56,9 @@ def test_html_is_self_contained(report_dir) -> None:
 
 def test_comparison_numbers_are_the_analyzers(report_dir) -> None:
     rows = {r["name"]: r for r in load_table(report_dir, "comparison")["rows"]}
-    assert list(rows) == list(DEFAULT_MODELS)
+    # the models, then the other networks of the lecture's chart
+    assert list(rows) == [*DEFAULT_MODELS, "bn_alexnet", "bn_nin", "enet"]
+    assert set(CHART_MODELS) <= set(rows)
     summary = cnnarch.analyze("resnet50", (3, 224, 224), variant="torchvision")
     assert rows["resnet50"]["params"] == summary.total_params == 25_557_032
     assert rows["resnet50"]["macs"] == summary.total_macs
@@ -66,6 +68,16 @@ def test_comparison_numbers_are_the_analyzers(report_dir) -> None:
     assert rows["googlenet"]["params"] == googlenet.total_params
     assert rows["googlenet"]["inference_params"] == 6_624_904  # torchvision's count (no aux)
     assert rows["zfnet"]["top1"] is None  # no published weights
+    # Each accuracy from its source: the Inception-v4 paper's Table 2 (20.0% top-1 error), the
+    # model file of BN-NIN, and for ENet the figure read off Canziani et al.'s chart.
+    assert (rows["inception_v4"]["top1"], rows["inception_v4"]["top1_from"]) == (
+        80.0,
+        "paper, Table 2",
+    )
+    assert (rows["bn_nin"]["top1"], rows["bn_nin"]["top1_from"]) == (62.6, "model file")
+    assert (rows["enet"]["top1"], rows["enet"]["top1_from"]) == (68.0, "read off the chart")
+    enet = cnnarch.analyze("enet", (3, 224, 224))
+    assert (rows["enet"]["params"], rows["enet"]["macs"]) == (enet.total_params, enet.total_macs)
     training = cnnarch.analyze(
         "vgg16",
         (3, 224, 224),

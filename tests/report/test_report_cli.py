@@ -69,3 +69,21 @@ def test_unknown_model_is_one_line_and_status_2(tmp_path, capsys) -> None:
     assert status == 2
     assert err.startswith("cnnarch: error: unknown model 'vgg61'")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_default_report_compares_the_charts_networks_too(tmp_path, monkeypatch) -> None:
+    # Without --models the build gets no model list: the lecture's models get their cards and
+    # the comparison computes the chart's other networks beside them (given a list, only it).
+    import cnnarch.lecture.build as build
+    from cnnarch.errors import CnnarchError
+
+    asked = []
+
+    def record(out, models, *args, **kwargs):
+        asked.append(models)
+        raise CnnarchError("stopped here")
+
+    monkeypatch.setattr(build, "build_report", record)
+    assert main(["report", "--out", str(tmp_path / "a")]) == 2
+    assert main(["report", "--out", str(tmp_path / "b"), "--models", "vgg16"]) == 2
+    assert asked == [None, ["vgg16"]]

@@ -30,13 +30,21 @@ TRAINING_OPTIMIZER = "momentum"
 class Analyses:
     """The models of one report, the batch size of its training numbers, and their analyses.
 
-    `step` is called with a short label before each unit of work (a progress display)."""
+    `step` is called with a short label before each unit of work (a progress display); `chart`
+    names the networks of the lecture's comparison chart that the comparison computes beside
+    the models (none unless given)."""
 
     models: tuple[str, ...]
     batch_size: int
     step: Callable[[str], None] = lambda _label: None
+    chart: tuple[str, ...] = ()
     _cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     _workers: ProcessPoolExecutor | None = None
+
+    @property
+    def compared(self) -> tuple[str, ...]:
+        """The networks of the comparison: the models, then the chart's others."""
+        return tuple(dict.fromkeys((*self.models, *self.chart)))
 
     @property
     def published(self) -> dict[str, Any]:
@@ -116,9 +124,7 @@ class Analyses:
         """`function(*args)` in one of two worker processes, while this one builds the rest;
         the function and its arguments must be picklable."""
         if self._workers is None:
-            # spawn: a fresh interpreter, not a fork of this one's torch threads.
-            context = multiprocessing.get_context("spawn")
-            self._workers = ProcessPoolExecutor(2, mp_context=context)
+            self._workers = ProcessPoolExecutor(2, mp_context=_worker_context())
         return self._workers.submit(function, *args)
 
     def close(self) -> None:
@@ -126,3 +132,18 @@ class Analyses:
         if self._workers is not None:
             self._workers.shutdown(cancel_futures=True)
             self._workers = None
+
+
+# What the workers run; the fork server imports it once for both.
+_WORKER_MODULES = ["cnnarch.lecture.explorer", "cnnarch.lecture.planner"]
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """A fork server where the platform has one: a fresh interpreter (not a fork of this one's
+    torch threads) that imports the workers' modules once and forks each worker from there,
+    instead of each worker importing torch again; else spawn."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_WORKER_MODULES)
+    return context

@@ -31,7 +31,7 @@ from cnnarch.lecture import (
 )
 from cnnarch.lecture.analyses import Analyses
 from cnnarch.lecture.claims import IDEAS, Check, combined, tally_line
-from cnnarch.lecture.defaults import DEFAULT_BATCH, DEFAULT_MODELS, DEFAULT_OUT
+from cnnarch.lecture.defaults import CHART_MODELS, DEFAULT_BATCH, DEFAULT_MODELS, DEFAULT_OUT
 from cnnarch.lecture.topic import Topic
 from cnnarch.report.document import Block, Columns, Contents, Document, Section
 from cnnarch.report.write import write_document
@@ -88,9 +88,10 @@ def lecture_topics(analyses: Analyses, shown: degradation.Shown) -> list[Topic]:
     """The topics in the lecture's order; a model's topic only if that model is selected."""
     chosen = set(analyses.models)
     families = {analyses.card(name).family for name in chosen}
-    # The slow traces start now, in the workers; their topics are built last.
-    fits = planner.start(analyses)
+    # The slow traces start now, in the workers, in the order their topics need them (the
+    # models' first); their topics are built last.
     traces = models.start(analyses)
+    fits = planner.start(analyses)
     middle = []
     if "alexnet" in chosen:
         middle.append(alexnet.build(analyses))
@@ -199,7 +200,7 @@ def document(analyses: Analyses, topics: Sequence[Topic]) -> Document:
         claims_table(checks, _home_sections(topics))
     )
     lead = (
-        f"{len(analyses.models)} networks of the lecture computed by cnnarch's analyzer, "
+        f"{len(analyses.compared)} networks of the lecture computed by cnnarch's analyzer, "
         f"published figures beside them. {tally_line(checks)} ([every claim](#claims); "
         "[how they are counted and judged](#definitions))."
     )
@@ -227,7 +228,8 @@ def build_report(
 
     Args:
         out: the folder to write.
-        models: zoo names (default: the lecture's models, `DEFAULT_MODELS`).
+        models: zoo names (default: the lecture's models, `DEFAULT_MODELS`, and in the
+            comparison the other networks of the lecture's chart, `CHART_MODELS`).
         batch_size: the batch of the training numbers (SGD with momentum).
         degradation_results: a results.json of `cnnarch experiment degradation`; it must
             exist. None: `runs/degradation/results.json` if there is one, else the runs
@@ -239,7 +241,8 @@ def build_report(
         raise CnnarchError(f"batch_size must be at least 1, got {batch_size}")
     names = check_models(DEFAULT_MODELS if models is None else models)
     shown = degradation.results_to_show(degradation_results)  # a bad file fails before the work
-    analyses = Analyses(names, batch_size, step or (lambda _label: None))
+    chart = CHART_MODELS if models is None else ()
+    analyses = Analyses(names, batch_size, step or (lambda _label: None), chart)
     final = Path(out)
     try:
         with staged_folder(final, "the report") as stage:

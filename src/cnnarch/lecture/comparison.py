@@ -1,17 +1,21 @@
 """The lecture's comparison of architectures (after Canziani, Paszke & Culurciello 2016).
 
-Accuracy is published (torchvision's ImageNet-1k single-crop top-1 of its weights, so each model
-is costed in its `torchvision` variant, the network those weights belong to); parameters, MACs
-and memory are computed by the analyzer. The slide's five observations are then checked on
-every measure the page shows: a comparative claim ("the most memory") names its measures, and
-where the leader changes with the measure its verdict is "depends on the measure".
+Every network of the lecture's chart is computed: parameters, MACs and memory by the analyzer,
+none entered by hand. Accuracy is published, each figure with its source: torchvision's
+ImageNet-1k single-crop top-1 of its weights (so those models are costed in their `torchvision`
+variant, the network the weights belong to), the Inception-v4 paper's Table 2, BN-NIN's model
+file, and, for BN-AlexNet and ENet, whose sources print none, the figure as read off Canziani et
+al.'s chart (marked so). The slide's observations are then checked on every measure the page
+shows: a comparative claim ("the most memory") names its measures, and where the leader changes
+with the measure its verdict is "depends on the measure".
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -47,7 +51,7 @@ from cnnarch.tables import (
     percent_column,
 )
 from cnnarch.units import byte_size, number
-from cnnarch.zoo.registry import ModelCard, list_models, published
+from cnnarch.zoo.registry import ModelCard, published
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
@@ -76,6 +80,7 @@ class ModelCost:
     batch: int
     top1: float | None  # percent
     top1_source: str = ""  # where `top1` is published
+    top1_read: bool = False  # `top1` is read off Canziani et al.'s chart, not printed as a number
 
     @property
     def top1_per_mparam(self) -> float | None:
@@ -92,18 +97,46 @@ def comparison_variant(card: ModelCard) -> str:
     return "torchvision" if "torchvision" in card.variants else "paper"
 
 
-def published_top1(card: ModelCard, variant: str) -> tuple[float | None, str]:
-    """torchvision's top-1 for the torchvision variant; nothing for a variant without weights."""
-    facts = card.published.get("torchvision")
-    if variant != "torchvision" or not facts:
-        return None, ""
-    return float(facts["acc@1"]), facts["source"]
+INCEPTION_V4_TABLE2 = "Szegedy et al. 2016 (Inception-v4), Table 2: single crop"
+_PERCENT = re.compile(r"^([0-9.]+)% top-1")
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """A published top-1 (percent), its source, and whether it is read off a chart."""
+
+    top1: float
+    source: str
+    read: bool = False
+
+
+def published_top1(card: ModelCard, variant: str) -> Accuracy | None:
+    """The ImageNet top-1 published for the network `card` and `variant` build: torchvision's
+    for its weights (torchvision variant); the Inception-v4 paper's Table 2 (single crop) for
+    its networks (paper variant); BN-NIN's model file; else the figure read off Canziani et
+    al.'s chart (BN-AlexNet, ENet); None where nothing is published for that network."""
+    facts = card.published
+    if variant == "torchvision":
+        weights = facts.get("torchvision")
+        return Accuracy(float(weights["acc@1"]), weights["source"]) if weights else None
+    if variant != "paper":
+        return None
+    errors = facts.get("table2_top1_top5_error", {})
+    if card.name in errors:
+        return Accuracy(round(100 - errors[card.name][0], 2), INCEPTION_V4_TABLE2)
+    printed = _PERCENT.match(str(facts.get("model_file_top1_percent", "")))
+    if printed:
+        return Accuracy(float(printed[1]), f"{card.name}'s model file ({facts['definition']})")
+    read = facts.get("figures_as_read", {}).get("top-1 %")
+    if read is not None:
+        return Accuracy(float(read), facts["figures_source"], read=True)
+    return None
 
 
 def model_cost(
     card: ModelCard, variant: str, summary: Summary, training: Summary | None, batch: int
 ) -> ModelCost:
-    top1, source = published_top1(card, variant)
+    accuracy = published_top1(card, variant)
     peak = training.training.peak_bytes if training is not None and training.training else None
     return ModelCost(
         name=card.name,
@@ -116,8 +149,9 @@ def model_cost(
         inference_peak_bytes=int(summary.inference_peak_bytes),
         training_peak_bytes=None if peak is None else int(peak),
         batch=batch,
-        top1=top1,
-        top1_source=source,
+        top1=None if accuracy is None else accuracy.top1,
+        top1_source="" if accuracy is None else accuracy.source,
+        top1_read=accuracy is not None and accuracy.read,
     )
 
 
@@ -147,7 +181,7 @@ def memory_measures(batch: int) -> tuple[Measure, ...]:
 
 
 MACS = Measure("MACs", lambda c: c.macs, lambda v: f"{v / 1e9:.2f} G")
-TOP1 = Measure("top-1 (torchvision's weights)", lambda c: c.top1, lambda v: f"{v:.2f}%")
+TOP1 = Measure("top-1 (published)", lambda c: c.top1, lambda v: f"{v:.2f}%")
 PER_PARAM = Measure(
     "top-1 per million parameters used at inference",
     lambda c: c.top1_per_mparam,
@@ -285,15 +319,19 @@ def reading_top1() -> dict[str, float]:
 
 
 def check_observations(
-    costs: Sequence[ModelCost], reading: dict[str, float] | None = None
+    costs: Sequence[ModelCost],
+    reading: dict[str, float] | None = None,
+    residual: dict[str, int] | None = None,
 ) -> list[Check]:
     """The slide's five observations, each judged on every measure shown (cannot be computed
-    where a family is absent).
+    where a family is absent), and the chart's top point, Inception-v4, as the most accurate.
 
     Args:
         costs: the models compared.
         reading: top-1 by model name as read off Canziani et al.'s figure (the default: the
             reading the package ships).
+        residual: the residual additions traced in each Inception network
+            (`residual_additions`); None where Inception-v4 is not compared.
     """
     claims = lecture_observations()
     reading = reading_top1() if reading is None else reading
@@ -301,7 +339,8 @@ def check_observations(
     batch = costs[0].batch if costs else 1
     memory = memory_measures(batch)
     return [
-        _inception_v4(claims[0], reading),
+        _inception_v4(claims[0], residual),
+        _most_accurate(rated, reading),
         _vgg(claims[1], costs, memory),
         _googlenet(claims[2], rated),
         _alexnet(claims[3], costs, rated, memory),
@@ -309,29 +348,95 @@ def check_observations(
     ]
 
 
-def _inception_v4(claim: str, reading: dict[str, float]) -> Check:
-    best = max(reading, key=lambda k: reading[k])
-    weights = published()[READING]["Inception-v4"][0]
-    read = (
-        f"A third-party reading of Canziani et al.'s figure gives it {reading['Inception-v4']:g}% "
-        f"top-1 at {weights:g}M weights, "
-        + (
-            f"the highest of its {len(reading)} models."
-            if best == "Inception-v4"
-            else f"below {best} ({reading[best]:g}%)."
-        )
+# The Inception networks whose residual additions the page counts: (name on the page, zoo name,
+# variant; None: the comparison's).
+INCEPTIONS = (
+    ("Inception-v3", "inception_v3", None),
+    ("Inception-v4", "inception_v4", None),
+    ("Inception-ResNet-v1", "inception_resnet_v1", "paper"),
+    ("Inception-ResNet-v2", "inception_resnet_v2", "paper"),
+    ("Inception-ResNet-v2 as released (timm's)", "inception_resnet_v2", "timm"),
+)
+
+
+def _residual_additions(summary: Summary) -> int:
+    """Additions of two tensors of the same shape in the traced forward pass: a block's output
+    added to its input (an addition of a scalar, such as an input transform's, is not one)."""
+    return sum(
+        1
+        for row in summary.rows
+        if row.kind == "op"
+        and row.type == "add"
+        and len(row.input_shapes) == 2
+        and row.input_shapes[0] == row.input_shapes[1]
     )
-    if "inception_v4" not in list_models():
-        where = "Inception-v4 is not in this zoo, so neither its cost nor its accuracy is computed"
-    else:
-        # The zoo builds it, but no published accuracy belongs to the network built here.
-        error = published()["inception_v4_paper"]["table2_top1_top5_error"]["inception_v4"][0]
-        where = (
-            "The zoo builds Inception-v4 (`inception_v4`, `cnnarch summary inception_v4`), but "
-            "no accuracy published for weights of that network comes with it, so its accuracy "
-            f"is not compared here (its paper's Table 2: {100 - error:g}% top-1, single crop)"
+
+
+def residual_additions(analyses: Analyses) -> dict[str, int] | None:
+    """The residual additions the trace finds in each of `INCEPTIONS` (forward, one image), by
+    its name on the page; None where the comparison has no Inception-v4."""
+    if "inception_v4" not in analyses.compared:
+        return None
+    found = {}
+    for label, name, variant in INCEPTIONS:
+        chosen = variant or comparison_variant(analyses.card(name))
+        found[label] = _residual_additions(analyses.forward(name, chosen))
+    return found
+
+
+def residual_sentence(residual: dict[str, int]) -> str:
+    """Which Inception networks are residual, with the additions traced in each."""
+    counts = ", ".join(f"{label} {count}" for label, count in residual.items())
+    plain = [label for label, count in residual.items() if not count]
+    residual_ones = [label for label, count in residual.items() if count]
+    verdict = (
+        'the slide\'s "Inception-v4: ResNet + Inception" describes the Inception-ResNets of '
+        "the same paper (Szegedy et al. 2016), not Inception-v4, a pure Inception network"
+        if "Inception-v4" in plain
+        else "Inception-v4 is residual"
+    )
+    return (
+        f"Which are residual, from the models (the additions of a block's output to its input "
+        f"that the trace finds in the forward pass): {counts}. Residual: "
+        f"{', '.join(residual_ones) or 'none'}; not residual: {', '.join(plain) or 'none'}: "
+        f"{verdict}."
+    )
+
+
+def _inception_v4(claim: str, residual: dict[str, int] | None) -> Check:
+    if residual is None:
+        return Check(
+            "comparison-inception-v4", claim, CANNOT_BE_COMPUTED, _missing("Inception-v4"), SLIDE
         )
-    return Check("comparison-inception-v4", claim, CANNOT_BE_COMPUTED, f"{where}. {read}", SLIDE)
+    evidence = "residual additions traced: " + ", ".join(
+        f"{label} {count}" for label, count in residual.items()
+    )
+    if residual["Inception-v4"]:
+        return Check("comparison-inception-v4", claim, HOLDS, evidence + ".", SLIDE)
+    cause = Cause(
+        "Inception-v4 has no residual connection (the trace finds "
+        f"{residual['Inception-v4']} additions of a block's output to its input); the residual "
+        "Inceptions of its paper are Inception-ResNet-v1 and -v2",
+        1.0,
+    )
+    return Check(
+        "comparison-inception-v4", claim, DOES_NOT_HOLD, evidence + ".", SLIDE, cause=cause
+    )
+
+
+def _most_accurate(rated: Sequence[ModelCost], reading: dict[str, float]) -> Check:
+    claim = "Inception-v4: the most accurate (the chart's top point)"
+    if not any(c.name == "inception_v4" for c in rated):
+        missing = _missing("Inception-v4 (with published accuracy)")
+        return judge_measures("comparison-most-accurate", claim, [], missing, PUBLISHED)
+    best = max(reading, key=lambda k: reading[k])
+    read = Finding(
+        "top-1 as read off Canziani et al.'s figure (third party)",
+        best == "Inception-v4",
+        f"top-1 as read off Canziani et al.'s figure: {best}, {reading[best]:g}%",
+    )
+    findings = [leads(rated, TOP1, "inception", only="inception_v4"), read]
+    return judge_measures("comparison-most-accurate", claim, findings, "", PUBLISHED)
 
 
 def _missing(*families: str) -> str:
@@ -434,7 +539,7 @@ BUBBLE_AREA_PER_MPARAM = 6.0  # points^2 per million parameters
 
 def costs(analyses: Analyses) -> list[ModelCost]:
     found = []
-    for name in analyses.models:
+    for name in analyses.compared:
         card = analyses.card(name)
         variant = comparison_variant(card)
         summary = analyses.forward(name, variant)
@@ -443,11 +548,23 @@ def costs(analyses: Analyses) -> list[ModelCost]:
     return found
 
 
+def top1_from(cost: ModelCost) -> str | None:
+    """Where a model's top-1 comes from, in a few words (the table's note cites each)."""
+    if cost.top1 is None:
+        return None
+    if cost.top1_read:
+        return "read off the chart"
+    if cost.top1_source == INCEPTION_V4_TABLE2:
+        return "paper, Table 2"
+    return "torchvision's weights" if cost.variant == "torchvision" else "model file"
+
+
 def comparison_table(rows: Sequence[ModelCost], batch: int) -> Table:
     columns = [
         Column("name", "model"),
         Column("variant", "variant"),
         percent_column("top1", "top-1"),
+        Column("top1_from", "top-1 from"),
         params_column("params", "params"),
         params_column("inference_params", "params used at inference"),
         macs_column("macs", "MACs"),
@@ -460,6 +577,7 @@ def comparison_table(rows: Sequence[ModelCost], batch: int) -> Table:
             "name": c.name,
             "variant": c.variant,
             "top1": c.top1,
+            "top1_from": top1_from(c),
             "params": c.params,
             "inference_params": c.inference_params,
             "macs": c.macs,
@@ -474,14 +592,16 @@ def comparison_table(rows: Sequence[ModelCost], batch: int) -> Table:
         "The models compared: accuracy (published) and cost (computed)",
         columns,
         table_rows,
-        note=f"Top-1: {'; '.join(sorted({c.top1_source for c in rows if c.top1_source}))} "
-        "(— where no published weights exist). The other columns are counted as the page's first "
-        "section says; the three memory columns are the measures the slide's 'memory' claims are "
-        "judged on.",
+        note=f"Top-1, ImageNet validation, single crop: "
+        f"{'; '.join(sorted({c.top1_source for c in rows if c.top1_source}))} (— where nothing "
+        "is published for the network). 'Read off the chart': no source prints a number for "
+        "that network, the figure is the third-party reading of Canziani et al.'s chart. The "
+        "other columns are computed, as the page's first section says; the three memory "
+        "columns are the measures the slide's 'memory' claims are judged on.",
     )
 
 
-def bubble_chart(rated: Sequence[ModelCost]) -> Chart:
+def bubble_chart(rated: Sequence[ModelCost], carded: Collection[str]) -> Chart:
     """Accuracy against compute, bubble area ∝ parameters: the PNG for report.md, and the
     interactive SVG the page shows."""
 
@@ -496,6 +616,7 @@ def bubble_chart(rated: Sequence[ModelCost]) -> Chart:
                 alpha=0.55,
                 edgecolor="black",
                 linewidth=0.6,
+                linestyle="--" if c.top1_read else "-",
             )
         plain_log_axis(ax)
         ax.set_xlabel("compute per image (GMACs, log scale)")
@@ -528,12 +649,15 @@ def bubble_chart(rated: Sequence[ModelCost]) -> Chart:
     chart = draw_chart(
         "comparison_accuracy_compute",
         "Top-1 accuracy against GMACs",
-        "Accuracy published with torchvision's weights; MACs and parameters computed for the "
-        "same networks (the `torchvision` variants). Hover or focus a bubble for its numbers; "
-        "click it (or Enter) to go to the model.",
+        "Top-1 as published for each network (torchvision's weights, the Inception-v4 paper's "
+        "Table 2, BN-NIN's model file; dashed outline: read off Canziani et al.'s chart); MACs "
+        "and parameters computed for the same networks. Hover or focus a bubble for its "
+        "numbers; click it (or Enter) to go to the model's card, where it has one.",
         draw,
     )
-    return Chart(chart.name, chart.title, chart.caption, chart.png, chart.svg, bubble_svg(rated))
+    return Chart(
+        chart.name, chart.title, chart.caption, chart.png, chart.svg, bubble_svg(rated, carded)
+    )
 
 
 SVG_W, SVG_H = 820, 440
@@ -570,9 +694,10 @@ def _f(value: float) -> str:
     return f"{value:.1f}"
 
 
-def bubble_svg(rated: Sequence[ModelCost]) -> Markup:
-    """The bubble chart as inline SVG: each bubble a link to its model's section, its exact
-    numbers in its label (shown on hover and focus by the page's script)."""
+def bubble_svg(rated: Sequence[ModelCost], carded: Collection[str]) -> Markup:
+    """The bubble chart as inline SVG: each bubble a link to its model's card (`carded`: the
+    models that have one; the others link to the comparison), its exact numbers in its label
+    (shown on hover and focus by the page's script)."""
     left, top, right, bottom = PLOT
     macs = [c.macs / 1e9 for c in rated]
     low_x, high_x = math.log10(min(macs) / 1.6), math.log10(max(macs) * 1.8)
@@ -646,9 +771,10 @@ def bubble_svg(rated: Sequence[ModelCost]) -> Markup:
     taken = [(x - r, y - r, x + r, y + r) for _, x, y, r in bubbles]
     for c, x, y, r in sorted(bubbles, key=lambda b: -b[3]):  # small bubbles drawn on top
         label = (
-            f"{c.name} ({c.variant}): top-1 {c.top1:.2f}% with torchvision's weights; "
+            f"{c.name} ({c.variant}): top-1 {c.top1:.2f}% ({top1_from(c)}); "
             f"{number(c.macs)} MACs ({c.macs / 1e9:.2f} G) per image; {number(c.inference_params)} "
-            f"parameters at inference ({number(c.params)} in all). Go to its section."
+            f"parameters at inference ({number(c.params)} in all)."
+            + (" Go to its section." if c.name in carded else "")
         )
         name_x, name_y, anchor = _name_place(c.name, x, y, r, taken)
         circle = {
@@ -659,6 +785,7 @@ def bubble_svg(rated: Sequence[ModelCost]) -> Markup:
             "fill_opacity": "0.55",
             "stroke": "#1f2328",
             "stroke_width": "0.8",
+            **({"stroke_dasharray": "3 2"} if c.top1_read else {}),
         }
         name = {
             "x": _f(name_x),
@@ -668,7 +795,7 @@ def bubble_svg(rated: Sequence[ModelCost]) -> Markup:
             "fill": "#1f2328",
         }
         link = {
-            "href": f"#model-{c.name}",
+            "href": f"#model-{c.name}" if c.name in carded else "#comparison",
             "class": "point",
             "data_tip": "",
             "tabindex": -1,
@@ -781,10 +908,16 @@ def torchvision_checks(analyses: Analyses, rows: Sequence[ModelCost]) -> list[Ch
 # The third-party reading's names for the zoo's models.
 CANZIANI_NAMES = {
     "alexnet": "AlexNet",
+    "bn_alexnet": "BN-AlexNet",
+    "bn_nin": "BN-NIN",
+    "enet": "ENet",
     "vgg16": "VGG-16",
+    "vgg19": "VGG-19",
     "googlenet": "GoogLeNet",
     "inception_v3": "Inception-v3",
+    "inception_v4": "Inception-v4",
     "resnet18": "ResNet-18",
+    "resnet34": "ResNet-34",
     "resnet50": "ResNet-50",
     "resnet101": "ResNet-101",
     "resnet152": "ResNet-152",
@@ -869,9 +1002,11 @@ def build(analyses: Analyses) -> Topic:
     section.add(
         Paragraph(
             "As in the lecture's comparison slide (Canziani et al. 2016): published accuracy "
-            "against computed cost, plotted in the chart at [the top of the page](#top). "
-            "Accuracy belongs to particular trained weights, so each model is costed here in "
-            "the variant those weights fit: torchvision's."
+            "against computed cost, plotted in the chart at [the top of the page](#top), for "
+            "every network of the slide's chart and the page's other models. Accuracy belongs "
+            "to particular trained weights, so each model is costed here in the variant those "
+            "weights fit: torchvision's where torchvision has the network, else the network "
+            "of the paper or model file whose accuracy is shown (the table's second column)."
         ),
         comparison_table(rows, analyses.batch_size),
         variant_note(analyses, rows),
@@ -880,11 +1015,15 @@ def build(analyses: Analyses) -> Topic:
     canziani = canziani_table(analyses, rows)
     if canziani is not None:
         section.add(canziani)
-    observations = check_observations(rows)
+    residual = residual_additions(analyses)
+    if residual is not None:
+        section.add(Paragraph(residual_sentence(residual)))
+    observations = check_observations(rows, residual=residual)
     section.add(
         Paragraph(
-            "The slide's five observations, each judged on every measure the table shows (✓ it "
-            "holds on that measure, ✗ it does not):"
+            "The slide's five observations, and its chart's top point as the most accurate, "
+            "each judged on every measure the table shows (✓ it holds on that measure, ✗ it "
+            "does not):"
         ),
         Verdicts(tuple(c.shown() for c in observations)),
     )
@@ -896,12 +1035,12 @@ def build(analyses: Analyses) -> Topic:
             f"{v}: {sum(c.verdict == v for c in computable)}"
             for v in dict.fromkeys(c.verdict for c in computable)
         )
-        subjects = ", ".join(_first_word(c) for c in computable)
+        subjects = ", ".join(dict.fromkeys(_first_word(c) for c in computable))
         ideas.append(
             Idea(
                 TRADE_OFF,
-                f"the slide's {len(computable)} observations ({subjects}) on every measure the "
-                f"page shows: {counts}.",
+                f"the slide's observations of {subjects}, {len(computable)} claims, on "
+                f"every measure the page shows: {counts}.",
                 tuple(c.id for c in computable),
                 "comparison",
             )
@@ -920,5 +1059,5 @@ def build(analyses: Analyses) -> Topic:
             f"{resnets[-1].top1:.1f}%."
         )
         ideas.append(Idea(DEEPER_IS_BETTER, short, (deeper.id,), "comparison"))
-    headline = bubble_chart(rated) if rated else None
+    headline = bubble_chart(rated, analyses.models) if rated else None
     return Topic(section, tuple(checks), tuple(ideas), headline)

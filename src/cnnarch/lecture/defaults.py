@@ -15,6 +15,26 @@ DEFAULT_MODELS = (
     "resnet50",
     "resnet101",
     "resnet152",
+    "inception_v4",
+    "inception_resnet_v2",
+)
+# The networks of the lecture's comparison chart (Canziani, Paszke & Culurciello 2016, Figure 1),
+# computed in the comparison beside the models above when the report shows the default models.
+CHART_MODELS = (
+    "alexnet",
+    "bn_alexnet",
+    "bn_nin",
+    "enet",
+    "googlenet",
+    "inception_v3",
+    "inception_v4",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "vgg16",
+    "vgg19",
 )
 DEFAULT_BATCH = 32
 DEFAULT_OUT = Path("report")

@@ -1,12 +1,12 @@
-"""Will it fit: the largest training batch per device of each model on 16, 24, 40 and 80 GB
-cards, in float32 and in bfloat16 autocast, from the training-memory planner's peak lines.
+"""Will it fit: the largest training batch per device of each model on four common cards: the
+network people train (torchvision's where the zoo has it) in float32 and in bfloat16 autocast,
+then the paper's network, where it is another variant, as its paper trained it, in float32.
 
-The table's rows come from one function, `fit_rows`, the only call into `cnnarch.planner`
-here, so that the planner's full answer (`cnnarch.planner.fit_table_rows`: the cards at the
-memory their runtime reports, the caching allocator, the CUDA context, the workspaces and a
-margin, for each variant) can replace it in one place. It is not used yet: on this machine it
-costs 42 s of CPU for the paper variants of the lecture's eleven models, against 8 s for the
-peak lines, which would take `make report` past its 30 s.
+The rows come from the planner's one table function, `cnnarch.planner.fit_table_rows` (called in
+`fit_rows`, once per model, in the report's worker processes): each card at the memory its CUDA
+runtime reports, the caching allocator's reserved bytes, the CUDA context, the cuBLAS and cuDNN
+workspaces and the planner's margin; each batch is the one `cnnarch plan MODEL --card CARD`
+names.
 """
 
 from __future__ import annotations
@@ -18,70 +18,87 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnarch.lecture.topic import Topic
-from cnnarch.planner import DEFAULT_RESERVE, parse_bytes, peak_lines
+from cnnarch.planner import CARDS, fit_table_rows
+from cnnarch.planner.device import MEASURED_ERROR
 from cnnarch.report.charts import PALETTE, draw_chart, new_figure
 from cnnarch.report.document import Chart, Paragraph, Section
 from cnnarch.tables import Column, Table
-from cnnarch.units import byte_size
+from cnnarch.units import percent
+from cnnarch.zoo.registry import model_card
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
 
     from cnnarch.lecture.analyses import Analyses
 
-# A card sold as "N GB" carries N GiB of memory (its DRAM parts come in binary sizes): the
-# RTX 4090's 24 GB are 24 x 2^30 bytes, an A100 40GB's 40 x 2^30.
-CARDS_GIB = (16, 24, 40, 80)
+# A card of each size people train on: 16, 24, 40 and 80 GB.
+SHOWN_CARDS = ("t4", "rtx4090", "a100-40gb", "h100-80gb")
 PRECISIONS = {"fp32": "float32", "bf16": "bfloat16 autocast"}
 # The papers' recipe: SGD with momentum 0.9 (AlexNet, VGG, GoogLeNet, ResNet).
 STEP = {"optimizer": "momentum"}
 
 
-def card_bytes(gib: int) -> int:
-    return gib * 2**30
+def shown_fits(name: str) -> list[tuple[str, tuple[str, ...]]]:
+    """(variant, precisions) shown for model `name`: torchvision's network in every precision
+    of `PRECISIONS` and the paper's in float32 (the papers trained in float32); a model without
+    a torchvision variant, its paper variant in every precision."""
+    if "torchvision" in model_card(name).variants:
+        return [("torchvision", tuple(PRECISIONS)), ("paper", ("fp32",))]
+    return [("paper", tuple(PRECISIONS))]
 
 
 def fit_rows(models: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per model and precision: the largest batch per device on each card and the
-    training peak at that batch (None where not even the smallest batch fits).
-
-    Two traces per row (`cnnarch.planner.peak_lines`) give the allocated peak at every batch;
-    each card's answer is read off them, against N GiB less `DEFAULT_RESERVE`.
+    """One row per model, variant and precision of `shown_fits`: on each card of
+    `SHOWN_CARDS`, the largest batch per device (None where not even the smallest fits) and
+    the memory the card then holds, from the planner's table function.
 
     Args:
         models: zoo names.
     """
-    reserve = parse_bytes(DEFAULT_RESERVE)
-    rows = []
-    for name in models:
-        for precision, label in PRECISIONS.items():
-            lines = peak_lines(name, precision=precision, **STEP)
-            row: dict[str, Any] = {"model": name, "precision": label}
-            for gib in CARDS_GIB:
-                batch = lines.largest_batch(card_bytes(gib) - reserve)
-                row[f"batch_{gib}"] = batch or None
-                row[f"peak_{gib}"] = lines.peak(batch) if batch else None
-            rows.append(row)
-    return rows
+    fits = [
+        fit
+        for name in models
+        for variant, precisions in shown_fits(name)
+        for fit in fit_table_rows(
+            [name], SHOWN_CARDS, variants=(variant,), precisions=precisions, **STEP
+        )
+    ]
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for fit in fits:
+        key = (fit.model, fit.variant, fit.precision)
+        row = rows.setdefault(
+            key,
+            {"model": fit.model, "variant": fit.variant, "precision": PRECISIONS[fit.precision]},
+        )
+        row[f"batch_{fit.card}"] = fit.batch or None
+        row[f"total_{fit.card}"] = fit.total
+    return list(rows.values())
 
 
 def fit_table(rows: list[dict[str, Any]]) -> Table:
-    columns = [Column("model", "model"), Column("precision", "precision")]
-    for gib in CARDS_GIB:
-        columns.append(Column(f"batch_{gib}", f"{gib} GB: batch"))
+    columns = [
+        Column("model", "model"),
+        Column("variant", "variant"),
+        Column("precision", "precision"),
+    ]
+    for key in SHOWN_CARDS:
+        card = CARDS[key]
+        columns.append(Column(f"batch_{key}", f"{card.name}: batch"))
         columns.append(
-            Column(f"peak_{gib}", f"{gib} GB: peak", unit="bytes", show_unit="GB", digits=2)
+            Column(f"total_{key}", f"{card.name}: held", unit="bytes", show_unit="GB", digits=2)
         )
     return Table(
         "planner_cards",
-        "Largest training batch per device, and the training peak at it, on 16-80 GB cards",
+        "Largest training batch per device on four cards, and the memory the card then holds",
         columns,
         rows,
-        note=f"The allocated peak of the training step from the planner's peak lines "
-        f"(`cnnarch.planner.peak_lines`): SGD with momentum (as torch.optim runs it on a GPU), "
-        f"paper variants at their cards' input sizes; an N GB card taken as N GiB, less "
-        f"{DEFAULT_RESERVE} ({byte_size(parse_bytes(DEFAULT_RESERVE))}) kept free. A first "
-        "cut: `cnnarch plan MODEL --card CARD` answers for a real card more closely.",
+        note="Predicted by the training-memory planner; `cnnarch plan MODEL --card CARD "
+        "--variant V --precision P --optimizer momentum` names the same batch. SGD with "
+        "momentum (as torch.optim runs it on a GPU), each model at its card's input size. "
+        "Held: the caching allocator's reserved bytes at the step's worst moment (cuBLAS "
+        "workspaces among them), the CUDA context, the cuDNN bound and the margin, in GB (10^9 "
+        "bytes), out of the memory the card's runtime reports (above the table). — : not even "
+        "the smallest batch fits.",
     )
 
 
@@ -89,32 +106,70 @@ def fit_chart(rows: list[dict[str, Any]]) -> Chart:
     def draw() -> MplFigure:
         fig, axes = new_figure(height=6.2, nrows=2)
         for ax, label in zip(axes, PRECISIONS.values(), strict=True):
-            shown = [r for r in rows if r["precision"] == label]
+            # each model once: its first variant, torchvision's where the zoo has it
+            first = {}
+            for row in rows:
+                if row["precision"] == label:
+                    first.setdefault(row["model"], row)
+            shown = list(first.values())
             x = np.arange(len(shown))
-            width = 0.8 / len(CARDS_GIB)
-            for i, gib in enumerate(CARDS_GIB):
-                batches = [r[f"batch_{gib}"] or 0 for r in shown]
-                offset = (i - (len(CARDS_GIB) - 1) / 2) * width
-                ax.bar(x + offset, batches, width, color=PALETTE[i], label=f"{gib} GB")
+            width = 0.8 / len(SHOWN_CARDS)
+            for i, key in enumerate(SHOWN_CARDS):
+                batches = [r[f"batch_{key}"] or 0 for r in shown]
+                offset = (i - (len(SHOWN_CARDS) - 1) / 2) * width
+                ax.bar(x + offset, batches, width, color=PALETTE[i], label=CARDS[key].name)
             ax.set_yscale("log")
             ax.set_xticks(x, [r["model"] for r in shown], rotation=30, ha="right")
             ax.set_ylabel("batch per device (log)")
             ax.set_title(f"Largest training batch, {label}")
-        axes[0].legend(ncols=len(CARDS_GIB), loc="upper right")
+        axes[0].legend(ncols=2, loc="upper right", fontsize=8)
         return fig
 
+    names = ", ".join(CARDS[key].name for key in SHOWN_CARDS)
     return draw_chart(
         "planner_cards",
-        "Largest training batch per device on 16, 24, 40 and 80 GB cards",
-        "SGD with momentum, per device; float32 above, bfloat16 autocast below. The planner's "
-        "prediction, the table below has the numbers.",
+        "Largest training batch per device on four cards",
+        f"SGD with momentum, per device, each model's first variant in the table below "
+        f"(torchvision's where the zoo has it); float32 above, bfloat16 autocast below; on "
+        f"{names}. The planner's prediction; the table has every variant.",
         draw,
     )
 
 
 def start(analyses: Analyses) -> list[Future[list[dict[str, Any]]]]:
-    """Start `fit_rows` of each model in the worker processes; `build` waits for them."""
+    """Start `fit_rows` of each model in the worker processes; `build` waits for them.
+
+    Args:
+        analyses: the report's analyses.
+    """
     return [analyses.in_worker(fit_rows, (name,)) for name in analyses.models]
+
+
+def cards_table() -> Table:
+    """The shown cards at the memory their runtime reports, each with its source."""
+    rows = [
+        {
+            "card": CARDS[key].name,
+            "sold_as": CARDS[key].sold_as,
+            "memory": CARDS[key].total_memory,
+            "memory_gb": CARDS[key].total_memory,
+            "source": CARDS[key].source,
+        }
+        for key in SHOWN_CARDS
+    ]
+    return Table(
+        "planner_card_memory",
+        "The cards, at the memory their CUDA runtime reports",
+        [
+            Column("card", "card"),
+            Column("sold_as", "sold as"),
+            Column("memory", "reported", unit="bytes"),
+            Column("memory_gb", "reported", unit="bytes", show_unit="GB", digits=2),
+            Column("source", "where it was reported"),
+        ],
+        rows,
+        note="Less than the memory each card is sold with: the driver keeps the rest.",
+    )
 
 
 def build(analyses: Analyses, pending: list[Future[list[dict[str, Any]]]]) -> Topic:
@@ -126,30 +181,32 @@ def build(analyses: Analyses, pending: list[Future[list[dict[str, Any]]]]) -> To
     """
     analyses.step("planner: largest batch per card")
     rows = [row for fit in pending for row in fit.result()]
-    reserve = byte_size(parse_bytes(DEFAULT_RESERVE))
     section = Section("planner", "Will it fit: the largest training batch on common cards")
     section.add(
         Paragraph(
             "How many images per device can each network train on at once? The training-memory "
-            "planner answers without running the model: the peak of one whole training step "
-            "(forward, backward, `optimizer.step()`) traced on tensors that have a shape and a "
-            "type but no values, so nothing is computed. The step is the papers' recipe, SGD "
+            "planner answers without running the model: one whole training step (forward, "
+            "backward, `optimizer.step()`) traced on tensors that have a shape and a type but "
+            "no values, so nothing is computed, and its allocations and frees replayed through "
+            "a model of PyTorch's CUDA caching allocator. The step is the papers' recipe, SGD "
             "with momentum 0.9 (as torch.optim runs it on a GPU by default: each operation of "
             "the update applied to all the parameters together, not one parameter at a time), "
             "in float32 and in bfloat16 autocast (float32 master weights and gradients, "
-            "bfloat16 copies of the weights and activations where autocast makes "
-            "them). Each model is the `paper` variant at its card's input size."
+            "bfloat16 copies of the weights and activations where autocast makes them) for the "
+            "network people train, torchvision's where the zoo builds it; then, where the "
+            "paper's network is another variant, that one in float32, as its paper trained it."
         ),
         Paragraph(
-            f"This table is a first cut: the step's allocated peak, read off the per-moment "
-            f"lines of two traces (batch 1 and 2), against a card sold as N GB taken as N GiB "
-            f"(N x 2^30 bytes) less {DEFAULT_RESERVE} ({reserve}) kept free for the CUDA "
-            "context and the caching allocator. A real card gives a program less: what its "
-            "CUDA runtime reports is below N GiB, and the allocator, the context and the "
-            "cuBLAS and cuDNN workspaces take more than the allocated peak. `cnnarch plan "
-            "MODEL --card CARD` counts all of them, at the memory the named card reports, "
-            "with a margin, and names a batch that can be smaller than this table's; for "
-            "your own card, `cnnarch plan MODEL --memory <torch.cuda.mem_get_info()[1]>B`."
+            f"The largest batch is the one whose step fits in what the card's CUDA runtime "
+            f"reports, less the CUDA context, the cuDNN bound and a margin of "
+            f"{percent(MEASURED_ERROR, 2)} of the predicted peak (the worst error of the "
+            f"planner measured so far, docs/planner.md), on these cards:"
+        ),
+        cards_table(),
+        Paragraph(
+            "For your own card, plan against what it reports: `cnnarch plan MODEL --memory "
+            "<torch.cuda.mem_get_info()[1]>B`; `cnnarch plan --help` lists the cards `--card` "
+            "knows by name."
         ),
         Paragraph(
             "These are predictions (docs/planner.md says how the planner was checked). The "

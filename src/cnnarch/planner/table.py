@@ -1,15 +1,38 @@
 """The rows of a "will it fit" table: for each model, variant, precision and card, the largest
-training batch per device and every term of the memory it needs there."""
+training batch per device and every term of the memory it needs there.
+
+Each row is `cnnarch.plan`'s answer read off the traces of the two smallest batches (its search,
+step for step, without the checking traces), found with less work: each batch's allocator replay
+is made once per card; where a model's two variants trace the same step (torchvision's network
+is the paper's) the second variant's rows are the first's; and where the smallest batch's step
+differs from the next ones' (a network whose batch of one takes another path in the backward
+pass: the paper variants of AlexNet, ZFNet, VGG and GoogLeNet), the batches the search looks at
+are read off the next two batches instead of traced one by one, as the planner reads them off
+the two smallest wherever their steps agree.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from cnnarch.planner.cards import Card, find_card
-from cnnarch.planner.search import NothingFits, answer, make_budget, training_step
-from cnnarch.planner.traces import StepTraces
+from cnnarch.planner.lines import PeakLines
+from cnnarch.planner.search import (
+    Budget,
+    NothingFits,
+    Plan,
+    _allocated_bound,
+    _bisect,
+    _make_plan,
+    _Verdict,
+    answer,
+    judge,
+    make_budget,
+    training_step,
+)
+from cnnarch.planner.traces import StepTraces, Storages
 from cnnarch.zoo import model_card
 
 # The order variants are shown in: torchvision's (what most people train) first.
@@ -76,12 +99,103 @@ def fit_table_rows(
     rows: list[FitRow] = []
     for name in models:
         offered = model_card(name).variants
+        traced: dict[str, tuple[StepTraces, list[FitRow]]] = {}  # by precision, the last variant
         for variant in [v for v in variants if v in offered]:
             for precision in precisions:
                 step = training_step(True, {**options, "precision": precision})
-                traces = StepTraces(name, None, step, variant)
-                rows += [_row(traces, name, variant, precision, card) for card in found]
+                traces = _TableTraces(name, None, step, variant)
+                before = traced.get(precision)
+                if before is not None and _same_step(traces, before[0]):
+                    found_rows = [replace(row, variant=variant) for row in before[1]]
+                else:
+                    found_rows = [_row(traces, name, variant, precision, card) for card in found]
+                traced[precision] = (traces, found_rows)
+                rows += found_rows
     return rows
+
+
+class _TableTraces(StepTraces):
+    """`StepTraces` that read a batch off the traces of the two batches after the smallest
+    where the smallest batch's step differs from theirs (`StepTraces` would trace it): each
+    storage and each moment is still a fixed size plus so many bytes per example from there."""
+
+    _next: StepTraces | None = None
+    _lines: tuple[PeakLines | None, PeakLines | None] | None = None  # own, and after smallest
+
+    def _after_smallest(self) -> StepTraces:
+        """The same traces, from the batch after the smallest."""
+        if self._next is None:
+            self._next = StepTraces(self.model, self.input_size, self.step, self.variant)
+            self._next._smallest = self.smallest + 1
+            self._next.peak(self.smallest + 1)
+        return self._next
+
+    def _read_off(self, batch: int) -> bool:
+        # StepTraces reads `batch` off the two smallest batches itself
+        return batch > self.smallest + 1 and batch not in self.peaks and self.step is not None
+
+    def _both_lines(self) -> tuple[PeakLines | None, PeakLines | None]:
+        """The lines through the two smallest batches, and where there are none (their steps
+        differ), through the next two; made once (each search asks for them often)."""
+        if self._lines is None:
+            own = super().lines()
+            after = None
+            if own is None and self.step is not None:
+                after = self._after_smallest().lines()
+            self._lines = (own, after)
+        return self._lines
+
+    def lines(self) -> PeakLines | None:
+        own, after = self._both_lines()
+        return own if own is not None else after
+
+    def peak_at(self, batch: int) -> int:
+        own, after = self._both_lines()
+        if own is None and after is not None and self._read_off(batch):
+            return after.peak(batch)
+        return super().peak_at(batch)
+
+    def storages(self, batch: int) -> Storages | None:
+        found = super().storages(batch)
+        if found is None and self._read_off(batch):
+            return self._after_smallest().storages(batch)
+        return found
+
+
+def _same_step(one: StepTraces, other: StepTraces) -> bool:
+    """Whether two variants' traces give the same answer at every batch: the same storages and
+    peaks at the two smallest batches, from which the search reads off every other batch."""
+    first = one.smallest
+    if other.smallest != first or one.fixed != other.fixed:
+        return False
+    if one.storages(first + 2) is None or other.storages(first + 2) is None:
+        return False  # not read off the two smallest batches: each batch searched is traced
+    return all(
+        one.peak(batch) == other.peak(batch)
+        and one.storages(batch) == other.storages(batch)
+        and one.details_at(batch) == other.details_at(batch)
+        for batch in (first, first + 1)
+    ) and one.storages(first + 2) == other.storages(first + 2)
+
+
+def _largest(traces: StepTraces, budget: Budget) -> Plan:
+    """`answer(traces, budget, None, confirm=False)`: its search (the smallest batch, the bound
+    from the allocated peak, the bisection below it), each batch judged once."""
+    if not traces.replayable():
+        return answer(traces, budget, None, confirm=False)
+    first = traces.smallest
+    judged: dict[int, _Verdict] = {}
+
+    def fits(batch: int) -> bool:
+        if batch not in judged:
+            judged[batch] = judge(traces, budget, batch, exact=batch == first)
+        return judged[batch].fits
+
+    if traces.fixed > budget.memory - budget.others - sum(budget.cublas) or not fits(first):
+        return answer(traces, budget, None, confirm=False)  # raises NothingFits, saying why
+    best = _bisect(fits, first, _allocated_bound(traces, budget))
+    fits(best)
+    return _make_plan(traces, budget, judged[best], None, True, False, [])
 
 
 def _row(traces: StepTraces, name: str, variant: str, precision: str, card: Card) -> FitRow:
@@ -98,7 +212,7 @@ def _row(traces: StepTraces, name: str, variant: str, precision: str, card: Card
         "cudnn": budget.cudnn,
     }
     try:
-        plan = answer(traces, budget, None, confirm=False)
+        plan = _largest(traces, budget)
     except NothingFits:
         return FitRow(
             **common, batch=0, peak=None, allocated=None, reserved=None, margin=None, total=None
