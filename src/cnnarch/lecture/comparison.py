@@ -359,19 +359,6 @@ INCEPTIONS = (
 )
 
 
-def _residual_additions(summary: Summary) -> int:
-    """Additions of two tensors of the same shape in the traced forward pass: a block's output
-    added to its input (an addition of a scalar, such as an input transform's, is not one)."""
-    return sum(
-        1
-        for row in summary.rows
-        if row.kind == "op"
-        and row.type == "add"
-        and len(row.input_shapes) == 2
-        and row.input_shapes[0] == row.input_shapes[1]
-    )
-
-
 def residual_additions(analyses: Analyses) -> dict[str, int] | None:
     """The residual additions the trace finds in each of `INCEPTIONS` (forward, one image), by
     its name on the page; None where the comparison has no Inception-v4."""
@@ -380,7 +367,7 @@ def residual_additions(analyses: Analyses) -> dict[str, int] | None:
     found = {}
     for label, name, variant in INCEPTIONS:
         chosen = variant or comparison_variant(analyses.card(name))
-        found[label] = _residual_additions(analyses.forward(name, chosen))
+        found[label] = len(analyses.forward(name, chosen).residuals)
     return found
 
 
