@@ -242,6 +242,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     option("--test-subset", type=int, help="test on N images (fixed draw)")
     option("--seed", type=int)
     option(
+        "-o",
         "--out",
         help=f"run folder (default: a new {RUNS_DIR}/MODEL-UTCTIME; with --resume, the newest "
         "run of MODEL there)",
@@ -486,7 +487,7 @@ def _add_diagram_parser(commands: argparse._SubParsersAction) -> None:
         help="layers: the network's layers; strip: MACs and memory along the net "
         "(default %(default)s)",
     )
-    p.add_argument("--out", help="write the SVG to this file (default: print it)")
+    p.add_argument("-o", "--out", help="write the SVG to this file (default: print it)")
     p.add_argument(
         "--format",
         choices=("text", "json"),
@@ -710,7 +711,9 @@ def _add_report_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "report", help="the lecture as a report: HTML, Markdown, figures and tables"
     )
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default %(default)s/)")
+    p.add_argument(
+        "-o", "--out", default=str(DEFAULT_OUT), help="output folder (default %(default)s/)"
+    )
     p.add_argument(
         "--models",
         nargs="+",
@@ -848,7 +851,7 @@ def _add_experiment_parser(commands: argparse._SubParsersAction) -> None:
     d.add_argument("--epochs", type=int, help="override the preset's number of epochs")
     d.add_argument("--subset", type=int, help="override the preset's training images")
     d.add_argument(
-        "--out", default="runs/degradation", help="output folder (default runs/degradation)"
+        "-o", "--out", default="runs/degradation", help="output folder (default runs/degradation)"
     )
     d.add_argument("--resume", action="store_true", help="continue an interrupted experiment")
     d.add_argument(

@@ -100,3 +100,17 @@ def test_version_is_the_packages(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_.value.code == 0
     assert capsys.readouterr().out == f"cnnarch {cnnarch.__version__}\n"
     assert cnnarch.__version__ == metadata.version("cnnarch") != "0+unknown"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "resnet20"],
+        ["diagram", "resnet18"],
+        ["report"],
+        ["experiment", "degradation"],
+    ],
+)
+def test_every_out_flag_takes_its_short_form(argv: list[str]) -> None:
+    # -o is what most tools name an output; each command that writes takes it as --out.
+    assert build_parser().parse_args([*argv, "-o", "somewhere"]).out == "somewhere"
