@@ -214,3 +214,13 @@ def test_thread_is_importing_sees_importlib_frames():
         sys.meta_path.pop(0)
     assert seen == [True]
     assert not internals.thread_is_importing(threading.get_ident())
+
+
+def test_removing_a_global_hook_leaves_no_entry_behind() -> None:
+    assert not internals.any_global_module_hook()
+    handle = register_module_forward_hook(
+        lambda module, args, kwargs, out: None, with_kwargs=True, always_call=True
+    )
+    assert internals.any_global_module_hook()
+    internals.remove_global_hook(handle)
+    assert not internals.any_global_module_hook()
