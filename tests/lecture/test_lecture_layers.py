@@ -85,6 +85,22 @@ def test_deep_resnets_are_shown_by_stage() -> None:
     assert sum(layer.macs for layer in found.layers) == summary.total_macs
 
 
+def test_blocks_known_only_by_their_place_are_named_by_their_sequence() -> None:
+    """Inception-v4 keeps its 4 Inception-A blocks in an unnamed sequence (paths
+    inception_a.0 to .3): they are named as the paper names them, numbered; ENet's
+    bottlenecks by stage and place."""
+    v4, _ = layers_of("inception_v4")
+    names = [layer.name for layer in v4.layers]
+    assert names[1:6] == [*(f"Inception-A {i}" for i in range(1, 5)), "reduction_a"]
+    assert names.count("Inception-B 7") == 1 and "Inception-B 8" not in names
+    enet, _ = layers_of("enet")
+    assert [layer.name for layer in enet.layers][1:4] == [
+        "stage 1, block 1",
+        "stage 1, block 2",
+        "stage 1, block 3",
+    ]
+
+
 def test_vgg16_slide_table_equals_the_slide() -> None:
     table = slide_table("vgg16")
     printed = published()["cs231n_lecture9_2017"]["vgg16_table"]["rows"]

@@ -647,34 +647,70 @@ def bubble_chart(rated: Sequence[ModelCost], carded: Collection[str]) -> Chart:
     )
 
 
-SVG_W, SVG_H = 820, 440
-PLOT = (64, 36, 800, 392)  # left, top, right, bottom of the plotting area, px
+# Drawn at about the width it is shown at beside the key ideas (a 540-px column), so that its
+# text is shown at 10 px or more there too.
+SVG_W, SVG_H = 560, 420
+PLOT = (50, 34, 548, 372)  # left, top, right, bottom of the plotting area, px
 
 
 def _name_place(
-    name: str, x: float, y: float, r: float, taken: list[tuple[float, ...]]
-) -> tuple[float, float, str]:
-    """Where a bubble's name goes: right of it, else left, above or below, the first place
-    that overlaps no bubble and no name placed before (`taken`, which it joins)."""
+    name: str,
+    x: float,
+    y: float,
+    r: float,
+    taken: list[tuple[float, ...]],
+    circles: Sequence[tuple[float, float, float]],
+) -> tuple[float, float, str, bool]:
+    """Where a bubble's name goes: beside it (right, left, above, below, then the corners),
+    else farther out in the same directions, the first place inside the plot that overlaps no
+    bubble and no name placed before (`taken`, which it joins) and is nearer its own bubble
+    than any other of `circles` (x, y, radius). The last value says whether the name is away
+    from its bubble (drawn with a leader line)."""
     width, height = 6.6 * len(name), 12.0
-    places = [
-        (x + r + 3, y + 4, "start", (x + r + 3, y - 8, x + r + 3 + width, y + 4)),
-        (x - r - 3, y + 4, "end", (x - r - 3 - width, y - 8, x - r - 3, y + 4)),
-        (x, y - r - 4, "middle", (x - width / 2, y - r - 4 - height, x + width / 2, y - r - 4)),
-        (x, y + r + 13, "middle", (x - width / 2, y + r + 1, x + width / 2, y + r + 13)),
-    ]
+    left, top, right, bottom = PLOT
+    places = []
+    for gap in (3.0, 14.0, 28.0):
+        d = r + gap
+        diagonal = r * 0.7 + gap
+        for dx, dy, anchor in (
+            (d, 0, "start"),
+            (-d, 0, "end"),
+            (0, -d, "middle"),
+            (0, d, "middle"),
+            (diagonal, -diagonal, "start"),
+            (-diagonal, -diagonal, "end"),
+            (diagonal, diagonal, "start"),
+            (-diagonal, diagonal, "end"),
+        ):
+            # the text's baseline: centered on the point beside, above or below it
+            base = y + dy + (4 if dy == 0 else -2 if dy < 0 else 11)
+            start = {"start": x + dx, "end": x + dx - width, "middle": x + dx - width / 2}
+            box = (start[anchor], base - height + 2, start[anchor] + width, base + 2)
+            places.append((x + dx, base, anchor, box, gap > 3))
     own = (x - r, y - r, x + r, y + r)
 
+    def gap_to(box: tuple[float, ...], cx: float, cy: float, radius: float) -> float:
+        dx = max(box[0] - cx, 0.0, cx - box[2])
+        dy = max(box[1] - cy, 0.0, cy - box[3])
+        return math.hypot(dx, dy) - radius
+
     def free(box: tuple[float, ...]) -> bool:
-        return not any(
-            box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3]
-            for t in taken
-            if t != own
+        inside = left <= box[0] and box[2] <= right and top <= box[1] and box[3] <= bottom
+        mine = gap_to(box, x, y, r)
+        nearest = all(gap_to(box, *c) > mine for c in circles if c != (x, y, r))
+        return (
+            inside
+            and nearest
+            and not any(
+                box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3]
+                for t in taken
+                if t != own
+            )
         )
 
-    name_x, name_y, anchor, box = next((p for p in places if free(p[3])), places[0])
+    name_x, name_y, anchor, box, away = next((p for p in places if free(p[3])), places[0])
     taken.append(box)
-    return name_x, name_y, anchor
+    return name_x, name_y, anchor, away
 
 
 def _f(value: float) -> str:
@@ -751,11 +787,12 @@ def bubble_svg(rated: Sequence[ModelCost], carded: Collection[str]) -> Markup:
         element(
             "text",
             {"x": left, "y": 22, "font_size": 13, "font_weight": 700},
-            "Accuracy against compute; bubble area ∝ parameters used at inference",
+            "Accuracy against compute; bubble area ∝ parameters",
         ),
     ]
     bubbles = [(c, x_of(c.macs / 1e9), y_of(c.top1), radius(c.inference_params)) for c in rated]  # type: ignore[arg-type]
     taken = [(x - r, y - r, x + r, y + r) for _, x, y, r in bubbles]
+    circles = [(x, y, r) for _, x, y, r in bubbles]
     for c, x, y, r in sorted(bubbles, key=lambda b: -b[3]):  # small bubbles drawn on top
         label = (
             f"{c.name} ({c.variant}): top-1 {c.top1:.2f}% ({top1_from(c)}); "
@@ -763,7 +800,7 @@ def bubble_svg(rated: Sequence[ModelCost], carded: Collection[str]) -> Markup:
             f"parameters at inference ({number(c.params)} in all)."
             + (" Go to its section." if c.name in carded else "")
         )
-        name_x, name_y, anchor = _name_place(c.name, x, y, r, taken)
+        name_x, name_y, anchor, away = _name_place(c.name, x, y, r, taken, circles)
         circle = {
             "cx": _f(x),
             "cy": _f(y),
@@ -788,7 +825,22 @@ def bubble_svg(rated: Sequence[ModelCost], carded: Collection[str]) -> Markup:
             "tabindex": -1,
             "aria_label": label,
         }
-        parts.append(element("a", link, element("circle", circle), element("text", name, c.name)))
+        leader = []
+        if away:  # a line from the bubble's edge toward its name
+            dx, dy = name_x - x, name_y - 4 - y
+            reach = math.hypot(dx, dy) or 1.0
+            line = {
+                "x1": _f(x + r * dx / reach),
+                "y1": _f(y + r * dy / reach),
+                "x2": _f(name_x - 2 * dx / reach),
+                "y2": _f(name_y - 4 - 2 * dy / reach),
+                "stroke": "#59636e",
+                "stroke_width": "0.7",
+            }
+            leader = [element("line", line)]
+        parts.append(
+            element("a", link, element("circle", circle), *leader, element("text", name, c.name))
+        )
     legend_x = right - 150
     for i, size in enumerate((5, 25, 100)):
         y = bottom - 110 + 36 * i

@@ -1144,6 +1144,12 @@ def inception_diagram() -> Diagram:
     return block_diagram("diagram_inception_module", title, caption, blocks)
 
 
+def _resnet_block(path: str) -> str:
+    """A ResNet block by the paper's name: layer1.0 (torchvision's) is conv2_1."""
+    stage, index = path.removeprefix("layer").split(".")
+    return f"conv{int(stage) + 1}_{int(index) + 1}"
+
+
 def resnet_block_diagrams(
     models: dict[str, tuple[nn.Module, Summary]],
 ) -> list[Diagram]:
@@ -1169,12 +1175,16 @@ def resnet_block_diagrams(
         model, summary = models[name]
         panels, kinds = [], []
         for path, heading in blocks:
-            panel, used = model_block_panel(model, summary, path, f"{name} {path}: {heading}")
+            panel, used = model_block_panel(
+                model, summary, path, f"{name} {_resnet_block(path)}: {heading}"
+            )
             panels.append(panel)
             kinds += used
         title = f"The {kind} block ({used_in}): identity and projection shortcuts"
+        (first, _), (second, _) = blocks
         caption = (
-            f"Blocks `{blocks[0][0]}` and `{blocks[1][0]}` of {name}, analyzed at the input "
+            f"Blocks {_resnet_block(first)} and {_resnet_block(second)} of {name} (in the code "
+            f"`{first}` and `{second}`), analyzed at the input "
             "they get in the network. The shortcut adds the block's input (identity) or a 1x1 "
             "projection of it, where the shape changes, to the main path's output (+); "
             "batch-norm and ReLU are folded into the conv before them."

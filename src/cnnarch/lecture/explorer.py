@@ -14,13 +14,22 @@ bytes by category are, though: value(B) = value(b0) + step x (B - b0), from the 
 the smallest batch b0 that trains and at b0 + 1. The page takes the first largest moment as the
 analyzer does, so it shows the analyzer's peak and its breakdown; only the moments that are the
 peak at some batch up to `MAX_BATCH` are embedded. The same moments, all of them, are the
-planner's `PeakLines` (each moment's total is a line; the peak is the highest), which the page
-reads the largest batch that fits off, against the budget `cnnarch.planner.make_budget` makes of
-a card or a memory size.
+planner's `PeakLines` (each moment's total is a line; the peak is the highest).
+
+The largest batch that fits is `cnnarch plan`'s search, run in the page against the budget
+`cnnarch.planner.make_budget` makes of a card or a memory size: for inference the peak lines
+alone; for training a bisection below the batch whose allocated peak fits, each batch judged by
+replaying the step's storages through the caching allocator (`assets/allocator.js`, the
+planner's `allocator.replay`). The storages are lines in the batch too, read off the traces as
+the planner reads them (`StepTraces.storage_lines`); SGD with momentum's and Adam's are SGD's
+with their own added (`StorageLines.with_optimizer`), so each costs one trace, not two.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -32,6 +41,7 @@ from markupsafe import Markup, escape
 from cnnarch.analysis.memory import BREAKDOWN_ORDER, OPTIMIZER_STATE
 from cnnarch.analysis.precision import DTYPES
 from cnnarch.analysis.precision import PRECISIONS as STEP_DTYPES
+from cnnarch.analysis.trace import NEVER_FREED
 from cnnarch.errors import CnnarchError
 from cnnarch.lecture.analyses import TRAINING_OPTIMIZER
 from cnnarch.lecture.diagrams import shape_text
@@ -40,6 +50,12 @@ from cnnarch.planner import CARDS, Budget, PeakLines, make_budget
 from cnnarch.planner.budget import SMALLEST_BARE_BYTES, UNITS
 from cnnarch.planner.lines import SEARCH_LIMIT
 from cnnarch.planner.search import training_step
+from cnnarch.planner.traces import (
+    StorageLines,
+    Storages,
+    fixed_bytes,
+    step_storages,
+)
 from cnnarch.report.document import Paragraph, Widget
 from cnnarch.report.markup import element, join
 from cnnarch.units import number
@@ -143,6 +159,7 @@ class TrainingTotals:
     fit: dict[str, dict[str, PeakLines]]
     categories: tuple[str, ...]
     saved: dict[str, list[list[int]]]  # {precision: [[bytes at batch start, step] per layer]}
+    storages: dict[str, dict[str, StepStorages | None]]  # what `cnnarch plan` replays
 
 
 @dataclass(frozen=True)
@@ -174,6 +191,17 @@ class Explorer:
                 for precision, by in training.fit.items()
             },
             "inference": {},
+            # what `cnnarch plan` replays through the caching allocator, per precision and
+            # optimizer: deflated JSON in base64 (about a tenth of the JSON)
+            "storages": packed(
+                {
+                    precision: {
+                        optimizer: None if found is None else found.to_dict()
+                        for optimizer, found in by.items()
+                    }
+                    for precision, by in training.storages.items()
+                }
+            ),
         }
         for precision, totals in self.lines.items():
             if "inference_peak_bytes" in totals:
@@ -221,6 +249,9 @@ def budgets() -> dict[str, Any]:
         return {
             "held": {"training": held(train), "inference": held(inference)},
             "error": train.error,
+            # the training replay's: held outside the allocator, and its cuBLAS workspaces
+            "others": train.others,
+            "cublas": list(train.cublas),
         }
 
     some_memory = 2**40  # the terms of a bare memory size do not depend on it
@@ -234,6 +265,13 @@ def budgets() -> dict[str, Any]:
         "smallest_bare_bytes": SMALLEST_BARE_BYTES,
         "search_limit": SEARCH_LIMIT,
     }
+
+
+def packed(data: Any) -> str:
+    """`data` as compact JSON, deflated (zlib) and in base64: what the page's script reads back
+    with `DecompressionStream("deflate")`."""
+    text = json.dumps(data, separators=(",", ":")).encode()
+    return base64.b64encode(zlib.compress(text, 9)).decode("ascii")
 
 
 def affine_totals(analyze: Callable[..., Any], name: str) -> dict[str, dict[str, list[int]]]:
@@ -267,14 +305,25 @@ def training_totals(
     backward, as lines."""
     found: dict[str, dict[str, TrainingLines]] = {}
     saved: dict[str, list[list[int]]] = {}
+    storages: dict[str, dict[str, StepStorages | None]] = {}
     start = 1
     for precision in TRAINING_PRECISIONS:
         setting = PRECISIONS[precision]
+        traced: dict[tuple[int, str], Summary] = {}
 
-        def summary(batch: int, optimizer: str, setting: Precision = setting) -> Summary:
-            step = training_step(True, {"optimizer": optimizer, "precision": setting.step})
-            dtype = DTYPES[setting.dtype]
-            return analyze(name, batch_size=batch, dtype=dtype, train=True, step=step)
+        def summary(
+            batch: int,
+            optimizer: str,
+            setting: Precision = setting,
+            traced: dict[tuple[int, str], Summary] = traced,
+        ) -> Summary:
+            if (batch, optimizer) not in traced:
+                step = training_step(True, {"optimizer": optimizer, "precision": setting.step})
+                dtype = DTYPES[setting.dtype]
+                traced[batch, optimizer] = analyze(
+                    name, batch_size=batch, dtype=dtype, train=True, step=step
+                )
+            return traced[batch, optimizer]
 
         try:
             sgd = summary(start, "sgd")
@@ -292,6 +341,10 @@ def training_totals(
                     start, summary(start, optimizer).training, sgd.training, sgd_lines
                 )
             )
+            for optimizer in OPTIMIZERS
+        }
+        storages[precision] = {
+            optimizer: step_storages_at_every_batch(summary, start, optimizer)
             for optimizer in OPTIMIZERS
         }
         one, two = (saved_by_layer(s, layers) for s in (sgd, sgd_next))
@@ -318,7 +371,79 @@ def training_totals(
         for optimizer, training in by_optimizer.items():
             moments = [(phase, [lines[i] for i in used]) for phase, lines in training.moments]
             by_optimizer[optimizer] = TrainingLines(training.start, moments)
-    return TrainingTotals(peaks, fit, tuple(BREAKDOWN_ORDER[i] for i in used), saved)
+    categories = tuple(BREAKDOWN_ORDER[i] for i in used)
+    return TrainingTotals(peaks, fit, categories, saved, storages)
+
+
+@dataclass(frozen=True)
+class StepStorages:
+    """What `cnnarch plan` replays through the caching allocator for one training step, at
+    every batch: the storages as lines from `lines.start` on (as the planner reads them,
+    `StepTraces.storage_lines`), the smallest batch's own storages where the lines start after
+    it (`first`, None otherwise), its traced peak and the bytes needed whatever the batch."""
+
+    lines: StorageLines
+    first: Storages | None
+    first_peak: int
+    fixed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat lists for the page: persistent [bytes, per example, ...]; step [bytes, per
+        example, clock allocated after the previous one's, clocks alive (-1: to the step's
+        end), ...]; the smallest batch's in the same form with 0 per example."""
+
+        def flat(
+            persistent: Sequence[tuple[int, int]], step: Sequence[tuple[int, int, int, int]]
+        ) -> dict[str, list[int]]:
+            steps: list[int] = []
+            previous = 0
+            for nbytes, per_example, begin, end in step:
+                alive = -1 if end >= NEVER_FREED else end - begin
+                steps += [nbytes, per_example, begin - previous, alive]
+                previous = begin
+            return {"persistent": [v for pair in persistent for v in pair], "step": steps}
+
+        first = self.first
+        return {
+            "start": self.lines.start,
+            **flat(self.lines.persistent, self.lines.step),
+            "first": None
+            if first is None
+            else flat([(n, 0) for n in first.persistent], [(n, 0, a, b) for n, a, b in first.step]),
+            "first_peak": self.first_peak,
+            "fixed": self.fixed,
+        }
+
+
+def step_storages_at_every_batch(
+    summary: Callable[[int, str], Summary], smallest: int, optimizer: str
+) -> StepStorages | None:
+    """`optimizer`'s step storages at every batch, as `cnnarch plan` reads them off its traces,
+    from `summary(batch, optimizer)` (the analyzer's training summary, each made once): SGD's
+    through its two smallest batches (or the two after the smallest, where its step differs);
+    another optimizer's from SGD's lines and its own trace at one batch where SGD's passes are
+    its own (`StorageLines.with_optimizer`), else from two of its traces. None where neither
+    pair of batches matches (the planner traces every batch it looks at)."""
+
+    def through(start: int, name: str) -> StorageLines | None:
+        one, two = (step_storages(summary(b, name)) for b in (start, start + 1))
+        return StorageLines.through(start, one, two) if one and two else None
+
+    sgd = through(smallest, "sgd") or through(smallest + 1, "sgd")
+    if sgd is None:
+        return None
+    lines: StorageLines | None = sgd
+    if optimizer != "sgd":
+        own = step_storages(summary(sgd.start, optimizer))
+        lines = (sgd.with_optimizer(own) if own else None) or through(sgd.start, optimizer)
+    if lines is None:
+        return None
+    at_smallest = summary(smallest, optimizer)
+    first = step_storages(at_smallest) if lines.start > smallest else None
+    assert at_smallest.training is not None
+    return StepStorages(
+        lines, first, at_smallest.training.peak_bytes, fixed_bytes(at_smallest, None)
+    )
 
 
 def saved_by_layer(summary: Any, layers: Sequence[Sequence[str]]) -> list[int]:
@@ -450,17 +575,18 @@ def explorer_intro(batch: int) -> Paragraph:
         "MODEL --batch-size B --precision P --optimizer O` plans (torch.optim's multi-tensor step, "
         "CUDA's default; pure bf16 is the model converted to bfloat16), the pass it is reached "
         "in and what is resident then. Give a card (rtx4090, a100-80gb, ...) or its memory "
-        "(24GiB, 40GB, or the bytes CUDA reports) and it names the largest batch whose peak "
-        "fits, with the CUDA context, cuBLAS workspaces and the planner's margin counted as "
-        "`cnnarch plan` counts them. For inference that is `cnnarch plan --inference`'s answer; "
-        "for training `cnnarch plan` also replays PyTorch's caching allocator, whose rounding "
-        "and fragmentation take more, so its answer can be smaller (by up to 2% for VGG16 "
-        "and ResNet-50 and 9% for AlexNet on the cards tried). "
+        "(24GiB, 40GB, or the bytes CUDA reports) and it names the largest batch that fits, "
+        "the batch `cnnarch plan` names for the same setting: the CUDA context, cuBLAS "
+        "workspaces and the planner's margin counted as the planner counts them, and for "
+        "training the step's storages replayed through a model of PyTorch's caching allocator, "
+        "whose rounding and cached segments hold more than the tensors (the reserved bytes). "
         "The page computes all of it offline: inference totals are value at batch 1 + step "
         "× (B − 1), checked against the analyzer at batch "
         f"{number(MAX_BATCH)}; the training peak is the largest of the step's moments (each "
         "clock of the forward pass, the backward pass and the optimizer step), each of them "
-        "fixed bytes + bytes per image, the planner's peak lines."
+        "fixed bytes + bytes per image, the planner's peak lines; each storage of the step is "
+        "likewise fixed bytes + bytes per image, read off the same traces as the planner reads "
+        "them."
     )
 
 

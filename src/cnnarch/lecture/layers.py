@@ -161,7 +161,20 @@ def _unit_name(path: str, module: nn.Module) -> tuple[str, str]:
     conv = _single_conv(module)
     if conv is not None:
         return _leaf_name(conv)  # type: ignore[return-value]
+    parent = path.rsplit(".", 2)[-2] if path.count(".") else ""
+    if leaf.isdigit() and parent:
+        return _numbered_name(parent, int(leaf)), "module"
     return leaf, "module"
+
+
+def _numbered_name(parent: str, index: int) -> str:
+    """A block known only by its place in a sequence, named by the sequence in words:
+    inception_resnet_a.0 is "Inception-ResNet-A 1", stage1.2 is "stage 1, block 3"."""
+    found = re.fullmatch(r"([a-z]+)(\d+)", parent)
+    if found:
+        return f"{found.group(1)} {found.group(2)}, block {index + 1}"
+    words = [w.upper() if len(w) == 1 else w.capitalize() for w in parent.split("_")]
+    return "-".join(words).replace("Resnet", "ResNet") + f" {index + 1}"
 
 
 def _stage_name(path: str) -> str | None:

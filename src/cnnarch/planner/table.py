@@ -3,12 +3,8 @@ training batch per device and every term of the memory it needs there.
 
 Each row is `cnnarch.plan`'s answer read off the traces of the two smallest batches (its search,
 step for step, without the checking traces), found with less work: each batch's allocator replay
-is made once per card; where a model's two variants trace the same step (torchvision's network
-is the paper's) the second variant's rows are the first's; and where the smallest batch's step
-differs from the next ones' (a network whose batch of one takes another path in the backward
-pass: the paper variants of AlexNet, ZFNet, VGG and GoogLeNet), the batches the search looks at
-are read off the next two batches instead of traced one by one, as the planner reads them off
-the two smallest wherever their steps agree.
+is made once per card, and where a model's two variants trace the same step (torchvision's
+network is the paper's) the second variant's rows are the first's.
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from cnnarch.planner.cards import Card, find_card
-from cnnarch.planner.lines import PeakLines
 from cnnarch.planner.search import (
     Budget,
     NothingFits,
@@ -32,7 +27,7 @@ from cnnarch.planner.search import (
     make_budget,
     training_step,
 )
-from cnnarch.planner.traces import StepTraces, Storages
+from cnnarch.planner.traces import StepTraces
 from cnnarch.zoo import model_card
 
 # The order variants are shown in: torchvision's (what most people train) first.
@@ -103,7 +98,7 @@ def fit_table_rows(
         for variant in [v for v in variants if v in offered]:
             for precision in precisions:
                 step = training_step(True, {**options, "precision": precision})
-                traces = _TableTraces(name, None, step, variant)
+                traces = StepTraces(name, None, step, variant)
                 before = traced.get(precision)
                 if before is not None and _same_step(traces, before[0]):
                     found_rows = [replace(row, variant=variant) for row in before[1]]
@@ -112,54 +107,6 @@ def fit_table_rows(
                 traced[precision] = (traces, found_rows)
                 rows += found_rows
     return rows
-
-
-class _TableTraces(StepTraces):
-    """`StepTraces` that read a batch off the traces of the two batches after the smallest
-    where the smallest batch's step differs from theirs (`StepTraces` would trace it): each
-    storage and each moment is still a fixed size plus so many bytes per example from there."""
-
-    _next: StepTraces | None = None
-    _lines: tuple[PeakLines | None, PeakLines | None] | None = None  # own, and after smallest
-
-    def _after_smallest(self) -> StepTraces:
-        """The same traces, from the batch after the smallest."""
-        if self._next is None:
-            self._next = StepTraces(self.model, self.input_size, self.step, self.variant)
-            self._next._smallest = self.smallest + 1
-            self._next.peak(self.smallest + 1)
-        return self._next
-
-    def _read_off(self, batch: int) -> bool:
-        # StepTraces reads `batch` off the two smallest batches itself
-        return batch > self.smallest + 1 and batch not in self.peaks and self.step is not None
-
-    def _both_lines(self) -> tuple[PeakLines | None, PeakLines | None]:
-        """The lines through the two smallest batches, and where there are none (their steps
-        differ), through the next two; made once (each search asks for them often)."""
-        if self._lines is None:
-            own = super().lines()
-            after = None
-            if own is None and self.step is not None:
-                after = self._after_smallest().lines()
-            self._lines = (own, after)
-        return self._lines
-
-    def lines(self) -> PeakLines | None:
-        own, after = self._both_lines()
-        return own if own is not None else after
-
-    def peak_at(self, batch: int) -> int:
-        own, after = self._both_lines()
-        if own is None and after is not None and self._read_off(batch):
-            return after.peak(batch)
-        return super().peak_at(batch)
-
-    def storages(self, batch: int) -> Storages | None:
-        found = super().storages(batch)
-        if found is None and self._read_off(batch):
-            return self._after_smallest().storages(batch)
-        return found
 
 
 def _same_step(one: StepTraces, other: StepTraces) -> bool:

@@ -3,9 +3,10 @@ what two of them say about every other batch.
 
 A training step's storages are each a fixed size or so many bytes per example, and its moments
 sum them, so the traces at the two smallest batches give every storage's size and every
-moment's bytes at any batch (when both traces made the same storages at the same clocks): the
-search replays the allocator at batches it never traced, and traces only the batch it names and
-the next to check the answer.
+moment's bytes at any batch (when both traces made the same storages at the same clocks; where
+a batch of one takes another path, the two batches after it do): the search replays the
+allocator at batches it never traced, and traces only the batch it names and the next to check
+the answer.
 
 A model whose forward pass needs real values (`.item()`, a data-dependent shape) is traced on
 real CPU tensors, which computes the pass and holds its memory: without `allow_run` that only
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from torch import nn
 
@@ -40,7 +40,6 @@ REAL_RUN_BATCHES = 3
 # DDP's gradient buckets: 25 MiB each (`bucket_cap_mb`), replayed as blocks of that size.
 DDP_BUCKET_BYTES = 25 * 2**20
 ACTIVATIONS = "activations"  # what an inference pass holds beyond parameters and inputs
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,7 @@ class StepTraces:
         self._details: dict[int, tuple[str, dict[str, int]]] = {}
         self._moments: dict[int, tuple[tuple[str, tuple[int, ...]], ...]] = {}
         self._storages: dict[int, Storages] = {}
+        self._storage_lines: StorageLines | None = None
         self._smallest: int | None = None
 
     # -- tracing --------------------------------------------------------------------------------
@@ -170,30 +170,22 @@ class StepTraces:
         self.peaks[batch] = t.peak_bytes
         self._details[batch] = (t.peak_phase, dict(t.at_peak))
         self._moments[batch] = t.moments
-        self.fixed = t.params_bytes + t.buffer_bytes + t.grads_bytes
-        self.fixed += t.optimizer_state_bytes + t.weight_copies_bytes
-        self.fixed += t.at_peak.get(GRADIENT_BUCKETS, 0)
-        step = self.step
-        if step is not None and step.fully_sharded:
-            # each rank's shards and the gathered units, not the whole model
-            sharded = (PARAMETERS, GATHERED_PARAMETERS, OPTIMIZER_STATE)
-            self.fixed = sum(t.at_peak.get(k, 0) for k in sharded)
-            self.fixed += -(-t.grads_bytes // step.world_size) + t.weight_copies_bytes
-        if t.lifetimes:
-            persistent = [life.nbytes for life in t.lifetimes if life.start < 0]
-            persistent += _untraced_blocks(t.at_peak.get(GRADIENT_BUCKETS, 0), t.precision)
-            own = tuple((life.nbytes, life.start, life.stop) for life in t.lifetimes)
-            self._storages[batch] = Storages(tuple(persistent), tuple(s for s in own if s[1] >= 0))
+        self.fixed = fixed_bytes(summary, self.step)
+        storages = step_storages(summary)
+        if storages is not None:
+            self._storages[batch] = storages
 
     # -- reading other batches off two traces ---------------------------------------------------
     def lines(self) -> PeakLines | None:
-        """The peak at every batch from the traces of the two smallest batches; None for
-        inference, ZeRO-2/3 (their peak is arithmetic on the trace), or where the steps
-        allocate a different number of times."""
-        one, two = self._pair(self._moments)
-        if one is None or two is None or not one or len(one) != len(two):
+        """The peak at every batch from the traces of the two smallest batches (or of the two
+        after the smallest, where its step takes another path); None for inference, ZeRO-2/3
+        (their peak is arithmetic on the trace), or where the steps allocate a different number
+        of times."""
+        pair = self._moment_pair()
+        if pair is None:
             return None
-        return PeakLines.through(self.smallest, (sum(m) for _, m in one), (sum(m) for _, m in two))
+        first, one, two = pair
+        return PeakLines.through(first, (sum(m) for _, m in one), (sum(m) for _, m in two))
 
     def peak_at(self, batch: int) -> int:
         """The peak at `batch`: traced if it was, else read off the lines (which equal the
@@ -209,11 +201,12 @@ class StepTraces:
         """(phase of the peak, bytes by category there) at `batch`."""
         if batch in self._details:
             return self._details[batch]
-        one, two = self._pair(self._moments)
-        if one is None or two is None or not one or len(one) != len(two):
+        pair = self._moment_pair()
+        if pair is None:
             self.peak(batch)
             return self._details[batch]
-        offset = batch - self.smallest
+        first, one, two = pair
+        offset = batch - first
         moments = [
             (phase, tuple(a + offset * (b - a) for a, b in zip(low, high, strict=True)))
             for (phase, low), (_, high) in zip(one, two, strict=True)
@@ -222,34 +215,138 @@ class StepTraces:
         return phase, dict(zip(BREAKDOWN_ORDER, parts, strict=True))
 
     def storages(self, batch: int) -> Storages | None:
-        """The step's storages at `batch`: traced, or read off the two smallest batches' where
-        their storages match clock for clock; None where the trace has none to replay
-        (inference, ZeRO-2/3) or they cannot be read off (the steps differ)."""
+        """The step's storages at `batch`: traced, or read off `storage_lines`; None where the
+        trace has none to replay (inference, ZeRO-2/3) or they cannot be read off (the steps
+        differ)."""
         if batch in self._storages:
             return self._storages[batch]
         if batch in self.peaks or self.step is None:
             return None
-        one, two = self._pair(self._storages)
-        if one is None or two is None or not _same_clocks(one, two):
+        lines = self.storage_lines()
+        if lines is None or batch < lines.start:
             return None
-        offset = batch - self.smallest
-        persistent = tuple(
-            a + offset * (b - a) for a, b in zip(one.persistent, two.persistent, strict=True)
-        )
-        step = tuple(
-            (a + offset * (b - a), start, stop)
-            for (a, start, stop), (b, _, _) in zip(one.step, two.step, strict=True)
-        )
-        return Storages(persistent, step)
+        return lines.at(batch)
+
+    def storage_lines(self) -> StorageLines | None:
+        """Every storage of the step as a line in the batch, through the two smallest batches
+        where their storages match clock for clock, else through the two after the smallest
+        (a batch of one can take another path in the backward pass: the paper variants of
+        AlexNet, ZFNet, VGG and GoogLeNet); None for inference, ZeRO-2/3 or where neither pair
+        matches."""
+        if self._storage_lines is None and self.replayable():
+            first = self.smallest
+            for start in (first, first + 1):
+                self.peak(start + 1)
+                one, two = self._storages.get(start), self._storages.get(start + 1)
+                found = StorageLines.through(start, one, two) if one and two else None
+                if found is not None:
+                    self._storage_lines = found
+                    break
+        return self._storage_lines
 
     def replayable(self) -> bool:
         """Whether the step's storages can be replayed at all (training, not ZeRO-2/3)."""
         return self.smallest in self._storages
 
-    def _pair(self, traced: dict[int, T]) -> tuple[T | None, T | None]:
+    def _moment_pair(
+        self,
+    ) -> (
+        tuple[int, tuple[tuple[str, tuple[int, ...]], ...], tuple[tuple[str, tuple[int, ...]], ...]]
+        | None
+    ):
+        """(batch, its moments, the next batch's moments): the two smallest batches, or the two
+        after the smallest where the smallest's step has other moments; None where there are
+        none to read off (inference, ZeRO-2/3) or neither pair agrees."""
         first = self.smallest
-        self.peak(first + 1)
-        return traced.get(first), traced.get(first + 1)
+        for start in (first, first + 1):
+            self.peak(start + 1)
+            one, two = self._moments.get(start), self._moments.get(start + 1)
+            if not one or not two:
+                return None
+            if len(one) == len(two):
+                return start, one, two
+        return None
+
+
+@dataclass(frozen=True)
+class StorageLines:
+    """A step's storages at every batch from `start` on, read off the traces of `start` and
+    the next batch: each storage is a fixed size plus so many bytes per example, allocated and
+    freed at the same clocks.
+
+    persistent: (bytes at `start`, bytes per example) of each storage alive throughout, in the
+    order allocated; step: (bytes at `start`, bytes per example, clock allocated, clock freed)
+    of each of the step's own.
+    """
+
+    start: int
+    persistent: tuple[tuple[int, int], ...]
+    step: tuple[tuple[int, int, int, int], ...]
+
+    @classmethod
+    def through(cls, start: int, one: Storages, two: Storages) -> StorageLines | None:
+        """The lines through the storages at `start` (`one`) and `start + 1` (`two`); None
+        where the two steps differ in anything but sizes."""
+        if not _same_clocks(one, two):
+            return None
+        persistent = tuple((a, b - a) for a, b in zip(one.persistent, two.persistent, strict=True))
+        step = tuple(
+            (a, b - a, begin, end)
+            for (a, begin, end), (b, _, _) in zip(one.step, two.step, strict=True)
+        )
+        return cls(start, persistent, step)
+
+    def at(self, batch: int) -> Storages:
+        """The storages at `batch` (from `start` on)."""
+        offset = batch - self.start
+        return Storages(
+            tuple(a + offset * d for a, d in self.persistent),
+            tuple((a + offset * d, begin, end) for a, d, begin, end in self.step),
+        )
+
+    def with_optimizer(self, other: Storages) -> StorageLines | None:
+        """Another optimizer's storages at every batch, from its trace at `start` alone, these
+        being SGD's: its forward and backward passes are SGD's (checked: SGD's storages, clock
+        for clock, are all among its own, the persistent ones with the other's inserted in one
+        place, the step's as the first of its own), and what it adds, its state and the
+        temporaries of its step, has the parameters' sizes at every batch. None where the
+        check fails (trace the other optimizer at a second batch instead)."""
+        mine = self.at(self.start)
+        ours, theirs = mine.persistent, other.persistent
+        extra = len(theirs) - len(ours)
+        # where the other's persistent storages go among SGD's: after the storages both start
+        # with and before those both end with
+        low = len(ours) - _common_prefix(ours[::-1], theirs[::-1])
+        high = _common_prefix(ours, theirs)
+        if extra < 0 or max(low, 0) > high:
+            return None
+
+        def inserted(at: int) -> tuple[tuple[int, int], ...]:
+            added = tuple((nbytes, 0) for nbytes in theirs[at : at + extra])
+            return self.persistent[:at] + added + self.persistent[at:]
+
+        persistent = inserted(max(low, 0))
+        if inserted(min(high, len(ours))) != persistent:
+            return None  # sizes alike where they could go, but not all bytes per example
+        steps = len(mine.step)
+        if other.step[:steps] != mine.step:
+            return None
+        last = max((begin for _, begin, _ in mine.step), default=-1)
+        if any(begin <= last for _, begin, _ in other.step[steps:]):
+            return None  # the optimizer's own storages come after SGD's, in its step
+        step = self.step + tuple(
+            (nbytes, 0, begin, end) for nbytes, begin, end in other.step[steps:]
+        )
+        return StorageLines(self.start, persistent, step)
+
+
+def _common_prefix(one: Sequence[int], two: Sequence[int]) -> int:
+    count = 0
+    for a, b in zip(one, two, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
 
 
 def _same_clocks(one: Storages, two: Storages) -> bool:
@@ -258,6 +355,34 @@ def _same_clocks(one: Storages, two: Storages) -> bool:
         and len(one.step) == len(two.step)
         and all(a[1:] == b[1:] for a, b in zip(one.step, two.step, strict=True))
     )
+
+
+def fixed_bytes(summary: Summary, step: TrainingStep | None) -> int:
+    """Bytes a traced training step needs whatever the batch: parameters, buffers, gradients,
+    optimizer state, weight copies and gradient buckets (per rank: ZeRO-2/3's shards and
+    gathered units)."""
+    t = summary.training
+    assert t is not None
+    if step is not None and step.fully_sharded:
+        # each rank's shards and the gathered units, not the whole model
+        sharded = (PARAMETERS, GATHERED_PARAMETERS, OPTIMIZER_STATE)
+        fixed = sum(t.at_peak.get(k, 0) for k in sharded)
+        return fixed + -(-t.grads_bytes // step.world_size) + t.weight_copies_bytes
+    fixed = t.params_bytes + t.buffer_bytes + t.grads_bytes
+    fixed += t.optimizer_state_bytes + t.weight_copies_bytes
+    return fixed + t.at_peak.get(GRADIENT_BUCKETS, 0)
+
+
+def step_storages(summary: Summary) -> Storages | None:
+    """A training step's storages as the allocator sees them, from its trace; None where the
+    trace has none to replay (inference, ZeRO-2/3)."""
+    t = summary.training
+    if t is None or not t.lifetimes:
+        return None
+    persistent = [life.nbytes for life in t.lifetimes if life.start < 0]
+    persistent += _untraced_blocks(t.at_peak.get(GRADIENT_BUCKETS, 0), t.precision)
+    own = tuple((life.nbytes, life.start, life.stop) for life in t.lifetimes)
+    return Storages(tuple(persistent), tuple(s for s in own if s[1] >= 0))
 
 
 def _untraced_blocks(buckets: int, precision: str) -> list[int]:

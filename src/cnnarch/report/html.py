@@ -40,7 +40,7 @@ TABLES_DIR = "tables"
 STYLESHEETS = ("report.css", "explorer.css")
 # In this order: sorting, the hover box, then the widgets' scripts (which read the hover box's
 # targets).
-SCRIPTS = ("sort.js", "tip.js", "explorer.js")
+SCRIPTS = ("sort.js", "tip.js", "allocator.js", "explorer.js")
 
 
 @cache

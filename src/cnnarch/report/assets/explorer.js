@@ -71,26 +71,82 @@
     return {memory: card.memory, budget: card, name: card.name};
   }
   // The largest batch whose peak (the planner's PeakLines: the highest of its lines), the bytes
-  // held besides the step and the margin fit in `memory`: 0 if not even the smallest does.
+  // held besides the step and the margin fit in `memory`: 0 if not even the smallest does (the
+  // planner's answer for inference, and its allocated bound for training).
+  function peakOf(lines, batch) {
+    return Math.max.apply(null, lines.lines.map(function (line) {
+      return line.start + line.per_example * batch;
+    }));
+  }
   function largestBatch(lines, memory, budget, mode, limit) {
     var room = memory - budget.held[mode];
-    function peakAt(batch) {
-      return Math.max.apply(null, lines.lines.map(function (line) {
-        return line.start + line.per_example * batch;
-      }));
-    }
     function fits(batch) {
-      var p = peakAt(batch);
+      var p = peakOf(lines, batch);
       return p + Math.ceil(p * budget.error) <= room;
     }
     var low = lines.smallest, high = limit;
     if (!fits(low)) { return {batch: 0}; }
-    if (fits(high)) { return {batch: high, beyond: true, peak: peakAt(high)}; }
+    if (fits(high)) { return {batch: high, beyond: true, peak: peakOf(lines, high)}; }
     while (high - low > 1) {  // the peak grows with the batch: fitting stops once
       var middle = Math.floor((low + high) / 2);
       if (fits(middle)) { low = middle; } else { high = middle; }
     }
-    return {batch: low, peak: peakAt(low)};
+    return {batch: low, peak: peakOf(lines, low)};
+  }
+  // The largest batch in [low, high] that fits, given that `low` does (planner/search.py's
+  // `_bisect`).
+  function bisect(fits, low, high) {
+    if (high <= low || fits(high)) { return Math.max(low, high); }
+    while (high - low > 1) {
+      var middle = Math.floor((low + high) / 2);
+      if (fits(middle)) { low = middle; } else { high = middle; }
+    }
+    return low;
+  }
+  var NEVER_FREED = Math.pow(2, 62);  // a storage alive to the step's end
+  // A step's storages at `batch` from their flat form (lecture/explorer.py, StepStorages):
+  // {persistent: [bytes], step: [[bytes, clock allocated, clock freed]]}.
+  function storagesAt(flat, batch) {
+    var offset = batch - flat.start, p = flat.persistent, s = flat.step, i, clock = 0;
+    var persistent = [], step = [];
+    for (i = 0; i < p.length; i += 2) { persistent.push(p[i] + p[i + 1] * offset); }
+    for (i = 0; i < s.length; i += 4) {
+      clock += s[i + 2];
+      step.push([s[i] + s[i + 1] * offset, clock, s[i + 3] < 0 ? NEVER_FREED : clock + s[i + 3]]);
+    }
+    return {persistent: persistent, step: step};
+  }
+  // `cnnarch plan`'s search for a training step (planner/search.py, `answer`): nothing fits
+  // when the bytes needed whatever the batch or the smallest batch's replay do not; else the
+  // largest batch, below the allocated bound, whose storages the caching allocator's replay
+  // serves within the memory less the context, the cuDNN bound and the margin.
+  function largestTrainingBatch(lines, storages, memory, budget, limit) {
+    var cublas = budget.cublas;
+    var room = memory - budget.others - cublas.reduce(function (a, b) { return a + b; }, 0);
+    var first = lines.smallest;
+    function margin(p) { return Math.ceil(p * budget.error); }
+    function peakAt(batch) { return batch === first ? storages.first_peak : peakOf(lines, batch); }
+    function replayAt(batch) {
+      var held = batch === first && storages.first
+        ? storagesAt({start: first, persistent: storages.first.persistent,
+                      step: storages.first.step}, first)
+        : storagesAt(storages, batch);
+      var left = Math.max(memory - budget.others - margin(peakAt(batch)), 0);
+      return window.cnnarchAllocator.replay(held.persistent.concat(cublas), held.step, left);
+    }
+    function fits(batch) { return !replayAt(batch).outOfMemory; }
+    function allocatedFits(batch) { var p = peakAt(batch); return p + margin(p) <= room; }
+    if (storages.fixed > room || !fits(first)) { return {batch: 0}; }
+    if (allocatedFits(limit)) { return {batch: limit, beyond: true, peak: peakAt(limit)}; }
+    var bound = allocatedFits(first) ? bisect(allocatedFits, first, limit) : first;
+    var best = bisect(fits, first, bound);
+    return {batch: best, peak: peakAt(best), reserved: replayAt(best).maxReserved};
+  }
+  // The flat storages the page packs (deflated JSON in base64), read back.
+  function unpack(text) {
+    var bytes = Uint8Array.from(atob(text), function (c) { return c.charCodeAt(0); });
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+    return new Response(stream).text().then(JSON.parse);
   }
   // Each layer's exact values at the explorer's setting, on its bar and its diagram box.
   function updateLayers(form, model, batch, precision) {
@@ -155,9 +211,15 @@
       var fitLines = trains ? model.fit.training[precision][form.optimizer.value]
         : model.fit.inference[precision];
       var memoryText = form.memory.value.trim();
+      var replayed = trains && storages ? storages[precision][form.optimizer.value] : null;
       if (memoryText && !fitLines) {
         largest.textContent = "the inference peak of this model is not a line in the batch " +
           "size; cnnarch plan --inference traces it";
+      } else if (memoryText && trains && !storages) {
+        largest.textContent = "reading the step's storages…";
+      } else if (memoryText && trains && !replayed) {
+        largest.textContent = "this step's storages differ from batch to batch: cnnarch plan " +
+          "traces each batch it looks at";
       } else if (memoryText) {
         var memory = readMemory(memoryText, model.budgets);
         if (memory.problem) {
@@ -166,17 +228,22 @@
           largest.textContent = "the CUDA context and workspaces alone take " +
             gb(memory.budget.held[modeName]) + " of " + gb(memory.memory);
         } else {
-          var found = largestBatch(fitLines, memory.memory, memory.budget, modeName,
-                                   model.budgets.search_limit);
+          var found = trains
+            ? largestTrainingBatch(fitLines, replayed, memory.memory, memory.budget,
+                                   model.budgets.search_limit)
+            : largestBatch(fitLines, memory.memory, memory.budget, modeName,
+                           model.budgets.search_limit);
           largest.dataset.value = String(found.batch);
           var on = memory.name ? memory.name + " (" + gb(memory.memory) + " as CUDA reports it)"
             : gb(memory.memory);
+          var held = found.reserved === undefined ? ""
+            : ", " + gb(found.reserved) + " reserved by the caching allocator";
           largest.textContent = found.batch === 0
             ? "nothing fits on " + on + ": not even batch " + fitLines.smallest
             : (found.beyond ? "more than " : "") + "largest batch that fits on " + on + ": " +
-              n(found.batch) + " (peak " + gb(found.peak) + ", " + modeName + ", " +
-              model.labels[precision] + (trains ? ", " + form.optimizer.selectedOptions[0]
-                .textContent : "") + ")";
+              n(found.batch) + " (peak " + gb(found.peak) + " allocated" + held + ", " +
+              modeName + ", " + model.labels[precision] + (trains ? ", " +
+              form.optimizer.selectedOptions[0].textContent : "") + ")";
         }
       }
       if (batch === null) { return; }
@@ -208,9 +275,15 @@
         }
       });
     }
+    var storages = null;  // what the training replay needs, once read
     form.addEventListener("input", update);
     form.addEventListener("change", update);
     form.addEventListener("submit", function (event) { event.preventDefault(); });
     update();
+    unpack(model.fit.storages).then(function (read) {
+      storages = read;
+      form.dataset.storages = "read";
+      update();
+    });
   });
 })();
