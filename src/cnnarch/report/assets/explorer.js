@@ -216,7 +216,10 @@
         largest.textContent = "the inference peak of this model is not a line in the batch " +
           "size; cnnarch plan --inference traces it";
       } else if (memoryText && trains && !storages) {
-        largest.textContent = "reading the step's storages…";
+        largest.textContent = unreadable
+          ? "this browser cannot unpack the step's storages (it has no DecompressionStream): " +
+            "cnnarch plan gives the answer"
+          : "reading the step's storages…";
       } else if (memoryText && trains && !replayed) {
         largest.textContent = "this step's storages differ from batch to batch: cnnarch plan " +
           "traces each batch it looks at";
@@ -276,6 +279,7 @@
       });
     }
     var storages = null;  // what the training replay needs, once read
+    var unreadable = false;  // the browser could not unpack them
     form.addEventListener("input", update);
     form.addEventListener("change", update);
     form.addEventListener("submit", function (event) { event.preventDefault(); });
@@ -283,6 +287,9 @@
     unpack(model.fit.storages).then(function (read) {
       storages = read;
       form.dataset.storages = "read";
+      update();
+    }, function () {  // a browser without DecompressionStream
+      unreadable = true;
       update();
     });
   });
