@@ -7,6 +7,7 @@ the analyzer, is where names are resolved.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -85,14 +86,22 @@ def resolve(
     """
     if isinstance(model_or_name, str):
         card = model_card(model_or_name)
-        with torch.device("meta"):
-            model = create_model(model_or_name, variant=variant)
-        return model, tuple(card.input_size)
+        return _built_on_meta(model_or_name, variant), tuple(card.input_size)
     if not isinstance(model_or_name, nn.Module):
         raise CnnarchValueError(
             f"expected an nn.Module or a model name, got {type(model_or_name).__name__}"
         )
     return model_or_name, _card_input_size(model_or_name)
+
+
+@functools.lru_cache(maxsize=32)
+def _built_on_meta(name: str, variant: str) -> nn.Module:
+    """A zoo model built on meta, once per process for each name and variant: the analyzer
+    leaves a module as it found it (its attributes, children, flags and hooks are put back
+    after every pass), so one build serves every analysis, and building costs as much as a
+    forward pass's trace for the deep networks."""
+    with torch.device("meta"):
+        return create_model(name, variant=variant)
 
 
 def _card_input_size(model: nn.Module) -> tuple[int, ...] | None:

@@ -145,3 +145,39 @@ def test_analysis_leaves_no_global_module_hook_behind() -> None:
     cnnarch.analyze(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), (4,))
     cnnarch.analyze(nn.Linear(4, 2), (4,), train=True, device="cpu")
     assert not any_global_module_hook()
+
+
+def meta_fingerprint(model: nn.Module) -> dict[str, object]:
+    """`fingerprint` of a model on meta (its tensors have no values to compare)."""
+    found = fingerprint(model)
+    found["state"] = {k: (v.shape, v.dtype, v.device) for k, v in model.state_dict().items()}
+    return found
+
+
+def test_a_zoo_model_is_built_once_and_every_analysis_leaves_it_as_built() -> None:
+    """`cnnarch.analyze("resnet18")` builds ResNet-18 on meta once per process and reuses it:
+    inference, each kind of training step, another dtype and the CPU leave it unchanged, and
+    the summaries equal those of a model built for each analysis."""
+    from cnnarch.zoo import create_model
+    from cnnarch.zoo_models import _built_on_meta
+
+    _built_on_meta.cache_clear()
+    settings = [
+        {},
+        {"dtype": torch.bfloat16, "batch_size": 3},
+        {"train": True, "batch_size": 2, "step": TrainingStep(optimizer="adam", foreach=True)},
+        {"train": True, "step": TrainingStep(optimizer="momentum", precision="bf16")},
+        {"device": "cpu", "input_size": (3, 32, 32)},
+    ]
+    shared = cnnarch.analyze("resnet18")
+    built = _built_on_meta("resnet18", "paper")
+    before = meta_fingerprint(built)
+    for options in settings:
+        reused = cnnarch.analyze("resnet18", **options)
+        assert _built_on_meta("resnet18", "paper") is built
+        assert meta_fingerprint(built) == before
+        with torch.device("meta"):
+            model = create_model("resnet18")
+        fresh = cnnarch.analyze(model, **options)
+        assert reused.to_dict() == {**fresh.to_dict(), "model": reused.model_name}
+    assert shared.to_dict() == cnnarch.analyze("resnet18").to_dict()
