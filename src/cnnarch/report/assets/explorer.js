@@ -231,11 +231,18 @@
           largest.textContent = "the CUDA context and workspaces alone take " +
             gb(memory.budget.held[modeName]) + " of " + gb(memory.memory);
         } else {
-          var found = trains
-            ? largestTrainingBatch(fitLines, replayed, memory.memory, memory.budget,
-                                   model.budgets.search_limit)
-            : largestBatch(fitLines, memory.memory, memory.budget, modeName,
-                           model.budgets.search_limit);
+          // the answer depends on the setting and the memory, not on the batch size typed:
+          // kept, so that typing a batch does not replay the allocator again
+          var key = [modeName, precision, form.optimizer.value, memory.memory, memory.name]
+            .join("|");
+          if (!(key in answers)) {
+            answers[key] = trains
+              ? largestTrainingBatch(fitLines, replayed, memory.memory, memory.budget,
+                                     model.budgets.search_limit)
+              : largestBatch(fitLines, memory.memory, memory.budget, modeName,
+                             model.budgets.search_limit);
+          }
+          var found = answers[key];
           largest.dataset.value = String(found.batch);
           var on = memory.name ? memory.name + " (" + gb(memory.memory) + " as CUDA reports it)"
             : gb(memory.memory);
@@ -280,6 +287,7 @@
     }
     var storages = null;  // what the training replay needs, once read
     var unreadable = false;  // the browser could not unpack them
+    var answers = {};  // the largest batch, by setting and memory
     form.addEventListener("input", update);
     form.addEventListener("change", update);
     form.addEventListener("submit", function (event) { event.preventDefault(); });
