@@ -45,15 +45,16 @@ def measured() -> dict:
 def test_per_rank_peak_matches_the_worst_rank(measured: dict, index: int) -> None:
     step = STEPS[index]
     summary = cnnarch.analyze(small_net(), (3, 32, 32), batch_size=BATCH, train=True, step=step)
-    worst = max(measured[(index, rank)] for rank in range(2))
     # The prediction leaves out the loss and gloo's small work buffers: 128 to 1,168 bytes
     # measured per rank and step, varying with the communication thread's timing. A rank's
     # peak also sometimes holds one more copy of a gradient bucket (here all the gradients,
     # far below DDP's 25 MB bucket size), depending on when the gloo thread finishes a
-    # reduction: a timing the model does not follow.
-    extra = worst - summary.training.peak_bytes
+    # reduction: a timing the model does not follow. With ZeRO-1 that copy can even lift the
+    # rank with the smaller shard above the one the prediction is for.
+    extras = [measured[(index, rank)] - summary.training.peak_bytes for rank in range(2)]
     bucket = summary.training.grads_bytes
-    assert 0 <= extra < 2048 or 0 <= extra - bucket < 2048
+    assert any(0 <= e < 2048 or 0 <= e - bucket < 2048 for e in extras), extras  # as predicted
+    assert all(e < bucket + 2048 for e in extras), extras  # none beyond it but for a bucket
 
 
 def test_ddp_buckets_and_zero1_shards() -> None:
