@@ -564,9 +564,16 @@ def _search(
     bisection below the largest batch whose allocated peak alone fits (reserved bytes are
     never fewer); it assumes that a batch fits when a larger one does. With `confirm`, the
     answer and the next batch are traced and replayed; where they disagree (none has so far),
-    the bisection goes on with traces."""
+    the bisection goes on with traces. Each batch is judged once (a replay each)."""
+    judged: dict[tuple[int, bool], _Verdict] = {}
+
+    def verdict(batch: int, exact: bool) -> _Verdict:
+        if (batch, exact) not in judged:
+            judged[batch, exact] = judge(traces, budget, batch, exact)
+        return judged[batch, exact]
+
     first = traces.smallest
-    smallest = judge(traces, budget, first, exact=True)
+    smallest = verdict(first, True)
     if not smallest.fits:
         raise NothingFits(
             f"not even a batch of {first} fits in {byte_size(budget.memory)}: its peak is "
@@ -578,21 +585,21 @@ def _search(
             )
         )
     high = _allocated_bound(traces, budget)
-    best = _bisect(lambda b: judge(traces, budget, b, exact=False).fits, first, high)
+    best = _bisect(lambda b: verdict(b, False).fits, first, high)
     if not confirm:
-        return judge(traces, budget, best, False), judge(traces, budget, best + 1, False), False
+        return verdict(best, False), verdict(best + 1, False), False
     try:
-        found, following = judge(traces, budget, best, True), judge(traces, budget, best + 1, True)
+        found, following = verdict(best, True), verdict(best + 1, True)
     except NeedsRealRun as why:
         notes.append(f"not checked by its own trace: {why}")
-        return judge(traces, budget, best, False), judge(traces, budget, best + 1, False), False
+        return verdict(best, False), verdict(best + 1, False), False
     if not found.fits:
-        best = _bisect(lambda b: judge(traces, budget, b, True).fits, first, best - 1)
+        best = _bisect(lambda b: verdict(b, True).fits, first, best - 1)
     elif following.fits:
-        best = _bisect(lambda b: judge(traces, budget, b, True).fits, best + 1, high)
+        best = _bisect(lambda b: verdict(b, True).fits, best + 1, high)
     else:
         return found, following, True
-    return judge(traces, budget, best, True), judge(traces, budget, best + 1, True), True
+    return verdict(best, True), verdict(best + 1, True), True
 
 
 def _bisect(fits: Callable[[int], bool], low: int, high: int) -> int:

@@ -1,9 +1,8 @@
 """The rows of a "will it fit" table: for each model, variant, precision and card, the largest
 training batch per device and every term of the memory it needs there.
 
-Each row is `cnnarch.plan`'s answer read off the traces of the two smallest batches (its search,
-step for step, without the checking traces), found with less work: each batch's allocator replay
-is made once per card, and where a model's two variants trace the same step (torchvision's
+Each row is `cnnarch.plan`'s answer read off the traces of the two smallest batches (its search
+without the checking traces); where a model's two variants trace the same step (torchvision's
 network is the paper's) the second variant's rows are the first's.
 """
 
@@ -14,19 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from cnnarch.planner.cards import Card, find_card
-from cnnarch.planner.search import (
-    Budget,
-    NothingFits,
-    Plan,
-    _allocated_bound,
-    _bisect,
-    _make_plan,
-    _Verdict,
-    answer,
-    judge,
-    make_budget,
-    training_step,
-)
+from cnnarch.planner.search import NothingFits, answer, make_budget, training_step
 from cnnarch.planner.traces import StepTraces
 from cnnarch.zoo import model_card
 
@@ -125,26 +112,6 @@ def _same_step(one: StepTraces, other: StepTraces) -> bool:
     ) and one.storages(first + 2) == other.storages(first + 2)
 
 
-def _largest(traces: StepTraces, budget: Budget) -> Plan:
-    """`answer(traces, budget, None, confirm=False)`: its search (the smallest batch, the bound
-    from the allocated peak, the bisection below it), each batch judged once."""
-    if not traces.replayable():
-        return answer(traces, budget, None, confirm=False)
-    first = traces.smallest
-    judged: dict[int, _Verdict] = {}
-
-    def fits(batch: int) -> bool:
-        if batch not in judged:
-            judged[batch] = judge(traces, budget, batch, exact=batch == first)
-        return judged[batch].fits
-
-    if traces.fixed > budget.memory - budget.others - sum(budget.cublas) or not fits(first):
-        return answer(traces, budget, None, confirm=False)  # raises NothingFits, saying why
-    best = _bisect(fits, first, _allocated_bound(traces, budget))
-    fits(best)
-    return _make_plan(traces, budget, judged[best], None, True, False, [])
-
-
 def _row(traces: StepTraces, name: str, variant: str, precision: str, card: Card) -> FitRow:
     budget = make_budget(None, card)
     common = {
@@ -159,7 +126,7 @@ def _row(traces: StepTraces, name: str, variant: str, precision: str, card: Card
         "cudnn": budget.cudnn,
     }
     try:
-        plan = _largest(traces, budget)
+        plan = answer(traces, budget, None, confirm=False)
     except NothingFits:
         return FitRow(
             **common, batch=0, peak=None, allocated=None, reserved=None, margin=None, total=None
