@@ -41,7 +41,9 @@ from cnnarch.lecture.layers import (
     LectureLayer,
     LectureLayers,
     Part,
+    block_name,
     lecture_layers,
+    stage_name,
     within,
 )
 from cnnarch.report.document import Picture
@@ -1146,8 +1148,10 @@ def inception_diagram() -> Diagram:
 
 def _resnet_block(path: str) -> str:
     """A ResNet block by the paper's name: layer1.0 (torchvision's) is conv2_1."""
-    stage, index = path.removeprefix("layer").split(".")
-    return f"conv{int(stage) + 1}_{int(index) + 1}"
+    stage, index = path.split(".")
+    found = stage_name(stage)
+    assert found is not None, path
+    return block_name(found, int(index))
 
 
 def resnet_block_diagrams(

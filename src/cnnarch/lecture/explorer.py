@@ -343,8 +343,9 @@ def training_totals(
             )
             for optimizer in OPTIMIZERS
         }
+        sgd_storages = StorageLines.read_off(lambda b: step_storages(summary(b, "sgd")), start)
         storages[precision] = {
-            optimizer: step_storages_at_every_batch(summary, start, optimizer)
+            optimizer: step_storages_at_every_batch(summary, start, optimizer, sgd_storages)
             for optimizer in OPTIMIZERS
         }
         one, two = (saved_by_layer(s, layers) for s in (sgd, sgd_next))
@@ -416,26 +417,26 @@ class StepStorages:
 
 
 def step_storages_at_every_batch(
-    summary: Callable[[int, str], Summary], smallest: int, optimizer: str
+    summary: Callable[[int, str], Summary],
+    smallest: int,
+    optimizer: str,
+    sgd: StorageLines | None,
 ) -> StepStorages | None:
     """`optimizer`'s step storages at every batch, as `cnnarch plan` reads them off its traces,
-    from `summary(batch, optimizer)` (the analyzer's training summary, each made once): SGD's
-    through its two smallest batches (or the two after the smallest, where its step differs);
-    another optimizer's from SGD's lines and its own trace at one batch where SGD's passes are
-    its own (`StorageLines.with_optimizer`), else from two of its traces. None where neither
-    pair of batches matches (the planner traces every batch it looks at)."""
-
-    def through(start: int, name: str) -> StorageLines | None:
-        one, two = (step_storages(summary(b, name)) for b in (start, start + 1))
-        return StorageLines.through(start, one, two) if one and two else None
-
-    sgd = through(smallest, "sgd") or through(smallest + 1, "sgd")
+    from `summary(batch, optimizer)` (the analyzer's training summary, each made once) and
+    SGD's (`sgd`, `StorageLines.read_off` its traces): another optimizer's from SGD's lines and
+    its own trace at one batch where SGD's passes are its own (`StorageLines.with_optimizer`),
+    else from two of its traces. None where SGD's have none (the planner traces every batch it
+    looks at)."""
     if sgd is None:
         return None
     lines: StorageLines | None = sgd
     if optimizer != "sgd":
         own = step_storages(summary(sgd.start, optimizer))
-        lines = (sgd.with_optimizer(own) if own else None) or through(sgd.start, optimizer)
+        lines = sgd.with_optimizer(own) if own else None
+        if lines is None:  # its own trace at a second batch
+            two = step_storages(summary(sgd.start + 1, optimizer))
+            lines = StorageLines.through(sgd.start, own, two) if own and two else None
     if lines is None:
         return None
     at_smallest = summary(smallest, optimizer)

@@ -177,10 +177,15 @@ def _numbered_name(parent: str, index: int) -> str:
     return "-".join(words).replace("Resnet", "ResNet") + f" {index + 1}"
 
 
-def _stage_name(path: str) -> str | None:
+def stage_name(path: str) -> str | None:
     """ResNet stages: layer1 is the paper's conv2_x."""
     found = re.fullmatch(r"layer(\d+)", path)
     return f"conv{int(found.group(1)) + 1}_x" if found else None
+
+
+def block_name(stage: str, index: int) -> str:
+    """A ResNet stage's block by the paper's name: block 0 of conv2_x is conv2_1."""
+    return f"{stage.removesuffix('x')}{index + 1}"
 
 
 @dataclass
@@ -217,7 +222,7 @@ def lecture_layers(
     blocks = sum(
         len(list(model.get_submodule(r.path).children()))
         for r in by_depth1
-        if _stage_name(r.path) and r.kind == "module"
+        if stage_name(r.path) and r.kind == "module"
     )
     by_stage = blocks > max_blocks
     opened: list[_Open] = []
@@ -242,13 +247,13 @@ def lecture_layers(
             return
         module = model.get_submodule(row.path)
         key = _TOWER.sub("", row.path)
-        stage = _stage_name(row.path)
+        stage = stage_name(row.path)
         if stage is not None and isinstance(module, _CONTAINERS):
             if by_stage:
                 start(stage, "stage", key, row)
             else:
                 for i, child in enumerate(_children(rows, row)):
-                    start(f"{stage[:-1]}{i + 1}", "block", _TOWER.sub("", child.path), child)
+                    start(block_name(stage, i), "block", _TOWER.sub("", child.path), child)
             return
         if isinstance(module, _CONTAINERS):
             for child in _children(rows, row):

@@ -15,7 +15,7 @@ happens at the smallest batches (`REAL_RUN_BATCHES`), and every larger batch is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from torch import nn
@@ -228,20 +228,15 @@ class StepTraces:
         return lines.at(batch)
 
     def storage_lines(self) -> StorageLines | None:
-        """Every storage of the step as a line in the batch, through the two smallest batches
-        where their storages match clock for clock, else through the two after the smallest
-        (a batch of one can take another path in the backward pass: the paper variants of
-        AlexNet, ZFNet, VGG and GoogLeNet); None for inference, ZeRO-2/3 or where neither pair
-        matches."""
+        """Every storage of the step as a line in the batch (`StorageLines.read_off`); None for
+        inference, ZeRO-2/3 or where the batches' storages do not match."""
         if self._storage_lines is None and self.replayable():
-            first = self.smallest
-            for start in (first, first + 1):
-                self.peak(start + 1)
-                one, two = self._storages.get(start), self._storages.get(start + 1)
-                found = StorageLines.through(start, one, two) if one and two else None
-                if found is not None:
-                    self._storage_lines = found
-                    break
+
+            def traced(batch: int) -> Storages | None:
+                self.peak(batch)
+                return self._storages.get(batch)
+
+            self._storage_lines = StorageLines.read_off(traced, self.smallest)
         return self._storage_lines
 
     def replayable(self) -> bool:
@@ -295,6 +290,22 @@ class StorageLines:
             for (a, begin, end), (b, _, _) in zip(one.step, two.step, strict=True)
         )
         return cls(start, persistent, step)
+
+    @classmethod
+    def read_off(
+        cls, traced: Callable[[int], Storages | None], smallest: int
+    ) -> StorageLines | None:
+        """The lines through the storages of the two smallest batches where they match clock
+        for clock, else through the two after the smallest (a batch of one can take another
+        path in the backward pass: the paper variants of AlexNet, ZFNet, VGG and GoogLeNet);
+        None where neither pair does. `traced(batch)`: the step's storages at `batch`, traced
+        (None where there are none to replay)."""
+        for start in (smallest, smallest + 1):
+            one, two = traced(start), traced(start + 1)
+            found = cls.through(start, one, two) if one and two else None
+            if found is not None:
+                return found
+        return None
 
     def at(self, batch: int) -> Storages:
         """The storages at `batch` (from `start` on)."""

@@ -84,17 +84,13 @@
       var p = peakOf(lines, batch);
       return p + Math.ceil(p * budget.error) <= room;
     }
-    var low = lines.smallest, high = limit;
-    if (!fits(low)) { return {batch: 0}; }
-    if (fits(high)) { return {batch: high, beyond: true, peak: peakOf(lines, high)}; }
-    while (high - low > 1) {  // the peak grows with the batch: fitting stops once
-      var middle = Math.floor((low + high) / 2);
-      if (fits(middle)) { low = middle; } else { high = middle; }
-    }
-    return {batch: low, peak: peakOf(lines, low)};
+    if (!fits(lines.smallest)) { return {batch: 0}; }
+    if (fits(limit)) { return {batch: limit, beyond: true, peak: peakOf(lines, limit)}; }
+    var best = bisect(fits, lines.smallest, limit);  // the peak grows with the batch
+    return {batch: best, peak: peakOf(lines, best)};
   }
-  // The largest batch in [low, high] that fits, given that `low` does (planner/search.py's
-  // `_bisect`).
+  // The largest batch in [low, high] that fits, given that `low` does and that fitting stops
+  // once as the batch grows (planner/search.py's `_bisect`).
   function bisect(fits, low, high) {
     if (high <= low || fits(high)) { return Math.max(low, high); }
     while (high - low > 1) {
@@ -122,7 +118,7 @@
   // serves within the memory less the context, the cuDNN bound and the margin.
   function largestTrainingBatch(lines, storages, memory, budget, limit) {
     var cublas = budget.cublas;
-    var room = memory - budget.others - cublas.reduce(function (a, b) { return a + b; }, 0);
+    var room = memory - budget.held.training;  // the context, cuDNN bound and cuBLAS workspaces
     var first = lines.smallest;
     function margin(p) { return Math.ceil(p * budget.error); }
     function peakAt(batch) { return batch === first ? storages.first_peak : peakOf(lines, batch); }
@@ -135,11 +131,10 @@
       return window.cnnarchAllocator.replay(held.persistent.concat(cublas), held.step, left);
     }
     function fits(batch) { return !replayAt(batch).outOfMemory; }
-    function allocatedFits(batch) { var p = peakAt(batch); return p + margin(p) <= room; }
     if (storages.fixed > room || !fits(first)) { return {batch: 0}; }
-    if (allocatedFits(limit)) { return {batch: limit, beyond: true, peak: peakAt(limit)}; }
-    var bound = allocatedFits(first) ? bisect(allocatedFits, first, limit) : first;
-    var best = bisect(fits, first, bound);
+    var bound = largestBatch(lines, memory, budget, "training", limit);  // no larger one fits
+    if (bound.beyond) { return bound; }
+    var best = bisect(fits, first, Math.max(bound.batch, first));
     return {batch: best, peak: peakAt(best), reserved: replayAt(best).maxReserved};
   }
   // The flat storages the page packs (deflated JSON in base64), read back.
